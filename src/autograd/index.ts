@@ -1,0 +1,14 @@
+export { record, noGrad, isGradEnabled, topologicalOrder } from "./engine.js";
+export { gradcheck } from "./gradcheck.js";
+export type { GradcheckOptions, GradcheckResult } from "./gradcheck.js";
+export { OP_NAMES } from "./ops/names.js";
+export type { OpName } from "./ops/names.js";
+export { add, sub, mul, div, neg, exp, log, softplus, logSigmoid, relu, sigmoid, softplusScalar } from "./ops/elementwise.js";
+export { matmul, linear, linearRelu } from "./ops/matmul.js";
+export { sum, mean, softmax } from "./ops/reduce.js";
+export { reshape, concat } from "./ops/shape.js";
+export { gather, gatherFields, embeddingBag, checkIds, toIds } from "./ops/embedding.js";
+export type { BagMode } from "./ops/embedding.js";
+export { mixExperts } from "./ops/mix.js";
+export { bceWithLogits, bceWithLogitsProduct } from "./ops/loss.js";
+export type { BceOptions } from "./ops/loss.js";

@@ -1,0 +1,159 @@
+/**
+ * Embedding lookups. A table created with `sparseGrad: true` receives its gradient as row-sparse
+ * parts (the ids and the matching rows of dy), so a step never touches the rows a batch did not use;
+ * other tables get a dense scatter-add.
+ */
+import { Tensor, fmt, kernels } from "../../tensor/index.js";
+import { record } from "../engine.js";
+
+/** Throws unless every id indexes a row of a table with V rows; names the op, position and value. */
+export function checkIds(op: string, ids: Int32Array, V: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id < 0 || id >= V) throw new Error(`${op}: id ${id} at position ${i} is out of range for a table of ${V} rows`);
+  }
+}
+
+/** Converts ids given as numbers to an Int32Array, rejecting non-integers (Int32Array would truncate silently). */
+export function toIds(op: string, ids: Int32Array | ArrayLike<number>): Int32Array {
+  if (ids instanceof Int32Array) return ids;
+  const out = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const v = ids[i]!;
+    if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) throw new Error(`${op}: id at position ${i} is ${v}, not an integer`);
+    out[i] = v;
+  }
+  return out;
+}
+
+function checkTable(op: string, table: Tensor): void {
+  if (table.rank !== 2) throw new Error(`${op}: table must be [V, D], got ${fmt(table.shape)}`);
+}
+
+/** Sends rows of a gradient to a table: row-sparse parts if the table is sparse, else a dense scatter-add. */
+function pushRows(table: Tensor, ids: Int32Array, values: Float32Array): void {
+  if (table.sparse) table.addRowGrad(ids, values);
+  else kernels.scatterAddRows(table.gradBuffer(), values, ids, table.shape[1]!);
+}
+
+/**
+ * Row lookup: table [V, D], ids [N] -> [N, D],  y[i, :] = table[ids[i], :].
+ * backward: dtable[ids[i], :] += dy[i, :]  (repeated ids accumulate).
+ */
+export function gather(table: Tensor, idsIn: Int32Array | ArrayLike<number>): Tensor {
+  checkTable("gather", table);
+  const ids = toIds("gather", idsIn);
+  const V = table.shape[0]!;
+  const D = table.shape[1]!;
+  checkIds("gather", ids, V);
+  const y = Tensor.empty([ids.length, D]);
+  kernels.gatherRows(y.data, table.data, ids, D);
+  const saved = ids.slice(); // the caller may reuse its id buffer before backward runs
+  return record("gather", y, [table], (dy) => pushRows(table, saved, dy.slice()));
+}
+
+/**
+ * The F-field embedding lookup written straight into the model input (one pass, no concat):
+ * tables F x [V_f, D], ids [B, F] row-major -> x [B, F*D],  x[b, f*D:(f+1)*D] = tables[f][ids[b, f], :].
+ * backward: table f receives dy[b, f*D:(f+1)*D] at row ids[b, f].
+ */
+export function gatherFields(tables: readonly Tensor[], idsIn: Int32Array | ArrayLike<number>): Tensor {
+  const F = tables.length;
+  if (F === 0) throw new Error("gatherFields: needs at least one table");
+  const ids = toIds("gatherFields", idsIn);
+  const D = tables[0]!.shape[1]!;
+  for (const t of tables) {
+    checkTable("gatherFields", t);
+    if (t.shape[1] !== D) throw new Error(`gatherFields: tables ${fmt(tables[0]!.shape)} and ${fmt(t.shape)} differ in width D`);
+  }
+  if (ids.length % F !== 0) throw new Error(`gatherFields: ${ids.length} ids is not a multiple of ${F} fields`);
+  const B = ids.length / F;
+  for (let i = 0; i < ids.length; i++) {
+    const V = tables[i % F]!.shape[0]!;
+    const id = ids[i]!;
+    if (id < 0 || id >= V) {
+      throw new Error(`gatherFields: id ${id} at row ${Math.floor(i / F)}, field ${i % F} is out of range for a table of ${V} rows`);
+    }
+  }
+  const y = Tensor.empty([B, F * D]);
+  kernels.gatherFields(y.data, tables.map((t) => t.data), ids, B, D);
+  const saved = ids.slice();
+  return record("gatherFields", y, tables, (dy) => {
+    for (let f = 0; f < F; f++) {
+      const t = tables[f]!;
+      if (!t.needsGrad) continue;
+      const rows = new Int32Array(B);
+      const vals = new Float32Array(B * D);
+      for (let b = 0; b < B; b++) {
+        rows[b] = saved[b * F + f]!;
+        const src = (b * F + f) * D;
+        for (let d = 0; d < D; d++) vals[b * D + d] = dy[src + d]!;
+      }
+      pushRows(t, rows, vals);
+    }
+  });
+}
+
+export type BagMode = "sum" | "mean";
+
+/**
+ * Pools a bag of ids per row (a multi-valued field, e.g. the apps a user installed last week):
+ * table [V, D]; bag b holds ids[offsets[b] .. offsets[b+1]) with optional weights w.
+ *   sum:  y[b, :] = sum_i w_i * table[ids_i, :]
+ *   mean: y[b, :] = (1 / n_b) * sum_i w_i * table[ids_i, :]   (an empty bag gives zeros)
+ * offsets has B + 1 entries, starts at 0, never decreases and ends at ids.length.
+ * backward: dtable[ids_i, :] += w_i * dy[b, :] (/ n_b for mean).
+ */
+export function embeddingBag(
+  table: Tensor,
+  offsets: Int32Array,
+  idsIn: Int32Array | ArrayLike<number>,
+  weights: Float32Array | null = null,
+  mode: BagMode = "sum",
+): Tensor {
+  checkTable("embeddingBag", table);
+  const ids = toIds("embeddingBag", idsIn);
+  const V = table.shape[0]!;
+  const D = table.shape[1]!;
+  checkIds("embeddingBag", ids, V);
+  const B = offsets.length - 1;
+  if (B < 0 || offsets[0] !== 0 || offsets[B] !== ids.length) {
+    throw new Error(`embeddingBag: offsets must start at 0 and end at ${ids.length} (the number of ids)`);
+  }
+  for (let b = 0; b < B; b++) {
+    if (offsets[b + 1]! < offsets[b]!) throw new Error(`embeddingBag: offsets decrease at bag ${b}`);
+  }
+  if (weights && weights.length !== ids.length) {
+    throw new Error(`embeddingBag: ${weights.length} weights for ${ids.length} ids`);
+  }
+  // Effective coefficient of each id: its weight, divided by the bag size for mean pooling.
+  const coef = new Float32Array(ids.length);
+  for (let b = 0; b < B; b++) {
+    const lo = offsets[b]!;
+    const hi = offsets[b + 1]!;
+    const scale = mode === "mean" && hi > lo ? 1 / (hi - lo) : 1;
+    for (let i = lo; i < hi; i++) coef[i] = (weights ? weights[i]! : 1) * scale;
+  }
+  const y = Tensor.empty([B, D]);
+  const T = table.data;
+  for (let b = 0; b < B; b++) {
+    const o = b * D;
+    for (let i = offsets[b]!; i < offsets[b + 1]!; i++) {
+      const src = ids[i]! * D;
+      const c = coef[i]!;
+      for (let d = 0; d < D; d++) y.data[o + d] = y.data[o + d]! + c * T[src + d]!;
+    }
+  }
+  const savedIds = ids.slice();
+  const savedOffsets = offsets.slice();
+  return record("embeddingBag", y, [table], (dy) => {
+    const vals = new Float32Array(savedIds.length * D);
+    for (let b = 0; b < B; b++) {
+      for (let i = savedOffsets[b]!; i < savedOffsets[b + 1]!; i++) {
+        const c = coef[i]!;
+        for (let d = 0; d < D; d++) vals[i * D + d] = c * dy[b * D + d]!;
+      }
+    }
+    pushRows(table, savedIds, vals);
+  });
+}

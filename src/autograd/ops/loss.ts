@@ -1,0 +1,117 @@
+/**
+ * Losses computed from logits, in log space: no sigmoid is taken and then logged, no epsilon clipping,
+ * finite values and gradients at any finite logit.
+ */
+import { Tensor, fmt, kernels } from "../../tensor/index.js";
+import { record } from "../engine.js";
+import { softplusScalar } from "./elementwise.js";
+
+export interface BceOptions {
+  /** Per-row weights; the mean divides by their sum. A zero weight removes a row (and its gradient). */
+  weights?: Float32Array;
+}
+
+function targetsOf(op: string, logits: Tensor, targets: Tensor | Float32Array | ArrayLike<number>): Float32Array {
+  const y = targets instanceof Tensor ? targets.data : targets instanceof Float32Array ? targets : Float32Array.from(targets);
+  if (y.length !== logits.size) throw new Error(`${op}: ${y.length} targets for logits ${fmt(logits.shape)}`);
+  for (let i = 0; i < y.length; i++) {
+    const v = y[i]!;
+    if (!(v >= 0 && v <= 1)) throw new Error(`${op}: target ${v} at position ${i} is not in [0, 1]`);
+  }
+  return y;
+}
+
+function checkWeights(op: string, n: number, w: Float32Array | undefined): Float32Array | null {
+  if (!w) return null;
+  if (w.length !== n) throw new Error(`${op}: ${w.length} weights for ${n} rows`);
+  return w;
+}
+
+/**
+ * Mean binary cross-entropy between sigmoid(z) and y, from the logits z:
+ *   loss_i = softplus(z_i) - y_i z_i = max(z, 0) - y z + ln(1 + e^-|z|)
+ *   L = sum_i w_i loss_i / sum_i w_i      (w = 1 without weights)
+ * backward: dz_i += dL * w_i (sigmoid(z_i) - y_i) / sum w
+ * With all weights zero the loss is 0 and no gradient flows.
+ */
+export function bceWithLogits(logits: Tensor, targets: Tensor | Float32Array | ArrayLike<number>, opts: BceOptions = {}): Tensor {
+  const y = targetsOf("bceWithLogits", logits, targets);
+  const n = logits.size;
+  const w = checkWeights("bceWithLogits", n, opts.weights);
+  const dz = new Float32Array(n);
+  const loss = kernels.bceWithLogits(dz, logits.data, y, w, n);
+  const out = new Tensor(Float32Array.of(loss), []);
+  return record("bceWithLogits", out, [logits], (dy) => {
+    const g = logits.gradBuffer();
+    const s = dy[0]!;
+    for (let i = 0; i < n; i++) g[i] = g[i]! + s * dz[i]!;
+  });
+}
+
+/** ln(e^u + e^v + e^w) without overflow. */
+function logSumExp3(u: number, v: number, w: number): number {
+  const m = Math.max(u, v, w);
+  return m + Math.log(Math.exp(u - m) + Math.exp(v - m) + Math.exp(w - m));
+}
+
+/**
+ * Mean BCE of a product of two probabilities, p = sigmoid(a) * sigmoid(b), against y, from the logits.
+ * This is ESMM's CTCVR loss: pCTCVR = pCTR * pCVR, label = click AND conversion.
+ *
+ *   ln p     = ln sig(a) + ln sig(b)                         = -softplus(-a) - softplus(-b)
+ *   ln (1-p) = ln(e^-a + e^-b + e^-(a+b)) + ln sig(a) + ln sig(b)
+ * (since 1 - sig(a) sig(b) = (e^-a + e^-b + e^-a e^-b) sig(a) sig(b)), so nothing cancels and
+ * nothing is clipped.
+ *   loss_i = -(y ln p + (1 - y) ln(1 - p)),  L = sum w_i loss_i / sum w_i
+ * backward (per row, before the weight and the mean):
+ *   dloss/da = -y sig(-a) + (1 - y) r_a,   r_a = p sig(-a) / (1 - p) = exp(ln p + ln sig(-a) - ln(1-p)),
+ * and r_a <= 1 always, so the exponent never overflows. Symmetric in b.
+ */
+export function bceWithLogitsProduct(
+  a: Tensor,
+  b: Tensor,
+  targets: Tensor | Float32Array | ArrayLike<number>,
+  opts: BceOptions = {},
+): Tensor {
+  if (a.size !== b.size) throw new Error(`bceWithLogitsProduct: logits ${fmt(a.shape)} and ${fmt(b.shape)} differ in size`);
+  const y = targetsOf("bceWithLogitsProduct", a, targets);
+  const n = a.size;
+  const w = checkWeights("bceWithLogitsProduct", n, opts.weights);
+  let wsum = 0;
+  for (let i = 0; i < n; i++) wsum += w ? w[i]! : 1;
+  const da = new Float32Array(n);
+  const db = new Float32Array(n);
+  let loss = 0;
+  if (wsum > 0) {
+    for (let i = 0; i < n; i++) {
+      const wi = (w ? w[i]! : 1) / wsum;
+      if (wi === 0) continue;
+      const av = a.data[i]!;
+      const bv = b.data[i]!;
+      const yi = y[i]!;
+      const lsa = -softplusScalar(-av); // ln sig(a)
+      const lsb = -softplusScalar(-bv);
+      const logP = lsa + lsb;
+      const log1mP = logSumExp3(-av, -bv, -av - bv) + logP;
+      loss += -wi * (yi * logP + (1 - yi) * log1mP);
+      const lsNegA = -softplusScalar(av); // ln sig(-a)
+      const lsNegB = -softplusScalar(bv);
+      const ra = Math.exp(logP + lsNegA - log1mP);
+      const rb = Math.exp(logP + lsNegB - log1mP);
+      da[i] = wi * (-yi * Math.exp(lsNegA) + (1 - yi) * ra);
+      db[i] = wi * (-yi * Math.exp(lsNegB) + (1 - yi) * rb);
+    }
+  }
+  const out = new Tensor(Float32Array.of(loss), []);
+  return record("bceWithLogitsProduct", out, [a, b], (dy) => {
+    const s = dy[0]!;
+    if (a.needsGrad) {
+      const g = a.gradBuffer();
+      for (let i = 0; i < n; i++) g[i] = g[i]! + s * da[i]!;
+    }
+    if (b.needsGrad) {
+      const g = b.gradBuffer();
+      for (let i = 0; i < n; i++) g[i] = g[i]! + s * db[i]!;
+    }
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * Matrix products. Backward passes use the gemm kernel's transpose flags, never a materialised
+ * transpose, and accumulate straight into the gradient buffers.
+ */
+import { Tensor, fmt, kernels } from "../../tensor/index.js";
+import { record } from "../engine.js";
+
+/**
+ * a [M, K] @ b [K, N] -> [M, N].  Cost 2MNK flops forward, twice that backward.
+ * backward: da += dy @ b^T,  db += a^T @ dy
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.rank !== 2 || b.rank !== 2 || a.shape[1] !== b.shape[0]) {
+    throw new Error(`matmul: shapes ${fmt(a.shape)} and ${fmt(b.shape)} do not chain (need [M, K] and [K, N])`);
+  }
+  const M = a.shape[0]!;
+  const K = a.shape[1]!;
+  const N = b.shape[1]!;
+  const y = Tensor.empty([M, N]);
+  kernels.gemm(y.data, a.data, b.data, M, N, K);
+  return record("matmul", y, [a, b], (dy) => {
+    if (a.needsGrad) kernels.gemm(a.gradBuffer(), dy, b.data, M, K, N, { transB: true, accumulate: true });
+    if (b.needsGrad) kernels.gemm(b.gradBuffer(), a.data, dy, K, N, M, { transA: true, accumulate: true });
+  });
+}
+
+function checkLinear(op: string, x: Tensor, w: Tensor, b: Tensor | null): void {
+  if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[1]) {
+    throw new Error(`${op}: input ${fmt(x.shape)} and weight ${fmt(w.shape)} do not match (need x [B, I], w [O, I])`);
+  }
+  if (b && (b.rank !== 1 || b.shape[0] !== w.shape[0])) {
+    throw new Error(`${op}: bias ${fmt(b.shape)} does not match weight ${fmt(w.shape)} (need b [O])`);
+  }
+}
+
+/** Forward of linear: y = x @ w^T (+ b), written into y. */
+function linearForward(y: Float32Array, x: Tensor, w: Tensor, b: Tensor | null): void {
+  const B = x.shape[0]!;
+  const I = x.shape[1]!;
+  const O = w.shape[0]!;
+  kernels.gemm(y, x.data, w.data, B, O, I, { transB: true });
+  if (b) kernels.addRowVector(y, y, b.data, B, O);
+}
+
+/** Backward of linear given dz = dL/d(x w^T + b). */
+function linearBackward(dz: Float32Array, x: Tensor, w: Tensor, b: Tensor | null): void {
+  const B = x.shape[0]!;
+  const I = x.shape[1]!;
+  const O = w.shape[0]!;
+  if (x.needsGrad) kernels.gemm(x.gradBuffer(), dz, w.data, B, I, O, { accumulate: true });
+  if (w.needsGrad) kernels.gemm(w.gradBuffer(), dz, x.data, O, I, B, { transA: true, accumulate: true });
+  if (b && b.needsGrad) kernels.sumRowsInto(b.gradBuffer(), dz, B, O);
+}
+
+/**
+ * Affine map as PyTorch's nn.Linear: x [B, I], w [O, I], b [O] -> y = x @ w^T + b  [B, O].
+ * Cost 2BIO flops forward.
+ * backward: dx += dy @ w,  dw += dy^T @ x,  db += sum over rows of dy
+ */
+export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
+  checkLinear("linear", x, w, b);
+  const y = Tensor.empty([x.shape[0]!, w.shape[0]!]);
+  linearForward(y.data, x, w, b);
+  const inputs = b ? [x, w, b] : [x, w];
+  return record("linear", y, inputs, (dy) => linearBackward(dy, x, w, b));
+}
+
+/**
+ * relu(x @ w^T + b), fused: the pre-activation is never stored, the ReLU mask is read off y.
+ * backward: dz = dy * [y > 0], then as `linear`.
+ */
+export function linearRelu(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
+  checkLinear("linearRelu", x, w, b);
+  const y = Tensor.empty([x.shape[0]!, w.shape[0]!]);
+  linearForward(y.data, x, w, b);
+  kernels.relu(y.data, y.data, y.size);
+  const inputs = b ? [x, w, b] : [x, w];
+  return record("linearRelu", y, inputs, (dy) => {
+    const dz = new Float32Array(y.size);
+    kernels.reluBackward(dz, dy, y.data, y.size);
+    linearBackward(dz, x, w, b);
+  });
+}

@@ -1,0 +1,142 @@
+/**
+ * The naive reference kernels: the most obvious loops, kept forever as the oracle that every fast
+ * kernel is tested against. Do not optimise this file.
+ */
+import type { AdamHyper, GemmOpts, Kernels } from "./types.js";
+
+function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts = {}): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) {
+        const av = o.transA ? a[p * m + i]! : a[i * k + p]!;
+        const bv = o.transB ? b[j * k + p]! : b[p * n + j]!;
+        s += av * bv;
+      }
+      out[i * n + j] = o.accumulate ? out[i * n + j]! + s : s;
+    }
+  }
+}
+
+function addRowVector(out: Float32Array, x: Float32Array, bias: Float32Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = x[r * cols + c]! + bias[c]!;
+}
+
+function sumRowsInto(out: Float32Array, x: Float32Array, rows: number, cols: number): void {
+  for (let c = 0; c < cols; c++) {
+    let s = 0;
+    for (let r = 0; r < rows; r++) s += x[r * cols + c]!;
+    out[c] = out[c]! + s;
+  }
+}
+
+function relu(y: Float32Array, x: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) y[i] = x[i]! > 0 ? x[i]! : 0;
+}
+
+function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) if (y[i]! > 0) dx[i] = dx[i]! + dy[i]!;
+}
+
+/** Stable logistic: for x < 0 use e^x / (1 + e^x) so that e^-x never overflows. */
+export function sigmoidScalar(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+function sigmoid(y: Float32Array, x: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) y[i] = sigmoidScalar(x[i]!);
+}
+
+function sigmoidBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) dx[i] = dx[i]! + dy[i]! * y[i]! * (1 - y[i]!);
+}
+
+function softmaxRows(y: Float32Array, x: Float32Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    let mx = -Infinity;
+    for (let c = 0; c < cols; c++) mx = Math.max(mx, x[r * cols + c]!);
+    let s = 0;
+    for (let c = 0; c < cols; c++) s += Math.exp(x[r * cols + c]! - mx);
+    for (let c = 0; c < cols; c++) y[r * cols + c] = Math.exp(x[r * cols + c]! - mx) / s;
+  }
+}
+
+function softmaxRowsBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    let dot = 0;
+    for (let c = 0; c < cols; c++) dot += dy[r * cols + c]! * y[r * cols + c]!;
+    for (let c = 0; c < cols; c++) dx[r * cols + c] = dx[r * cols + c]! + y[r * cols + c]! * (dy[r * cols + c]! - dot);
+  }
+}
+
+function gatherRows(out: Float32Array, table: Float32Array, ids: Int32Array, dim: number): void {
+  for (let i = 0; i < ids.length; i++) for (let d = 0; d < dim; d++) out[i * dim + d] = table[ids[i]! * dim + d]!;
+}
+
+function scatterAddRows(grad: Float32Array, dOut: Float32Array, ids: Int32Array, dim: number): void {
+  for (let i = 0; i < ids.length; i++) for (let d = 0; d < dim; d++) grad[ids[i]! * dim + d] = grad[ids[i]! * dim + d]! + dOut[i * dim + d]!;
+}
+
+function gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: Int32Array, batch: number, dim: number): void {
+  const F = tables.length;
+  for (let b = 0; b < batch; b++)
+    for (let f = 0; f < F; f++)
+      for (let d = 0; d < dim; d++) out[(b * F + f) * dim + d] = tables[f]![ids[b * F + f]! * dim + d]!;
+}
+
+function bceWithLogits(dz: Float32Array, z: Float32Array, y: Float32Array, w: Float32Array | null, n: number): number {
+  let wsum = 0;
+  for (let i = 0; i < n; i++) wsum += w ? w[i]! : 1;
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    const wi = w ? w[i]! : 1;
+    const zi = z[i]!;
+    loss += wi * (Math.max(zi, 0) - y[i]! * zi + Math.log1p(Math.exp(-Math.abs(zi))));
+    dz[i] = wsum > 0 ? (wi * (sigmoidScalar(zi) - y[i]!)) / wsum : 0;
+  }
+  return wsum > 0 ? loss / wsum : 0;
+}
+
+function adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void {
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]! * h.gradScale;
+    m[i] = h.beta1 * m[i]! + (1 - h.beta1) * gi;
+    v[i] = h.beta2 * v[i]! + (1 - h.beta2) * gi * gi;
+    // PyTorch's form: denom = sqrt(v) / sqrt(1 - beta2^t) + eps;  p -= lr / (1 - beta1^t) * m / denom
+    const denom = Math.sqrt(v[i]!) / Math.sqrt(h.bc2) + h.eps;
+    p[i] = p[i]! * (1 - h.lr * h.weightDecay) - ((h.lr / h.bc1) * m[i]!) / denom;
+  }
+}
+
+function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32Array, v: Float32Array, dim: number, h: AdamHyper): void {
+  for (let r = 0; r < rows.length; r++) {
+    for (let d = 0; d < dim; d++) {
+      const i = rows[r]! * dim + d;
+      const gi = g[r * dim + d]! * h.gradScale;
+      m[i] = h.beta1 * m[i]! + (1 - h.beta1) * gi;
+      v[i] = h.beta2 * v[i]! + (1 - h.beta2) * gi * gi;
+      const denom = Math.sqrt(v[i]!) / Math.sqrt(h.bc2) + h.eps;
+      p[i] = p[i]! * (1 - h.lr * h.weightDecay) - ((h.lr / h.bc1) * m[i]!) / denom;
+    }
+  }
+}
+
+export const naiveKernels: Kernels = {
+  gemm,
+  addRowVector,
+  sumRowsInto,
+  relu,
+  reluBackward,
+  sigmoid,
+  sigmoidBackward,
+  softmaxRows,
+  softmaxRowsBackward,
+  gatherRows,
+  scatterAddRows,
+  gatherFields,
+  bceWithLogits,
+  adamDense,
+  adamRows,
+};

@@ -1,0 +1,85 @@
+/**
+ * The kernel contract: pure functions on typed arrays.
+ *
+ * A kernel never sees a Tensor, never allocates its output (the caller passes `out`), and keeps its
+ * arguments monomorphic (always Float32Array / Int32Array), so that each one can be benchmarked alone
+ * and swapped for a faster variant. Two sets implement this interface:
+ *  - `naiveKernels` (naive.ts): obvious loops, kept forever as the oracle;
+ *  - `fastKernels`  (fast.ts):  blocked / fused variants, tested against the naive set.
+ *
+ * Conventions: row-major; `dx += ...` in backward kernels (gradients accumulate); `n` is an element
+ * count, `rows x cols` a matrix.
+ */
+export interface GemmOpts {
+  /** Read `a` as its transpose: a is stored [k, m]. */
+  transA?: boolean;
+  /** Read `b` as its transpose: b is stored [n, k]. */
+  transB?: boolean;
+  /** out += result instead of out = result. */
+  accumulate?: boolean;
+}
+
+export interface Kernels {
+  /** out[m x n] (+)= op(a)[m x k] . op(b)[k x n].  Cost 2*m*n*k flops. */
+  gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o?: GemmOpts): void;
+
+  /** out[r, c] = x[r, c] + bias[c]  (row broadcast of a bias). out may alias x. */
+  addRowVector(out: Float32Array, x: Float32Array, bias: Float32Array, rows: number, cols: number): void;
+  /** out[c] += sum_r x[r, c]  (the bias gradient). */
+  sumRowsInto(out: Float32Array, x: Float32Array, rows: number, cols: number): void;
+
+  /** y = max(x, 0) */
+  relu(y: Float32Array, x: Float32Array, n: number): void;
+  /** dx += dy * [y > 0] */
+  reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: number): void;
+  /** y = 1 / (1 + e^-x), computed without overflow for any finite x. */
+  sigmoid(y: Float32Array, x: Float32Array, n: number): void;
+  /** dx += dy * y * (1 - y) */
+  sigmoidBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: number): void;
+
+  /** Row-wise softmax of a [rows, cols] matrix, max-subtracted so a large logit gap cannot overflow. */
+  softmaxRows(y: Float32Array, x: Float32Array, rows: number, cols: number): void;
+  /** dx[r, :] += y[r, :] * (dy[r, :] - <dy[r, :], y[r, :]>) */
+  softmaxRowsBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, rows: number, cols: number): void;
+
+  /** out[i, :] = table[ids[i], :] for i < ids.length; table rows are `dim` wide. */
+  gatherRows(out: Float32Array, table: Float32Array, ids: Int32Array, dim: number): void;
+  /** grad[ids[i], :] += dOut[i, :]   (NOTE: +=, ids repeat within a batch) */
+  scatterAddRows(grad: Float32Array, dOut: Float32Array, ids: Int32Array, dim: number): void;
+  /**
+   * The F-field embedding lookup written straight into the model input:
+   * out[b, f*dim : (f+1)*dim] = tables[f][ids[b*F + f], :]   (out is [B, F*dim]).
+   */
+  gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: Int32Array, batch: number, dim: number): void;
+
+  /**
+   * Mean binary cross-entropy from logits with optional per-row weights (mean = sum / sum(weights)).
+   * loss_i = softplus(z_i) - y_i * z_i  =  max(z,0) - y z + log(1 + e^-|z|).
+   * Writes d loss / d z_i (already divided by the weight sum) into `dz`, returns the loss.
+   */
+  bceWithLogits(dz: Float32Array, z: Float32Array, y: Float32Array, w: Float32Array | null, n: number): number;
+
+  /** Adam / AdamW update of a dense parameter; see src/optim/adam.ts for the formulas. */
+  adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void;
+  /**
+   * Lazy (row-sparse) Adam: only rows listed in `rows` move, and their moments too.
+   * `g` holds one gradient row per entry of `rows` (rows must be unique).
+   */
+  adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32Array, v: Float32Array, dim: number, h: AdamHyper): void;
+}
+
+/** Per-step Adam constants, bias corrections folded in. */
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled weight decay (AdamW); 0 for plain Adam. */
+  weightDecay: number;
+  /** 1 - beta1^t */
+  bc1: number;
+  /** 1 - beta2^t */
+  bc2: number;
+  /** multiply gradients by this first (global-norm clipping); 1 for none. */
+  gradScale: number;
+}

@@ -1,0 +1,185 @@
+/**
+ * Every fast kernel against the naive oracle, on awkward shapes (1, 7, 33: remainders of the 4x4
+ * tile are where bugs live), plus reference values a reader can re-derive by hand.
+ */
+import { describe, expect, it } from "vitest";
+import { Rng, fastKernels, naiveKernels, type AdamHyper, type Kernels } from "../src/index.js";
+import { expectAllClose } from "./helpers.js";
+
+function rand(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+const SIZES = [1, 2, 3, 4, 5, 7, 8, 33];
+
+describe("gemm: fast vs naive", () => {
+  const forms = [
+    { name: "A@B", transA: false, transB: false },
+    { name: "A^T@B", transA: true, transB: false },
+    { name: "A@B^T", transA: false, transB: true },
+    { name: "A^T@B^T", transA: true, transB: true },
+  ];
+  for (const form of forms) {
+    it(`${form.name} on all awkward shapes, plain and accumulating`, () => {
+      let seed = 1;
+      for (const m of SIZES) for (const n of SIZES) for (const k of [1, 7, 33]) {
+        const a = rand(m * k, seed++);
+        const b = rand(k * n, seed++);
+        const init = rand(m * n, seed++);
+        for (const accumulate of [false, true]) {
+          const o = { transA: form.transA, transB: form.transB, accumulate };
+          const ref = init.slice();
+          const got = init.slice();
+          naiveKernels.gemm(ref, a, b, m, n, k, o);
+          fastKernels.gemm(got, a, b, m, n, k, o);
+          // Same summation order in doubles: the results agree bit for bit.
+          expect(Array.from(got)).toEqual(Array.from(ref));
+        }
+      }
+    });
+  }
+
+  it("matches a hand-computed product", () => {
+    // [[1,2],[3,4]] @ [[5,6],[7,8]] = [[19,22],[43,50]]
+    for (const k of [naiveKernels, fastKernels]) {
+      const out = new Float32Array(4);
+      k.gemm(out, Float32Array.of(1, 2, 3, 4), Float32Array.of(5, 6, 7, 8), 2, 2, 2);
+      expect(Array.from(out)).toEqual([19, 22, 43, 50]);
+      // A^T @ B with A stored [[1,3],[2,4]] is the same product
+      k.gemm(out, Float32Array.of(1, 3, 2, 4), Float32Array.of(5, 6, 7, 8), 2, 2, 2, { transA: true });
+      expect(Array.from(out)).toEqual([19, 22, 43, 50]);
+    }
+  });
+
+  it("k = 0 gives zeros (or leaves out alone when accumulating)", () => {
+    const out = Float32Array.of(1, 2);
+    fastKernels.gemm(out, new Float32Array(0), new Float32Array(0), 1, 2, 0, { accumulate: true });
+    expect(Array.from(out)).toEqual([1, 2]);
+    fastKernels.gemm(out, new Float32Array(0), new Float32Array(0), 1, 2, 0);
+    expect(Array.from(out)).toEqual([0, 0]);
+  });
+});
+
+type Case = (k: Kernels) => Float32Array[];
+
+const hyper: AdamHyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.999 ** 3, gradScale: 0.5 };
+
+const elementwiseCases: Record<string, Case> = {
+  addRowVector: (k) => {
+    const out = new Float32Array(7 * 33);
+    k.addRowVector(out, rand(7 * 33, 1), rand(33, 2), 7, 33);
+    return [out];
+  },
+  sumRowsInto: (k) => {
+    const out = rand(33, 3);
+    k.sumRowsInto(out, rand(7 * 33, 4), 7, 33);
+    return [out];
+  },
+  relu: (k) => {
+    const y = new Float32Array(33);
+    const dx = rand(33, 6);
+    k.relu(y, rand(33, 5), 33);
+    k.reluBackward(dx, rand(33, 7), y, 33);
+    return [y, dx];
+  },
+  sigmoid: (k) => {
+    const y = new Float32Array(33);
+    const x = rand(33, 8);
+    x[0] = 100;
+    x[1] = -100;
+    k.sigmoid(y, x, 33);
+    const dx = rand(33, 9);
+    k.sigmoidBackward(dx, rand(33, 10), y, 33);
+    return [y, dx];
+  },
+  softmaxRows: (k) => {
+    const x = rand(7 * 5, 11);
+    x[0] = 1000;
+    const y = new Float32Array(35);
+    k.softmaxRows(y, x, 7, 5);
+    const dx = rand(35, 12);
+    k.softmaxRowsBackward(dx, rand(35, 13), y, 7, 5);
+    return [y, dx];
+  },
+  gatherRows: (k) => {
+    const out = new Float32Array(7 * 3);
+    k.gatherRows(out, rand(5 * 3, 14), Int32Array.from([4, 0, 0, 2, 1, 4, 3]), 3);
+    return [out];
+  },
+  scatterAddRows: (k) => {
+    const g = rand(5 * 3, 15);
+    k.scatterAddRows(g, rand(7 * 3, 16), Int32Array.from([4, 0, 0, 2, 1, 4, 4]), 3);
+    return [g];
+  },
+  gatherFields: (k) => {
+    const out = new Float32Array(7 * 2 * 3);
+    const ids = Int32Array.from([0, 1, 2, 3, 4, 0, 1, 1, 2, 2, 3, 0, 4, 4]);
+    k.gatherFields(out, [rand(5 * 3, 17), rand(5 * 3, 18)], ids, 7, 3);
+    return [out];
+  },
+  bceWithLogits: (k) => {
+    const z = rand(33, 19);
+    z[0] = 60;
+    z[1] = -60;
+    const y = new Float32Array(33).map((_, i) => (i % 3 === 0 ? 1 : 0));
+    const w = rand(33, 20).map(Math.abs);
+    const dz1 = new Float32Array(33);
+    const dz2 = new Float32Array(33);
+    const l1 = k.bceWithLogits(dz1, z, y, null, 33);
+    const l2 = k.bceWithLogits(dz2, z, y, w, 33);
+    return [Float32Array.of(l1, l2), dz1, dz2];
+  },
+  adamDense: (k) => {
+    const p = rand(33, 21);
+    const m = rand(33, 22).map((v) => v * 0.1);
+    const v = rand(33, 23).map((x) => x * x * 0.01);
+    k.adamDense(p, rand(33, 24), m, v, 33, hyper);
+    return [p, m, v];
+  },
+  adamRows: (k) => {
+    const p = rand(7 * 3, 25);
+    const m = rand(21, 26).map((v) => v * 0.1);
+    const v = rand(21, 27).map((x) => x * x * 0.01);
+    k.adamRows(p, rand(3 * 3, 28), Int32Array.from([6, 0, 3]), m, v, 3, hyper);
+    return [p, m, v];
+  },
+};
+
+describe.each(Object.keys(elementwiseCases))("kernel %s: fast vs naive", (name) => {
+  it("agrees", () => {
+    const ref = elementwiseCases[name]!(naiveKernels);
+    const got = elementwiseCases[name]!(fastKernels);
+    ref.forEach((r, i) => expectAllClose(got[i]!, r, 1e-6, 1e-6));
+  });
+});
+
+describe("reference values", () => {
+  it("sigmoid(0) = 0.5, saturates without NaN at +-100", () => {
+    const y = new Float32Array(3);
+    fastKernels.sigmoid(y, Float32Array.of(0, 100, -100), 3);
+    expect(y[0]).toBe(0.5);
+    expect(y[1]).toBe(1);
+    expect(y[2]).toBeGreaterThan(0);
+    expect(y[2]).toBeLessThan(1e-40);
+  });
+
+  it("softmax rows sum to 1, even with a gap of 1000", () => {
+    const y = new Float32Array(6);
+    fastKernels.softmaxRows(y, Float32Array.of(1, 2, 3, 1000, 0, -1000), 2, 3);
+    expect(y[0]! + y[1]! + y[2]!).toBeCloseTo(1, 6);
+    // e^1 / (e^1 + e^2 + e^3) = 0.09003057
+    expect(y[0]).toBeCloseTo(0.09003057, 7);
+    expect(Array.from(y.subarray(3))).toEqual([1, 0, 0]);
+  });
+
+  it("BCE at p = 0.5 is ln 2; at logit 100 with label 0 it is 100", () => {
+    const dz = new Float32Array(2);
+    expect(fastKernels.bceWithLogits(dz, Float32Array.of(0, 0), Float32Array.of(1, 0), null, 2)).toBeCloseTo(Math.LN2, 7);
+    expect(Array.from(dz)).toEqual([-0.25, 0.25]); // (sigmoid(0) - y) / n
+    expect(fastKernels.bceWithLogits(dz, Float32Array.of(100), Float32Array.of(0), null, 1)).toBe(100);
+    expect(dz[0]).toBe(1);
+  });
+});
