@@ -4,3 +4,7 @@
  */
 export * from "./tensor/index.js";
 export * from "./autograd/index.js";
+export * from "./layers/index.js";
+export * from "./optim/index.js";
+export * from "./esmm/index.js";
+export * from "./data/index.js";

@@ -12,10 +12,10 @@ import { naiveKernels, sigmoidScalar } from "./naive.js";
 import type { AdamHyper, GemmOpts, Kernels } from "./types.js";
 
 // Packing scratch, grown on demand and reused: after the first step at a given size nothing allocates.
-let packA = new Float32Array(0);
-let packB = new Float32Array(0);
+let packA = new Float64Array(0);
+let packB = new Float64Array(0);
 
-function packPanelsA(dst: Float32Array, a: Float32Array, m: number, k: number, transA: boolean): void {
+function packPanelsA(dst: Float64Array, a: Float32Array, m: number, k: number, transA: boolean): void {
   // Panel ip holds rows 4ip..4ip+3 of op(A) as k groups of 4 (zero-padded past m).
   const mp = (m + 3) >> 2;
   for (let ip = 0; ip < mp; ip++) {
@@ -36,7 +36,7 @@ function packPanelsA(dst: Float32Array, a: Float32Array, m: number, k: number, t
   }
 }
 
-function packPanelsB(dst: Float32Array, b: Float32Array, n: number, k: number, transB: boolean): void {
+function packPanelsB(dst: Float64Array, b: Float32Array, n: number, k: number, transB: boolean): void {
   // Panel jp holds columns 4jp..4jp+3 of op(B) as k groups of 4 (zero-padded past n).
   const np = (n + 3) >> 2;
   for (let jp = 0; jp < np; jp++) {
@@ -76,8 +76,8 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
   }
   const mp = (m + 3) >> 2;
   const np = (n + 3) >> 2;
-  if (packA.length < mp * k * 4) packA = new Float32Array(mp * k * 4);
-  if (packB.length < np * k * 4) packB = new Float32Array(np * k * 4);
+  if (packA.length < mp * k * 4) packA = new Float64Array(mp * k * 4);
+  if (packB.length < np * k * 4) packB = new Float64Array(np * k * 4);
   const A = packA;
   const B = packB;
   packPanelsA(A, a, m, k, o?.transA === true);

@@ -1,0 +1,124 @@
+/**
+ * What the model eats. A batch of B impressions holds, column-wise:
+ * - `ids`   [B, Fs]  one id per single-valued field, fields in config order;
+ * - `bags`  one per multi-valued field: CSR offsets [B + 1] into ids (and optional weights);
+ * - `dense` [B, Nd]  raw dense features (the model standardises them);
+ * and, for training and evaluation, the labels and optional extras.
+ */
+export interface Bag {
+  offsets: Int32Array;
+  ids: Int32Array;
+  weights: Float32Array | null;
+}
+
+export interface Batch {
+  size: number;
+  ids: Int32Array;
+  bags: Bag[];
+  dense: Float32Array | null;
+}
+
+export interface LabeledBatch extends Batch {
+  click: Float32Array;
+  conversion: Float32Array;
+  /** Optional user key per row (for GAUC). */
+  user?: Int32Array;
+  /** Ground truth from the simulator, when known. */
+  truePctr?: Float32Array;
+  truePcvr?: Float32Array;
+}
+
+/**
+ * An in-memory, column-wise dataset of N impressions. `take(order, start, end)` copies the rows
+ * order[start..end) into a batch, which is how shuffled minibatches are made.
+ */
+export class Dataset {
+  constructor(
+    readonly size: number,
+    /** [N, Fs] */
+    readonly ids: Int32Array,
+    readonly numSingle: number,
+    readonly bags: Bag[],
+    /** [N, Nd] or null */
+    readonly dense: Float32Array | null,
+    readonly numDense: number,
+    readonly click: Float32Array,
+    readonly conversion: Float32Array,
+    readonly user?: Int32Array,
+    readonly truePctr?: Float32Array,
+    readonly truePcvr?: Float32Array,
+  ) {
+    if (ids.length !== size * numSingle) throw new Error(`Dataset: ${ids.length} ids for ${size} rows x ${numSingle} fields`);
+    if (click.length !== size || conversion.length !== size) throw new Error(`Dataset: label columns must have ${size} rows`);
+    if (dense && dense.length !== size * numDense) throw new Error(`Dataset: ${dense.length} dense values for ${size} x ${numDense}`);
+    for (const b of bags) if (b.offsets.length !== size + 1) throw new Error(`Dataset: bag offsets must have ${size + 1} entries`);
+    checkLabels(click, conversion, 0);
+  }
+
+  take(order: ArrayLike<number>, start: number, end: number): LabeledBatch {
+    const B = end - start;
+    const Fs = this.numSingle;
+    const ids = new Int32Array(B * Fs);
+    const click = new Float32Array(B);
+    const conversion = new Float32Array(B);
+    const dense = this.dense ? new Float32Array(B * this.numDense) : null;
+    const user = this.user ? new Int32Array(B) : undefined;
+    const tp = this.truePctr ? new Float32Array(B) : undefined;
+    const tv = this.truePcvr ? new Float32Array(B) : undefined;
+    for (let i = 0; i < B; i++) {
+      const r = order[start + i]!;
+      ids.set(this.ids.subarray(r * Fs, r * Fs + Fs), i * Fs);
+      click[i] = this.click[r]!;
+      conversion[i] = this.conversion[r]!;
+      if (dense) dense.set(this.dense!.subarray(r * this.numDense, (r + 1) * this.numDense), i * this.numDense);
+      if (user) user[i] = this.user![r]!;
+      if (tp) tp[i] = this.truePctr![r]!;
+      if (tv) tv[i] = this.truePcvr![r]!;
+    }
+    const bags = this.bags.map((bag) => {
+      const offsets = new Int32Array(B + 1);
+      let n = 0;
+      for (let i = 0; i < B; i++) {
+        const r = order[start + i]!;
+        n += bag.offsets[r + 1]! - bag.offsets[r]!;
+        offsets[i + 1] = n;
+      }
+      const bid = new Int32Array(n);
+      const bw = bag.weights ? new Float32Array(n) : null;
+      for (let i = 0; i < B; i++) {
+        const r = order[start + i]!;
+        const lo = bag.offsets[r]!;
+        const hi = bag.offsets[r + 1]!;
+        bid.set(bag.ids.subarray(lo, hi), offsets[i]!);
+        if (bw) bw.set(bag.weights!.subarray(lo, hi), offsets[i]!);
+      }
+      return { offsets, ids: bid, weights: bw };
+    });
+    const out: LabeledBatch = { size: B, ids, bags, dense, click, conversion };
+    if (user) out.user = user;
+    if (tp) out.truePctr = tp;
+    if (tv) out.truePcvr = tv;
+    return out;
+  }
+
+  /** All rows in order, as one batch. */
+  all(): LabeledBatch {
+    return this.take(identity(this.size), 0, this.size);
+  }
+}
+
+export function identity(n: number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  return a;
+}
+
+/** Labels must be 0/1, and a conversion without a click is a data error, not a label. */
+export function checkLabels(click: Float32Array, conversion: Float32Array, rowOffset: number): void {
+  for (let i = 0; i < click.length; i++) {
+    const c = click[i]!;
+    const v = conversion[i]!;
+    if ((c !== 0 && c !== 1) || (v !== 0 && v !== 1)) throw new Error(`labels: row ${rowOffset + i} has click ${c}, conversion ${v}; both must be 0 or 1`);
+    if (v === 1 && c === 0) throw new Error(`labels: row ${rowOffset + i} has a conversion without a click`);
+  }
+}

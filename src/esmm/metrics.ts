@@ -1,0 +1,182 @@
+/**
+ * Ranking and calibration metrics, computed exactly over the whole evaluation set (never per batch,
+ * never thresholded), and ESMM's evaluation protocol from the paper:
+ *   CTR AUC on all impressions, CVR AUC on clicked impressions only, CTCVR AUC on all impressions.
+ */
+
+/**
+ * Weighted ROC AUC: each row i counts as a positive with weight pos[i] and as a negative with weight
+ * neg[i]. With pos = y, neg = 1 - y this is the ordinary AUC (sklearn's roc_auc_score, ties counted
+ * as one half, i.e. average ranks). With pos = p, neg = 1 - p for true probabilities p it is the
+ * expected AUC over label draws, which is how the simulator's ground truth is scored.
+ * Returns null when either class has zero total weight (the AUC is undefined there).
+ * Cost O(n log n).
+ */
+export function weightedAuc(scores: ArrayLike<number>, pos: ArrayLike<number>, neg: ArrayLike<number>): number | null {
+  const n = scores.length;
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => scores[a]! - scores[b]!);
+  let negBelow = 0; // total negative weight with a strictly lower score
+  let area = 0;
+  let totalPos = 0;
+  let i = 0;
+  while (i < n) {
+    let j = i;
+    let gp = 0;
+    let gn = 0;
+    const s = scores[order[i]!]!;
+    while (j < n && scores[order[j]!]! === s) {
+      gp += pos[order[j]!]!;
+      gn += neg[order[j]!]!;
+      j++;
+    }
+    area += gp * (negBelow + 0.5 * gn); // ties count one half
+    negBelow += gn;
+    totalPos += gp;
+    i = j;
+  }
+  const denom = totalPos * negBelow;
+  return denom > 0 ? area / denom : null;
+}
+
+/** ROC AUC of scores against 0/1 labels; null when only one class is present. */
+export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): number | null {
+  const neg = new Float64Array(labels.length);
+  for (let i = 0; i < labels.length; i++) neg[i] = 1 - labels[i]!;
+  return weightedAuc(scores, labels, neg);
+}
+
+/** Probabilities are clipped to [1e-7, 1 - 1e-7] (float32 sigmoids reach exactly 0 and 1). */
+const CLIP = 1e-7;
+
+/** Mean log loss of probabilities p against labels y in [0, 1]; null for no rows. */
+export function logLoss(p: ArrayLike<number>, y: ArrayLike<number>): number | null {
+  if (p.length === 0) return null;
+  let s = 0;
+  for (let i = 0; i < p.length; i++) {
+    const q = Math.min(Math.max(p[i]!, CLIP), 1 - CLIP);
+    s -= y[i]! * Math.log(q) + (1 - y[i]!) * Math.log(1 - q);
+  }
+  return s / p.length;
+}
+
+/** Group AUC: the AUC within each user, averaged with weights = the user's impressions; users with one class are skipped. */
+export function gauc(scores: ArrayLike<number>, labels: ArrayLike<number>, users: ArrayLike<number>): number | null {
+  const groups = new Map<number, number[]>();
+  for (let i = 0; i < users.length; i++) {
+    const u = users[i]!;
+    let g = groups.get(u);
+    if (!g) groups.set(u, (g = []));
+    g.push(i);
+  }
+  let num = 0;
+  let den = 0;
+  for (const idx of groups.values()) {
+    const a = auc(idx.map((i) => scores[i]!), idx.map((i) => labels[i]!));
+    if (a === null) continue;
+    num += a * idx.length;
+    den += idx.length;
+  }
+  return den > 0 ? num / den : null;
+}
+
+function mean(a: ArrayLike<number>): number | null {
+  if (a.length === 0) return null;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s / a.length;
+}
+
+function pick(a: ArrayLike<number>, mask: ArrayLike<number>): Float64Array {
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i] === 1) n++;
+  const out = new Float64Array(n);
+  for (let i = 0, k = 0; i < mask.length; i++) if (mask[i] === 1) out[k++] = a[i]!;
+  return out;
+}
+
+export interface Calibration {
+  /** Mean predicted probability. */
+  predicted: number | null;
+  /** Observed rate. */
+  observed: number | null;
+}
+
+export interface EsmmMetrics {
+  rows: number;
+  clicks: number;
+  conversions: number;
+  /** CTR AUC on all impressions. */
+  ctrAuc: number | null;
+  /** CVR AUC on clicked impressions only (the paper's protocol). */
+  cvrAuc: number | null;
+  /** CTCVR AUC on all impressions, pCTCVR against click AND conversion. */
+  ctcvrAuc: number | null;
+  ctrLogLoss: number | null;
+  /** On clicked impressions. */
+  cvrLogLoss: number | null;
+  ctcvrLogLoss: number | null;
+  calibration: { ctr: Calibration; cvr: Calibration; ctcvr: Calibration };
+  /** With a user column: GAUC of pCTR (clicks) and of pCTCVR (click AND conversion). */
+  gauc?: { ctr: number | null; ctcvr: number | null };
+  /**
+   * With the simulator's ground truth: the entire-space CVR AUC, pCVR on EVERY impression scored
+   * against the true conversion probability (expected AUC over label draws), which no real dataset
+   * can measure; and the same for CTR.
+   */
+  truth?: { cvrAucEntireSpace: number | null; ctrAuc: number | null; cvrAucClicked: number | null };
+}
+
+export interface MetricInputs {
+  pCtr: ArrayLike<number>;
+  pCvr: ArrayLike<number>;
+  pCtcvr: ArrayLike<number>;
+  click: ArrayLike<number>;
+  conversion: ArrayLike<number>;
+  user?: ArrayLike<number> | undefined;
+  truePctr?: ArrayLike<number> | undefined;
+  truePcvr?: ArrayLike<number> | undefined;
+}
+
+/** ESMM's evaluation of a whole set of scores. */
+export function esmmMetrics(m: MetricInputs): EsmmMetrics {
+  const n = m.click.length;
+  const ctcvr = new Float64Array(n);
+  let clicks = 0;
+  let conversions = 0;
+  for (let i = 0; i < n; i++) {
+    ctcvr[i] = m.click[i]! * m.conversion[i]!;
+    clicks += m.click[i]!;
+    conversions += ctcvr[i]!;
+  }
+  const pCvrClicked = pick(m.pCvr, m.click);
+  const convClicked = pick(m.conversion, m.click);
+  const out: EsmmMetrics = {
+    rows: n,
+    clicks,
+    conversions,
+    ctrAuc: auc(m.pCtr, m.click),
+    cvrAuc: auc(pCvrClicked, convClicked),
+    ctcvrAuc: auc(m.pCtcvr, ctcvr),
+    ctrLogLoss: logLoss(m.pCtr, m.click),
+    cvrLogLoss: logLoss(pCvrClicked, convClicked),
+    ctcvrLogLoss: logLoss(m.pCtcvr, ctcvr),
+    calibration: {
+      ctr: { predicted: mean(m.pCtr), observed: n ? clicks / n : null },
+      cvr: { predicted: mean(pCvrClicked), observed: clicks ? conversions / clicks : null },
+      ctcvr: { predicted: mean(m.pCtcvr), observed: n ? conversions / n : null },
+    },
+  };
+  if (m.user) out.gauc = { ctr: gauc(m.pCtr, m.click, m.user), ctcvr: gauc(m.pCtcvr, ctcvr, m.user) };
+  if (m.truePcvr && m.truePctr) {
+    const neg = (p: ArrayLike<number>): Float64Array => Float64Array.from(p as ArrayLike<number>, (v) => 1 - v);
+    const tvClicked = pick(m.truePcvr, m.click);
+    out.truth = {
+      cvrAucEntireSpace: weightedAuc(m.pCvr, m.truePcvr, neg(m.truePcvr)),
+      ctrAuc: weightedAuc(m.pCtr, m.truePctr, neg(m.truePctr)),
+      cvrAucClicked: weightedAuc(pCvrClicked, tvClicked, neg(tvClicked)),
+    };
+  }
+  return out;
+}

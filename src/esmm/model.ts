@@ -1,0 +1,222 @@
+/**
+ * ESMM, the Entire Space Multi-task Model (Ma et al., SIGIR 2018), here over an MMoE bottom.
+ *
+ *   x = [embeddings of every field | standardised dense]             [B, F*D + Nd]
+ *   esmm-mmoe:  h_e = Expert_e(x)  (e < E)                            E x [B, H]
+ *               g_t = softmax(W_t x + b_t)  for t in {ctr, cvr}       [B, E]
+ *               z_t = Tower_t(sum_e g_t[:, e] * h_e)                  [B]
+ *   esmm/base:  z_t = Tower_t(x)
+ *   pCTR = sigmoid(z_ctr), pCVR = sigmoid(z_cvr), pCTCVR = pCTR * pCVR
+ *
+ * ESMM's point: no impression-level CVR label exists outside clicks, but pCTCVR = pCTR x pCVR is
+ * defined over every impression, so training pCTR and pCTCVR on all impressions trains the CVR tower
+ * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
+ */
+import { Rng, Tensor, fmt } from "../tensor/index.js";
+import { add, bceWithLogits, bceWithLogitsProduct, concat, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid } from "../autograd/index.js";
+import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
+import type { Batch } from "./batch.js";
+import { inputWidth, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
+
+/** Named outputs of a forward pass. Logits and probabilities are [B]. */
+export interface EsmmOutput {
+  ctrLogit: Tensor;
+  cvrLogit: Tensor;
+  pCtr: Tensor;
+  pCvr: Tensor;
+  pCtcvr: Tensor;
+  /** esmm-mmoe only: each task's gate weights over the experts, [B, E]. */
+  gates?: { ctr: Tensor; cvr: Tensor };
+}
+
+export interface LossWeights {
+  ctr?: number;
+  /** Weight of the CTCVR term (esmm, esmm-mmoe) or of the clicked-only CVR term (base). */
+  cvr?: number;
+}
+
+export interface EsmmLoss {
+  /** The scalar to call backward() on. */
+  total: Tensor;
+  ctr: number;
+  /** BCE(pCTCVR, click AND conversion) for esmm variants; clicked-only BCE(pCVR, conversion) for base. */
+  cvr: number;
+}
+
+/** Plain arrays of a batch's scores, for inference. */
+export interface Scores {
+  pCtr: Float32Array;
+  pCvr: Float32Array;
+  pCtcvr: Float32Array;
+  /** [B, E] per task, esmm-mmoe only. */
+  gates?: { ctr: Float32Array; cvr: Float32Array };
+}
+
+export class Esmm extends Module {
+  readonly config: EsmmConfig;
+  readonly embeddings: Embedding[];
+  readonly experts: Mlp[];
+  readonly gates: { ctr: Gate; cvr: Gate } | null;
+  readonly towers: { ctr: Mlp; cvr: Mlp };
+  private readonly singleIdx: number[];
+  private readonly multiIdx: number[];
+
+  constructor(configIn: EsmmConfigInput) {
+    super();
+    const cfg = resolveConfig(configIn);
+    this.config = cfg;
+    const rng = new Rng(cfg.seed);
+    this.embeddings = cfg.fields.map((f) => new Embedding(f.vocab, cfg.dim, { rng, init: cfg.embeddingInit }));
+    this.singleIdx = cfg.fields.flatMap((f, i) => (f.kind === "single" ? [i] : []));
+    this.multiIdx = cfg.fields.flatMap((f, i) => (f.kind === "multi" ? [i] : []));
+    const width = inputWidth(cfg);
+    const eh = cfg.experts.hidden;
+    if (cfg.variant === "esmm-mmoe") {
+      this.experts = Array.from({ length: cfg.experts.count }, () => new Mlp([width, ...eh], { rng, activateLast: true }));
+      this.gates = {
+        ctr: new Gate(width, cfg.experts.count, { rng }),
+        cvr: new Gate(width, cfg.experts.count, { rng }),
+      };
+      const top = eh[eh.length - 1]!;
+      this.towers = {
+        ctr: new Mlp([top, ...cfg.towers.hidden, 1], { rng }),
+        cvr: new Mlp([top, ...cfg.towers.hidden, 1], { rng }),
+      };
+    } else {
+      // The paper's nets: each task an MLP straight from the shared embedding, as deep as expert + tower.
+      this.experts = [];
+      this.gates = null;
+      this.towers = {
+        ctr: new Mlp([width, ...eh, ...cfg.towers.hidden, 1], { rng }),
+        cvr: new Mlp([width, ...eh, ...cfg.towers.hidden, 1], { rng }),
+      };
+    }
+  }
+
+  get variant(): EsmmConfig["variant"] {
+    return this.config.variant;
+  }
+
+  namedParameters(): NamedParameters {
+    const out: NamedParameters = [];
+    this.config.fields.forEach((f, i) => out.push(...prefixed(`embeddings.${f.name}`, this.embeddings[i]!.namedParameters())));
+    this.experts.forEach((e, i) => out.push(...prefixed(`experts.${i}`, e.namedParameters())));
+    if (this.gates) {
+      out.push(...prefixed("gates.ctr", this.gates.ctr.namedParameters()));
+      out.push(...prefixed("gates.cvr", this.gates.cvr.namedParameters()));
+    }
+    out.push(...prefixed("towers.ctr", this.towers.ctr.namedParameters()));
+    out.push(...prefixed("towers.cvr", this.towers.cvr.namedParameters()));
+    return out;
+  }
+
+  /** The model input x [B, F*D + Nd]: single fields gathered straight into place, bags pooled, dense standardised. */
+  embed(input: Batch): Tensor {
+    const cfg = this.config;
+    const B = input.size;
+    const Fs = this.singleIdx.length;
+    if (input.ids.length !== B * Fs) throw new Error(`Esmm.forward: ids has ${input.ids.length} entries, expected ${B} rows x ${Fs} single-valued fields`);
+    if (input.bags.length !== this.multiIdx.length) throw new Error(`Esmm.forward: ${input.bags.length} bags, expected ${this.multiIdx.length} multi-valued fields`);
+    const parts: Tensor[] = [];
+    if (Fs > 0) {
+      try {
+        parts.push(gatherFields(this.singleIdx.map((i) => this.embeddings[i]!.weight), input.ids));
+      } catch (e) {
+        throw new Error(`Esmm.forward: ${(e as Error).message} (fields: ${this.singleIdx.map((i) => cfg.fields[i]!.name).join(", ")})`);
+      }
+    }
+    this.multiIdx.forEach((fi, k) => {
+      const bag = input.bags[k]!;
+      const f = cfg.fields[fi]!;
+      parts.push(this.embeddings[fi]!.bag(bag.offsets, bag.ids, bag.weights, f.pooling ?? "mean"));
+    });
+    const Nd = cfg.dense.length;
+    if (Nd > 0) {
+      if (!input.dense || input.dense.length !== B * Nd) throw new Error(`Esmm.forward: expected ${B} x ${Nd} dense values`);
+      const d = new Float32Array(B * Nd);
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < Nd; j++) d[b * Nd + j] = (input.dense[b * Nd + j]! - cfg.denseMean[j]!) / cfg.denseStd[j]!;
+      }
+      parts.push(new Tensor(d, [B, Nd]));
+    }
+    // NOTE: field order in x is single fields first, then bags, then dense (not config order); the
+    // layout is fixed by the config, so checkpoints stay consistent.
+    return parts.length === 1 ? parts[0]! : concat(parts, 1);
+  }
+
+  /** One forward pass. `input` is a Batch, or plain ids [B, F] when every field is single-valued. */
+  forward(input: Batch | Int32Array): EsmmOutput {
+    const batch = input instanceof Int32Array ? this.batchOfIds(input) : input;
+    const x = this.embed(batch);
+    const B = batch.size;
+    let hCtr = x;
+    let hCvr = x;
+    let gates: EsmmOutput["gates"];
+    if (this.gates) {
+      const experts = this.experts.map((e) => e.forward(x)); // E x [B, H]
+      const gCtr = this.gates.ctr.forward(x); //                 [B, E]
+      const gCvr = this.gates.cvr.forward(x); //                 [B, E]
+      hCtr = mixExperts(gCtr, experts); //                       [B, H]
+      hCvr = mixExperts(gCvr, experts); //                       [B, H]
+      gates = { ctr: gCtr, cvr: gCvr };
+    }
+    const ctrLogit = reshape(this.towers.ctr.forward(hCtr), [B]);
+    const cvrLogit = reshape(this.towers.cvr.forward(hCvr), [B]);
+    const pCtr = sigmoid(ctrLogit);
+    const pCvr = sigmoid(cvrLogit);
+    const out: EsmmOutput = { ctrLogit, cvrLogit, pCtr, pCvr, pCtcvr: mul(pCtr, pCvr) };
+    if (gates) out.gates = gates;
+    return out;
+  }
+
+  private batchOfIds(ids: Int32Array): Batch {
+    const F = this.config.fields.length;
+    if (this.multiIdx.length > 0 || this.config.dense.length > 0) {
+      throw new Error("Esmm.forward: this model has multi-valued or dense features; pass a Batch, not plain ids");
+    }
+    if (ids.length % F !== 0) throw new Error(`Esmm.forward: ${ids.length} ids is not a multiple of ${F} fields`);
+    return { size: ids.length / F, ids, bags: [], dense: null };
+  }
+
+  /**
+   * The training loss, mean over the batch, from the logits in log space:
+   * - esmm / esmm-mmoe: w_ctr BCE(pCTR, click) + w_cvr BCE(pCTCVR, click AND conversion), all impressions;
+   * - base: w_ctr BCE(pCTR, click) + w_cvr BCE(pCVR, conversion) over clicked impressions only.
+   */
+  loss(out: EsmmOutput, click: Float32Array, conversion: Float32Array, weights: LossWeights = {}): EsmmLoss {
+    const B = out.ctrLogit.size;
+    if (click.length !== B || conversion.length !== B) {
+      throw new Error(`Esmm.loss: labels have ${click.length}/${conversion.length} rows, outputs ${fmt(out.ctrLogit.shape)}`);
+    }
+    const ctcvr = new Float32Array(B);
+    for (let i = 0; i < B; i++) {
+      if (conversion[i] === 1 && click[i] !== 1) throw new Error(`Esmm.loss: row ${i} has a conversion without a click (a data error, not a label)`);
+      ctcvr[i] = click[i]! * conversion[i]!;
+    }
+    const wCtr = weights.ctr ?? 1;
+    const wCvr = weights.cvr ?? 1;
+    const ctr = bceWithLogits(out.ctrLogit, click);
+    const second =
+      this.config.variant === "base"
+        ? bceWithLogits(out.cvrLogit, conversion, { weights: click }) // clicked rows only
+        : bceWithLogitsProduct(out.ctrLogit, out.cvrLogit, ctcvr);
+    const total = addScaled(ctr, wCtr, second, wCvr);
+    return { total, ctr: ctr.item(), cvr: second.item() };
+  }
+
+  /** Scores without recording a graph (inference). */
+  predict(input: Batch | Int32Array): Scores {
+    return noGrad(() => {
+      const o = this.forward(input);
+      const s: Scores = { pCtr: o.pCtr.data, pCvr: o.pCvr.data, pCtcvr: o.pCtcvr.data };
+      if (o.gates) s.gates = { ctr: o.gates.ctr.data, cvr: o.gates.cvr.data };
+      return s;
+    });
+  }
+}
+
+function addScaled(a: Tensor, wa: number, b: Tensor, wb: number): Tensor {
+  const t1 = wa === 1 ? a : mul(a, wa);
+  const t2 = wb === 1 ? b : mul(b, wb);
+  return add(t1, t2);
+}

@@ -1,0 +1,188 @@
+/**
+ * Training and evaluation loops. Browser-safe: no files, no timers beyond `performance.now()`.
+ *
+ * A step: forward -> entire-space loss -> backward -> Adam (dense and lazy-row updates) -> zero grads.
+ */
+import { Rng } from "../tensor/index.js";
+import { Adam, type AdamOptions } from "../optim/index.js";
+import { Dataset, identity, type LabeledBatch } from "./batch.js";
+import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
+import type { Esmm, LossWeights } from "./model.js";
+
+/** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
+export interface BatchSource {
+  batches(epoch: number): Iterable<LabeledBatch> | AsyncIterable<LabeledBatch>;
+}
+
+export type MetricName = "ctrAuc" | "cvrAuc" | "ctcvrAuc" | "ctrLogLoss" | "cvrLogLoss" | "ctcvrLogLoss";
+
+export interface ProgressEvent {
+  epoch: number;
+  step: number;
+  /** Rows seen so far in this epoch. */
+  rows: number;
+  /** Rows per epoch when known (in-memory data). */
+  epochRows: number | null;
+  loss: number;
+  ctrLoss: number;
+  cvrLoss: number;
+  samplesPerSec: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  ctrLoss: number;
+  cvrLoss: number;
+  rows: number;
+  seconds: number;
+  valid?: EsmmMetrics;
+}
+
+export interface TrainOptions extends AdamOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** Seeds the shuffling of in-memory data. */
+  seed?: number;
+  lossWeights?: LossWeights;
+  valid?: Dataset;
+  /** Stop when `metric` on the validation set has not improved for `patience` epochs; restore the best weights. */
+  earlyStopping?: { metric: MetricName; patience?: number };
+  /** Called every `progressEvery` steps (default 20) and at the end of each epoch. */
+  onProgress?: (e: ProgressEvent) => void;
+  progressEvery?: number;
+  onEpoch?: (e: EpochRecord) => void;
+  /** An optimiser to continue with (resume); by default a fresh Adam with the options above. */
+  optimizer?: Adam;
+  /** Epoch number to start at (resume); default 0. */
+  startEpoch?: number;
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  /** The epoch whose weights the model holds at the end (the best one with early stopping). */
+  bestEpoch: number;
+  optimizer: Adam;
+}
+
+const LOWER_IS_BETTER = new Set<MetricName>(["ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"]);
+
+/** Trains in place. Deterministic for a seed: two runs give bit-identical weights. */
+export async function train(model: Esmm, data: Dataset | BatchSource, opts: TrainOptions = {}): Promise<TrainResult> {
+  const epochs = opts.epochs ?? 1;
+  const batchSize = opts.batchSize ?? 1024;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`train: batchSize must be a positive integer, got ${batchSize}`);
+  const optimizer = opts.optimizer ?? new Adam(model.namedParameters(), opts);
+  const rng = new Rng(opts.seed ?? model.config.seed);
+  const every = opts.progressEvery ?? 20;
+  const history: EpochRecord[] = [];
+  const es = opts.earlyStopping;
+  if (es && !opts.valid) throw new Error("train: earlyStopping needs a validation set (valid)");
+  let best: { value: number; epoch: number; state: Map<string, Float32Array> } | null = null;
+  let stale = 0;
+  let bestEpoch = (opts.startEpoch ?? 0) + epochs - 1;
+
+  for (let epoch = opts.startEpoch ?? 0; epoch < (opts.startEpoch ?? 0) + epochs; epoch++) {
+    const t0 = now();
+    let step = 0;
+    let rows = 0;
+    let sumLoss = 0;
+    let sumCtr = 0;
+    let sumCvr = 0;
+    const epochRows = data instanceof Dataset ? data.size : null;
+    // NOTE: the shuffle stream is drawn for every epoch in order, so resuming at epoch k needs the same
+    // seed and replays epochs 0..k-1's draws (cheap) to land on the same order.
+    const source = data instanceof Dataset ? shuffledBatches(data, batchSize, rng) : data.batches(epoch);
+    for await (const batch of source) {
+      const out = model.forward(batch);
+      const l = model.loss(out, batch.click, batch.conversion, opts.lossWeights);
+      l.total.backward();
+      optimizer.step();
+      optimizer.zeroGrad();
+      step++;
+      rows += batch.size;
+      const total = l.total.item();
+      sumLoss += total * batch.size;
+      sumCtr += l.ctr * batch.size;
+      sumCvr += l.cvr * batch.size;
+      if (opts.onProgress && step % every === 0) {
+        opts.onProgress({ epoch, step, rows, epochRows, loss: total, ctrLoss: l.ctr, cvrLoss: l.cvr, samplesPerSec: rows / Math.max(now() - t0, 1e-9) });
+      }
+    }
+    const seconds = now() - t0;
+    const rec: EpochRecord = { epoch, loss: sumLoss / Math.max(rows, 1), ctrLoss: sumCtr / Math.max(rows, 1), cvrLoss: sumCvr / Math.max(rows, 1), rows, seconds };
+    opts.onProgress?.({ epoch, step, rows, epochRows, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, samplesPerSec: rows / Math.max(seconds, 1e-9) });
+    if (opts.valid) rec.valid = evaluate(model, opts.valid);
+    history.push(rec);
+    opts.onEpoch?.(rec);
+    if (es && rec.valid) {
+      const v = rec.valid[es.metric];
+      const value = v === null ? Number.NaN : v;
+      const better = best === null || (LOWER_IS_BETTER.has(es.metric) ? value < best.value : value > best.value);
+      if (!Number.isNaN(value) && better) {
+        best = { value, epoch, state: model.stateDict() };
+        stale = 0;
+      } else if (++stale >= (es.patience ?? 1)) {
+        break;
+      }
+    }
+  }
+  if (best) {
+    model.loadStateDict(best.state);
+    bestEpoch = best.epoch;
+  } else if (history.length > 0) {
+    bestEpoch = history[history.length - 1]!.epoch;
+  }
+  return { history, bestEpoch, optimizer };
+}
+
+function* shuffledBatches(ds: Dataset, batchSize: number, rng: Rng): Generator<LabeledBatch> {
+  const order = rng.shuffle(identity(ds.size));
+  for (let s = 0; s < ds.size; s += batchSize) yield ds.take(order, s, Math.min(s + batchSize, ds.size));
+}
+
+function now(): number {
+  return performance.now() / 1000;
+}
+
+/** Scores every row of a dataset, in order, in batches. */
+export function scoreDataset(model: Esmm, ds: Dataset, batchSize = 4096): { pCtr: Float32Array; pCvr: Float32Array; pCtcvr: Float32Array; gates?: { ctr: Float32Array; cvr: Float32Array } } {
+  const n = ds.size;
+  const pCtr = new Float32Array(n);
+  const pCvr = new Float32Array(n);
+  const pCtcvr = new Float32Array(n);
+  const E = model.gates ? model.config.experts.count : 0;
+  const gates = E ? { ctr: new Float32Array(n * E), cvr: new Float32Array(n * E) } : undefined;
+  const order = identity(n);
+  for (let s = 0; s < n; s += batchSize) {
+    const e = Math.min(s + batchSize, n);
+    const sc = model.predict(ds.take(order, s, e));
+    pCtr.set(sc.pCtr, s);
+    pCvr.set(sc.pCvr, s);
+    pCtcvr.set(sc.pCtcvr, s);
+    if (gates && sc.gates) {
+      gates.ctr.set(sc.gates.ctr, s * E);
+      gates.cvr.set(sc.gates.cvr, s * E);
+    }
+  }
+  return gates ? { pCtr, pCvr, pCtcvr, gates } : { pCtr, pCvr, pCtcvr };
+}
+
+/** ESMM's metrics of a model on a dataset (with GAUC and ground-truth AUCs when the data has them). */
+export function evaluate(model: Esmm, ds: Dataset, batchSize = 4096): EsmmMetrics {
+  const s = scoreDataset(model, ds, batchSize);
+  return esmmMetrics({ ...s, click: ds.click, conversion: ds.conversion, user: ds.user, truePctr: ds.truePctr, truePcvr: ds.truePcvr });
+}
+
+/** Mean gate weight of each task on each expert over a dataset: [task][expert]. esmm-mmoe only. */
+export function gateUsage(model: Esmm, ds: Dataset, batchSize = 4096): { ctr: number[]; cvr: number[] } | null {
+  const s = scoreDataset(model, ds, batchSize);
+  if (!s.gates) return null;
+  const E = model.config.experts.count;
+  const avg = (g: Float32Array): number[] => {
+    const out = new Array<number>(E).fill(0);
+    for (let i = 0; i < g.length; i++) out[i % E]! += g[i]!;
+    return out.map((v) => v / Math.max(ds.size, 1));
+  };
+  return { ctr: avg(s.gates.ctr), cvr: avg(s.gates.cvr) };
+}

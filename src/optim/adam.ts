@@ -1,0 +1,141 @@
+/**
+ * Adam (Kingma & Ba, 2015) with PyTorch's bias correction, optional decoupled weight decay (AdamW,
+ * Loshchilov & Hutter) and optional global gradient-norm clipping.
+ *
+ * For each parameter with gradient g at its step t (t counts the steps it received a gradient):
+ *   m = beta1 m + (1 - beta1) g
+ *   v = beta2 v + (1 - beta2) g^2
+ *   p = p (1 - lr wd) - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ *
+ * Dense parameters get that update everywhere. Row-sparse parameters (embedding tables) get the
+ * LAZY row-wise update, PyTorch's SparseAdam semantics: only the rows present in the batch move, and
+ * only their moments decay. Dense Adam would instead decay every row's m and v each step and keep
+ * moving rows whose gradient is zero now but was not before; lazy Adam costs O(rows in the batch),
+ * not O(V), which is what makes million-row tables affordable. The price: a row's moments "freeze"
+ * while it is absent, so its effective step differs from dense Adam's.
+ */
+import type { AdamHyper, Tensor } from "../tensor/index.js";
+import { kernels } from "../tensor/index.js";
+import type { NamedParameters } from "../layers/index.js";
+
+export interface AdamOptions {
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Decoupled weight decay (AdamW). Default 0. */
+  weightDecay?: number;
+  /** Clip the global L2 norm of all gradients to this value before the update. Default none. */
+  maxGradNorm?: number;
+}
+
+/** Saved optimiser state of one parameter. */
+export interface AdamParamState {
+  step: number;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+export class Adam {
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly maxGradNorm: number | undefined;
+  private readonly params: NamedParameters;
+  private readonly state = new Map<string, AdamParamState>();
+
+  constructor(params: NamedParameters, opts: AdamOptions = {}) {
+    this.params = params;
+    this.lr = opts.lr ?? 1e-3;
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.eps = opts.eps ?? 1e-8;
+    this.weightDecay = opts.weightDecay ?? 0;
+    this.maxGradNorm = opts.maxGradNorm;
+    if (!(this.lr >= 0)) throw new Error(`Adam: lr must be >= 0, got ${this.lr}`);
+    for (const [k, b] of [["beta1", this.beta1], ["beta2", this.beta2]] as const) {
+      if (!(b >= 0 && b < 1)) throw new Error(`Adam: ${k} must be in [0, 1), got ${b}`);
+    }
+    const names = new Set<string>();
+    for (const [n] of params) {
+      if (names.has(n)) throw new Error(`Adam: parameter name "${n}" appears twice`);
+      names.add(n);
+    }
+  }
+
+  /** L2 norm of all gradients (dense and row-sparse). */
+  gradNorm(): number {
+    let s = 0;
+    for (const [, p] of this.params) {
+      const g = p.sparse ? p.sparseGrad?.values : p.grad;
+      if (g) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!;
+    }
+    return Math.sqrt(s);
+  }
+
+  /** One update of every parameter that has a gradient. */
+  step(): void {
+    let gradScale = 1;
+    if (this.maxGradNorm !== undefined) {
+      const norm = this.gradNorm();
+      // As torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1.
+      gradScale = Math.min(1, this.maxGradNorm / (norm + 1e-6));
+    }
+    for (const [name, p] of this.params) {
+      const sparse = p.sparse ? p.sparseGrad : null;
+      if (p.sparse ? !sparse : !p.grad) continue;
+      const st = this.stateOf(name, p);
+      st.step += 1;
+      const h: AdamHyper = {
+        lr: this.lr,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        eps: this.eps,
+        weightDecay: this.weightDecay,
+        bc1: 1 - this.beta1 ** st.step,
+        bc2: 1 - this.beta2 ** st.step,
+        gradScale,
+      };
+      if (sparse) kernels.adamRows(p.data, sparse.values, sparse.rows, st.m, st.v, p.shape[1]!, h);
+      else kernels.adamDense(p.data, p.grad!, st.m, st.v, p.size, h);
+    }
+  }
+
+  /** Clears every parameter's gradient. */
+  zeroGrad(): void {
+    for (const [, p] of this.params) p.zeroGrad();
+  }
+
+  private stateOf(name: string, p: Tensor): AdamParamState {
+    let st = this.state.get(name);
+    if (!st) {
+      st = { step: 0, m: new Float32Array(p.size), v: new Float32Array(p.size) };
+      this.state.set(name, st);
+    }
+    return st;
+  }
+
+  /** The optimiser state by parameter name (copies): enough to resume training exactly. */
+  stateDict(): Map<string, AdamParamState> {
+    const out = new Map<string, AdamParamState>();
+    for (const [n, s] of this.state) out.set(n, { step: s.step, m: s.m.slice(), v: s.v.slice() });
+    return out;
+  }
+
+  /** Restores a state saved by `stateDict`; names and sizes must match this optimiser's parameters. */
+  loadStateDict(state: ReadonlyMap<string, AdamParamState>): void {
+    const byName = new Map(this.params);
+    this.state.clear();
+    for (const [n, s] of state) {
+      const p = byName.get(n);
+      if (!p) throw new Error(`Adam.loadStateDict: state for unknown parameter "${n}"`);
+      if (s.m.length !== p.size || s.v.length !== p.size) {
+        throw new Error(`Adam.loadStateDict: "${n}" moments have ${s.m.length}/${s.v.length} values, expected ${p.size}`);
+      }
+      if (!Number.isInteger(s.step) || s.step < 0) throw new Error(`Adam.loadStateDict: "${n}" has invalid step ${s.step}`);
+      this.state.set(n, { step: s.step, m: s.m.slice(), v: s.v.slice() });
+    }
+  }
+}

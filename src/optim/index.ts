@@ -1,0 +1,2 @@
+export { Adam } from "./adam.js";
+export type { AdamOptions, AdamParamState } from "./adam.js";

@@ -1,0 +1,184 @@
+import { describe, expect, it } from "vitest";
+import { AppStoreSimulator, Esmm, Rng, denseGrad, denseStats, gradcheck, train, type LabeledBatch } from "../src/index.js";
+
+/** A tiny all-single-field model and a batch with labels. */
+function tiny(variant: "esmm-mmoe" | "esmm" | "base", seed = 1): Esmm {
+  return new Esmm({
+    variant,
+    fields: [{ name: "user", vocab: 10 }, { name: "item", vocab: 8 }, { name: "pos", vocab: 4 }],
+    dim: 4,
+    experts: { count: 2, hidden: [8, 6] },
+    towers: { hidden: [5] },
+    seed,
+  });
+}
+
+function batchOf(n: number, seed: number): LabeledBatch {
+  const rng = new Rng(seed);
+  const ids = new Int32Array(n * 3);
+  const click = new Float32Array(n);
+  const conversion = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    ids[i * 3] = rng.int(10);
+    ids[i * 3 + 1] = rng.int(8);
+    ids[i * 3 + 2] = rng.int(4);
+    // a learnable rule: low item ids are clicked, even users convert
+    click[i] = ids[i * 3 + 1]! < 3 || rng.bernoulli(0.1) ? 1 : 0;
+    conversion[i] = click[i]! && ids[i * 3]! % 2 === 0 ? 1 : 0;
+  }
+  return { size: n, ids, bags: [], dense: null, click, conversion };
+}
+
+describe("Esmm forward", () => {
+  it("returns named outputs of the right shapes, with pCtcvr = pCtr * pCvr", () => {
+    const m = tiny("esmm-mmoe");
+    const b = batchOf(7, 1);
+    const o = m.forward(b.ids);
+    for (const t of [o.ctrLogit, o.cvrLogit, o.pCtr, o.pCvr, o.pCtcvr]) expect(t.shape).toEqual([7]);
+    expect(o.gates!.ctr.shape).toEqual([7, 2]);
+    for (let i = 0; i < 7; i++) expect(o.pCtcvr.data[i]).toBe(Math.fround(o.pCtr.data[i]! * o.pCvr.data[i]!));
+    expect(tiny("esmm").forward(b.ids).gates).toBe(undefined);
+  });
+
+  it("a zero gate weighs each expert 1/E", () => {
+    const m = tiny("esmm-mmoe");
+    for (const g of [m.gates!.ctr, m.gates!.cvr]) for (const p of g.parameters()) p.data.fill(0);
+    const o = m.forward(batchOf(5, 2).ids);
+    expect(Array.from(o.gates!.ctr.data).every((v) => v === 0.5)).toBe(true);
+    expect(Array.from(o.gates!.cvr.data).every((v) => v === 0.5)).toBe(true);
+  });
+
+  it("names its parameters as checkpoints expect", () => {
+    const names = tiny("esmm-mmoe").namedParameters().map(([n]) => n);
+    expect(names).toEqual([
+      "embeddings.user.weight", "embeddings.item.weight", "embeddings.pos.weight",
+      "experts.0.0.weight", "experts.0.0.bias", "experts.0.1.weight", "experts.0.1.bias",
+      "experts.1.0.weight", "experts.1.0.bias", "experts.1.1.weight", "experts.1.1.bias",
+      "gates.ctr.weight", "gates.ctr.bias", "gates.cvr.weight", "gates.cvr.bias",
+      "towers.ctr.0.weight", "towers.ctr.0.bias", "towers.ctr.1.weight", "towers.ctr.1.bias",
+      "towers.cvr.0.weight", "towers.cvr.0.bias", "towers.cvr.1.weight", "towers.cvr.1.bias",
+    ]);
+    const shapes = Object.fromEntries(tiny("esmm-mmoe").namedParameters().map(([n, p]) => [n, p.shape]));
+    expect(shapes["experts.0.0.weight"]).toEqual([8, 12]); // [H, F*D]
+    expect(shapes["gates.cvr.weight"]).toEqual([2, 12]);
+    expect(shapes["towers.ctr.1.weight"]).toEqual([1, 5]);
+  });
+
+  it("rejects ids out of range naming the field", () => {
+    const m = tiny("esmm");
+    expect(() => m.forward(Int32Array.from([0, 8, 0]))).toThrow(/field 1 is out of range for a table of 8 rows \(fields: user, item, pos\)/);
+  });
+
+  it("the whole model passes a gradient check along random directions", () => {
+    const m = tiny("esmm-mmoe");
+    const b = batchOf(6, 3);
+    const params = m.parameters().filter((p) => !p.sparse);
+    const res = gradcheck(() => m.loss(m.forward(b.ids), b.click, b.conversion).total, params, { maxExhaustive: 0, directions: 2 });
+    expect(res.failures).toEqual([]);
+  });
+});
+
+describe("the entire-space loss", () => {
+  it("is finite at logits of +-50 and +-100", () => {
+    const m = tiny("esmm");
+    const b = batchOf(4, 4);
+    const o = m.forward(b.ids);
+    o.ctrLogit.data.set([50, -50, 100, -100]);
+    o.cvrLogit.data.set([-100, 100, -50, 50]);
+    const l = m.loss(o, Float32Array.of(1, 0, 1, 1), Float32Array.of(0, 0, 1, 1));
+    expect(Number.isFinite(l.total.item())).toBe(true);
+    l.total.backward();
+    for (const p of m.parameters()) for (const v of denseGrad(p)) expect(Number.isFinite(v)).toBe(true);
+  });
+
+  it("rejects a conversion without a click", () => {
+    const m = tiny("esmm");
+    const o = m.forward(batchOf(2, 5).ids);
+    expect(() => m.loss(o, Float32Array.of(0, 1), Float32Array.of(1, 1))).toThrow("row 0 has a conversion without a click");
+  });
+
+  it("base: unclicked rows give the CVR net no gradient at all", () => {
+    const grads = (variant: "base" | "esmm", b: LabeledBatch): Float32Array[] => {
+      const m = tiny(variant, 9);
+      m.loss(m.forward(b.ids), b.click, b.conversion).total.backward();
+      return m.towers.cvr.parameters().map((p) => denseGrad(p));
+    };
+    const all = batchOf(40, 6);
+    const clicked: number[] = [];
+    for (let i = 0; i < all.size; i++) if (all.click[i] === 1) clicked.push(i);
+    expect(clicked.length).toBeGreaterThan(3);
+    expect(clicked.length).toBeLessThan(all.size);
+    const sub: LabeledBatch = {
+      size: clicked.length,
+      ids: Int32Array.from(clicked.flatMap((i) => [all.ids[i * 3]!, all.ids[i * 3 + 1]!, all.ids[i * 3 + 2]!])),
+      bags: [],
+      dense: null,
+      click: Float32Array.from(clicked.map((i) => all.click[i]!)),
+      conversion: Float32Array.from(clicked.map((i) => all.conversion[i]!)),
+    };
+    // The clicked-only mean over the full batch equals the mean over the clicked rows: same gradient.
+    const gAll = grads("base", all);
+    const gSub = grads("base", sub);
+    gAll.forEach((g, k) => {
+      for (let i = 0; i < g.length; i++) expect(g[i]).toBeCloseTo(gSub[k]![i]!, 6);
+    });
+    // A batch with no click at all leaves the base CVR net untouched, while ESMM still trains it.
+    const none: LabeledBatch = { ...all, click: new Float32Array(all.size), conversion: new Float32Array(all.size) };
+    expect(grads("base", none).every((g) => g.every((v) => v === 0))).toBe(true);
+    expect(grads("esmm", none).some((g) => g.some((v) => v !== 0))).toBe(true);
+  });
+});
+
+describe("training", () => {
+  const data = (): { batches: (e: number) => LabeledBatch[] } => ({ batches: (e) => [0, 1, 2, 3].map((k) => batchOf(64, 100 + k + 4 * (e % 2))) });
+
+  it("a seeded tiny run's loss falls, and two runs agree bit for bit", async () => {
+    const run = async (): Promise<{ losses: number[]; w: number[] }> => {
+      const m = tiny("esmm-mmoe", 3);
+      const r = await train(m, data(), { epochs: 8, lr: 0.02 });
+      return { losses: r.history.map((h) => h.loss), w: m.parameters().flatMap((p) => Array.from(p.data)) };
+    };
+    const a = await run();
+    const b = await run();
+    expect(a.losses[7]!).toBeLessThan(a.losses[0]! * 0.8);
+    expect(b.w).toEqual(a.w);
+    expect(b.losses).toEqual(a.losses);
+  });
+
+  it("stops early on a validation metric and restores the best weights", async () => {
+    const sim = new AppStoreSimulator({ users: 200, apps: 100, seed: 3 });
+    const tr = sim.dataset(3000, 0);
+    const va = sim.dataset(1000, 1);
+    const st = denseStats(tr);
+    const m = new Esmm({ variant: "esmm", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], denseMean: st.mean, denseStd: st.std, dim: 4, experts: { count: 2, hidden: [16] }, towers: { hidden: [8] } });
+    const seen: Array<Map<string, Float32Array>> = [];
+    const r = await train(m, tr, {
+      epochs: 6,
+      batchSize: 256,
+      lr: 0.05, // deliberately high so that validation log loss turns up
+      valid: va,
+      earlyStopping: { metric: "ctrLogLoss", patience: 1 },
+      onEpoch: () => seen.push(m.stateDict()),
+    });
+    const losses = r.history.map((h) => h.valid!.ctrLogLoss!);
+    const best = losses.indexOf(Math.min(...losses));
+    expect(r.bestEpoch).toBe(best);
+    // the run stopped one epoch after the best one, or ran out of epochs
+    expect(r.history.length === best + 2 || r.history.length === 6).toBe(true);
+    const now = m.stateDict();
+    for (const [k, v] of seen[best]!) expect(Array.from(now.get(k)!)).toEqual(Array.from(v));
+  });
+
+  it("the simulator's multi-valued and dense features flow through the model", () => {
+    const sim = new AppStoreSimulator({ users: 50, apps: 30, seed: 4 });
+    const ds = sim.dataset(16);
+    const m = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8] }, towers: { hidden: [4] } });
+    const o = m.forward(ds.all());
+    expect(o.pCtr.shape).toEqual([16]);
+    m.loss(o, ds.click, ds.conversion).total.backward();
+    const bagTable = m.embeddings[m.config.fields.findIndex((f) => f.name === "recent_cats")]!.weight;
+    // the bag table receives rows for exactly the categories present in the batch's bags
+    const present = new Set(Array.from(ds.bags[0]!.ids));
+    expect(new Set(Array.from(bagTable.sparseGrad!.rows))).toEqual(present);
+  });
+});
