@@ -8,3 +8,4 @@ export * from "./layers/index.js";
 export * from "./optim/index.js";
 export * from "./esmm/index.js";
 export * from "./data/index.js";
+export * from "./io/index.js";

@@ -81,6 +81,9 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
   let best: { value: number; epoch: number; state: Map<string, Float32Array> } | null = null;
   let stale = 0;
   let bestEpoch = (opts.startEpoch ?? 0) + epochs - 1;
+  // Resuming at epoch k replays the k earlier shuffles, so the run continues on the same orders as
+  // an uninterrupted one would.
+  if (data instanceof Dataset) for (let e = 0; e < (opts.startEpoch ?? 0); e++) rng.shuffle(identity(data.size));
 
   for (let epoch = opts.startEpoch ?? 0; epoch < (opts.startEpoch ?? 0) + epochs; epoch++) {
     const t0 = now();
@@ -90,8 +93,6 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
     let sumCtr = 0;
     let sumCvr = 0;
     const epochRows = data instanceof Dataset ? data.size : null;
-    // NOTE: the shuffle stream is drawn for every epoch in order, so resuming at epoch k needs the same
-    // seed and replays epochs 0..k-1's draws (cheap) to land on the same order.
     const source = data instanceof Dataset ? shuffledBatches(data, batchSize, rng) : data.batches(epoch);
     for await (const batch of source) {
       const out = model.forward(batch);

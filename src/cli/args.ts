@@ -1,0 +1,73 @@
+/** A small, strict argument parser: `--key value`, `--key=value` and boolean `--flag`. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export interface OptionSpec {
+  /** Takes a value (string) or is a boolean flag. */
+  type: "string" | "flag";
+  help: string;
+}
+
+export type Parsed = Record<string, string | boolean | undefined>;
+
+export function parseArgs(argv: readonly string[], spec: Record<string, OptionSpec>): Parsed {
+  const out: Parsed = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("--")) throw new UsageError(`unexpected argument "${a}"`);
+    const eq = a.indexOf("=");
+    const key = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    const s = spec[key];
+    if (!s) throw new UsageError(`unknown option --${key}`);
+    if (s.type === "flag") {
+      if (eq >= 0) throw new UsageError(`--${key} takes no value`);
+      out[key] = true;
+    } else {
+      const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined || (eq < 0 && v.startsWith("--"))) throw new UsageError(`--${key} needs a value`);
+      out[key] = v;
+    }
+  }
+  return out;
+}
+
+export function str(p: Parsed, key: string, fallback?: string): string | undefined {
+  const v = p[key];
+  return typeof v === "string" ? v : fallback;
+}
+
+export function need(p: Parsed, key: string): string {
+  const v = str(p, key);
+  if (v === undefined) throw new UsageError(`--${key} is required`);
+  return v;
+}
+
+export function int(p: Parsed, key: string, fallback: number, min = 0): number {
+  const v = str(p, key);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${key} must be an integer >= ${min}, got "${v}"`);
+  return n;
+}
+
+export function num(p: Parsed, key: string, fallback: number, check: (n: number) => boolean = Number.isFinite, what = "a finite number"): number {
+  const v = str(p, key);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (v.trim() === "" || !check(n)) throw new UsageError(`--${key} must be ${what}, got "${v}"`);
+  return n;
+}
+
+export function list(p: Parsed, key: string): string[] | undefined {
+  const v = str(p, key);
+  return v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
+export function helpText(usage: string, spec: Record<string, OptionSpec>): string {
+  const rows = Object.entries(spec).map(([k, s]) => `  --${k}${s.type === "string" ? " VALUE" : ""}`.padEnd(26) + s.help);
+  return `${usage}\n\nOptions:\n${rows.join("\n")}\n  --help                  this text\n`;
+}

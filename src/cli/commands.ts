@@ -1,0 +1,453 @@
+/** The `esmm` subcommands. Each returns normally on success and throws on failure (see main.ts). */
+import {
+  Adam,
+  AppStoreSimulator,
+  DENSE_FEATURES,
+  Esmm,
+  MULTI_FIELDS,
+  SINGLE_FIELDS,
+  VARIANTS,
+  csvCell,
+  evaluate,
+  gateUsage,
+  train,
+  type CsvOptions,
+  type EsmmMetrics,
+  type MetricName,
+  type Schema,
+  type Variant,
+} from "../index.js";
+import { BatchBuilder } from "../data/index.js";
+import {
+  FORMATS,
+  checkSchema,
+  emptyStats,
+  fitPreprocessor,
+  loadCheckpoint,
+  loadDataset,
+  openAtomicWriter,
+  openSource,
+  saveCheckpoint,
+  streamingSource,
+  writeFileAtomic,
+  type Format,
+  type ReadStats,
+  type RowSource,
+} from "../node/index.js";
+import { UsageError, int, list, need, num, str, type OptionSpec, type Parsed } from "./args.js";
+import { metricsTable, progressLine } from "./format.js";
+
+export const SPECS: Record<string, { usage: string; options: Record<string, OptionSpec> }> = {
+  generate: {
+    usage: "esmm generate --rows N --out FILE [--seed S] [--stream K] [--ctr R --cvr R --bias B --users N --apps N]",
+    options: {
+      rows: { type: "string", help: "number of impressions (required)" },
+      out: { type: "string", help: "CSV file to write (required); a <out>.schema.json sidecar is written beside it" },
+      seed: { type: "string", help: "world seed (default 7): the same seed gives the same users and apps" },
+      stream: { type: "string", help: "impression stream of that world (default 0; use 1, 2 for validation, test)" },
+      ctr: { type: "string", help: "target click rate (default 0.05)" },
+      cvr: { type: "string", help: "target conversion rate after a click (default 0.12)" },
+      bias: { type: "string", help: "strength of the selection-bias drivers (default 1; 0 turns them off)" },
+      users: { type: "string", help: "number of users (default 20000)" },
+      apps: { type: "string", help: "number of apps (default 4000)" },
+    },
+  },
+  train: {
+    usage: "esmm train --train FILE --model DIR [--valid FILE] [--variant esmm-mmoe|esmm|base] [options]",
+    options: {
+      train: { type: "string", help: "training data (required)" },
+      valid: { type: "string", help: "validation data, evaluated after every epoch" },
+      model: { type: "string", help: "checkpoint directory to write (required)" },
+      variant: { type: "string", help: `model variant: ${VARIANTS.join(", ")} (default esmm-mmoe)` },
+      epochs: { type: "string", help: "total epochs (default 2)" },
+      batch: { type: "string", help: "batch size (default 1024)" },
+      lr: { type: "string", help: "Adam learning rate (default 0.001)" },
+      "weight-decay": { type: "string", help: "AdamW decoupled weight decay (default 0)" },
+      "clip-norm": { type: "string", help: "clip the global gradient norm to this value" },
+      dim: { type: "string", help: "embedding width D (default 16)" },
+      "min-count": { type: "string", help: "keep ids seen at least this often in training, else out-of-vocabulary (default 1)" },
+      "hash-buckets": { type: "string", help: "hash every id into this many buckets instead of building vocabularies" },
+      seed: { type: "string", help: "seed of the initialisation and the shuffling (default 1)" },
+      resume: { type: "flag", help: "continue the checkpoint in --model (weights, optimizer, vocabularies) up to --epochs" },
+      stream: { type: "flag", help: "stream the training file each epoch (larger than memory) with a shuffle buffer" },
+      "early-stop": { type: "string", help: "validation metric to stop on: ctrAuc, cvrAuc, ctcvrAuc, ctrLogLoss, ..." },
+      patience: { type: "string", help: "epochs without improvement before stopping (default 1)" },
+      ...dataOptions(),
+    },
+  },
+  eval: {
+    usage: "esmm eval --model DIR --data FILE [--json]",
+    options: {
+      model: { type: "string", help: "checkpoint directory (required)" },
+      data: { type: "string", help: "labelled data (required)" },
+      json: { type: "flag", help: "print the metrics as JSON" },
+      ...dataOptions(),
+    },
+  },
+  predict: {
+    usage: "esmm predict --model DIR --data FILE --out FILE [--gates]",
+    options: {
+      model: { type: "string", help: "checkpoint directory (required)" },
+      data: { type: "string", help: "rows to score; label columns are optional (required)" },
+      out: { type: "string", help: "CSV of pctr,pcvr,pctcvr in row order (required)" },
+      gates: { type: "flag", help: "also write each task's gate weights (esmm-mmoe)" },
+      ...dataOptions(),
+    },
+  },
+  inspect: {
+    usage: "esmm inspect --model DIR [--data FILE]",
+    options: {
+      model: { type: "string", help: "checkpoint directory (required)" },
+      data: { type: "string", help: "measure gate usage on this file (default: the usage saved at training)" },
+      ...dataOptions(),
+    },
+  },
+};
+
+function dataOptions(): Record<string, OptionSpec> {
+  return {
+    format: { type: "string", help: `data format: ${FORMATS.join(", ")} (default csv, or the model's)` },
+    common: { type: "string", help: "aliccp-raw: the common_features file" },
+    click: { type: "string", help: "csv: click label column (default click)" },
+    conversion: { type: "string", help: "csv: conversion label column (default conversion)" },
+    categorical: { type: "string", help: "csv: comma-separated categorical columns (default: all the others)" },
+    multi: { type: "string", help: "csv: comma-separated multi-valued columns (ids split by |, optional id:weight)" },
+    dense: { type: "string", help: "csv: comma-separated dense numeric columns" },
+    ignore: { type: "string", help: "csv: comma-separated columns to ignore" },
+    user: { type: "string", help: "csv: user column for GAUC (default user_id when present)" },
+    delimiter: { type: "string", help: "csv: field delimiter (default ,)" },
+    "skip-bad": { type: "flag", help: "skip bad lines and count them instead of stopping at the first" },
+  };
+}
+
+function csvOptionsFrom(p: Parsed): CsvOptions {
+  const o: CsvOptions = {};
+  const c = str(p, "click");
+  if (c) o.click = c;
+  const v = str(p, "conversion");
+  if (v) o.conversion = v;
+  const cat = list(p, "categorical");
+  if (cat) o.categorical = cat;
+  const multi = list(p, "multi");
+  if (multi) o.multi = multi.map((name) => ({ name }));
+  const dense = list(p, "dense");
+  if (dense) o.dense = dense;
+  const ignore = list(p, "ignore");
+  if (ignore) o.ignore = ignore;
+  const user = str(p, "user");
+  if (user !== undefined) o.user = user === "" ? null : user;
+  const d = str(p, "delimiter");
+  if (d) o.delimiter = d;
+  return o;
+}
+
+/** CSV options that reproduce a trained model's schema on a new file. */
+function csvOptionsOf(schema: Schema, noLabels = false): CsvOptions {
+  return {
+    click: schema.click,
+    conversion: schema.conversion,
+    categorical: schema.categorical,
+    multi: schema.multi,
+    dense: schema.dense,
+    user: schema.user,
+    noLabels,
+  };
+}
+
+function formatOf(p: Parsed, fallback: Format = "csv"): Format {
+  const f = str(p, "format") ?? fallback;
+  if (!FORMATS.includes(f as Format)) throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, got "${f}"`);
+  return f as Format;
+}
+
+function reportStats(what: string, s: ReadStats, log: (s: string) => void): void {
+  if (s.bad > 0) log(`${what}: skipped ${s.bad} bad line(s); first: ${s.badExamples.join(" | ")}`);
+  if (s.dropped > 0) log(`${what}: dropped ${s.dropped} row(s) with a conversion but no click (as the paper does)`);
+}
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  isTTY: boolean;
+}
+
+export async function generate(p: Parsed, io: Io): Promise<void> {
+  const rows = int(p, "rows", -1, 1);
+  if (rows < 0) throw new UsageError("--rows is required");
+  const out = need(p, "out");
+  const sim = new AppStoreSimulator({
+    seed: int(p, "seed", 7),
+    ctr: num(p, "ctr", 0.05, (x) => x > 0 && x < 1, "in (0, 1)"),
+    cvr: num(p, "cvr", 0.12, (x) => x > 0 && x < 1, "in (0, 1)"),
+    bias: num(p, "bias", 1, (x) => x >= 0, ">= 0"),
+    users: int(p, "users", 20_000, 1),
+    apps: int(p, "apps", 4_000, 1),
+  });
+  const w = await openAtomicWriter(out);
+  try {
+    await w.write(["click", "conversion", "true_pctr", "true_pcvr", ...SINGLE_FIELDS, ...MULTI_FIELDS, ...DENSE_FEATURES].join(",") + "\n");
+    let clicks = 0;
+    let conv = 0;
+    for (const r of sim.rows(rows, int(p, "stream", 0))) {
+      clicks += r.click;
+      conv += r.conversion;
+      const bag = Array.from(r.recentCats.ids, (id, j) => `${id}:${r.recentCats.weights[j]}`).join("|");
+      await w.write(`${r.click},${r.conversion},${r.truePctr.toPrecision(6)},${r.truePcvr.toPrecision(6)},${Array.from(r.ids).join(",")},${csvCell(bag)},${r.dense[0]!.toPrecision(6)},${r.dense[1]}\n`);
+    }
+    await w.close();
+    const schema: CsvOptions = { multi: MULTI_FIELDS.map((name) => ({ name, pooling: "sum" })), dense: [...DENSE_FEATURES], user: "user_id" };
+    await writeFileAtomic(`${out}.schema.json`, JSON.stringify(schema, null, 2) + "\n");
+    io.out(`wrote ${rows} impressions to ${out}: CTR ${(clicks / rows).toFixed(4)}, CVR after click ${(conv / Math.max(clicks, 1)).toFixed(4)}, CTCVR ${(conv / rows).toFixed(5)}`);
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}
+
+async function openFor(p: Parsed, path: string, format: Format, csv: CsvOptions): Promise<RowSource> {
+  const spec = { format, path, csv, skipBad: p["skip-bad"] === true } as Parameters<typeof openSource>[0];
+  const common = str(p, "common");
+  if (common) spec.common = common;
+  return openSource(spec);
+}
+
+export async function trainCommand(p: Parsed, io: Io): Promise<void> {
+  const trainPath = need(p, "train");
+  const dir = need(p, "model");
+  const epochs = int(p, "epochs", 2, 1);
+  const batch = int(p, "batch", 1024, 1);
+  const seed = int(p, "seed", 1);
+  const variant = (str(p, "variant") ?? "esmm-mmoe") as Variant;
+  if (!VARIANTS.includes(variant)) throw new UsageError(`--variant must be one of ${VARIANTS.join(", ")}, got "${variant}"`);
+  const es = str(p, "early-stop") as MetricName | undefined;
+  const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
+  if (es && !METRICS.includes(es)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}`);
+  if (es && !str(p, "valid")) throw new UsageError("--early-stop needs --valid");
+  const adamOpts = {
+    lr: num(p, "lr", 1e-3, (x) => x > 0, "> 0"),
+    weightDecay: num(p, "weight-decay", 0, (x) => x >= 0, ">= 0"),
+    ...(str(p, "clip-norm") ? { maxGradNorm: num(p, "clip-norm", 0, (x) => x > 0, "> 0") } : {}),
+  };
+
+  let model: Esmm;
+  let optimizer: Adam;
+  let startEpoch = 0;
+  let format = formatOf(p);
+  let pre;
+  const history: unknown[] = [];
+  if (p.resume) {
+    const ck = await loadCheckpoint(dir);
+    if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing; cannot resume`);
+    if (!ck.optimizerState) throw new Error(`${dir}: checkpoint has no optimizer.safetensors; cannot resume exactly`);
+    model = ck.model;
+    pre = ck.preprocessor;
+    format = formatOf(p, (ck.json.training?.format as Format) ?? "csv");
+    startEpoch = Number(ck.json.training?.epochsDone ?? 0);
+    optimizer = new Adam(model.namedParameters(), adamOpts);
+    optimizer.loadStateDict(ck.optimizerState);
+    history.push(...((ck.json.training?.history as unknown[]) ?? []));
+    io.err(`resuming ${dir} (${model.variant}) after epoch ${startEpoch} of ${epochs}`);
+  } else {
+    const src0 = await openFor(p, trainPath, format, csvOptionsFrom(p));
+    const s0 = emptyStats();
+    pre = await fitPreprocessor(src0, { minCount: int(p, "min-count", 1, 1), ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}) }, s0);
+    reportStats(trainPath, s0, io.err);
+    model = new Esmm({
+      variant,
+      fields: pre.fieldSpecs(),
+      dense: pre.schema.dense,
+      denseMean: pre.denseMean,
+      denseStd: pre.denseStd,
+      dim: int(p, "dim", 16, 1),
+      seed,
+    });
+    optimizer = new Adam(model.namedParameters(), adamOpts);
+  }
+  const src = await openFor(p, trainPath, format, format === "aliccp-raw" ? {} : csvOptionsOf(pre.schema));
+  checkSchema(src, pre, trainPath);
+  const stats = emptyStats();
+  const data = p.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
+  reportStats(trainPath, stats, io.err);
+  let valid;
+  const validPath = str(p, "valid");
+  if (validPath) {
+    const vs = await openFor(p, validPath, format, format === "aliccp-raw" ? {} : csvOptionsOf(pre.schema));
+    checkSchema(vs, pre, validPath);
+    const vstats = emptyStats();
+    valid = await loadDataset(vs, pre, vstats);
+    reportStats(validPath, vstats, io.err);
+  }
+  io.err(`${model.variant}: ${model.parameterCount().toLocaleString("en-US")} parameters, ${model.config.fields.length} fields, D = ${model.config.dim}`);
+
+  let best: { value: number; epoch: number; state: Map<string, Float32Array> } | null = null;
+  let stale = 0;
+  let lastValid: EsmmMetrics | undefined;
+  const lower = es ? es.endsWith("LogLoss") : false;
+  for (let e = startEpoch; e < epochs; e++) {
+    let lastLen = 0;
+    const r = await train(model, data, {
+      epochs: 1,
+      startEpoch: e,
+      batchSize: batch,
+      seed,
+      optimizer,
+      progressEvery: io.isTTY ? 5 : 200,
+      onProgress: (ev) => {
+        const line = progressLine({ ...ev, epochs });
+        if (io.isTTY) {
+          process.stderr.write(`\r${line.padEnd(lastLen)}`);
+          lastLen = line.length;
+        } else io.err(line);
+      },
+    });
+    if (io.isTTY) process.stderr.write("\n");
+    const rec = r.history[0]!;
+    const entry: Record<string, unknown> = { epoch: e, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, rows: rec.rows, seconds: rec.seconds };
+    if (valid) {
+      lastValid = evaluate(model, valid);
+      entry.valid = lastValid;
+      io.err(`epoch ${e + 1}/${epochs} valid: CTR AUC ${fmt(lastValid.ctrAuc)}, CVR AUC ${fmt(lastValid.cvrAuc)}, CTCVR AUC ${fmt(lastValid.ctcvrAuc)}`);
+    }
+    history.push(entry);
+    const training = {
+      format,
+      epochsDone: e + 1,
+      seed,
+      batch,
+      ...adamOpts,
+      history,
+      ...(valid && model.gates ? { gateUsage: gateUsage(model, valid) } : {}),
+    };
+    await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training });
+    if (es && lastValid) {
+      const v = lastValid[es];
+      const value = v ?? Number.NaN;
+      if (!Number.isNaN(value) && (best === null || (lower ? value < best.value : value > best.value))) {
+        best = { value, epoch: e, state: model.stateDict() };
+        stale = 0;
+      } else if (++stale >= int(p, "patience", 1, 1)) {
+        io.err(`early stop: ${es} has not improved since epoch ${best ? best.epoch + 1 : "?"}`);
+        break;
+      }
+    }
+  }
+  if (best) {
+    model.loadStateDict(best.state);
+    await saveCheckpoint(dir, model, {
+      preprocessor: pre,
+      optimizer,
+      training: { format, epochsDone: epochs, seed, batch, ...adamOpts, history, bestEpoch: best.epoch, earlyStop: es },
+    });
+    io.err(`restored the best epoch (${best.epoch + 1}) by ${es}`);
+  }
+  if (lastValid && valid) io.out(metricsTable([{ name: model.variant, metrics: evaluate(model, valid) }]));
+  io.out(`saved ${dir}`);
+}
+
+function fmt(v: number | null): string {
+  return v === null ? "n/a" : v.toFixed(4);
+}
+
+async function modelAndSource(p: Parsed, path: string, noLabels: boolean) {
+  const dir = need(p, "model");
+  const ck = await loadCheckpoint(dir);
+  if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing (vocabularies); it cannot read raw files`);
+  const format = formatOf(p, (ck.json.training?.format as Format) ?? "csv");
+  const src = await openFor(p, path, format, format === "aliccp-raw" ? {} : csvOptionsOf(ck.preprocessor.schema, noLabels));
+  checkSchema(src, ck.preprocessor, path);
+  return { ck, src, pre: ck.preprocessor };
+}
+
+export async function evalCommand(p: Parsed, io: Io): Promise<void> {
+  const path = need(p, "data");
+  const { ck, src, pre } = await modelAndSource(p, path, false);
+  const stats = emptyStats();
+  const ds = await loadDataset(src, pre, stats);
+  reportStats(path, stats, io.err);
+  const m = evaluate(ck.model, ds);
+  if (p.json) io.out(JSON.stringify({ model: need(p, "model"), variant: ck.model.variant, data: path, metrics: m }, null, 2));
+  else io.out(metricsTable([{ name: ck.model.variant, metrics: m }]));
+}
+
+export async function predictCommand(p: Parsed, io: Io): Promise<void> {
+  const path = need(p, "data");
+  const out = need(p, "out");
+  const { ck, src, pre } = await modelAndSource(p, path, true);
+  const model = ck.model;
+  const E = model.gates ? model.config.experts.count : 0;
+  const gates = p.gates === true && E > 0;
+  if (p.gates && E === 0) throw new UsageError(`--gates: a ${model.variant} model has no gates`);
+  const w = await openAtomicWriter(out);
+  const stats = emptyStats();
+  let n = 0;
+  try {
+    const head = ["pctr", "pcvr", "pctcvr"];
+    if (gates) for (const t of ["ctr", "cvr"]) for (let e = 0; e < E; e++) head.push(`gate_${t}_${e}`);
+    await w.write(head.join(",") + "\n");
+    const bb = new BatchBuilder(pre);
+    const flush = async (): Promise<void> => {
+      const b = bb.flush();
+      const s = model.predict(b);
+      let text = "";
+      for (let i = 0; i < b.size; i++) {
+        text += `${s.pCtr[i]},${s.pCvr[i]},${s.pCtcvr[i]}`;
+        if (gates && s.gates) {
+          for (let e = 0; e < E; e++) text += `,${s.gates.ctr[i * E + e]}`;
+          for (let e = 0; e < E; e++) text += `,${s.gates.cvr[i * E + e]}`;
+        }
+        text += "\n";
+      }
+      n += b.size;
+      await w.write(text);
+    };
+    for await (const r of src.rows(stats)) {
+      bb.push(r);
+      if (bb.size === 4096) await flush();
+    }
+    if (bb.size > 0) await flush();
+    await w.close();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+  reportStats(path, stats, io.err);
+  if (stats.bad > 0) io.err(`note: the ${stats.bad} skipped line(s) have no row in ${out}`);
+  io.out(`wrote ${n} predictions to ${out}`);
+}
+
+export async function inspectCommand(p: Parsed, io: Io): Promise<void> {
+  const dir = need(p, "model");
+  const ck = await loadCheckpoint(dir);
+  const m = ck.model;
+  const c = m.config;
+  const lines: string[] = [];
+  lines.push(`${dir}: ${m.variant}, checkpoint format version ${ck.json.formatVersion}`);
+  lines.push(`fields (${c.fields.length}, D = ${c.dim}): ${c.fields.map((f) => `${f.name}${f.kind === "multi" ? "[bag]" : ""}(${f.vocab})`).join(", ")}`);
+  if (c.dense.length) lines.push(`dense features: ${c.dense.join(", ")}`);
+  if (m.gates) lines.push(`experts: ${c.experts.count} x [${c.experts.hidden.join(" -> ")}], gates per task, towers [${c.towers.hidden.join(" -> ")} -> 1]`);
+  else lines.push(`towers: CTR and CVR MLPs [${[...c.experts.hidden, ...c.towers.hidden].join(" -> ")} -> 1]`);
+  const groups = new Map<string, number>();
+  for (const [name, t] of m.namedParameters()) {
+    const g = name.split(".")[0]!;
+    groups.set(g, (groups.get(g) ?? 0) + t.size);
+  }
+  lines.push(`parameters: ${m.parameterCount().toLocaleString("en-US")} (${[...groups].map(([g, n]) => `${g} ${n.toLocaleString("en-US")}`).join(", ")})`);
+  const tr = ck.json.training ?? {};
+  if (tr.epochsDone !== undefined) lines.push(`trained: ${String(tr.epochsDone)} epoch(s), seed ${String(tr.seed)}, batch ${String(tr.batch)}, lr ${String(tr.lr)}`);
+  let usage = (tr.gateUsage as { ctr: number[]; cvr: number[] } | undefined) ?? null;
+  let where = "validation data at training";
+  const dataPath = str(p, "data");
+  if (dataPath && m.gates) {
+    const { src, pre } = await modelAndSource(p, dataPath, true);
+    usage = gateUsage(m, await loadDataset(src, pre));
+    where = dataPath;
+  }
+  if (m.gates) {
+    if (usage) {
+      lines.push(`gate usage (mean weight on each expert, ${where}):`);
+      for (const t of ["ctr", "cvr"] as const) lines.push(`  ${t.toUpperCase()} task: ${usage[t].map((v, e) => `expert ${e} ${(v * 100).toFixed(1)}%`).join(", ")}`);
+    } else lines.push("gate usage: unknown (train with --valid, or pass --data)");
+  }
+  io.out(lines.join("\n"));
+}
+

@@ -1,0 +1,195 @@
+/**
+ * CSV rows -> RawRow, line by line (the Node readers stream a file through this; a browser can feed it
+ * lines from a fetch). A header row names the columns; every error names the file, line and column.
+ */
+import { DataError, type MultiColumn, type RawRow, type Schema } from "./schema.js";
+
+export interface CsvOptions {
+  delimiter?: string;
+  click?: string;
+  conversion?: string;
+  /** Single-valued categorical columns; default: every column not used otherwise. */
+  categorical?: string[];
+  multi?: MultiColumn[];
+  dense?: string[];
+  ignore?: string[];
+  /** User key column for GAUC; default `user_id` when present. null for none. */
+  user?: string | null;
+  /** Scoring input: label columns are optional and ignored (click = conversion = 0). */
+  noLabels?: boolean;
+}
+
+/** Splits one CSV line; double quotes may wrap a cell and "" inside one is a literal quote. */
+export function splitCsvLine(line: string, delim: string): string[] | null {
+  if (line.indexOf('"') < 0) return line.split(delim);
+  const out: string[] = [];
+  let cur = "";
+  let i = 0;
+  let quoted = false;
+  while (i < line.length) {
+    const ch = line[i]!;
+    if (quoted) {
+      if (ch === '"') {
+        if (line[i + 1] === '"') {
+          cur += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+      } else cur += ch;
+      i++;
+    } else if (ch === '"' && cur === "") {
+      quoted = true;
+      i++;
+    } else if (line.startsWith(delim, i)) {
+      out.push(cur);
+      cur = "";
+      i += delim.length;
+    } else {
+      cur += ch;
+      i++;
+    }
+  }
+  if (quoted) return null; // unterminated quote
+  out.push(cur);
+  return out;
+}
+
+const TRUE_PCTR = "true_pctr";
+const TRUE_PCVR = "true_pcvr";
+
+/** Resolves what each column means from a header and options, then parses lines. */
+export class CsvRowParser {
+  readonly schema: Schema;
+  readonly header: string[];
+  private readonly delim: string;
+  private readonly col: {
+    click: number;
+    conversion: number;
+    singles: number[];
+    multis: number[];
+    dense: number[];
+    user: number;
+    tp: number;
+    tv: number;
+  };
+
+  constructor(headerLine: string, opts: CsvOptions, readonly file: string) {
+    this.delim = opts.delimiter ?? ",";
+    const header = splitCsvLine(headerLine.replace(/^\uFEFF/, "").replace(/\r$/, ""), this.delim);
+    if (!header || header.length === 0 || (header.length === 1 && header[0] === "")) throw new DataError(file, 1, null, "empty header");
+    this.header = header;
+    const where = new Map<string, number>();
+    header.forEach((h, i) => {
+      if (where.has(h)) throw new DataError(file, 1, h, "column name appears twice in the header");
+      where.set(h, i);
+    });
+    const need = (name: string, what: string): number => {
+      const i = where.get(name);
+      if (i === undefined) throw new DataError(file, 1, name, `missing ${what} column (header has: ${header.join(", ")})`);
+      return i;
+    };
+    const click = opts.click ?? "click";
+    const conversion = opts.conversion ?? "conversion";
+    const multi = opts.multi ?? [];
+    const dense = opts.dense ?? [];
+    const ignore = new Set(opts.ignore ?? []);
+    const used = new Set([click, conversion, TRUE_PCTR, TRUE_PCVR, ...multi.map((m) => m.name), ...dense, ...ignore]);
+    const categorical = opts.categorical ?? header.filter((h) => !used.has(h));
+    for (const c of categorical) if (c === TRUE_PCTR || c === TRUE_PCVR) throw new DataError(file, 1, c, "ground-truth columns are never features");
+    const user = opts.user === undefined ? (where.has("user_id") ? "user_id" : null) : opts.user;
+    this.schema = {
+      click,
+      conversion,
+      categorical,
+      multi,
+      dense,
+      user,
+      truePctr: where.has(TRUE_PCTR) ? TRUE_PCTR : null,
+      truePcvr: where.has(TRUE_PCVR) ? TRUE_PCVR : null,
+    };
+    const noLabels = opts.noLabels === true;
+    this.col = {
+      click: noLabels ? -1 : need(click, "click label"),
+      conversion: noLabels ? -1 : need(conversion, "conversion label"),
+      singles: categorical.map((c) => need(c, "categorical")),
+      multis: multi.map((m) => need(m.name, "multi-valued")),
+      dense: dense.map((d) => need(d, "dense")),
+      user: user ? need(user, "user") : -1,
+      tp: where.get(TRUE_PCTR) ?? -1,
+      tv: where.get(TRUE_PCVR) ?? -1,
+    };
+  }
+
+  /** Checks that another file's header means the same (validation and test files must match training). */
+  static sameColumns(a: Schema, b: Schema): boolean {
+    return JSON.stringify(a) === JSON.stringify(b);
+  }
+
+  parse(lineIn: string, lineNo: number): RawRow {
+    const line = lineIn.endsWith("\r") ? lineIn.slice(0, -1) : lineIn;
+    const cells = splitCsvLine(line, this.delim);
+    const err = (column: string | null, reason: string): DataError => new DataError(this.file, lineNo, column, reason);
+    if (!cells) throw err(null, "unterminated quoted cell");
+    if (cells.length !== this.header.length) throw err(null, `${cells.length} columns, the header has ${this.header.length}`);
+    const c = this.col;
+    const label = (i: number): number => {
+      if (i < 0) return 0;
+      const v = cells[i]!.trim();
+      if (v !== "0" && v !== "1") throw err(this.header[i]!, `label "${v}" is not 0 or 1`);
+      return v === "1" ? 1 : 0;
+    };
+    const click = label(c.click);
+    const conversion = label(c.conversion);
+    if (conversion === 1 && click === 0) throw err(this.schema.conversion, "a conversion without a click is a data error");
+    const num = (i: number): number => {
+      const s = cells[i]!.trim();
+      const v = Number(s);
+      if (s === "" || !Number.isFinite(v)) throw err(this.header[i]!, `"${s}" is not a finite number`);
+      return v;
+    };
+    const prob = (i: number): number | null => {
+      if (i < 0) return null;
+      const v = num(i);
+      if (v < 0 || v > 1) throw err(this.header[i]!, `probability ${v} is outside [0, 1]`);
+      return v;
+    };
+    const multis = c.multis.map((i, k) => {
+      const cell = cells[i]!.trim();
+      const m = this.schema.multi[k]!;
+      if (cell === "") return { tokens: [], weights: null };
+      const parts = cell.split(m.sep ?? "|");
+      const tokens: string[] = [];
+      let weights: number[] | null = null;
+      parts.forEach((p, j) => {
+        const colon = p.lastIndexOf(":");
+        if (colon >= 0) {
+          const w = Number(p.slice(colon + 1));
+          if (p.slice(colon + 1) === "" || !Number.isFinite(w)) throw err(m.name, `weight "${p.slice(colon + 1)}" of "${p}" is not a finite number`);
+          if (!weights) weights = new Array<number>(j).fill(1);
+          weights.push(w);
+          tokens.push(p.slice(0, colon));
+        } else {
+          if (weights) weights.push(1);
+          tokens.push(p);
+        }
+      });
+      return { tokens, weights };
+    });
+    return {
+      singles: c.singles.map((i) => cells[i]!),
+      multis,
+      dense: c.dense.map(num),
+      click,
+      conversion,
+      user: c.user >= 0 ? cells[c.user]! : null,
+      truePctr: prob(c.tp),
+      truePcvr: prob(c.tv),
+    };
+  }
+}
+
+/** Writes a CSV cell, quoting when it holds the delimiter, a quote or a line break. */
+export function csvCell(s: string, delim = ","): string {
+  return s.includes(delim) || s.includes('"') || s.includes("\n") || s.includes("\r") ? `"${s.replace(/"/g, '""')}"` : s;
+}

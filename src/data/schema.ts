@@ -1,0 +1,252 @@
+/**
+ * From raw tokens to model ids: which columns mean what (the schema), and the fitted mappings
+ * (vocabularies or the hashing trick, dense statistics) that are saved with a model so that scoring
+ * uses exactly the mapping training used. Browser-safe: no files here.
+ */
+import type { FieldSpec, LabeledBatch } from "../esmm/index.js";
+
+/** A data error that knows where it happened. The CLI prints it and exits 1. */
+export class DataError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly column: string | null,
+    readonly reason: string,
+  ) {
+    super(`${file}:${line}${column ? `: column "${column}"` : ""}: ${reason}`);
+    this.name = "DataError";
+  }
+}
+
+export interface MultiColumn {
+  name: string;
+  /** Separator between ids in a cell (default "|"); each id may carry a weight as `id:weight`. */
+  sep?: string;
+  pooling?: "sum" | "mean";
+}
+
+/** What each column of a file means. */
+export interface Schema {
+  click: string;
+  conversion: string;
+  /** Single-valued categorical columns, in model field order. */
+  categorical: string[];
+  multi: MultiColumn[];
+  dense: string[];
+  /** Optional column holding a user key for GAUC (it may also be a feature). */
+  user: string | null;
+  /** Ground-truth columns written by the simulator; never features. */
+  truePctr: string | null;
+  truePcvr: string | null;
+}
+
+/** One row as tokens, before ids are assigned. */
+export interface RawRow {
+  singles: string[];
+  multis: Array<{ tokens: string[]; weights: number[] | null }>;
+  dense: number[];
+  click: number;
+  conversion: number;
+  user: string | null;
+  truePctr: number | null;
+  truePcvr: number | null;
+}
+
+/** Either an explicit vocabulary (id 0 = out of vocabulary) or hashing into `buckets` ids (plus 0). */
+export type Mapping = { kind: "vocab"; tokens: string[] } | { kind: "hash"; buckets: number };
+
+/** 32-bit FNV-1a over UTF-16 code units: stable across engines, cheap. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Token -> id for one field. */
+export class FieldMap {
+  private readonly index: Map<string, number> | null;
+  constructor(readonly mapping: Mapping) {
+    this.index = mapping.kind === "vocab" ? new Map(mapping.tokens.map((t, i) => [t, i + 1])) : null;
+  }
+
+  /** Rows of the embedding table: known tokens (or buckets) plus the out-of-vocabulary row 0. */
+  get size(): number {
+    return this.mapping.kind === "vocab" ? this.mapping.tokens.length + 1 : this.mapping.buckets + 1;
+  }
+
+  id(token: string): number {
+    if (this.index) return this.index.get(token) ?? 0;
+    return 1 + (fnv1a(token) % (this.mapping as { buckets: number }).buckets);
+  }
+}
+
+/** Counts tokens per field while streaming a training file, then keeps those seen >= minCount. */
+export class VocabBuilder {
+  private readonly counts: Array<Map<string, number>>;
+  private readonly denseSum: Float64Array;
+  private readonly denseSq: Float64Array;
+  rows = 0;
+
+  constructor(readonly schema: Schema) {
+    this.counts = [...schema.categorical, ...schema.multi.map((m) => m.name)].map(() => new Map());
+    this.denseSum = new Float64Array(schema.dense.length);
+    this.denseSq = new Float64Array(schema.dense.length);
+  }
+
+  add(r: RawRow): void {
+    this.rows++;
+    r.singles.forEach((t, i) => bump(this.counts[i]!, t));
+    const F = r.singles.length;
+    r.multis.forEach((m, i) => {
+      for (const t of m.tokens) bump(this.counts[F + i]!, t);
+    });
+    r.dense.forEach((v, j) => {
+      this.denseSum[j]! += v;
+      this.denseSq[j]! += v * v;
+    });
+  }
+
+  /** Fitted preprocessing. With `hashBuckets` every field hashes instead of keeping a vocabulary. */
+  finish(opts: { minCount?: number; hashBuckets?: number } = {}): Preprocessor {
+    const minCount = opts.minCount ?? 1;
+    const maps: Mapping[] = this.counts.map((c) => {
+      if (opts.hashBuckets) return { kind: "hash", buckets: opts.hashBuckets };
+      // Sorted by count (desc) then token, so the same data always gives the same ids.
+      const kept = [...c.entries()].filter(([, n]) => n >= minCount);
+      kept.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      return { kind: "vocab", tokens: kept.map(([t]) => t) };
+    });
+    const n = Math.max(this.rows, 1);
+    const mean = Array.from(this.denseSum, (s) => s / n);
+    const std = Array.from(this.denseSq, (s, j) => Math.sqrt(Math.max(s / n - mean[j]! ** 2, 0)) || 1);
+    return new Preprocessor(this.schema, maps, mean, std);
+  }
+}
+
+function bump(m: Map<string, number>, t: string): void {
+  m.set(t, (m.get(t) ?? 0) + 1);
+}
+
+/** The saved, fitted mapping from raw rows to model inputs. */
+export class Preprocessor {
+  readonly maps: FieldMap[];
+  constructor(
+    readonly schema: Schema,
+    readonly mappings: Mapping[],
+    readonly denseMean: number[],
+    readonly denseStd: number[],
+  ) {
+    this.maps = mappings.map((m) => new FieldMap(m));
+  }
+
+  /** The model's fields: single-valued columns first, then multi-valued, with their table sizes. */
+  fieldSpecs(): FieldSpec[] {
+    const s = this.schema;
+    return [
+      ...s.categorical.map((name, i) => ({ name: safeName(name), vocab: this.maps[i]!.size, kind: "single" as const })),
+      ...s.multi.map((m, i) => ({
+        name: safeName(m.name),
+        vocab: this.maps[s.categorical.length + i]!.size,
+        kind: "multi" as const,
+        pooling: m.pooling ?? ("mean" as const),
+      })),
+    ];
+  }
+
+  toJSON(): object {
+    return { schema: this.schema, mappings: this.mappings, denseMean: this.denseMean, denseStd: this.denseStd };
+  }
+
+  static fromJSON(j: unknown): Preprocessor {
+    const o = j as { schema: Schema; mappings: Mapping[]; denseMean: number[]; denseStd: number[] };
+    if (!o || typeof o !== "object" || !o.schema || !Array.isArray(o.mappings)) throw new Error("preprocessor: missing schema or mappings");
+    const nFields = o.schema.categorical.length + o.schema.multi.length;
+    if (o.mappings.length !== nFields) throw new Error(`preprocessor: ${o.mappings.length} mappings for ${nFields} fields`);
+    return new Preprocessor(o.schema, o.mappings, o.denseMean, o.denseStd);
+  }
+}
+
+/** Field names become parameter names: dots and spaces would break them. */
+export function safeName(column: string): string {
+  return column.replace(/[.\s]/g, "_");
+}
+
+/** Collects encoded rows into LabeledBatches of a fixed size. */
+export class BatchBuilder {
+  private ids: number[] = [];
+  private bagIds: number[][];
+  private bagW: number[][];
+  private bagOff: number[][];
+  private dense: number[] = [];
+  private click: number[] = [];
+  private conversion: number[] = [];
+  private user: number[] = [];
+  private tp: number[] = [];
+  private tv: number[] = [];
+  private readonly userIds = new Map<string, number>();
+
+  constructor(readonly pre: Preprocessor) {
+    const nm = pre.schema.multi.length;
+    this.bagIds = Array.from({ length: nm }, () => []);
+    this.bagW = Array.from({ length: nm }, () => []);
+    this.bagOff = Array.from({ length: nm }, () => [0]);
+  }
+
+  get size(): number {
+    return this.click.length;
+  }
+
+  push(r: RawRow): void {
+    const maps = this.pre.maps;
+    const F = r.singles.length;
+    for (let i = 0; i < F; i++) this.ids.push(maps[i]!.id(r.singles[i]!));
+    r.multis.forEach((m, k) => {
+      const map = maps[F + k]!;
+      m.tokens.forEach((t, j) => {
+        this.bagIds[k]!.push(map.id(t));
+        this.bagW[k]!.push(m.weights ? m.weights[j]! : 1);
+      });
+      this.bagOff[k]!.push(this.bagIds[k]!.length);
+    });
+    for (const v of r.dense) this.dense.push(v);
+    this.click.push(r.click);
+    this.conversion.push(r.conversion);
+    if (r.user !== null) {
+      let u = this.userIds.get(r.user);
+      if (u === undefined) this.userIds.set(r.user, (u = this.userIds.size));
+      this.user.push(u);
+    }
+    if (r.truePctr !== null) this.tp.push(r.truePctr);
+    if (r.truePcvr !== null) this.tv.push(r.truePcvr);
+  }
+
+  /** Takes the rows collected so far as a batch and starts afresh (user keys stay consistent). */
+  flush(): LabeledBatch {
+    const n = this.click.length;
+    const b: LabeledBatch = {
+      size: n,
+      ids: Int32Array.from(this.ids),
+      bags: this.bagIds.map((ids, k) => ({ offsets: Int32Array.from(this.bagOff[k]!), ids: Int32Array.from(ids), weights: Float32Array.from(this.bagW[k]!) })),
+      dense: this.pre.schema.dense.length ? Float32Array.from(this.dense) : null,
+      click: Float32Array.from(this.click),
+      conversion: Float32Array.from(this.conversion),
+    };
+    if (this.user.length === n && n > 0) b.user = Int32Array.from(this.user);
+    if (this.tp.length === n && n > 0) b.truePctr = Float32Array.from(this.tp);
+    if (this.tv.length === n && n > 0) b.truePcvr = Float32Array.from(this.tv);
+    this.ids = [];
+    this.bagIds = this.bagIds.map(() => []);
+    this.bagW = this.bagW.map(() => []);
+    this.bagOff = this.bagOff.map(() => [0]);
+    this.dense = [];
+    this.click = [];
+    this.conversion = [];
+    this.user = [];
+    this.tp = [];
+    this.tv = [];
+    return b;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The safetensors format, read and written here from its specification (no dependency):
+ *
+ *   [8 bytes: N, unsigned little-endian 64-bit] [N bytes: JSON header, UTF-8] [data bytes]
+ *
+ * The header maps each tensor name to { dtype, shape, data_offsets: [begin, end] } with offsets into
+ * the data section, plus an optional "__metadata__" object of string -> string. Data is raw
+ * little-endian and row-major; the tensors tile the data section without gaps or overlaps. We write
+ * float32 ("F32") only, tensors sorted by name, the header padded with spaces to a multiple of 8 so
+ * the data starts aligned.
+ *
+ * Every check a corrupted or truncated file can fail gives an error naming what is wrong.
+ */
+export interface NamedArray {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
+export interface Safetensors {
+  tensors: Map<string, NamedArray>;
+  metadata: Record<string, string>;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Serialises float32 tensors (sorted by name) and optional string metadata. */
+export function encodeSafetensors(tensors: ReadonlyMap<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array {
+  const names = [...tensors.keys()].sort();
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const name of names) {
+    if (name === "__metadata__") throw new Error('safetensors: "__metadata__" is not a tensor name');
+    const t = tensors.get(name)!;
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (n !== t.data.length) throw new Error(`safetensors: "${name}" has ${t.data.length} values for shape [${t.shape.join(", ")}]`);
+    header[name] = { dtype: "F32", shape: [...t.shape], data_offsets: [offset, offset + n * 4] };
+    offset += n * 4;
+  }
+  let json = JSON.stringify(header);
+  const enc = new TextEncoder();
+  let hb = enc.encode(json);
+  const pad = (8 - (hb.length % 8)) % 8;
+  if (pad) {
+    json += " ".repeat(pad);
+    hb = enc.encode(json);
+  }
+  const out = new Uint8Array(8 + hb.length + offset);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, hb.length, true);
+  view.setUint32(4, 0, true);
+  out.set(hb, 8);
+  let pos = 8 + hb.length;
+  for (const name of names) {
+    const d = tensors.get(name)!.data;
+    if (LITTLE_ENDIAN) out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), pos);
+    else for (let i = 0; i < d.length; i++) view.setFloat32(pos + i * 4, d[i]!, true);
+    pos += d.byteLength;
+  }
+  return out;
+}
+
+/** Parses safetensors bytes; `what` names the file in errors. Only F32 tensors are accepted. */
+export function decodeSafetensors(bytes: Uint8Array, what = "safetensors"): Safetensors {
+  const fail = (msg: string): never => {
+    throw new Error(`${what}: ${msg}`);
+  };
+  if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, not even the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lo = view.getUint32(0, true);
+  const hi = view.getUint32(4, true);
+  if (hi !== 0 || lo > bytes.length - 8) fail(`header length ${hi * 2 ** 32 + lo} exceeds the file (${bytes.length} bytes): truncated or not safetensors`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + lo)));
+  } catch (e) {
+    fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (!header || typeof header !== "object" || Array.isArray(header)) fail("header is not a JSON object");
+  const dataStart = 8 + lo;
+  const dataLen = bytes.length - dataStart;
+  const tensors = new Map<string, NamedArray>();
+  let metadata: Record<string, string> = {};
+  const spans: Array<[number, number, string]> = [];
+  for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      if (!v || typeof v !== "object" || Array.isArray(v) || Object.values(v).some((x) => typeof x !== "string")) fail("__metadata__ must map strings to strings");
+      metadata = v as Record<string, string>;
+      continue;
+    }
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!e || typeof e !== "object") fail(`entry "${name}" is not an object`);
+    if (e.dtype !== "F32") fail(`tensor "${name}" has dtype ${JSON.stringify(e.dtype)}; only F32 is supported`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has an invalid shape`);
+    const off = e.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isInteger(x) && x >= 0) || off[0] > off[1]) {
+      fail(`tensor "${name}" has invalid data_offsets`);
+    }
+    const [b, en] = off as [number, number];
+    if (en > dataLen) fail(`tensor "${name}" ends at byte ${en} of a ${dataLen}-byte data section: truncated`);
+    const shape = e.shape as number[];
+    const n = shape.reduce((a, c) => a * c, 1);
+    if (en - b !== n * 4) fail(`tensor "${name}" spans ${en - b} bytes but shape [${shape.join(", ")}] needs ${n * 4}`);
+    spans.push([b, en, name]);
+    const data = new Float32Array(n);
+    const abs = dataStart + b;
+    if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(bytes.subarray(abs, abs + n * 4));
+    else for (let i = 0; i < n; i++) data[i] = view.getFloat32(abs + i * 4, true);
+    tensors.set(name, { data, shape });
+  }
+  spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let at = 0;
+  for (const [b, en, name] of spans) {
+    if (b !== at) fail(b < at ? `tensor "${name}" overlaps another` : `gap in the data section before tensor "${name}"`);
+    at = en;
+  }
+  if (at !== dataLen) fail(`${dataLen - at} bytes after the last tensor: not a valid safetensors file`);
+  return { tensors, metadata };
+}

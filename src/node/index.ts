@@ -1,0 +1,4 @@
+/** esmm-ts/node: the Node-only half (files, checkpoints on disk, data readers). */
+export * from "./files.js";
+export * from "./readers.js";
+export * from "./checkpoint.js";

@@ -1,0 +1,227 @@
+/**
+ * Reading data files into the model's batches (Node only). Formats:
+ *  - csv:        a header row; labels `click` / `conversion` by default; see CsvOptions
+ *  - aliccp-csv: torch-rechub's preprocessed Ali-CCP (`click`, `purchase`, sparse columns, `D*` dense)
+ *  - aliexpress: torch-rechub's AliExpress (`categorical_*`, `numerical_*` dense, `search_id` as the GAUC key)
+ *  - aliccp-raw: the raw release, sample_skeleton joined with common_features (see src/data/aliccp.ts)
+ * Every bad line raises a DataError naming file, line and column, unless `skipBad` is set: then bad
+ * lines are skipped AND counted, so nothing is silently dropped.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import {
+  BatchBuilder,
+  CsvRowParser,
+  DataError,
+  Preprocessor,
+  VocabBuilder,
+  aliccpSchema,
+  parseCommonLine,
+  parseSkeletonLine,
+  type CsvOptions,
+  type FeatureMap,
+  type RawRow,
+  type Schema,
+} from "../data/index.js";
+import { Dataset, Rng, type BatchSource, type LabeledBatch } from "../index.js";
+import { readLines } from "./files.js";
+
+export type Format = "csv" | "aliccp-csv" | "aliexpress" | "aliccp-raw";
+export const FORMATS: readonly Format[] = ["csv", "aliccp-csv", "aliexpress", "aliccp-raw"];
+
+export interface SourceSpec {
+  format: Format;
+  path: string;
+  /** aliccp-raw: the common_features file. */
+  common?: string;
+  csv?: CsvOptions;
+  skipBad?: boolean;
+}
+
+export interface ReadStats {
+  rows: number;
+  /** Lines skipped as bad (only with skipBad), with the first few errors. */
+  bad: number;
+  badExamples: string[];
+  /** Rows the format itself drops (Ali-CCP: a conversion without a click). */
+  dropped: number;
+}
+
+/** CSV options implied by a format, merged under the user's. */
+function csvOptionsFor(format: Format, header: string[], user: CsvOptions = {}): CsvOptions {
+  if (format === "aliccp-csv") {
+    return { conversion: "purchase", dense: header.filter((h) => /^D\d/.test(h)), user: "101", ...user };
+  }
+  if (format === "aliexpress") {
+    return { dense: header.filter((h) => h.startsWith("numerical_")), ignore: ["search_id"], user: "search_id", ...user };
+  }
+  return user;
+}
+
+/** A sidecar `<file>.schema.json` (written by `esmm generate`) supplies CSV options the user did not give. */
+export function sidecarOptions(path: string): CsvOptions {
+  const p = `${path}.schema.json`;
+  if (!existsSync(p)) return {};
+  try {
+    return JSON.parse(readFileSync(p, "utf8")) as CsvOptions;
+  } catch (e) {
+    throw new DataError(p, 1, null, `not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** An opened file: its schema, and its rows as a stream (each call re-reads the file). */
+export interface RowSource {
+  schema: Schema;
+  rows(stats?: ReadStats): AsyncGenerator<RawRow>;
+}
+
+export function emptyStats(): ReadStats {
+  return { rows: 0, bad: 0, badExamples: [], dropped: 0 };
+}
+
+function recordBad(stats: ReadStats, e: unknown): void {
+  if (!(e instanceof DataError)) throw e;
+  stats.bad++;
+  if (stats.badExamples.length < 5) stats.badExamples.push(e.message);
+}
+
+async function firstLine(path: string): Promise<string | null> {
+  for await (const { line } of readLines(path)) return line;
+  return null;
+}
+
+export async function openSource(spec: SourceSpec): Promise<RowSource> {
+  if (!existsSync(spec.path)) throw new DataError(spec.path, 0, null, "no such file");
+  if (spec.format === "aliccp-raw") return openAliccpRaw(spec);
+  const header = await firstLine(spec.path);
+  if (header === null || header.trim() === "") throw new DataError(spec.path, 1, null, "empty file (no header row)");
+  const provisional = new CsvRowParser(header, {}, spec.path);
+  const opts = csvOptionsFor(spec.format, provisional.header, { ...sidecarOptions(spec.path), ...(spec.csv ?? {}) });
+  const parser = new CsvRowParser(header, opts, spec.path);
+  return {
+    schema: parser.schema,
+    async *rows(stats = emptyStats()) {
+      for await (const { line, lineNo } of readLines(spec.path)) {
+        if (lineNo === 1 || line === "") continue;
+        let row: RawRow;
+        try {
+          row = parser.parse(line, lineNo);
+        } catch (e) {
+          if (!spec.skipBad) throw e;
+          recordBad(stats, e);
+          continue;
+        }
+        stats.rows++;
+        yield row;
+      }
+    },
+  };
+}
+
+async function openAliccpRaw(spec: SourceSpec): Promise<RowSource> {
+  if (!spec.common) throw new DataError(spec.path, 0, null, "aliccp-raw needs the common_features file (--common)");
+  if (!existsSync(spec.common)) throw new DataError(spec.common, 0, null, "no such file");
+  // NOTE: the common features are held in memory (one entry per user session); the skeleton streams.
+  const common = new Map<string, FeatureMap>();
+  const commonPath = spec.common;
+  let loaded = false;
+  let commonBad = 0;
+  const load = async (): Promise<void> => {
+    if (loaded) return;
+    for await (const { line, lineNo } of readLines(commonPath)) {
+      if (line === "") continue;
+      try {
+        const [k, v] = parseCommonLine(line, commonPath, lineNo);
+        common.set(k, v);
+      } catch (e) {
+        if (!spec.skipBad) throw e;
+        commonBad++;
+      }
+    }
+    loaded = true;
+  };
+  return {
+    schema: aliccpSchema(),
+    async *rows(stats = emptyStats()) {
+      await load();
+      stats.bad += commonBad;
+      for await (const { line, lineNo } of readLines(spec.path)) {
+        if (line === "") continue;
+        let row: RawRow | null;
+        try {
+          row = parseSkeletonLine(line, common, spec.path, lineNo);
+        } catch (e) {
+          if (!spec.skipBad) throw e;
+          recordBad(stats, e);
+          continue;
+        }
+        if (row === null) {
+          stats.dropped++;
+          continue;
+        }
+        stats.rows++;
+        yield row;
+      }
+    },
+  };
+}
+
+/** First pass over training data: vocabularies (or hashing) and dense statistics. */
+export async function fitPreprocessor(src: RowSource, opts: { minCount?: number; hashBuckets?: number } = {}, stats?: ReadStats): Promise<Preprocessor> {
+  const vb = new VocabBuilder(src.schema);
+  for await (const r of src.rows(stats)) vb.add(r);
+  if (vb.rows === 0) throw new DataError("(training data)", 0, null, "no data rows");
+  return vb.finish(opts);
+}
+
+/** Checks that a file's columns mean what the model's preprocessing expects. */
+export function checkSchema(src: RowSource, pre: Preprocessor, file: string): void {
+  const a = pre.schema;
+  const b = src.schema;
+  const same = (x: unknown, y: unknown): boolean => JSON.stringify(x) === JSON.stringify(y);
+  if (!same(a.categorical, b.categorical) || !same(a.multi.map((m) => m.name), b.multi.map((m) => m.name)) || !same(a.dense, b.dense)) {
+    throw new DataError(file, 1, null, `columns differ from the model's: expected categorical [${a.categorical.join(", ")}], multi [${a.multi.map((m) => m.name).join(", ")}], dense [${a.dense.join(", ")}]`);
+  }
+}
+
+/** Reads a whole file into memory as a Dataset. */
+export async function loadDataset(src: RowSource, pre: Preprocessor, stats?: ReadStats): Promise<Dataset> {
+  const bb = new BatchBuilder(pre);
+  for await (const r of src.rows(stats)) bb.push(r);
+  return datasetOf(bb.flush(), pre.schema.dense.length);
+}
+
+export function datasetOf(b: LabeledBatch, numDense: number): Dataset {
+  return new Dataset(b.size, b.ids, b.size ? b.ids.length / b.size : 0, b.bags, b.dense, numDense, b.click, b.conversion, b.user, b.truePctr, b.truePcvr);
+}
+
+/**
+ * Batches straight from a file, for data larger than memory: each epoch re-reads the file and
+ * shuffles within a seeded buffer of `shuffleBuffer` rows (a global shuffle would need the whole file).
+ */
+export function streamingSource(src: RowSource, pre: Preprocessor, batchSize: number, opts: { shuffleBuffer?: number; seed?: number } = {}): BatchSource {
+  const bufSize = opts.shuffleBuffer ?? 65_536;
+  return {
+    async *batches(epoch: number) {
+      const rng = new Rng((opts.seed ?? 1) * 7919 + epoch);
+      const bb = new BatchBuilder(pre);
+      const buf: RawRow[] = [];
+      const emit = function* (r: RawRow): Generator<LabeledBatch> {
+        bb.push(r);
+        if (bb.size === batchSize) yield bb.flush();
+      };
+      for await (const r of src.rows()) {
+        if (buf.length < bufSize) {
+          buf.push(r);
+          continue;
+        }
+        const j = rng.int(buf.length);
+        const out = buf[j]!;
+        buf[j] = r;
+        yield* emit(out);
+      }
+      rng.shuffle(buf as unknown as { length: number; [i: number]: number });
+      for (const r of buf) yield* emit(r);
+      if (bb.size > 0) yield bb.flush();
+    },
+  };
+}
