@@ -17,6 +17,7 @@ import {
   aliccpSchema,
   parseCommonLine,
   parseSkeletonLine,
+  splitCsvLine,
   type CsvOptions,
   type FeatureMap,
   type RawRow,
@@ -94,8 +95,9 @@ export async function openSource(spec: SourceSpec): Promise<RowSource> {
   if (spec.format === "aliccp-raw") return openAliccpRaw(spec);
   const header = await firstLine(spec.path);
   if (header === null || header.trim() === "") throw new DataError(spec.path, 1, null, "empty file (no header row)");
-  const provisional = new CsvRowParser(header, {}, spec.path);
-  const opts = csvOptionsFor(spec.format, provisional.header, { ...sidecarOptions(spec.path), ...(spec.csv ?? {}) });
+  const delimiter = spec.csv?.delimiter ?? ",";
+  const columns = splitCsvLine(header.replace(/^\uFEFF/, ""), delimiter) ?? [];
+  const opts = csvOptionsFor(spec.format, columns, { ...sidecarOptions(spec.path), ...(spec.csv ?? {}) });
   const parser = new CsvRowParser(header, opts, spec.path);
   return {
     schema: parser.schema,

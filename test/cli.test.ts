@@ -1,0 +1,161 @@
+/** The `esmm` command as a user runs it, in-process: round trips, resume, exit codes, bad input. */
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { main } from "../src/cli/main.js";
+import type { Io } from "../src/cli/commands.js";
+import { emptyStats, loadCheckpoint, loadDataset, openSource } from "../src/node/index.js";
+
+function capture(): Io & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { out: (s) => stdout.push(s), err: (s) => stderr.push(s), isTTY: false, stdout, stderr };
+}
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = capture();
+  const code = await main(argv, io);
+  return { code, out: io.stdout.join("\n"), err: io.stderr.join("\n") };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "esmm-cli-"));
+const trainCsv = join(dir, "train.csv");
+const validCsv = join(dir, "valid.csv");
+const SMALL = ["--dim", "4"];
+
+beforeAll(async () => {
+  expect((await run("generate", "--rows", "3000", "--out", trainCsv, "--users", "300", "--apps", "150")).code).toBe(0);
+  expect((await run("generate", "--rows", "1000", "--stream", "1", "--out", validCsv, "--users", "300", "--apps", "150")).code).toBe(0);
+});
+
+describe("esmm generate", () => {
+  it("writes a CSV with ground truth and a schema sidecar", () => {
+    const lines = readFileSync(trainCsv, "utf8").trimEnd().split("\n");
+    expect(lines.length).toBe(3001);
+    expect(lines[0]).toBe("click,conversion,true_pctr,true_pcvr,user_id,age,gender,device,region,activity,app_id,category,developer,price,rating,size,position,hour,page,recent_cats,app_downloads,user_tenure");
+    expect(JSON.parse(readFileSync(`${trainCsv}.schema.json`, "utf8")).dense).toEqual(["app_downloads", "user_tenure"]);
+    // nothing half-written is left behind
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+  });
+});
+
+describe("train -> save -> load -> predict", () => {
+  it("predicts exactly what the saved model computes in memory", async () => {
+    const model = join(dir, "m-round");
+    const t = await run("train", "--train", trainCsv, "--valid", validCsv, "--model", model, "--epochs", "1", "--variant", "esmm-mmoe", ...SMALL);
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/CTCVR AUC \(all impressions\)\s+0\.\d{4}/);
+    const preds = join(dir, "preds.csv");
+    const p = await run("predict", "--model", model, "--data", validCsv, "--out", preds, "--gates");
+    expect(p.code).toBe(0);
+    const rows = readFileSync(preds, "utf8").trimEnd().split("\n");
+    expect(rows[0]).toBe("pctr,pcvr,pctcvr,gate_ctr_0,gate_ctr_1,gate_cvr_0,gate_cvr_1");
+    expect(rows.length).toBe(1001);
+    const ck = await loadCheckpoint(model);
+    const ds = await loadDataset(await openSource({ format: "csv", path: validCsv, csv: { categorical: ck.preprocessor!.schema.categorical, multi: ck.preprocessor!.schema.multi, dense: ck.preprocessor!.schema.dense } }), ck.preprocessor!);
+    const s = ck.model.predict(ds.all());
+    for (let i = 0; i < 1000; i++) {
+      const [a, b, c] = rows[i + 1]!.split(",").map(Number);
+      expect(a).toBe(s.pCtr[i]);
+      expect(b).toBe(s.pCvr[i]);
+      expect(c).toBe(s.pCtcvr[i]);
+    }
+    const ev = await run("eval", "--model", model, "--data", validCsv, "--json");
+    const j = JSON.parse(ev.out);
+    expect(j.metrics.rows).toBe(1000);
+    expect(j.metrics.truth.cvrAucEntireSpace).toBeGreaterThan(0);
+    const ins = await run("inspect", "--model", model);
+    expect(ins.out).toMatch(/CVR task: expert 0 \d+\.\d%, expert 1 \d+\.\d%/);
+  });
+
+  it("resume equals an uninterrupted run, bit for bit", async () => {
+    const a = join(dir, "m-full");
+    const b = join(dir, "m-resumed");
+    expect((await run("train", "--train", trainCsv, "--model", a, "--epochs", "2", "--variant", "esmm", ...SMALL)).code).toBe(0);
+    expect((await run("train", "--train", trainCsv, "--model", b, "--epochs", "1", "--variant", "esmm", ...SMALL)).code).toBe(0);
+    const r = await run("train", "--train", trainCsv, "--model", b, "--epochs", "2", "--resume");
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/resuming .* after epoch 1 of 2/);
+    expect(Buffer.compare(readFileSync(join(a, "weights.safetensors")), readFileSync(join(b, "weights.safetensors")))).toBe(0);
+    expect(Buffer.compare(readFileSync(join(a, "optimizer.safetensors")), readFileSync(join(b, "optimizer.safetensors")))).toBe(0);
+  });
+});
+
+describe("exit codes and bad input", () => {
+  it("usage errors exit 2 and name the problem", async () => {
+    expect((await run()).code).toBe(2);
+    expect((await run("fly")).code).toBe(2);
+    const r = await run("train", "--train", trainCsv);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--model is required/);
+    expect((await run("generate", "--rows", "ten", "--out", "x")).err).toMatch(/--rows must be an integer/);
+    expect((await run("train", "--bogus")).err).toMatch(/unknown option --bogus/);
+    expect((await run("train", "--help")).code).toBe(0);
+  });
+
+  const badFile = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  it.each([
+    ["empty.csv", "", "empty file (no header row)"],
+    ["nolabel.csv", "clicks,conversion,a\n1,0,x\n", 'column "click": missing click label column'],
+    ["cols.csv", "click,conversion,a\n1,0,x\n1,0\n", "cols.csv:3: 2 columns, the header has 3"],
+    ["label.csv", "click,conversion,a\n1,0,x\nyes,0,y\n", 'label.csv:3: column "click": label "yes" is not 0 or 1'],
+    ["conv.csv", "click,conversion,a\n1,0,x\n0,1,y\n", 'conv.csv:3: column "conversion": a conversion without a click is a data error'],
+  ])("%s exits 1 with file, line and column", async (name, text, message) => {
+    const p = badFile(name, text);
+    const m = join(dir, `m-${name}`);
+    const r = await run("train", "--train", p, "--model", m, ...SMALL);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(message);
+    expect(existsSync(m)).toBe(false); // nothing half-written
+  });
+
+  it("--skip-bad skips and counts bad lines instead", async () => {
+    const p = badFile("mixed.csv", "click,conversion,a\n1,0,x\n0,1,y\n0,0,z\n1,1,x\n");
+    const r = await run("train", "--train", p, "--model", join(dir, "m-mixed"), "--epochs", "1", ...SMALL);
+    expect(r.code).toBe(1);
+    const s = await run("train", "--train", p, "--model", join(dir, "m-mixed"), "--epochs", "1", "--skip-bad", ...SMALL);
+    expect(s.code).toBe(0);
+    expect(s.err).toMatch(/skipped 1 bad line\(s\); first: .*mixed\.csv:3/);
+  });
+
+  it("a corrupted checkpoint is a clear error", async () => {
+    const m = join(dir, "m-corrupt");
+    expect((await run("train", "--train", trainCsv, "--model", m, "--epochs", "1", "--variant", "base", ...SMALL)).code).toBe(0);
+    const w = join(m, "weights.safetensors");
+    const bytes = readFileSync(w);
+    writeFileSync(w, bytes.subarray(0, bytes.length - 10));
+    const r = await run("eval", "--model", m, "--data", validCsv);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/weights\.safetensors: tensor ".*" ends at byte \d+ of a \d+-byte data section: truncated/);
+    const j = JSON.parse(readFileSync(join(m, "model.json"), "utf8"));
+    j.formatVersion = 99;
+    writeFileSync(join(m, "model.json"), JSON.stringify(j));
+    expect((await run("inspect", "--model", m)).err).toMatch(/format version 99 is not supported/);
+    expect((await run("inspect", "--model", join(dir, "nope"))).err).toMatch(/no such checkpoint directory/);
+  });
+
+  it("a file whose columns differ from the model's is refused", async () => {
+    const m = join(dir, "m-round");
+    const p = badFile("other.csv", "click,conversion,a\n1,0,x\n");
+    const r = await run("eval", "--model", m, "--data", p);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/missing categorical column|columns differ/);
+  });
+});
+
+describe("streaming reads", () => {
+  it("counts rows of the generated file without loading it twice", async () => {
+    const stats = emptyStats();
+    const src = await openSource({ format: "csv", path: trainCsv });
+    let n = 0;
+    for await (const _ of src.rows(stats)) n++;
+    expect(n).toBe(3000);
+    expect(stats.rows).toBe(3000);
+  });
+});

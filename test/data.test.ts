@@ -1,0 +1,145 @@
+import { describe, expect, it } from "vitest";
+import { AppStoreSimulator, BatchBuilder, CsvRowParser, DataError, FieldMap, VocabBuilder, splitCsvLine, fnv1a } from "../src/index.js";
+
+const HEADER = "click,conversion,user_id,app,tags,price";
+const parser = (): CsvRowParser => new CsvRowParser(HEADER, { multi: [{ name: "tags" }], dense: ["price"] }, "f.csv");
+
+describe("CSV rows", () => {
+  it("parses categorical, multi-valued (with optional weights) and dense columns", () => {
+    const r = parser().parse("1,1,u7,a3,x:2|y|z:0.5,4.5", 2);
+    expect(r.click).toBe(1);
+    expect(r.conversion).toBe(1);
+    expect(r.singles).toEqual(["u7", "a3"]);
+    expect(r.multis[0]).toEqual({ tokens: ["x", "y", "z"], weights: [2, 1, 0.5] });
+    expect(r.dense).toEqual([4.5]);
+    expect(r.user).toBe("u7");
+    expect(parser().parse("0,0,u,a,,1", 3).multis[0]).toEqual({ tokens: [], weights: null });
+  });
+
+  it("handles quoted cells", () => {
+    expect(splitCsvLine('a,"b,c","d""e",f', ",")).toEqual(["a", "b,c", 'd"e', "f"]);
+    expect(splitCsvLine('a,"open', ",")).toBe(null);
+  });
+
+  const bad: Array<[string, string]> = [
+    ["1,0,u,a,x", 'f.csv:7: 5 columns, the header has 6'],
+    ["2,0,u,a,x,1", 'f.csv:7: column "click": label "2" is not 0 or 1'],
+    ["0,1,u,a,x,1", 'f.csv:7: column "conversion": a conversion without a click is a data error'],
+    ["1,0,u,a,x,abc", 'f.csv:7: column "price": "abc" is not a finite number'],
+    ["1,0,u,a,x,", 'f.csv:7: column "price": "" is not a finite number'],
+    ["1,0,u,a,x:zz,1", 'f.csv:7: column "tags": weight "zz" of "x:zz" is not a finite number'],
+    ['1,0,"u,a,x,1', "f.csv:7: unterminated quoted cell"],
+  ];
+  it.each(bad)("rejects %j with file, line and column", (line, message) => {
+    let err: unknown;
+    try {
+      parser().parse(line, 7);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DataError);
+    expect((err as Error).message).toBe(message);
+  });
+
+  it("rejects a header without the label columns, naming what it has", () => {
+    expect(() => new CsvRowParser("clk,conversion,a", {}, "h.csv")).toThrow('h.csv:1: column "click": missing click label column (header has: clk, conversion, a)');
+    expect(() => new CsvRowParser("click,conversion,a", { categorical: ["true_pctr"] }, "h.csv")).toThrow(/ground-truth columns are never features/);
+  });
+
+  it("never uses the ground-truth columns as features", () => {
+    const p = new CsvRowParser("click,conversion,true_pctr,true_pcvr,a", {}, "t.csv");
+    expect(p.schema.categorical).toEqual(["a"]);
+    const r = p.parse("0,0,0.25,0.5,q", 2);
+    expect([r.truePctr, r.truePcvr]).toEqual([0.25, 0.5]);
+    expect(() => p.parse("0,0,1.5,0.5,q", 3)).toThrow('t.csv:3: column "true_pctr": probability 1.5 is outside [0, 1]');
+  });
+});
+
+describe("vocabularies", () => {
+  it("keep ids seen at least minCount times, most frequent first; the rest map to 0", () => {
+    const p = parser();
+    const vb = new VocabBuilder(p.schema);
+    for (const line of ["0,0,u1,a1,x,1", "0,0,u1,a2,x|y,3", "1,0,u2,a1,x,5"]) vb.add(p.parse(line, 2));
+    const pre = vb.finish({ minCount: 2 });
+    const [users, apps, tags] = pre.maps;
+    expect(users!.mapping).toEqual({ kind: "vocab", tokens: ["u1"] });
+    expect(apps!.id("a1")).toBe(1);
+    expect(apps!.id("a2")).toBe(0);
+    expect(tags!.id("x")).toBe(1);
+    expect(tags!.id("never-seen")).toBe(0);
+    expect(pre.denseMean).toEqual([3]);
+    expect(pre.denseStd[0]).toBeCloseTo(Math.sqrt(8 / 3), 12);
+    expect(pre.fieldSpecs().map((f) => [f.name, f.vocab, f.kind])).toEqual([["user_id", 2, "single"], ["app", 2, "single"], ["tags", 2, "multi"]]);
+  });
+
+  it("the hashing trick maps into buckets 1..n, stably (FNV-1a)", () => {
+    // FNV-1a 32-bit of "a" is 0xe40c292c (a published test vector)
+    expect(fnv1a("a")).toBe(0xe40c292c);
+    const m = new FieldMap({ kind: "hash", buckets: 10 });
+    expect(m.size).toBe(11);
+    expect(m.id("a")).toBe(1 + (0xe40c292c % 10));
+  });
+
+  it("batches carry bags as CSR offsets", () => {
+    const p = parser();
+    const vb = new VocabBuilder(p.schema);
+    const rows = ["0,0,u1,a1,x|y,1", "1,0,u2,a1,,2", "1,1,u1,a2,y:3,3"].map((l, i) => p.parse(l, i + 2));
+    rows.forEach((r) => vb.add(r));
+    const bb = new BatchBuilder(vb.finish());
+    rows.forEach((r) => bb.push(r));
+    const b = bb.flush();
+    expect(b.size).toBe(3);
+    expect(Array.from(b.bags[0]!.offsets)).toEqual([0, 2, 2, 3]);
+    expect(Array.from(b.bags[0]!.weights!)).toEqual([1, 1, 3]);
+    expect(Array.from(b.user!)).toEqual([0, 1, 0]);
+  });
+});
+
+describe("the AppS simulator", () => {
+  it("hits the requested rates and carries ground truth", () => {
+    const sim = new AppStoreSimulator({ seed: 11 });
+    const ds = sim.dataset(100_000, 0);
+    let clicks = 0;
+    let conv = 0;
+    let tp = 0;
+    for (let i = 0; i < ds.size; i++) {
+      clicks += ds.click[i]!;
+      conv += ds.conversion[i]!;
+      tp += ds.truePctr![i]!;
+    }
+    expect(clicks / ds.size).toBeGreaterThan(0.045);
+    expect(clicks / ds.size).toBeLessThan(0.055);
+    expect(conv / clicks).toBeGreaterThan(0.1);
+    expect(conv / clicks).toBeLessThan(0.14);
+    expect(tp / ds.size).toBeCloseTo(clicks / ds.size, 2);
+  });
+
+  it("is deterministic per seed and stream; streams differ", () => {
+    const a = [...new AppStoreSimulator({ seed: 3, users: 100, apps: 50 }).rows(50, 1)];
+    const b = [...new AppStoreSimulator({ seed: 3, users: 100, apps: 50 }).rows(50, 1)];
+    const c = [...new AppStoreSimulator({ seed: 3, users: 100, apps: 50 }).rows(50, 2)];
+    expect(a.map((r) => [...r.ids, r.click, r.truePcvr])).toEqual(b.map((r) => [...r.ids, r.click, r.truePcvr]));
+    expect(a.map((r) => r.ids[0])).not.toEqual(c.map((r) => r.ids[0]));
+  });
+
+  it("selection bias: icon appeal raises clicks and lowers conversion, so clicked rows over-represent low pCVR", () => {
+    const sim = new AppStoreSimulator({ seed: 5, bias: 2 });
+    const ds = sim.dataset(50_000);
+    let all = 0;
+    let clicked = 0;
+    let nc = 0;
+    for (let i = 0; i < ds.size; i++) {
+      all += ds.truePcvr![i]!;
+      if (ds.click[i] === 1) {
+        clicked += ds.truePcvr![i]!;
+        nc++;
+      }
+    }
+    // The mean true pCVR over clicked rows is below the entire-space mean: clicks select against conversion.
+    expect(clicked / nc).toBeLessThan(all / ds.size);
+  });
+
+  it("rejects impossible rates", () => {
+    expect(() => new AppStoreSimulator({ ctr: 1.5 })).toThrow("simulator: ctr must be in (0, 1), got 1.5");
+  });
+});

@@ -1,0 +1,169 @@
+/** Real-format readers: Ali-CCP raw (on a file written here in that format), the shared samples, and a fuzz test. */
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CsvRowParser, DataError, Rng, decodeSafetensors, encodeSafetensors, parseCommonLine, parseFeatureList, parseModelJson, parseSkeletonLine } from "../src/index.js";
+import { emptyStats, fitPreprocessor, loadDataset, openSource } from "../src/node/index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "esmm-readers-"));
+const entry = (field: string, id: string | number, v: number): string => `${field}\x02${id}\x03${v}`;
+
+describe("Ali-CCP raw format", () => {
+  // Two users' common features; four impressions, one of which converts without a click (dropped).
+  const common = [
+    ["u1", [entry("101", 11, 1), entry("121", 3, 1), entry("109_14", 500, 2), entry("109_14", 501, 1)]],
+    ["u2", [entry("101", 12, 1), entry("124", 1, 1)]],
+  ].map(([k, f]) => `${k},${(f as string[]).length},${(f as string[]).join("\x01")}`);
+  const skeleton = [
+    ["1", "1", "0", "u1", [entry("205", 9001, 1), entry("206", 7, 1), entry("508", 42, 0.5)]],
+    ["2", "1", "1", "u2", [entry("205", 9002, 1), entry("301", 1, 1)]],
+    ["3", "0", "1", "u1", [entry("205", 9003, 1)]],
+    ["4", "0", "0", "u2", [entry("205", 9001, 1), entry("210", 5, 1), entry("210", 6, 1)]],
+  ].map(([s, c, v, k, f]) => `${s},${c},${v},${k},${(f as string[]).length},${(f as string[]).join("\x01")}`);
+  const sk = join(dir, "sample_skeleton_train.csv");
+  const cf = join(dir, "common_features_train.csv");
+  writeFileSync(sk, skeleton.join("\n") + "\n");
+  writeFileSync(cf, common.join("\n") + "\n");
+
+  it("joins skeleton and common features, builds weighted bags, drops and counts conversions without clicks", async () => {
+    const src = await openSource({ format: "aliccp-raw", path: sk, common: cf });
+    const stats = emptyStats();
+    const rows = [];
+    for await (const r of src.rows(stats)) rows.push(r);
+    expect(rows.length).toBe(3);
+    expect(stats.dropped).toBe(1);
+    const r0 = rows[0]!;
+    const single = src.schema.categorical;
+    expect(r0.singles[single.indexOf("101")]).toBe("11"); // from the user's common features
+    expect(r0.singles[single.indexOf("205")]).toBe("9001"); // from the impression
+    expect(r0.singles[single.indexOf("216")]).toBe(""); // absent: out of vocabulary
+    const multi = src.schema.multi.map((m) => m.name);
+    expect(r0.multis[multi.indexOf("109_14")]).toEqual({ tokens: ["500", "501"], weights: [2, 1] });
+    expect(r0.multis[multi.indexOf("508")]).toEqual({ tokens: ["42"], weights: [0.5] });
+    expect(rows[2]!.multis[multi.indexOf("210")]!.tokens).toEqual(["5", "6"]);
+    expect([rows[0]!.click, rows[1]!.conversion, rows[2]!.click]).toEqual([1, 1, 0]);
+    const pre = await fitPreprocessor(src);
+    const ds = await loadDataset(src, pre);
+    expect(ds.size).toBe(3);
+    expect(pre.fieldSpecs().length).toBe(23); // the paper's 23 fields
+  });
+
+  it("names file, line and column on bad lines", () => {
+    const m = new Map([["u1", parseFeatureList(entry("101", 1, 1), 1, "c", 1, "feature_list")]]);
+    expect(() => parseSkeletonLine("1,1,0,u9,1," + entry("205", 1, 1), m, "s.csv", 5)).toThrow('s.csv:5: column "common_feature_index": index "u9" is not in the common features file');
+    expect(() => parseSkeletonLine("1,1,0,u1,2," + entry("205", 1, 1), m, "s.csv", 6)).toThrow('s.csv:6: column "feature_list": feature_num says 2 entries, the list has 1');
+    expect(() => parseSkeletonLine("1,x,0,u1,0,", m, "s.csv", 7)).toThrow('s.csv:7: column "click": label "x" is not 0 or 1');
+    expect(() => parseCommonLine("u1,1,205\x029", "c.csv", 2)).toThrow(/c\.csv:2: column "feature_list": feature entry "205\\x029" is not field\\x02id\\x03value/);
+  });
+});
+
+const SHARED = join(import.meta.dirname, "..", "..", "shared", "data");
+
+describe.skipIf(!existsSync(join(SHARED, "ali-ccp")))("shared samples (skipped where ../shared is absent)", () => {
+  it("reads torch-rechub's Ali-CCP sample: 23 sparse fields, 8 dense, 7 clicks and 1 purchase", async () => {
+    const src = await openSource({ format: "aliccp-csv", path: join(SHARED, "ali-ccp", "ali_ccp_train_sample.csv") });
+    expect(src.schema.categorical.length).toBe(23);
+    expect(src.schema.dense).toEqual(["D109_14", "D110_14", "D127_14", "D150_14", "D508", "D509", "D702", "D853"]);
+    const pre = await fitPreprocessor(src);
+    const ds = await loadDataset(src, pre);
+    expect(ds.size).toBe(100);
+    expect(ds.click.reduce((a, b) => a + b, 0)).toBe(7);
+    expect(ds.conversion.reduce((a, b) => a + b, 0)).toBe(1);
+    // the validation split maps through the training vocabulary
+    const va = await loadDataset(await openSource({ format: "aliccp-csv", path: join(SHARED, "ali-ccp", "ali_ccp_val_sample.csv") }), pre);
+    expect(va.size).toBe(50);
+    expect(va.click.reduce((a, b) => a + b, 0)).toBe(3);
+  });
+
+  it("reads the AliExpress sample: 16 categorical, 63 dense, search_id as the GAUC key", async () => {
+    const src = await openSource({ format: "aliexpress", path: join(SHARED, "aliexpress", "aliexpress_train_sample.csv") });
+    expect(src.schema.categorical.length).toBe(16);
+    expect(src.schema.dense.length).toBe(63);
+    const ds = await loadDataset(src, await fitPreprocessor(src));
+    expect(ds.size).toBe(100);
+    expect(ds.click.reduce((a, b) => a + b, 0)).toBe(60);
+    expect(ds.conversion.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(new Set(ds.user).size).toBe(41);
+  });
+});
+
+describe("fuzz: mutated lines and files end in a clean error or a correct parse", () => {
+  const mutate = (s: string, rng: Rng): string => {
+    const chars = [",", "0", "1", "2", "\"", ":", "|", "x", "\x01", "\x02", "\x03", "-", ".", "e", " ", ""];
+    let out = s;
+    const n = 1 + rng.int(3);
+    for (let k = 0; k < n; k++) {
+      const i = rng.int(out.length + 1);
+      const op = rng.int(3);
+      const c = chars[rng.int(chars.length)]!;
+      out = op === 0 ? out.slice(0, i) + c + out.slice(i) : op === 1 ? out.slice(0, i) + out.slice(i + 1) : out.slice(0, i) + c + out.slice(i + 1);
+    }
+    return out;
+  };
+
+  it("CSV lines", () => {
+    const p = new CsvRowParser("click,conversion,true_pctr,true_pcvr,u,tags,d", { multi: [{ name: "tags" }], dense: ["d"] }, "fz.csv");
+    const good = "1,1,0.5,0.25,u7,3:2|7:1,4.5";
+    const rng = new Rng(99);
+    let parsed = 0;
+    for (let i = 0; i < 5000; i++) {
+      const line = mutate(good, rng);
+      try {
+        const r = p.parse(line, i + 2);
+        parsed++;
+        // a successful parse must satisfy every invariant a reader promises
+        expect([0, 1]).toContain(r.click);
+        expect([0, 1]).toContain(r.conversion);
+        expect(r.conversion <= r.click).toBe(true);
+        expect(r.dense.every(Number.isFinite)).toBe(true);
+        expect(r.truePctr! >= 0 && r.truePctr! <= 1).toBe(true);
+        expect(r.multis[0]!.weights === null || r.multis[0]!.weights.every(Number.isFinite)).toBe(true);
+        expect(r.multis[0]!.weights === null || r.multis[0]!.weights.length === r.multis[0]!.tokens.length).toBe(true);
+      } catch (e) {
+        expect(e).toBeInstanceOf(DataError);
+        expect((e as Error).message).toMatch(new RegExp(`^fz\\.csv:${i + 2}: `));
+      }
+    }
+    expect(parsed).toBeGreaterThan(100); // the fuzzer exercises both outcomes
+  });
+
+  it("Ali-CCP raw lines", () => {
+    const common = new Map([["u1", parseFeatureList(entry("101", 1, 1), 1, "c", 1, "f")]]);
+    const good = `1,1,0,u1,2,${entry("205", 9, 1)}\x01${entry("508", 4, 0.5)}`;
+    const rng = new Rng(7);
+    for (let i = 0; i < 3000; i++) {
+      const line = mutate(good, rng);
+      try {
+        const r = parseSkeletonLine(line, common, "sk.csv", i + 1);
+        if (r) expect(r.conversion <= r.click).toBe(true);
+      } catch (e) {
+        expect(e).toBeInstanceOf(DataError);
+      }
+    }
+  });
+
+  it("checkpoint files: random byte corruption of weights and model.json", () => {
+    const rng = new Rng(3);
+    const bytes = encodeSafetensors(new Map([["a.weight", { data: Float32Array.of(1, 2, 3, 4), shape: [2, 2] }], ["b", { data: Float32Array.of(5), shape: [1] }]]));
+    for (let i = 0; i < 3000; i++) {
+      const b = bytes.slice(0, rng.bernoulli(0.3) ? rng.int(bytes.length) : bytes.length);
+      for (let k = 0; k < 1 + rng.int(3); k++) if (b.length) b[rng.int(b.length)] = rng.int(256);
+      try {
+        const d = decodeSafetensors(b, "w");
+        // a successful decode must still describe consistent tensors
+        for (const t of d.tensors.values()) expect(t.data.length).toBe(t.shape.reduce((x, y) => x * y, 1));
+      } catch (e) {
+        expect((e as Error).message).toMatch(/^w: /);
+      }
+    }
+    const good = JSON.stringify({ format: "esmm-ts-checkpoint", formatVersion: 1, config: { fields: [{ name: "a", vocab: 3 }] } });
+    for (let i = 0; i < 2000; i++) {
+      try {
+        parseModelJson(mutate(good, rng), "model.json");
+      } catch (e) {
+        expect((e as Error).message).toMatch(/^model\.json: /);
+      }
+    }
+  });
+});
