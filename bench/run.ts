@@ -1,0 +1,204 @@
+/**
+ * `npm run bench` (add `-- --quick` for the smoke run CI does).
+ *
+ * Kernels at the workload's shapes, each beside the naive reference in the same run (the ratio is the
+ * figure to quote: absolute times drift on shared machines), then end-to-end training and inference at
+ * the bench and large sizes, each in its own process so that its peak RSS is its own.
+ * Prints tables and writes bench/results/<date>.json with the machine and Node version.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PerformanceObserver } from "node:perf_hooks";
+import { Bench } from "tinybench";
+import { Adam, Rng, fastKernels, naiveKernels, noGrad, type AdamHyper, type Kernels } from "../src/index.js";
+import { BATCH, D, F, randomBatches, referenceModel, timedStep } from "./workload.js";
+
+const args = process.argv.slice(2);
+const QUICK = args.includes("--quick");
+const here = dirname(fileURLToPath(import.meta.url));
+
+function rand(n: number, seed: number): Float32Array {
+  const r = new Rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r.normal();
+  return a;
+}
+
+interface KernelRow {
+  kernel: string;
+  shape: string;
+  unit: "GFLOP/s" | "GB/s";
+  fast: number;
+  naive: number | null;
+  ratio: number | null;
+}
+
+async function kernelBench(): Promise<KernelRow[]> {
+  const time = QUICK ? 20 : 400;
+  const rows: KernelRow[] = [];
+  const measure = async (name: string, fn: (k: Kernels) => void, work: number, withNaive = true): Promise<[number, number | null]> => {
+    const bench = new Bench({ time, iterations: 3 });
+    bench.add(`${name} fast`, () => fn(fastKernels));
+    if (withNaive) bench.add(`${name} naive`, () => fn(naiveKernels));
+    await bench.run();
+    const rate = (i: number): number => {
+      const r = bench.tasks[i]!.result as { latency?: { mean: number } };
+      return work / ((r.latency?.mean ?? Number.NaN) / 1e3);
+    };
+    return [rate(0), withNaive ? rate(1) : null];
+  };
+  const shapes: Array<[number, number, number]> = QUICK ? [[64, 32, 48]] : [[1024, 256, 384], [1024, 128, 256], [1024, 64, 128]];
+  for (const [m, n, k] of shapes) {
+    for (const form of [{ name: "A@B" }, { name: "A^T@B", transA: true }, { name: "A@B^T", transB: true }]) {
+      const a = rand(m * k, 1);
+      const b = rand(k * n, 2);
+      const out = new Float32Array(m * n);
+      const [fast, naive] = await measure(`gemm ${form.name}`, (K) => K.gemm(out, a, b, m, n, k, form), (2 * m * n * k) / 1e9);
+      rows.push({ kernel: `gemm ${form.name}`, shape: `${m}x${n}x${k}`, unit: "GFLOP/s", fast, naive, ratio: naive ? fast / naive : null });
+    }
+  }
+  const B = QUICK ? 64 : BATCH;
+  const V = 10_000;
+  const tables = Array.from({ length: F }, (_, f) => rand(V * D, 10 + f));
+  const ids = new Int32Array(B * F).map((_, i) => (i * 7919) % V);
+  const x = new Float32Array(B * F * D);
+  const gb = (bytes: number): number => bytes / 1e9;
+  const push = (kernel: string, shape: string, [fast, naive]: [number, number | null]): void => {
+    rows.push({ kernel, shape, unit: "GB/s", fast, naive, ratio: naive ? fast / naive : null });
+  };
+  push("gatherFields", `${B}x${F}x${D}`, await measure("gather", (K) => K.gatherFields(x, tables, ids, B, D), gb(B * F * D * 8)));
+  const grad = new Float32Array(V * D);
+  const col = ids.filter((_, i) => i % F === 0);
+  const dOut = rand(B * D, 3);
+  push("scatterAddRows", `${B}x${D}`, await measure("scatter", (K) => K.scatterAddRows(grad, dOut, col, D), gb(B * D * 12)));
+  const logits = rand(B * 2, 4);
+  const sm = new Float32Array(B * 2);
+  push("softmaxRows", `${B}x2`, await measure("softmax", (K) => K.softmaxRows(sm, logits, B, 2), gb(B * 2 * 8)));
+  const big = rand(B * 256, 5);
+  const sg = new Float32Array(B * 256);
+  push("sigmoid", `${B * 256}`, await measure("sigmoid", (K) => K.sigmoid(sg, big, B * 256), gb(B * 256 * 8)));
+  const z = rand(B, 6);
+  const y = new Float32Array(B).map((_, i) => (i % 20 === 0 ? 1 : 0));
+  const dz = new Float32Array(B);
+  push("bceWithLogits", `${B}`, await measure("bce", (K) => void K.bceWithLogits(dz, z, y, null, B), gb(B * 12)));
+  const h: AdamHyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, bc1: 0.1, bc2: 0.001, gradScale: 1 };
+  const P = QUICK ? 10_000 : 384 * 256;
+  const p = rand(P, 7);
+  const g = rand(P, 8);
+  const mm = new Float32Array(P);
+  const vv = new Float32Array(P);
+  push("adamDense", `${P}`, await measure("adamDense", (K) => K.adamDense(p, g, mm, vv, P, h), gb(P * 20)));
+  for (const rowsV of QUICK ? [10_000] : [10_000, 262_144]) {
+    const table = rand(rowsV * D, 9);
+    const m2 = new Float32Array(rowsV * D);
+    const v2 = new Float32Array(rowsV * D);
+    const uniq = Int32Array.from(new Set(Array.from({ length: B }, (_, i) => (i * 104729) % rowsV)));
+    const gr = rand(uniq.length * D, 10);
+    push("adamRows (lazy)", `${uniq.length} of ${rowsV} rows`, await measure(`adamRows ${rowsV}`, (K) => K.adamRows(table, gr, uniq, m2, v2, D, h), gb(uniq.length * D * 20)));
+  }
+  return rows;
+}
+
+interface E2E {
+  size: string;
+  vocab: number;
+  trainSamplesPerSec: number;
+  inferSamplesPerSec: number;
+  split: { forward: number; backward: number; optimizer: number };
+  peakRssMB: number;
+  paramsAndAdamMB: number;
+  gcSeconds: number;
+  gcShare: number;
+  steps: number;
+}
+
+/** Runs in a child process: one size, its own peak RSS. */
+async function e2eChild(vocab: number, steps: number, kernelsName: string): Promise<E2E> {
+  const { useKernels } = await import("../src/index.js");
+  useKernels(kernelsName === "naive" ? naiveKernels : fastKernels);
+  let gc = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gc += e.duration / 1e3;
+  });
+  obs.observe({ entryTypes: ["gc"] });
+  const model = referenceModel(vocab);
+  const opt = new Adam(model.namedParameters(), { lr: 1e-3 });
+  const batches = randomBatches(vocab, 8);
+  for (let i = 0; i < 3; i++) timedStep(model, opt, batches[i % batches.length]!); // warm up (JIT, Adam state)
+  gc = 0;
+  const split = { forward: 0, backward: 0, optimizer: 0 };
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) {
+    const s = timedStep(model, opt, batches[i % batches.length]!);
+    split.forward += s.forward;
+    split.backward += s.backward;
+    split.optimizer += s.optimizer;
+  }
+  const trainSec = (performance.now() - t0) / 1e3;
+  const gcTrain = gc;
+  const t1 = performance.now();
+  for (let i = 0; i < steps; i++) noGrad(() => model.predict(batches[i % batches.length]!));
+  const inferSec = (performance.now() - t1) / 1e3;
+  await new Promise((r) => setTimeout(r, 50)); // let the observer deliver
+  obs.disconnect();
+  const params = model.parameterCount();
+  return {
+    size: vocab >= 262_144 ? "large" : "bench",
+    vocab,
+    trainSamplesPerSec: (steps * BATCH) / trainSec,
+    inferSamplesPerSec: (steps * BATCH) / inferSec,
+    split: { forward: split.forward / steps, backward: split.backward / steps, optimizer: split.optimizer / steps },
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    paramsAndAdamMB: (params * 3 * 4) / 1e6,
+    gcSeconds: gcTrain,
+    gcShare: gcTrain / trainSec,
+    steps,
+  };
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ");
+  return [line(headers), w.map((x) => "-".repeat(x)).join("  "), ...rows.map(line)].join("\n");
+}
+
+async function main(): Promise<void> {
+  const child = args.indexOf("--e2e-child");
+  if (child >= 0) {
+    const r = await e2eChild(Number(args[child + 1]), Number(args[child + 2]), args[child + 3] ?? "fast");
+    process.stdout.write(JSON.stringify(r));
+    return;
+  }
+  console.log(`esmm-ts benchmarks${QUICK ? " (quick smoke run)" : ""}: node ${process.version}, ${cpus()[0]?.model ?? "?"} x${cpus().length}`);
+  const kernels = await kernelBench();
+  console.log("\nKernels (fast vs the naive reference, same run)");
+  console.log(table(["kernel", "shape", "fast", "naive", "ratio"], kernels.map((r) => [r.kernel, r.shape, `${r.fast.toFixed(2)} ${r.unit}`, r.naive === null ? "-" : `${r.naive.toFixed(2)} ${r.unit}`, r.ratio === null ? "-" : `${r.ratio.toFixed(1)}x`])));
+
+  const self = fileURLToPath(import.meta.url);
+  const runChild = (vocab: number, steps: number, k = "fast"): E2E =>
+    JSON.parse(execFileSync(process.execPath, ["--expose-gc", self, "--e2e-child", String(vocab), String(steps), k], { encoding: "utf8", maxBuffer: 1 << 24 })) as E2E;
+  const sizes = QUICK ? [[1000, 2]] : [[10_000, 30], [262_144, 30]];
+  const e2e = sizes.map(([v, s]) => runChild(v!, s!));
+  const naiveE2e = QUICK ? null : runChild(10_000, 3, "naive");
+  console.log("\nEnd to end: esmm-mmoe, F = 24, D = 16, experts 384 -> 256 -> 128, batch 1024, Adam (one core)");
+  console.log(table(
+    ["size", "train samples/s", "infer samples/s", "fwd / bwd / adam ms", "peak RSS MB", "params+Adam MB", "GC share"],
+    e2e.map((r) => [`${r.size} (V=${r.vocab})`, r.trainSamplesPerSec.toFixed(0), r.inferSamplesPerSec.toFixed(0), `${(r.split.forward * 1e3).toFixed(1)} / ${(r.split.backward * 1e3).toFixed(1)} / ${(r.split.optimizer * 1e3).toFixed(1)}`, r.peakRssMB.toFixed(0), r.paramsAndAdamMB.toFixed(0), `${(r.gcShare * 100).toFixed(1)}%`]),
+  ));
+  if (e2e.length === 2) {
+    const stepBench = 1 / e2e[0]!.trainSamplesPerSec;
+    const stepLarge = 1 / e2e[1]!.trainSamplesPerSec;
+    console.log(`step at large / step at bench size: ${(stepLarge / stepBench).toFixed(2)}x; peak RSS / (params + Adam) at large: ${(e2e[1]!.peakRssMB / e2e[1]!.paramsAndAdamMB).toFixed(2)}x`);
+  }
+  if (naiveE2e) console.log(`training with the naive kernels: ${naiveE2e.trainSamplesPerSec.toFixed(0)} samples/s (fast / naive: ${(e2e[0]!.trainSamplesPerSec / naiveE2e.trainSamplesPerSec).toFixed(1)}x)`);
+  const out = join(here, "..", "..", "bench", "results");
+  mkdirSync(out, { recursive: true });
+  const file = join(out, `${new Date().toISOString().replace(/[:.]/g, "-")}${QUICK ? "-quick" : ""}.json`);
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: totalmem() / 2 ** 30, quick: QUICK, kernels, e2e, naiveE2e }, null, 1) + "\n");
+  console.log(`\nwrote ${file}`);
+}
+
+await main();
