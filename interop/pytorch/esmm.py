@@ -1,0 +1,186 @@
+"""
+ESMM in PyTorch, twin of esmm-ts: the same three variants, the same parameter names and shapes, and a
+safetensors reader / writer (written from the format's specification, no extra package), so that a
+model trained in one engine is served by the other.
+
+    import esmm
+    cfg = esmm.load_config("model/")                  # an esmm-ts checkpoint directory
+    model = esmm.Esmm(cfg)
+    model.load_state_dict(esmm.read_safetensors("model/weights.safetensors"))
+    out = model(batch)                                  # dict: ctr_logit, cvr_logit, p_ctr, p_cvr, p_ctcvr, gates
+
+The forward pass follows src/esmm/model.ts exactly:
+  x = [single-valued field embeddings (config order) | pooled bags (config order) | standardised dense]
+  esmm-mmoe: experts (ReLU after every layer), softmax gates per task, towers (ReLU between layers)
+  esmm / base: one MLP per task straight from x.
+The loss follows Esmm.loss: BCE(pCTR, click) + BCE(pCTCVR, click*conversion) from the logits in log
+space, or for base a clicked-only CVR BCE.
+"""
+import json
+import struct
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+# ---------------------------------------------------------------------------------------------------
+# safetensors: [u64 little-endian header length][JSON header][raw little-endian data]
+# ---------------------------------------------------------------------------------------------------
+
+def read_safetensors(path: str) -> Dict[str, torch.Tensor]:
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError(f"{path}: truncated")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > len(raw) - 8:
+        raise ValueError(f"{path}: header length {n} exceeds the file")
+    header = json.loads(raw[8 : 8 + n].decode("utf-8"))
+    data = raw[8 + n :]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        if e["dtype"] != "F32":
+            raise ValueError(f"{path}: {name} has dtype {e['dtype']}, only F32 is supported")
+        b, en = e["data_offsets"]
+        t = torch.frombuffer(bytearray(data[b:en]), dtype=torch.float32) if en > b else torch.zeros(0)
+        out[name] = t.reshape(e["shape"]).clone()
+    return out
+
+
+def write_safetensors(path: str, tensors: Dict[str, torch.Tensor], metadata: Optional[Dict[str, str]] = None) -> None:
+    names = sorted(tensors)
+    header = {}
+    if metadata:
+        header["__metadata__"] = metadata
+    blobs = []
+    offset = 0
+    for name in names:
+        t = tensors[name].detach().to(torch.float32).contiguous().cpu()
+        b = t.numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    import os
+
+    os.replace(tmp, path)
+
+
+def load_config(checkpoint_dir: str) -> dict:
+    with open(f"{checkpoint_dir}/model.json", "r", encoding="utf-8") as f:
+        j = json.load(f)
+    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") != 1:
+        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1")
+    return j["config"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------------
+
+class Mlp(nn.ModuleList):
+    """Linear layers named 0, 1, ... (as esmm-ts), ReLU between them and optionally after the last."""
+
+    def __init__(self, sizes: List[int], activate_last: bool = False):
+        super().__init__([nn.Linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)])
+        self.activate_last = activate_last
+
+    def forward(self, x):
+        for i, layer in enumerate(self):
+            x = layer(x)
+            if i < len(self) - 1 or self.activate_last:
+                x = F.relu(x)
+        return x
+
+
+class Esmm(nn.Module):
+    def __init__(self, cfg: dict, sparse: bool = False):
+        super().__init__()
+        self.cfg = cfg
+        self.variant = cfg["variant"]
+        d = cfg["dim"]
+        self.embeddings = nn.ModuleDict({f["name"]: nn.Embedding(f["vocab"], d, sparse=sparse) for f in cfg["fields"]})
+        self.single = [f["name"] for f in cfg["fields"] if f.get("kind", "single") == "single"]
+        self.multi = [(f["name"], f.get("pooling", "mean")) for f in cfg["fields"] if f.get("kind") == "multi"]
+        self.register_buffer("dense_mean", torch.tensor(cfg.get("denseMean", []), dtype=torch.float32), persistent=False)
+        self.register_buffer("dense_std", torch.tensor(cfg.get("denseStd", []), dtype=torch.float32), persistent=False)
+        width = len(cfg["fields"]) * d + len(cfg.get("dense", []))
+        eh = cfg["experts"]["hidden"]
+        th = cfg["towers"]["hidden"]
+        if self.variant == "esmm-mmoe":
+            e = cfg["experts"]["count"]
+            self.experts = nn.ModuleList([Mlp([width] + eh, activate_last=True) for _ in range(e)])
+            self.gates = nn.ModuleDict({"ctr": nn.Linear(width, e), "cvr": nn.Linear(width, e)})
+            self.towers = nn.ModuleDict({t: Mlp([eh[-1]] + th + [1]) for t in ("ctr", "cvr")})
+        else:
+            self.experts = nn.ModuleList()
+            self.gates = None
+            self.towers = nn.ModuleDict({t: Mlp([width] + eh + th + [1]) for t in ("ctr", "cvr")})
+
+    def embed(self, batch: dict) -> torch.Tensor:
+        """batch: ids [B, Fs] long; bags: list of (offsets [B+1], ids, weights or None); dense [B, Nd]."""
+        ids = batch["ids"]
+        b = ids.shape[0]
+        parts = [self.embeddings[n](ids[:, i]) for i, n in enumerate(self.single)]
+        for k, (name, pooling) in enumerate(self.multi):
+            offsets, bag_ids, weights = batch["bags"][k]
+            counts = offsets[1:] - offsets[:-1]
+            dtype = self.embeddings[name].weight.dtype
+            w = torch.ones(bag_ids.shape[0], dtype=dtype) if weights is None else weights.to(dtype)
+            if pooling == "mean":
+                per = torch.repeat_interleave(counts.clamp(min=1).to(dtype), counts)
+                w = w / per
+            # sum pooling with per-id coefficients; empty bags give zeros (as esmm-ts)
+            emb = self.embeddings[name].weight[bag_ids] * w[:, None]
+            seg = torch.repeat_interleave(torch.arange(b), counts)
+            pooled = torch.zeros(b, emb.shape[1], dtype=emb.dtype).index_add_(0, seg, emb)
+            parts.append(pooled)
+        if len(self.cfg.get("dense", [])) > 0:
+            parts.append((batch["dense"] - self.dense_mean) / self.dense_std)
+        return torch.cat(parts, dim=1)
+
+    def forward(self, batch: dict) -> dict:
+        x = self.embed(batch)
+        out = {}
+        if self.gates is not None:
+            experts = torch.stack([e(x) for e in self.experts], dim=1)  # [B, E, H]
+            g_ctr = torch.softmax(self.gates["ctr"](x), dim=1)  # [B, E]
+            g_cvr = torch.softmax(self.gates["cvr"](x), dim=1)
+            h_ctr = (g_ctr[:, :, None] * experts).sum(1)
+            h_cvr = (g_cvr[:, :, None] * experts).sum(1)
+            out["gates"] = {"ctr": g_ctr, "cvr": g_cvr}
+        else:
+            h_ctr = h_cvr = x
+        ctr_logit = self.towers["ctr"](h_ctr).reshape(-1)
+        cvr_logit = self.towers["cvr"](h_cvr).reshape(-1)
+        p_ctr = torch.sigmoid(ctr_logit)
+        p_cvr = torch.sigmoid(cvr_logit)
+        out.update(ctr_logit=ctr_logit, cvr_logit=cvr_logit, p_ctr=p_ctr, p_cvr=p_cvr, p_ctcvr=p_ctr * p_cvr)
+        return out
+
+    def loss(self, out: dict, click: torch.Tensor, conversion: torch.Tensor, w_ctr: float = 1.0, w_cvr: float = 1.0):
+        if bool(((conversion == 1) & (click != 1)).any()):
+            raise ValueError("a conversion without a click is a data error, not a label")
+        a, b = out["ctr_logit"], out["cvr_logit"]
+        ctr = F.binary_cross_entropy_with_logits(a, click)
+        if self.variant == "base":
+            s = click.sum()
+            per = F.binary_cross_entropy_with_logits(b, conversion, reduction="none")
+            second = (per * click).sum() / s if s > 0 else (per * 0).sum()
+        else:
+            y = click * conversion
+            log_p = F.logsigmoid(a) + F.logsigmoid(b)
+            log_1mp = torch.logsumexp(torch.stack([-a, -b, -a - b]), dim=0) + log_p
+            second = -(y * log_p + (1 - y) * log_1mp).mean()
+        return w_ctr * ctr + w_cvr * second, ctr, second

@@ -1,0 +1,58 @@
+/**
+ * esmm-ts <-> PyTorch on this machine: a checkpoint saved here, loaded by the PyTorch twin, saved
+ * again and loaded here gives bit-identical weights; and the DDP trainer's output serves in esmm-ts.
+ * Needs Debian's python3-torch (`apt-get install python3-torch`); skipped with one line without it.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { AppStoreSimulator, Esmm, decodeSafetensors } from "../src/index.js";
+import { saveCheckpoint } from "../src/node/index.js";
+import { main } from "../src/cli/main.js";
+
+const PY = "/usr/bin/python3";
+const hasTorch = spawnSync(PY, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+const HERE = import.meta.dirname;
+if (!hasTorch) console.log("interop: skipped (no python3-torch: apt-get install python3-torch)");
+
+describe.skipIf(!hasTorch)("interop with PyTorch (python3-torch)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "esmm-interop-"));
+
+  it("save in esmm-ts, load and save in PyTorch, load in esmm-ts: bit-identical weights", async () => {
+    for (const variant of ["esmm-mmoe", "esmm", "base"] as const) {
+      const sim = new AppStoreSimulator({ users: 50, apps: 40 });
+      const model = new Esmm({ variant, fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8, 6] }, towers: { hidden: [4] } });
+      const ck = join(dir, variant);
+      await saveCheckpoint(ck, model);
+      const back = join(dir, `${variant}-back.safetensors`);
+      execFileSync(PY, [join(HERE, "..", "interop", "pytorch", "roundtrip.py"), ck, back], { encoding: "utf8" });
+      const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(back)));
+      const fresh = new Esmm(model.config);
+      fresh.loadStateDict(new Map([...tensors].map(([n, t]) => [n, t.data])));
+      for (const [n, p] of model.namedParameters()) {
+        const q = fresh.namedParameters().find(([m]) => m === n)![1];
+        expect(Buffer.from(q.data.buffer).equals(Buffer.from(p.data.buffer)), n).toBe(true);
+        expect(tensors.get(n)!.shape).toEqual([...p.shape]);
+      }
+    }
+  });
+
+  it("a model trained with DistributedDataParallel (2 ranks) serves in esmm-ts", async () => {
+    const io = { out: () => undefined, err: () => undefined, isTTY: false };
+    const csv = join(dir, "t.csv");
+    expect(await main(["generate", "--rows", "2000", "--out", csv, "--users", "100", "--apps", "60"], io)).toBe(0);
+    const init = join(dir, "init");
+    expect(await main(["train", "--train", csv, "--model", init, "--epochs", "1", "--dim", "4", "--variant", "esmm"], io)).toBe(0);
+    const out = join(dir, "ddp");
+    const r = spawnSync(PY, [join(HERE, "..", "interop", "pytorch", "train_ddp.py"), "--nproc", "2", "--model", init, "--train", csv, "--out", out, "--epochs", "1", "--batch", "256"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/epoch 1: mean loss \d\.\d+ over \d+ steps x 2 ranks/);
+    const lines: string[] = [];
+    expect(await main(["eval", "--model", out, "--data", csv, "--json"], { ...io, out: (s) => lines.push(s) })).toBe(0);
+    const m = JSON.parse(lines.join("\n")).metrics;
+    expect(m.rows).toBe(2000);
+    expect(m.ctrAuc).toBeGreaterThan(0.5);
+  });
+});
