@@ -5,6 +5,7 @@
 import { UsageError, helpText, parseArgs, type OptionSpec } from "./args.js";
 import { SPECS, evalCommand, generate, inspectCommand, predictCommand, trainCommand, type Io } from "./commands.js";
 import { DEMO_SPEC, demoCommand } from "./demo.js";
+import { SERVE_SPEC, serveCommand } from "./serve.js";
 
 const COMMANDS: Record<string, (p: ReturnType<typeof parseArgs>, io: Io) => Promise<void>> = {
   generate,
@@ -13,9 +14,10 @@ const COMMANDS: Record<string, (p: ReturnType<typeof parseArgs>, io: Io) => Prom
   predict: predictCommand,
   inspect: inspectCommand,
   demo: demoCommand,
+  serve: serveCommand,
 };
 
-const ALL_SPECS: Record<string, { usage: string; options: Record<string, OptionSpec> }> = { ...SPECS, demo: DEMO_SPEC };
+const ALL_SPECS: Record<string, { usage: string; options: Record<string, OptionSpec> }> = { ...SPECS, demo: DEMO_SPEC, serve: SERVE_SPEC };
 
 const TOP_HELP = `esmm: train and serve ESMM multi-task (pCTR, pCVR) models with no dependencies
 
@@ -28,6 +30,7 @@ Commands:
   predict    score a file: pctr,pcvr,pctcvr per row, in row order
   inspect    a checkpoint's config, parameter count and gate usage
   demo       the main job (npm start): simulate, train all three variants, compare, write a report
+  serve      serve the browser demo (examples/browser/) on localhost
 
 'esmm <command> --help' lists a command's options.
 `;

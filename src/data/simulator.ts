@@ -30,7 +30,7 @@
  * which makes the entire-space CVR quality measurable.
  */
 import { Rng } from "../tensor/index.js";
-import { Dataset, type Bag } from "../esmm/index.js";
+import { Dataset, type Bag, type Batch } from "../esmm/index.js";
 import type { FieldSpec } from "../esmm/index.js";
 
 export interface SimulatorOptions {
@@ -289,21 +289,28 @@ export class AppStoreSimulator {
 
   private draft(rng: Rng): Draft {
     const w = this.w;
-    const bias = this.options.bias;
     const u = draw(w.userCdf, rng);
     let a: number;
-    let fav = 0;
     if (rng.bernoulli(0.5)) {
       const cat = w.userFav[u * 3 + rng.int(3)]!;
       a = w.catApps[cat]![draw(w.catCdf[cat]!, rng)]!;
     } else {
       a = draw(w.appCdf, rng);
     }
-    const cat = w.appAttr[a * 5]!;
-    for (let j = 0; j < 3; j++) if (w.userFav[u * 3 + j] === cat) fav = 1;
     const position = rng.int(POSITIONS);
     const hour = draw(w.hourCdf, rng);
     const page = draw(w.pageCdf, rng);
+    const { zc, zv } = this.logits(u, a, position, hour, page);
+    return { u, a, position, hour, page, zc, zv };
+  }
+
+  /** The two logits of the ground-truth model, without the intercepts (see the file comment). */
+  private logits(u: number, a: number, position: number, hour: number, page: number): { zc: number; zv: number } {
+    const w = this.w;
+    const bias = this.options.bias;
+    const cat = w.appAttr[a * 5]!;
+    let fav = 0;
+    for (let j = 0; j < 3; j++) if (w.userFav[u * 3 + j] === cat) fav = 1;
     let dot = 0;
     for (let k = 0; k < K; k++) dot += w.userTaste[u * K + k]! * w.appTaste[a * K + k]!;
     const rating = w.appAttr[a * 5 + 3]!;
@@ -318,7 +325,7 @@ export class AppStoreSimulator {
     const zv =
       dot + 0.5 * fav + 0.9 * w.appQuality[a]! - 0.6 * w.userPriceSens[u]! * price - (size >= 3 && device === 0 ? 0.5 : 0) +
       w.pageConv[page]! - bias * 0.9 * icon;
-    return { u, a, position, hour, page, zc, zv };
+    return { zc, zv };
   }
 
   /**
@@ -352,6 +359,50 @@ export class AppStoreSimulator {
         truePcvr: pv,
       };
     }
+  }
+
+  /** Number of simulated users and apps (ids are 0 .. n-1). */
+  get size(): { users: number; apps: number } {
+    return { users: this.w.nUsers, apps: this.w.nApps };
+  }
+
+  /**
+   * A batch that shows `apps` to `user` in that order (position = index, capped at 19), for ranking a
+   * user's candidates. Rows carry the true pCTR and pCVR too, as `truth`.
+   */
+  candidates(user: number, apps: readonly number[], ctx: { hour?: number; page?: number } = {}): { batch: Batch; truth: Array<{ pCtr: number; pCvr: number }> } {
+    const w = this.w;
+    if (!Number.isInteger(user) || user < 0 || user >= w.nUsers) throw new Error(`simulator: user ${user} is not in 0..${w.nUsers - 1}`);
+    const hour = ctx.hour ?? 20;
+    const page = ctx.page ?? 0;
+    const Fs = SINGLE_FIELDS.length;
+    const ids = new Int32Array(apps.length * Fs);
+    const offsets = new Int32Array(apps.length + 1);
+    const bagIds: number[] = [];
+    const bagW: number[] = [];
+    const dense = new Float32Array(apps.length * DENSE_FEATURES.length);
+    const truth: Array<{ pCtr: number; pCvr: number }> = [];
+    apps.forEach((a, i) => {
+      if (!Number.isInteger(a) || a < 0 || a >= w.nApps) throw new Error(`simulator: app ${a} is not in 0..${w.nApps - 1}`);
+      const position = Math.min(i, POSITIONS - 1);
+      const ua = user * 5;
+      const aa = a * 5;
+      ids.set([user, w.userAttr[ua]!, w.userAttr[ua + 1]!, w.userAttr[ua + 2]!, w.userAttr[ua + 3]!, w.userAttr[ua + 4]!,
+        a, w.appAttr[aa]!, w.appAttr[aa + 1]!, w.appAttr[aa + 2]!, w.appAttr[aa + 3]!, w.appAttr[aa + 4]!, position, hour, page], i * Fs);
+      for (let j = 0; j < 3; j++) {
+        bagIds.push(w.userFav[user * 3 + j]!);
+        bagW.push(w.userFavCount[user * 3 + j]!);
+      }
+      offsets[i + 1] = bagIds.length;
+      dense[i * 2] = w.appDownloads[a]!;
+      dense[i * 2 + 1] = w.userTenure[user]!;
+      const l = this.logits(user, a, position, hour, page);
+      truth.push({ pCtr: sigmoid(l.zc + this.c0), pCvr: sigmoid(l.zv + this.v0) });
+    });
+    return {
+      batch: { size: apps.length, ids, bags: [{ offsets, ids: Int32Array.from(bagIds), weights: Float32Array.from(bagW) }], dense },
+      truth,
+    };
   }
 
   /** n impressions of one stream as an in-memory Dataset (user ids kept for GAUC, ground truth attached). */

@@ -1,0 +1,82 @@
+// The browser demo's computation, shared by the page's Web Worker and by the Node test that checks the
+// page computes the same numbers. Plain ES module: it imports the built core from dist/, nothing else.
+import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, Rng, denseStats, evaluate, identity, modelFromCheckpoint } from "../../dist/index.js";
+
+export const DEFAULTS = { seed: 1, simSeed: 7, users: 2000, apps: 400, trainRows: 30000, validRows: 10000, steps: 300, batch: 256, lr: 0.002 };
+
+/** The simulated world of the demo (small, so a page builds it in a blink). */
+export function makeSimulator(o) {
+  return new AppStoreSimulator({ seed: o.simSeed, users: o.users, apps: o.apps });
+}
+
+/**
+ * Trains esmm-mmoe step by step; yields { step, loss, ctr, cvr } after every step and returns
+ * { model, sim, metrics } at the end. Deterministic for the options.
+ */
+export function* trainSteps(opts = {}) {
+  const o = { ...DEFAULTS, ...opts };
+  const sim = makeSimulator(o);
+  const train = sim.dataset(o.trainRows, 0);
+  const valid = sim.dataset(o.validRows, 1);
+  const st = denseStats(train);
+  const model = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: o.seed });
+  const opt = new Adam(model.namedParameters(), { lr: o.lr });
+  const rng = new Rng(o.seed);
+  let order = rng.shuffle(identity(train.size));
+  let at = 0;
+  for (let step = 1; step <= o.steps; step++) {
+    if (at + o.batch > train.size) {
+      order = rng.shuffle(identity(train.size));
+      at = 0;
+    }
+    const b = train.take(order, at, at + o.batch);
+    at += o.batch;
+    const l = model.loss(model.forward(b), b.click, b.conversion);
+    opt.zeroGrad();
+    l.total.backward();
+    opt.step();
+    yield { step, loss: l.total.item(), ctr: l.ctr, cvr: l.cvr };
+  }
+  const m = evaluate(model, valid);
+  const metrics = { ctrAuc: m.ctrAuc, cvrAuc: m.cvrAuc, ctcvrAuc: m.ctcvrAuc, cvrAucEntireSpace: m.truth ? m.truth.cvrAucEntireSpace : null };
+  return { model, sim, metrics };
+}
+
+/** Runs trainSteps to the end; returns the per-step losses, the metrics, the model and the simulator. */
+export function trainAll(opts = {}) {
+  const it = trainSteps(opts);
+  const losses = [];
+  for (;;) {
+    const r = it.next();
+    if (r.done) return { losses, ...r.value };
+    losses.push(r.value.loss);
+  }
+}
+
+/** Scores the `count` most popular apps for one user and ranks them by pCTCVR. */
+export function rankForUser(model, sim, user, count = 20) {
+  const apps = Array.from({ length: Math.min(count, sim.size.apps) }, (_, i) => i);
+  const { batch, truth } = sim.candidates(user, apps);
+  const s = model.predict(batch);
+  const E = s.gates ? s.gates.ctr.length / batch.size : 0;
+  const rows = apps.map((app, i) => ({
+    app,
+    pCtr: s.pCtr[i],
+    pCvr: s.pCvr[i],
+    pCtcvr: s.pCtcvr[i],
+    gatesCtr: E ? Array.from(s.gates.ctr.subarray(i * E, (i + 1) * E)) : [],
+    gatesCvr: E ? Array.from(s.gates.cvr.subarray(i * E, (i + 1) * E)) : [],
+    truePctr: truth[i].pCtr,
+    truePcvr: truth[i].pCvr,
+  }));
+  rows.sort((a, b) => b.pCtcvr - a.pCtcvr || a.app - b.app);
+  return rows;
+}
+
+/** Loads a checkpoint's model.json and weights.safetensors from fetched bytes. */
+export async function loadCheckpoint(baseUrl, fetchFn = fetch) {
+  const base = baseUrl.endsWith("/") ? baseUrl : baseUrl + "/";
+  const [j, w] = await Promise.all([fetchFn(base + "model.json"), fetchFn(base + "weights.safetensors")]);
+  if (!j.ok || !w.ok) throw new Error(`cannot fetch the checkpoint at ${base} (${j.status}, ${w.status})`);
+  return modelFromCheckpoint(await j.text(), new Uint8Array(await w.arrayBuffer())).model;
+}

@@ -1,0 +1,33 @@
+// The demo's Web Worker: trains and scores off the page's thread, so the page stays responsive.
+import { DEFAULTS, loadCheckpoint, makeSimulator, rankForUser, trainSteps } from "./demo-core.js";
+
+let model = null;
+let sim = null;
+
+self.onmessage = async (e) => {
+  const msg = e.data;
+  try {
+    if (msg.type === "train") {
+      const it = trainSteps(msg.opts);
+      const losses = [];
+      for (;;) {
+        const r = it.next();
+        if (r.done) {
+          ({ model, sim } = r.value);
+          self.postMessage({ type: "trained", losses, metrics: r.value.metrics });
+          break;
+        }
+        losses.push(r.value.loss);
+        if (r.value.step % 5 === 0) self.postMessage({ type: "progress", ...r.value });
+      }
+    } else if (msg.type === "load") {
+      model = await loadCheckpoint(new URL(msg.url, self.location.href).href);
+      sim = makeSimulator({ ...DEFAULTS, ...(msg.opts || {}) });
+      self.postMessage({ type: "loaded", variant: model.variant, parameters: model.parameterCount() });
+    } else if (msg.type === "rank") {
+      self.postMessage({ type: "ranking", user: msg.user, rows: rankForUser(model, sim, msg.user, msg.count) });
+    }
+  } catch (err) {
+    self.postMessage({ type: "error", message: String(err && err.stack ? err.stack : err) });
+  }
+};

@@ -1,0 +1,22 @@
+/** `esmm serve`: the browser demo on a local static server. */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startStaticServer } from "../node/index.js";
+import { int, str, type OptionSpec, type Parsed } from "./args.js";
+import type { Io } from "./commands.js";
+
+export const SERVE_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
+  usage: "esmm serve [--port 8080] [--root DIR]",
+  options: {
+    port: { type: "string", help: "port on 127.0.0.1 (default 8080; 0 picks a free one)" },
+    root: { type: "string", help: "directory to serve (default: the esmm-ts package, so /examples/browser/ and /dist/ resolve)" },
+  },
+};
+
+export async function serveCommand(p: Parsed, io: Io): Promise<void> {
+  // dist/cli/serve.js -> the package root is two levels up
+  const root = str(p, "root") ?? join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  const { url } = await startStaticServer(root, int(p, "port", 8080, 0));
+  io.out(`serving ${root} at ${url}/ (browser demo: ${url}/examples/browser/); Ctrl-C stops`);
+  await new Promise(() => undefined); // until the process is stopped
+}

@@ -1,0 +1,100 @@
+/**
+ * The browser demo in a real browser: Debian's Chromium driven headless by playwright-core. The page
+ * trains esmm-mmoe in a Web Worker; the test checks the loss fell, that the page's losses and scores
+ * equal what Node computes with the same code and seed, that a checkpoint loads from fetched bytes,
+ * and that the page logs no error. Skipped, with one line, where /usr/bin/chromium is absent.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ROOT = join(import.meta.dirname, "..");
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.log("browser: skipped (no /usr/bin/chromium: apt-get install chromium)");
+
+const OPTS = { steps: 40, seed: 3, batch: 128, trainRows: 4000, validRows: 2000, users: 300, apps: 100 };
+
+interface PageResult {
+  done: boolean;
+  losses: number[];
+  metrics: Record<string, number | null>;
+  ranking: Array<{ app: number; pCtr: number; pCvr: number; pCtcvr: number; gatesCtr: number[]; gatesCvr: number[] }>;
+  error?: string;
+}
+
+describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let browser: any;
+  let server: { close: () => void };
+  let url = "";
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let core: any;
+  const ckDir = join(ROOT, "runs", "browser-test", "ckpt");
+
+  beforeAll(async () => {
+    // The page loads the compiled core from dist/: build it as a user would.
+    execFileSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], { stdio: "inherit" });
+    const { startStaticServer } = await import("../src/node/static-server.js");
+    const s = await startStaticServer(ROOT, 0);
+    server = s.server;
+    url = s.url;
+    core = await import(pathToFileURL(join(ROOT, "examples", "browser", "demo-core.js")).href);
+    const { chromium } = await import("playwright-core");
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.close();
+    rmSync(join(ROOT, "runs", "browser-test"), { recursive: true, force: true });
+  });
+
+  async function open(query: string): Promise<{ result: PageResult; errors: string[] }> {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("console", (m: { type: () => string; text: () => string }) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
+    page.on("pageerror", (e: Error) => errors.push(e.message));
+    await page.goto(`${url}/examples/browser/?${query}`);
+    await page.waitForFunction(() => (window as unknown as { __esmm: PageResult }).__esmm.done || (window as unknown as { __esmm: PageResult }).__esmm.error, undefined, { timeout: 120_000 });
+    const result = (await page.evaluate(() => (window as unknown as { __esmm: PageResult }).__esmm)) as PageResult;
+    await page.close();
+    return { result, errors };
+  }
+
+  it("trains in a worker: the loss falls and every number equals Node's", async () => {
+    const q = new URLSearchParams(Object.entries({ ...OPTS, auto: 1 }).map(([k, v]) => [k, String(v)])).toString();
+    const { result, errors } = await open(q);
+    expect(result.error).toBe(undefined);
+    expect(errors).toEqual([]);
+    const node = core.trainAll(OPTS);
+    expect(result.losses.length).toBe(OPTS.steps);
+    const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+    expect(mean(result.losses.slice(-10))).toBeLessThan(mean(result.losses.slice(0, 10)));
+    // Same engine, same seed: the same bits (allowing 1e-6 for a Math function that differs by an ulp).
+    result.losses.forEach((v, i) => expect(Math.abs(v - node.losses[i]), `loss ${i}`).toBeLessThanOrEqual(1e-6));
+    const ranked = core.rankForUser(node.model, node.sim, 0, 20);
+    expect(result.ranking.map((r) => r.app)).toEqual(ranked.map((r: { app: number }) => r.app));
+    result.ranking.forEach((r, i) => {
+      for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) expect(Math.abs(r[k] - ranked[i][k]), `${k} ${i}`).toBeLessThanOrEqual(1e-6);
+      expect(r.gatesCtr.length).toBe(2);
+    });
+    expect(result.metrics.ctrAuc).toBeCloseTo(node.metrics.ctrAuc, 6);
+
+    // A checkpoint saved in Node loads in the page from fetched bytes and scores the same.
+    const { saveCheckpoint } = await import("../src/node/index.js");
+    mkdirSync(join(ROOT, "runs", "browser-test"), { recursive: true });
+    await saveCheckpoint(ckDir, node.model);
+    const loaded = await open(`checkpoint=/runs/browser-test/ckpt/&users=${OPTS.users}&apps=${OPTS.apps}&user=5`);
+    expect(loaded.errors).toEqual([]);
+    const want = core.rankForUser(node.model, node.sim, 5, 20);
+    loaded.result.ranking.forEach((r, i) => expect(Math.abs(r.pCtcvr - want[i].pCtcvr)).toBeLessThanOrEqual(1e-6));
+  }, 180_000);
+});
