@@ -8,7 +8,7 @@
  *
  * Every kernel here is tested against naive.ts on awkward shapes (1, 7, 33 ...).
  */
-import { naiveKernels, sigmoidScalar } from "./naive.js";
+import { naiveKernels } from "./naive.js";
 import type { AdamHyper, GemmOpts, Kernels } from "./types.js";
 
 // Packing scratch, grown on demand and reused: after the first step at a given size nothing allocates.
@@ -214,54 +214,40 @@ function bceWithLogits(dz: Float32Array, z: Float32Array, y: Float32Array, w: Fl
   return loss * inv;
 }
 
-function adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void {
+/** Adam's per-step constants with the bias corrections folded in (see src/optim/adam.ts). */
+function adamConstants(h: AdamHyper): { c1: number; c2: number; step: number; sq2: number; decay: number } {
+  return { c1: 1 - h.beta1, c2: 1 - h.beta2, step: h.lr / h.bc1, sq2: Math.sqrt(h.bc2), decay: 1 - h.lr * h.weightDecay };
+}
+
+/** The Adam update of `len` contiguous values: p, m, v from `at`, gradients from `gAt`. */
+function adamSpan(p: Float32Array, g: Float32Array, gAt: number, m: Float32Array, v: Float32Array, at: number, len: number, h: AdamHyper, k: ReturnType<typeof adamConstants>): void {
   const { beta1, beta2, eps, gradScale } = h;
-  const c1 = 1 - beta1;
-  const c2 = 1 - beta2;
-  const step = h.lr / h.bc1;
-  const sq2 = Math.sqrt(h.bc2);
-  const decay = 1 - h.lr * h.weightDecay;
-  for (let i = 0; i < n; i++) {
-    const gi = g[i]! * gradScale;
-    const mi = beta1 * m[i]! + c1 * gi;
-    const vi = beta2 * v[i]! + c2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
+  const { c1, c2, step, sq2, decay } = k;
+  for (let d = 0; d < len; d++) {
+    const i = at + d;
+    const gi = g[gAt + d]! * gradScale;
+    m[i] = beta1 * m[i]! + c1 * gi;
+    v[i] = beta2 * v[i]! + c2 * gi * gi;
     // Read back the float32-rounded moments, as the naive kernel (and PyTorch) do.
     p[i] = p[i]! * decay - (step * m[i]!) / (Math.sqrt(v[i]!) / sq2 + eps);
   }
 }
 
-function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32Array, v: Float32Array, dim: number, h: AdamHyper): void {
-  const { beta1, beta2, eps, gradScale } = h;
-  const c1 = 1 - beta1;
-  const c2 = 1 - beta2;
-  const step = h.lr / h.bc1;
-  const sq2 = Math.sqrt(h.bc2);
-  const decay = 1 - h.lr * h.weightDecay;
-  for (let r = 0; r < rows.length; r++) {
-    const base = rows[r]! * dim;
-    const gb = r * dim;
-    for (let d = 0; d < dim; d++) {
-      const i = base + d;
-      const gi = g[gb + d]! * gradScale;
-      m[i] = beta1 * m[i]! + c1 * gi;
-      v[i] = beta2 * v[i]! + c2 * gi * gi;
-      p[i] = p[i]! * decay - (step * m[i]!) / (Math.sqrt(v[i]!) / sq2 + eps);
-    }
-  }
+function adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void {
+  adamSpan(p, g, 0, m, v, 0, n, h, adamConstants(h));
 }
 
-function sigmoid(y: Float32Array, x: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) y[i] = sigmoidScalar(x[i]!);
+function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32Array, v: Float32Array, dim: number, h: AdamHyper): void {
+  const k = adamConstants(h);
+  for (let r = 0; r < rows.length; r++) adamSpan(p, g, r * dim, m, v, rows[r]! * dim, dim, h, k);
 }
+
 
 export const fastKernels: Kernels = {
   ...naiveKernels,
   gemm,
   addRowVector,
   sumRowsInto,
-  sigmoid,
   softmaxRows,
   gatherRows,
   scatterAddRows,
