@@ -159,3 +159,16 @@ describe("streaming reads", () => {
     expect(stats.rows).toBe(3000);
   });
 });
+
+describe("multi-valued columns from the command line", () => {
+  it("--multi with --multi-sep reads bags with weights", async () => {
+    const p = join(dir, "bags.csv");
+    writeFileSync(p, "click,conversion,u,tags\n1,0,a,x:2;y\n0,0,b,y\n1,1,a,\n0,0,c,x;x:3\n");
+    const m = join(dir, "m-bags");
+    const r = await run("train", "--train", p, "--model", m, "--epochs", "1", "--multi", "tags", "--multi-sep", ";", ...SMALL);
+    expect(r.code).toBe(0);
+    const ck = await loadCheckpoint(m);
+    expect(ck.model.config.fields.map((f) => [f.name, f.kind, f.vocab])).toEqual([["u", "single", 4], ["tags", "multi", 3]]);
+    expect(ck.preprocessor!.schema.multi).toEqual([{ name: "tags", sep: ";" }]);
+  });
+});

@@ -111,7 +111,8 @@ function dataOptions(): Record<string, OptionSpec> {
     click: { type: "string", help: "csv: click label column (default click)" },
     conversion: { type: "string", help: "csv: conversion label column (default conversion)" },
     categorical: { type: "string", help: "csv: comma-separated categorical columns (default: all the others)" },
-    multi: { type: "string", help: "csv: comma-separated multi-valued columns (ids split by |, optional id:weight)" },
+    multi: { type: "string", help: "csv: comma-separated multi-valued columns (ids split by --multi-sep, optional id:weight)" },
+    "multi-sep": { type: "string", help: "csv: separator between the ids of a multi-valued cell (default |)" },
     dense: { type: "string", help: "csv: comma-separated dense numeric columns" },
     ignore: { type: "string", help: "csv: comma-separated columns to ignore" },
     user: { type: "string", help: "csv: user column for GAUC (default user_id when present)" },
@@ -129,7 +130,9 @@ function csvOptionsFrom(p: Parsed): CsvOptions {
   const cat = list(p, "categorical");
   if (cat) o.categorical = cat;
   const multi = list(p, "multi");
-  if (multi) o.multi = multi.map((name) => ({ name }));
+  const sep = str(p, "multi-sep");
+  if (sep === "") throw new UsageError("--multi-sep must not be empty");
+  if (multi) o.multi = multi.map((name) => (sep ? { name, sep } : { name }));
   const dense = list(p, "dense");
   if (dense) o.dense = dense;
   const ignore = list(p, "ignore");
