@@ -21,12 +21,21 @@ function packPanelsA(dst: Float64Array, a: Float32Array, m: number, k: number, t
   for (let ip = 0; ip < mp; ip++) {
     const base = ip * k * 4;
     const i0 = ip * 4;
+    if (transA && i0 + 4 <= m) {
+      // op(A)[i, p] = a[p * m + i]: the four rows of the panel are four contiguous floats per p
+      for (let p = 0, src = i0, d = base; p < k; p++, src += m, d += 4) {
+        dst[d] = a[src]!;
+        dst[d + 1] = a[src + 1]!;
+        dst[d + 2] = a[src + 2]!;
+        dst[d + 3] = a[src + 3]!;
+      }
+      continue;
+    }
     for (let r = 0; r < 4; r++) {
       const i = i0 + r;
       if (i >= m) {
         for (let p = 0; p < k; p++) dst[base + p * 4 + r] = 0;
       } else if (transA) {
-        // op(A)[i, p] = a[p * m + i]
         for (let p = 0, src = i; p < k; p++, src += m) dst[base + p * 4 + r] = a[src]!;
       } else {
         const src = i * k;
