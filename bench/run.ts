@@ -77,9 +77,6 @@ async function kernelBench(): Promise<KernelRow[]> {
   const logits = rand(B * 2, 4);
   const sm = new Float32Array(B * 2);
   push("softmaxRows", `${B}x2`, await measure("softmax", (K) => K.softmaxRows(sm, logits, B, 2), gb(B * 2 * 8)));
-  const big = rand(B * 256, 5);
-  const sg = new Float32Array(B * 256);
-  push("sigmoid", `${B * 256}`, await measure("sigmoid", (K) => K.sigmoid(sg, big, B * 256), gb(B * 256 * 8)));
   const z = rand(B, 6);
   const y = new Float32Array(B).map((_, i) => (i % 20 === 0 ? 1 : 0));
   const dz = new Float32Array(B);
