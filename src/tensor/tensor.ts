@@ -4,6 +4,7 @@
  *
  * Ids (embedding lookups) are plain Int32Arrays, never tensors: they carry no gradient.
  */
+import { kernels } from "./kernels/index.js";
 import { Rng } from "./rng.js";
 import { checkShape, fmt, sizeOf, type Shape } from "./shape.js";
 
@@ -109,16 +110,14 @@ export class Tensor {
     return this.grad;
   }
 
-  /** Accumulates a row-sparse gradient part (rows may repeat; nothing is copied). */
+  /**
+   * Accumulates gradient rows (rows may repeat): kept as a row-sparse part for a sparse table (nothing
+   * is copied), scatter-added into the dense gradient otherwise.
+   */
   addRowGrad(rows: Int32Array, values: Float32Array): void {
     if (!this.sparse) {
       // A dense tensor receiving rows: scatter-add straight into the dense gradient.
-      const g = this.gradBuffer();
-      const dim = this.shape[1]!;
-      for (let i = 0; i < rows.length; i++) {
-        const dst = rows[i]! * dim;
-        for (let d = 0; d < dim; d++) g[dst + d] = g[dst + d]! + values[i * dim + d]!;
-      }
+      kernels.scatterAddRows(this.gradBuffer(), values, rows, this.shape[1]!);
       return;
     }
     this.parts.push({ rows, values });

@@ -30,12 +30,6 @@ function checkTable(op: string, table: Tensor): void {
   if (table.rank !== 2) throw new Error(`${op}: table must be [V, D], got ${fmt(table.shape)}`);
 }
 
-/** Sends rows of a gradient to a table: row-sparse parts if the table is sparse, else a dense scatter-add. */
-function pushRows(table: Tensor, ids: Int32Array, values: Float32Array): void {
-  if (table.sparse) table.addRowGrad(ids, values);
-  else kernels.scatterAddRows(table.gradBuffer(), values, ids, table.shape[1]!);
-}
-
 /**
  * Row lookup: table [V, D], ids [N] -> [N, D],  y[i, :] = table[ids[i], :].
  * backward: dtable[ids[i], :] += dy[i, :]  (repeated ids accumulate).
@@ -49,7 +43,7 @@ export function gather(table: Tensor, idsIn: Int32Array | ArrayLike<number>): Te
   const y = Tensor.empty([ids.length, D]);
   kernels.gatherRows(y.data, table.data, ids, D);
   const saved = ids.slice(); // the caller may reuse its id buffer before backward runs
-  return record("gather", y, [table], (dy) => pushRows(table, saved, dy.slice()));
+  return record("gather", y, [table], (dy) => table.addRowGrad(saved, dy.slice()));
 }
 
 /**
@@ -89,7 +83,7 @@ export function gatherFields(tables: readonly Tensor[], idsIn: Int32Array | Arra
         const src = (b * F + f) * D;
         for (let d = 0; d < D; d++) vals[b * D + d] = dy[src + d]!;
       }
-      pushRows(t, rows, vals);
+      t.addRowGrad(rows, vals);
     }
   });
 }
@@ -154,6 +148,6 @@ export function embeddingBag(
         for (let d = 0; d < D; d++) vals[i * D + d] = c * dy[b * D + d]!;
       }
     }
-    pushRows(table, savedIds, vals);
+    table.addRowGrad(savedIds, vals);
   });
 }
