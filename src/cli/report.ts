@@ -38,7 +38,10 @@ export function lineChart(title: string, series: Series[], xLabel: string, yLabe
     parts.push(`<line x1="${pad.l}" x2="${w - pad.r}" y1="${Y(t)}" y2="${Y(t)}" stroke="#eee"/>`);
     parts.push(`<text x="${pad.l - 6}" y="${Y(t) + 4}" text-anchor="end" font-size="11">${t.toPrecision(3)}</text>`);
   }
-  for (const t of ticks(x0, x1, 4)) parts.push(`<text x="${X(t)}" y="${h - pad.b + 16}" text-anchor="middle" font-size="11">${Math.round(t)}</text>`);
+  // Few integer x values (epochs): one tick each; otherwise five evenly spaced ticks.
+  const integerX = x1 - x0 <= 10 && all.every((p) => Number.isInteger(p[0]));
+  const xTicks = integerX ? Array.from({ length: x1 - x0 + 1 }, (_, i) => x0 + i) : ticks(x0, x1, 4);
+  for (const t of xTicks) parts.push(`<text x="${X(t)}" y="${h - pad.b + 16}" text-anchor="middle" font-size="11">${Math.round(t)}</text>`);
   parts.push(`<line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${h - pad.b}" stroke="#333"/><line x1="${pad.l}" x2="${w - pad.r}" y1="${h - pad.b}" y2="${h - pad.b}" stroke="#333"/>`);
   parts.push(`<text x="${(pad.l + w - pad.r) / 2}" y="${h - 6}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`);
   parts.push(`<text x="14" y="${(pad.t + h - pad.b) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${(pad.t + h - pad.b) / 2})">${esc(yLabel)}</text>`);
@@ -82,7 +85,9 @@ export function renderReport(results: DemoResult[], meta: Record<string, string 
     const body = cols[0]!.map(([k], i) => `<tr><td>${esc(k)}</td>${cols.map((c) => `<td>${esc(c[i]![1])}</td>`).join("")}</tr>`).join("");
     return `<table>${head}${body}</table>`;
   })();
-  const lossChart = lineChart("Training loss (total, per batch)", results.map((r) => ({ name: r.variant, points: r.curve.map((p) => [p.step, p.loss]) })), "step", "loss");
+  // The CTR term is the same loss in every variant; the second term is not (base's is a clicked-only CVR loss).
+  const lossChart = lineChart("Training CTR loss (per batch)", results.map((r) => ({ name: r.variant, points: r.curve.map((p) => [p.step, p.ctr]) })), "step", "BCE(pCTR, click)");
+  const secondChart = lineChart("Training CTCVR loss (esmm variants, per batch)", results.filter((r) => r.variant !== "base").map((r) => ({ name: r.variant, points: r.curve.map((p) => [p.step, p.cvr]) })), "step", "BCE(pCTCVR, click AND conversion)");
   const cvrChart = lineChart("Validation CVR AUC, entire space (vs true pCVR)", results.map((r) => ({ name: r.variant, points: r.epochs.map((e) => [e.epoch + 1, e.valid.truth?.cvrAucEntireSpace ?? Number.NaN]) })), "epoch", "AUC");
   const ctcvrChart = lineChart("Validation CTCVR AUC", results.map((r) => ({ name: r.variant, points: r.epochs.map((e) => [e.epoch + 1, e.valid.ctcvrAuc ?? Number.NaN]) })), "epoch", "AUC");
   const metaRows = Object.entries(meta).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(String(v))}</td></tr>`).join("");
@@ -97,7 +102,7 @@ simulated world. The simulator knows every impression's true conversion probabil
 judged on the <em>entire space</em> of impressions, which no real log can show.</p>
 <h2>Test metrics</h2>${table}
 ${notes.length ? `<h2>Reading the results</h2><ul>${notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>` : ""}
-<h2>Training</h2><div class="charts">${lossChart}${cvrChart}${ctcvrChart}</div>
+<h2>Training</h2><div class="charts">${lossChart}${secondChart}${cvrChart}${ctcvrChart}</div>
 <h2>Gate usage (mean gate weight on each expert, test set)</h2>${gateBars(results)}
 <h2>Run</h2><table>${metaRows}</table>
 </body></html>

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { lineChart, renderReport } from "../src/cli/report.js";
+import { observations } from "../src/cli/demo.js";
+import type { DemoResult } from "../src/cli/demo-run.js";
+import { esmmMetrics } from "../src/index.js";
+
+function result(variant: DemoResult["variant"], pCvr: number[]): DemoResult {
+  const click = [1, 1, 0, 0];
+  const conversion = [1, 0, 0, 0];
+  const truePcvr = [0.9, 0.1, 0.5, 0.2];
+  const pCtr = [0.4, 0.3, 0.2, 0.1];
+  const test = esmmMetrics({ pCtr, pCvr, pCtcvr: pCtr.map((v, i) => v * pCvr[i]!), click, conversion, truePctr: pCtr, truePcvr });
+  return { variant, parameters: 10, curve: [{ step: 10, loss: 1, ctr: 0.6, cvr: 0.4 }, { step: 20, loss: 0.8, ctr: 0.5, cvr: 0.3 }], epochs: [{ epoch: 0, seconds: 1, samplesPerSec: 100, valid: test }], test, gates: variant === "esmm-mmoe" ? { ctr: [0.75, 0.25], cvr: [0.5, 0.5] } : null, seconds: 1 };
+}
+
+describe("the demo report", () => {
+  it("draws charts as inline SVG with integer epoch ticks", () => {
+    const svg = lineChart("t", [{ name: "a", points: [[1, 0.5], [2, 0.6]] }], "epoch", "AUC");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.match(/text-anchor="middle" font-size="11">(\d+)</g)!.map((m) => m.replace(/.*>(\d+)</, "$1"))).toEqual(["1", "2"]);
+  });
+
+  it("states the measured ranking, whichever model it favours", () => {
+    // base orders pCVR exactly as the true pCVR (soft-label AUC 0.8453, its ceiling here), esmm reverses it
+    const res = [result("esmm-mmoe", [0.5, 0.4, 0.6, 0.3]), result("esmm", [0.1, 0.9, 0.2, 0.8]), result("base", [0.9, 0.1, 0.5, 0.2])];
+    const notes = observations(res);
+    expect(notes[0]).toMatch(/^Entire-space CVR AUC .*: base 0\.8453 > esmm-mmoe 0\.7174 > esmm 0\.1547\.$/);
+    expect(notes.some((n) => n.startsWith("esmm vs base: CVR AUC on clicked rows -1.0000"))).toBe(true);
+    expect(notes.at(-1)).toBe("esmm-mmoe gates: the CTR task weighs the experts 75% / 25%, the CVR task 50% / 50%.");
+    const html = renderReport(res, { seed: 1 }, notes);
+    expect(html).toContain("<h2>Gate usage");
+    expect(html).not.toMatch(/<script/);
+  });
+});
