@@ -172,3 +172,33 @@ describe("multi-valued columns from the command line", () => {
     expect(ck.preprocessor!.schema.multi).toEqual([{ name: "tags", sep: ";" }]);
   });
 });
+
+describe("training options", () => {
+  it("--stream trains from the file with a seeded shuffle buffer, deterministically", async () => {
+    const a = join(dir, "m-stream-a");
+    const b = join(dir, "m-stream-b");
+    for (const m of [a, b]) expect((await run("train", "--train", trainCsv, "--model", m, "--epochs", "1", "--stream", "--variant", "esmm", ...SMALL)).code).toBe(0);
+    expect(Buffer.compare(readFileSync(join(a, "weights.safetensors")), readFileSync(join(b, "weights.safetensors")))).toBe(0);
+    const ev = await run("eval", "--model", a, "--data", validCsv, "--json");
+    expect(JSON.parse(ev.out).metrics.rows).toBe(1000);
+  });
+
+  it("--hash-buckets hashes every field into buckets + the out-of-vocabulary row", async () => {
+    const m = join(dir, "m-hash");
+    expect((await run("train", "--train", trainCsv, "--model", m, "--epochs", "1", "--hash-buckets", "97", "--variant", "base", ...SMALL)).code).toBe(0);
+    const ck = await loadCheckpoint(m);
+    expect(new Set(ck.model.config.fields.map((f) => f.vocab))).toEqual(new Set([98]));
+    expect(ck.preprocessor!.mappings.every((x) => x.kind === "hash")).toBe(true);
+  });
+
+  it("--early-stop restores the best epoch", async () => {
+    const m = join(dir, "m-es");
+    const r = await run("train", "--train", trainCsv, "--valid", validCsv, "--model", m, "--epochs", "3", "--lr", "0.05", "--early-stop", "ctrLogLoss", "--variant", "esmm", ...SMALL);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(readFileSync(join(m, "model.json"), "utf8"));
+    const losses = (j.training.history as Array<{ valid: { ctrLogLoss: number } }>).map((h) => h.valid.ctrLogLoss);
+    expect(j.training.bestEpoch).toBe(losses.indexOf(Math.min(...losses)));
+    expect(r.err).toMatch(/restored the best epoch/);
+    expect((await run("train", "--train", trainCsv, "--model", m, "--early-stop", "ctrAuc")).code).toBe(2); // needs --valid
+  });
+});

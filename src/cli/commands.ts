@@ -286,6 +286,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   let stale = 0;
   let lastValid: EsmmMetrics | undefined;
   const lower = es ? es.endsWith("LogLoss") : false;
+  let epochsDone = startEpoch;
   for (let e = startEpoch; e < epochs; e++) {
     let lastLen = 0;
     const r = await train(model, data, {
@@ -312,6 +313,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
       io.err(`epoch ${e + 1}/${epochs} valid: CTR AUC ${fmt(lastValid.ctrAuc)}, CVR AUC ${fmt(lastValid.cvrAuc)}, CTCVR AUC ${fmt(lastValid.ctcvrAuc)}`);
     }
     history.push(entry);
+    epochsDone = e + 1;
     const training = {
       format,
       epochsDone: e + 1,
@@ -339,7 +341,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
     await saveCheckpoint(dir, model, {
       preprocessor: pre,
       optimizer,
-      training: { format, epochsDone: epochs, seed, batch, ...adamOpts, history, bestEpoch: best.epoch, earlyStop: es },
+      training: { format, epochsDone, seed, batch, ...adamOpts, history, bestEpoch: best.epoch, earlyStop: es },
     });
     io.err(`restored the best epoch (${best.epoch + 1}) by ${es}`);
   }
