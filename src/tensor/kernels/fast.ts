@@ -105,12 +105,16 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
       let pb = jp * kk;
       const end = aBase + kk;
       for (; pa < end; pa += 4, pb += 4) {
+        // One b at a time: 16 accumulators + 4 a + 1 b stay closer to the 16 registers than 4 a + 4 b.
         const a0 = A[pa]!, a1 = A[pa + 1]!, a2 = A[pa + 2]!, a3 = A[pa + 3]!;
-        const b0 = B[pb]!, b1 = B[pb + 1]!, b2 = B[pb + 2]!, b3 = B[pb + 3]!;
-        c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-        c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-        c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-        c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        let b = B[pb]!;
+        c00 += a0 * b; c10 += a1 * b; c20 += a2 * b; c30 += a3 * b;
+        b = B[pb + 1]!;
+        c01 += a0 * b; c11 += a1 * b; c21 += a2 * b; c31 += a3 * b;
+        b = B[pb + 2]!;
+        c02 += a0 * b; c12 += a1 * b; c22 += a2 * b; c32 += a3 * b;
+        b = B[pb + 3]!;
+        c03 += a0 * b; c13 += a1 * b; c23 += a2 * b; c33 += a3 * b;
       }
       if (i0 + 4 <= m && j0 + 4 <= n) {
         let r = i0 * n + j0;
