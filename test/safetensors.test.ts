@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Rng, decodeSafetensors, encodeSafetensors } from "../src/index.js";
+import { Esmm, Rng, decodeSafetensors, encodeSafetensors, encodeWeights, loadWeights, modelFromCheckpoint, modelJsonOf } from "../src/index.js";
 
 describe("safetensors", () => {
   it("writes the layout of the spec: u64 header length, JSON header, raw little-endian data", () => {
@@ -53,5 +53,26 @@ describe("safetensors", () => {
     expect(() => decodeSafetensors(make({ x: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, y: { dtype: "F32", shape: [1], data_offsets: [4, 8] } }, 8))).toThrow(/overlaps/);
     expect(() => decodeSafetensors(make({ x: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, 8))).toThrow(/4 bytes after the last tensor/);
     expect(() => decodeSafetensors(make([1, 2], 0))).toThrow(/not a JSON object/);
+  });
+});
+
+
+describe("weights into a model", () => {
+  const cfg = { fields: [{ name: "a", vocab: 5 }, { name: "b", vocab: 3 }], dim: 4, experts: { count: 2, hidden: [6] }, towers: { hidden: [3] } };
+
+  it("round-trips through bytes, as a browser loads a fetched checkpoint", () => {
+    const m = new Esmm(cfg);
+    const { model } = modelFromCheckpoint(modelJsonOf(m), encodeWeights(m));
+    for (const [n, p] of m.namedParameters()) expect(Array.from(model.namedParameters().find(([k]) => k === n)![1].data)).toEqual(Array.from(p.data));
+  });
+
+  it("names a shape mismatch, a missing and an unexpected tensor", () => {
+    const wide = new Esmm({ ...cfg, dim: 8 });
+    expect(() => loadWeights(new Esmm(cfg), encodeWeights(wide), "w.st")).toThrow('w.st: tensor "embeddings.a.weight" has shape [5, 8], the model expects [5, 4]');
+    const other = new Esmm({ ...cfg, fields: [{ name: "a", vocab: 5 }, { name: "c", vocab: 3 }] });
+    expect(() => loadWeights(new Esmm(cfg), encodeWeights(other), "w.st")).toThrow('w.st: unexpected tensor "embeddings.c.weight" (not a parameter of this model)');
+    const { tensors } = decodeSafetensors(encodeWeights(new Esmm(cfg)));
+    tensors.delete("gates.cvr.bias");
+    expect(() => loadWeights(new Esmm(cfg), encodeSafetensors(tensors), "w.st")).toThrow('w.st: missing tensor "gates.cvr.bias"');
   });
 });
