@@ -15,62 +15,36 @@ import type { AdamHyper, GemmOpts, Kernels } from "./types.js";
 let packA = new Float64Array(0);
 let packB = new Float64Array(0);
 
-function packPanelsA(dst: Float64Array, a: Float32Array, m: number, k: number, transA: boolean): void {
-  // Panel ip holds rows 4ip..4ip+3 of op(A) as k groups of 4 (zero-padded past m).
-  const mp = (m + 3) >> 2;
-  for (let ip = 0; ip < mp; ip++) {
-    const base = ip * k * 4;
-    const i0 = ip * 4;
-    if (transA && i0 + 4 <= m) {
-      // op(A)[i, p] = a[p * m + i]: the four rows of the panel are four contiguous floats per p
-      for (let p = 0, src = i0, d = base; p < k; p++, src += m, d += 4) {
-        dst[d] = a[src]!;
-        dst[d + 1] = a[src + 1]!;
-        dst[d + 2] = a[src + 2]!;
-        dst[d + 3] = a[src + 3]!;
+/**
+ * Packs a matrix into panels of 4 along its "count" dimension, each stored k-major: panel q holds
+ * entries 4q..4q+3 for p = 0..k-1 as k groups of 4, zero-padded past `count`. With `kMajor` the matrix
+ * is stored [k, count] (entry i at p is x[p * count + i]), otherwise [count, k] (x[i * k + p]).
+ * op(A) packs as (a, m, k, transA) and op(B) as (b, n, k, !transB): the same two layouts.
+ */
+function packPanels(dst: Float64Array, x: Float32Array, count: number, k: number, kMajor: boolean): void {
+  const panels = (count + 3) >> 2;
+  for (let q = 0; q < panels; q++) {
+    const base = q * k * 4;
+    const i0 = q * 4;
+    if (kMajor && i0 + 4 <= count) {
+      // the panel's four entries are four contiguous floats per p
+      for (let p = 0, src = i0, d = base; p < k; p++, src += count, d += 4) {
+        dst[d] = x[src]!;
+        dst[d + 1] = x[src + 1]!;
+        dst[d + 2] = x[src + 2]!;
+        dst[d + 3] = x[src + 3]!;
       }
       continue;
     }
     for (let r = 0; r < 4; r++) {
       const i = i0 + r;
-      if (i >= m) {
+      if (i >= count) {
         for (let p = 0; p < k; p++) dst[base + p * 4 + r] = 0;
-      } else if (transA) {
-        for (let p = 0, src = i; p < k; p++, src += m) dst[base + p * 4 + r] = a[src]!;
+      } else if (kMajor) {
+        for (let p = 0, src = i; p < k; p++, src += count) dst[base + p * 4 + r] = x[src]!;
       } else {
         const src = i * k;
-        for (let p = 0; p < k; p++) dst[base + p * 4 + r] = a[src + p]!;
-      }
-    }
-  }
-}
-
-function packPanelsB(dst: Float64Array, b: Float32Array, n: number, k: number, transB: boolean): void {
-  // Panel jp holds columns 4jp..4jp+3 of op(B) as k groups of 4 (zero-padded past n).
-  const np = (n + 3) >> 2;
-  for (let jp = 0; jp < np; jp++) {
-    const base = jp * k * 4;
-    const j0 = jp * 4;
-    if (!transB && j0 + 4 <= n) {
-      // op(B)[p, j] = b[p * n + j]: four contiguous floats per p
-      for (let p = 0, src = j0, d = base; p < k; p++, src += n, d += 4) {
-        dst[d] = b[src]!;
-        dst[d + 1] = b[src + 1]!;
-        dst[d + 2] = b[src + 2]!;
-        dst[d + 3] = b[src + 3]!;
-      }
-      continue;
-    }
-    for (let c = 0; c < 4; c++) {
-      const j = j0 + c;
-      if (j >= n) {
-        for (let p = 0; p < k; p++) dst[base + p * 4 + c] = 0;
-      } else if (transB) {
-        // op(B)[p, j] = b[j * k + p]
-        const src = j * k;
-        for (let p = 0; p < k; p++) dst[base + p * 4 + c] = b[src + p]!;
-      } else {
-        for (let p = 0, src = j; p < k; p++, src += n) dst[base + p * 4 + c] = b[src]!;
+        for (let p = 0; p < k; p++) dst[base + p * 4 + r] = x[src + p]!;
       }
     }
   }
@@ -89,8 +63,8 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
   if (packB.length < np * k * 4) packB = new Float64Array(np * k * 4);
   const A = packA;
   const B = packB;
-  packPanelsA(A, a, m, k, o?.transA === true);
-  packPanelsB(B, b, n, k, o?.transB === true);
+  packPanels(A, a, m, k, o?.transA === true);
+  packPanels(B, b, n, k, o?.transB !== true);
   const kk = k * 4;
   for (let ip = 0; ip < mp; ip++) {
     const i0 = ip * 4;
