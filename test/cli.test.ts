@@ -202,3 +202,20 @@ describe("training options", () => {
     expect((await run("train", "--train", trainCsv, "--model", m, "--early-stop", "ctrAuc")).code).toBe(2); // needs --valid
   });
 });
+
+describe("scoring unlabelled rows", () => {
+  it("predict reads a file without label columns, in row order", async () => {
+    const lines = readFileSync(validCsv, "utf8").trimEnd().split("\n");
+    const header = lines[0]!.split(",");
+    const keep = header.map((h, i) => (["click", "conversion", "true_pctr", "true_pcvr"].includes(h) ? -1 : i)).filter((i) => i >= 0);
+    const unlabelled = join(dir, "unlabelled.csv");
+    writeFileSync(unlabelled, lines.slice(0, 51).map((l) => keep.map((i) => l.split(",")[i]).join(",")).join("\n") + "\n");
+    const out = join(dir, "unlabelled-preds.csv");
+    const r = await run("predict", "--model", join(dir, "m-round"), "--data", unlabelled, "--out", out);
+    expect(r.code).toBe(0);
+    const withLabels = join(dir, "labelled-preds.csv");
+    expect((await run("predict", "--model", join(dir, "m-round"), "--data", validCsv, "--out", withLabels)).code).toBe(0);
+    // the same rows score the same whether or not the file carries labels
+    expect(readFileSync(out, "utf8").trimEnd().split("\n")).toEqual(readFileSync(withLabels, "utf8").split("\n").slice(0, 51));
+  });
+});
