@@ -158,7 +158,9 @@ describe("training", () => {
       lr: 0.05, // deliberately high so that validation log loss turns up
       valid: va,
       earlyStopping: { metric: "ctrLogLoss", patience: 1 },
-      onEpoch: () => seen.push(m.stateDict()),
+      onEpoch: () => {
+        seen.push(m.stateDict());
+      },
     });
     const losses = r.history.map((h) => h.valid!.ctrLogLoss!);
     const best = losses.indexOf(Math.min(...losses));

@@ -12,12 +12,12 @@ import {
   gateUsage,
   train,
   type CsvOptions,
-  type EsmmMetrics,
+  type Dataset,
   type MetricName,
   type Schema,
   type Variant,
 } from "../index.js";
-import { BatchBuilder } from "../data/index.js";
+import { BatchBuilder, type Preprocessor } from "../data/index.js";
 import {
   FORMATS,
   checkSchema,
@@ -207,6 +207,13 @@ export async function generate(p: Parsed, io: Io): Promise<void> {
   }
 }
 
+/** Opens a file to be read exactly as a model's preprocessing expects (same columns and meanings). */
+async function openLike(p: Parsed, path: string, format: Format, pre: Preprocessor, noLabels = false): Promise<RowSource> {
+  const src = await openFor(p, path, format, format === "aliccp-raw" ? {} : csvOptionsOf(pre.schema, noLabels));
+  checkSchema(src, pre, path);
+  return src;
+}
+
 async function openFor(p: Parsed, path: string, format: Format, csv: CsvOptions): Promise<RowSource> {
   const spec = { format, path, csv, skipBad: p["skip-bad"] === true } as Parameters<typeof openSource>[0];
   const common = str(p, "common");
@@ -266,86 +273,61 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
     });
     optimizer = new Adam(model.namedParameters(), adamOpts);
   }
-  const src = await openFor(p, trainPath, format, format === "aliccp-raw" ? {} : csvOptionsOf(pre.schema));
-  checkSchema(src, pre, trainPath);
+  const src = await openLike(p, trainPath, format, pre);
   const stats = emptyStats();
   const data = p.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
   reportStats(trainPath, stats, io.err);
-  let valid;
+  let valid: Dataset | undefined;
   const validPath = str(p, "valid");
   if (validPath) {
-    const vs = await openFor(p, validPath, format, format === "aliccp-raw" ? {} : csvOptionsOf(pre.schema));
-    checkSchema(vs, pre, validPath);
+    const vs = await openLike(p, validPath, format, pre);
     const vstats = emptyStats();
     valid = await loadDataset(vs, pre, vstats);
     reportStats(validPath, vstats, io.err);
   }
   io.err(`${model.variant}: ${model.parameterCount().toLocaleString("en-US")} parameters, ${model.config.fields.length} fields, D = ${model.config.dim}`);
 
-  let best: { value: number; epoch: number; state: Map<string, Float32Array> } | null = null;
-  let stale = 0;
-  let lastValid: EsmmMetrics | undefined;
-  const lower = es ? es.endsWith("LogLoss") : false;
-  let epochsDone = startEpoch;
-  for (let e = startEpoch; e < epochs; e++) {
-    let lastLen = 0;
-    const r = await train(model, data, {
-      epochs: 1,
-      startEpoch: e,
-      batchSize: batch,
-      seed,
-      optimizer,
-      progressEvery: io.isTTY ? 5 : 200,
-      onProgress: (ev) => {
-        const line = progressLine({ ...ev, epochs });
-        if (io.isTTY) {
-          process.stderr.write(`\r${line.padEnd(lastLen)}`);
-          lastLen = line.length;
-        } else io.err(line);
-      },
-    });
-    if (io.isTTY) process.stderr.write("\n");
-    const rec = r.history[0]!;
-    const entry: Record<string, unknown> = { epoch: e, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, rows: rec.rows, seconds: rec.seconds };
-    if (valid) {
-      lastValid = evaluate(model, valid);
-      entry.valid = lastValid;
-      io.err(`epoch ${e + 1}/${epochs} valid: CTR AUC ${fmt(lastValid.ctrAuc)}, CVR AUC ${fmt(lastValid.cvrAuc)}, CTCVR AUC ${fmt(lastValid.ctcvrAuc)}`);
-    }
-    history.push(entry);
-    epochsDone = e + 1;
-    const training = {
-      format,
-      epochsDone: e + 1,
-      seed,
-      batch,
-      ...adamOpts,
-      history,
-      ...(valid && model.gates ? { gateUsage: gateUsage(model, valid) } : {}),
-    };
-    await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training });
-    if (es && lastValid) {
-      const v = lastValid[es];
-      const value = v ?? Number.NaN;
-      if (!Number.isNaN(value) && (best === null || (lower ? value < best.value : value > best.value))) {
-        best = { value, epoch: e, state: model.stateDict() };
-        stale = 0;
-      } else if (++stale >= int(p, "patience", 1, 1)) {
-        io.err(`early stop: ${es} has not improved since epoch ${best ? best.epoch + 1 : "?"}`);
-        break;
+  // One train() call over the remaining epochs: it owns shuffling, validation and early stopping
+  // (restoring the best weights); each epoch's checkpoint is written from onEpoch.
+  let lastLen = 0;
+  const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ format, epochsDone, seed, batch, ...adamOpts, history });
+  const result = await train(model, data, {
+    epochs: epochs - startEpoch,
+    startEpoch,
+    batchSize: batch,
+    seed,
+    optimizer,
+    ...(valid ? { valid } : {}),
+    ...(es ? { earlyStopping: { metric: es, patience: int(p, "patience", 1, 1) } } : {}),
+    progressEvery: io.isTTY ? 5 : 200,
+    onProgress: (ev) => {
+      const line = progressLine({ ...ev, epochs });
+      if (io.isTTY) {
+        process.stderr.write(`\r${line.padEnd(lastLen)}`);
+        lastLen = line.length;
+      } else io.err(line);
+    },
+    onEpoch: async (rec) => {
+      if (io.isTTY) process.stderr.write("\n");
+      lastLen = 0;
+      const entry: Record<string, unknown> = { epoch: rec.epoch, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, rows: rec.rows, seconds: rec.seconds };
+      if (rec.valid) {
+        entry.valid = rec.valid;
+        io.err(`epoch ${rec.epoch + 1}/${epochs} valid: CTR AUC ${fmt(rec.valid.ctrAuc)}, CVR AUC ${fmt(rec.valid.cvrAuc)}, CTCVR AUC ${fmt(rec.valid.ctcvrAuc)}`);
       }
-    }
+      history.push(entry);
+      const gates = valid && model.gates ? { gateUsage: gateUsage(model, valid) } : {};
+      await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training: { ...trainingMeta(rec.epoch + 1), ...gates } });
+    },
+  });
+  const epochsDone = startEpoch + result.history.length;
+  if (es) {
+    if (epochsDone < epochs) io.err(`early stop: ${es} has not improved since epoch ${result.bestEpoch + 1}`);
+    // the model now holds the best epoch's weights: save them over the last epoch's checkpoint
+    await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training: { ...trainingMeta(epochsDone), bestEpoch: result.bestEpoch, earlyStop: es } });
+    io.err(`restored the best epoch (${result.bestEpoch + 1}) by ${es}`);
   }
-  if (best) {
-    model.loadStateDict(best.state);
-    await saveCheckpoint(dir, model, {
-      preprocessor: pre,
-      optimizer,
-      training: { format, epochsDone, seed, batch, ...adamOpts, history, bestEpoch: best.epoch, earlyStop: es },
-    });
-    io.err(`restored the best epoch (${best.epoch + 1}) by ${es}`);
-  }
-  if (lastValid && valid) io.out(metricsTable([{ name: model.variant, metrics: evaluate(model, valid) }]));
+  if (valid && result.history.length > 0) io.out(metricsTable([{ name: model.variant, metrics: evaluate(model, valid) }]));
   io.out(`saved ${dir}`);
 }
 
@@ -358,8 +340,7 @@ async function modelAndSource(p: Parsed, path: string, noLabels: boolean) {
   const ck = await loadCheckpoint(dir);
   if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing (vocabularies); it cannot read raw files`);
   const format = formatOf(p, (ck.json.training?.format as Format) ?? "csv");
-  const src = await openFor(p, path, format, format === "aliccp-raw" ? {} : csvOptionsOf(ck.preprocessor.schema, noLabels));
-  checkSchema(src, ck.preprocessor, path);
+  const src = await openLike(p, path, format, ck.preprocessor, noLabels);
   return { ck, src, pre: ck.preprocessor };
 }
 

@@ -53,7 +53,9 @@ export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void
       curve.push({ step: steps, loss: e.loss, ctr: e.ctrLoss, cvr: e.cvrLoss });
       if (steps % 50 === 0) onProgress(`${job.variant}: epoch ${e.epoch + 1}/${job.epochs}, ${e.rows}/${e.epochRows} rows, ${Math.round(e.samplesPerSec)} rows/s`);
     },
-    onEpoch: (r) => epochs.push({ epoch: r.epoch, seconds: r.seconds, samplesPerSec: r.rows / r.seconds, valid: r.valid! }),
+    onEpoch: (r) => {
+      epochs.push({ epoch: r.epoch, seconds: r.seconds, samplesPerSec: r.rows / r.seconds, valid: r.valid! });
+    },
   });
   return {
     variant: job.variant,

@@ -121,11 +121,6 @@ export class CsvRowParser {
     };
   }
 
-  /** Checks that another file's header means the same (validation and test files must match training). */
-  static sameColumns(a: Schema, b: Schema): boolean {
-    return JSON.stringify(a) === JSON.stringify(b);
-  }
-
   parse(lineIn: string, lineNo: number): RawRow {
     const line = lineIn.endsWith("\r") ? lineIn.slice(0, -1) : lineIn;
     const cells = splitCsvLine(line, this.delim);

@@ -51,7 +51,8 @@ export interface TrainOptions extends AdamOptions {
   /** Called every `progressEvery` steps (default 20) and at the end of each epoch. */
   onProgress?: (e: ProgressEvent) => void;
   progressEvery?: number;
-  onEpoch?: (e: EpochRecord) => void;
+  /** Called after each epoch's validation; a returned promise is awaited (e.g. to save a checkpoint). */
+  onEpoch?: (e: EpochRecord) => void | Promise<void>;
   /** An optimiser to continue with (resume); by default a fresh Adam with the options above. */
   optimizer?: Adam;
   /** Epoch number to start at (resume); default 0. */
@@ -115,7 +116,7 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
     opts.onProgress?.({ epoch, step, rows, epochRows, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, samplesPerSec: rows / Math.max(seconds, 1e-9) });
     if (opts.valid) rec.valid = evaluate(model, opts.valid);
     history.push(rec);
-    opts.onEpoch?.(rec);
+    await opts.onEpoch?.(rec);
     if (es && rec.valid) {
       const v = rec.valid[es.metric];
       const value = v === null ? Number.NaN : v;
