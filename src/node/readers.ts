@@ -221,7 +221,7 @@ export function streamingSource(src: RowSource, pre: Preprocessor, batchSize: nu
         buf[j] = r;
         yield* emit(out);
       }
-      rng.shuffle(buf as unknown as { length: number; [i: number]: number });
+      rng.shuffle(buf);
       for (const r of buf) yield* emit(r);
       if (bb.size > 0) yield bb.flush();
     },

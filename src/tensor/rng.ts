@@ -85,8 +85,8 @@ export class Rng {
     return this.next() < p;
   }
 
-  /** Fisher-Yates shuffle in place. */
-  shuffle<T extends { length: number; [i: number]: number }>(a: T): T {
+  /** Fisher-Yates shuffle in place: typed arrays of ids as well as plain arrays of rows. */
+  shuffle<T extends { length: number; [i: number]: unknown }>(a: T): T {
     for (let i = a.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
       const t = a[i]!;
