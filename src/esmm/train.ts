@@ -81,12 +81,12 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
   if (es && !opts.valid) throw new Error("train: earlyStopping needs a validation set (valid)");
   let best: { value: number; epoch: number; state: Map<string, Float32Array> } | null = null;
   let stale = 0;
-  let bestEpoch = (opts.startEpoch ?? 0) + epochs - 1;
+  const start = opts.startEpoch ?? 0;
   // Resuming at epoch k replays the k earlier shuffles, so the run continues on the same orders as
   // an uninterrupted one would.
-  if (data instanceof Dataset) for (let e = 0; e < (opts.startEpoch ?? 0); e++) rng.shuffle(identity(data.size));
+  if (data instanceof Dataset) for (let e = 0; e < start; e++) rng.shuffle(identity(data.size));
 
-  for (let epoch = opts.startEpoch ?? 0; epoch < (opts.startEpoch ?? 0) + epochs; epoch++) {
+  for (let epoch = start; epoch < start + epochs; epoch++) {
     const t0 = now();
     let step = 0;
     let rows = 0;
@@ -129,12 +129,8 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
       }
     }
   }
-  if (best) {
-    model.loadStateDict(best.state);
-    bestEpoch = best.epoch;
-  } else if (history.length > 0) {
-    bestEpoch = history[history.length - 1]!.epoch;
-  }
+  if (best) model.loadStateDict(best.state);
+  const bestEpoch = best ? best.epoch : (history.at(-1)?.epoch ?? start + epochs - 1);
   return { history, bestEpoch, optimizer };
 }
 
