@@ -120,6 +120,17 @@ const elementwiseCases: Record<string, Case> = {
     k.gatherFields(out, [rand(5 * 3, 17), rand(5 * 3, 18)], ids, 7, 3);
     return [out];
   },
+  sumRowBags: (k) => {
+    // bags of 2, 0 (empty), 3 and 1 rows of a 5-row x, with a repeated row; plain and accumulating
+    const offsets = Int32Array.from([0, 2, 2, 5, 6]);
+    const rows = Int32Array.from([4, 0, 1, 1, 3, 2]);
+    const x = rand(5 * 33, 40);
+    const plain = new Float32Array(4 * 33);
+    k.sumRowBags(plain, x, offsets, rows, 33, false);
+    const acc = rand(4 * 33, 41);
+    k.sumRowBags(acc, x, offsets, rows, 33, true);
+    return [plain, acc];
+  },
   bceWithLogits: (k) => {
     const z = rand(33, 19);
     z[0] = 60;
@@ -152,7 +163,7 @@ const elementwiseCases: Record<string, Case> = {
 const replaced = Object.keys(elementwiseCases).filter((k) => fastKernels[k as keyof Kernels] !== naiveKernels[k as keyof Kernels]);
 
 it("the fast set replaces the kernels that matter", () => {
-  expect(replaced).toEqual(["addRowVector", "sumRowsInto", "softmaxRows", "gatherRows", "scatterAddRows", "gatherFields", "bceWithLogits", "adamDense", "adamRows"]);
+  expect(replaced).toEqual(["addRowVector", "sumRowsInto", "softmaxRows", "gatherRows", "scatterAddRows", "gatherFields", "sumRowBags", "bceWithLogits", "adamDense", "adamRows"]);
 });
 
 describe.each(replaced)("kernel %s: fast vs naive", (name) => {

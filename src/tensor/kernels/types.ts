@@ -53,6 +53,14 @@ export interface Kernels {
   gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: Int32Array, batch: number, dim: number): void;
 
   /**
+   * Sums of bags of rows: out[g, :] (+)= sum over i in [offsets[g], offsets[g+1]) of x[rows[i], :],
+   * for g < offsets.length - 1; x and out rows are `dim` wide; the sum runs in doubles, i ascending.
+   * (Per-id first layers use it both ways: spreading per-id products over a batch's rows, and
+   * collecting a batch's gradient rows per id.)
+   */
+  sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean): void;
+
+  /**
    * Mean binary cross-entropy from logits with optional per-row weights (mean = sum / sum(weights)).
    * loss_i = softplus(z_i) - y_i * z_i  =  max(z,0) - y z + log(1 + e^-|z|).
    * Writes d loss / d z_i (already divided by the weight sum) into `dz`, returns the loss.
