@@ -3,7 +3,7 @@
  *
  * A step: forward -> entire-space loss -> backward -> Adam (dense and lazy-row updates) -> zero grads.
  */
-import { Rng } from "../tensor/index.js";
+import { Arena, Rng } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
@@ -81,6 +81,7 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
   if (es && !opts.valid) throw new Error("train: earlyStopping needs a validation set (valid)");
   let best: { value: number; epoch: number; state: Map<string, Float32Array> } | null = null;
   let stale = 0;
+  const arena = new Arena();
   const start = opts.startEpoch ?? 0;
   // Resuming at epoch k replays the k earlier shuffles, so the run continues on the same orders as
   // an uninterrupted one would.
@@ -96,14 +97,18 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
     const epochRows = data instanceof Dataset ? data.size : null;
     const source = data instanceof Dataset ? shuffledBatches(data, batchSize, rng) : data.batches(epoch);
     for await (const batch of source) {
-      const out = model.forward(batch);
-      const l = model.loss(out, batch.click, batch.conversion, opts.lossWeights);
-      l.total.backward();
-      optimizer.step();
-      optimizer.zeroGrad();
+      // One step inside the arena: its buffers are the previous step's, refilled (see Arena).
+      const l = arena.run(() => {
+        const out = model.forward(batch);
+        const loss = model.loss(out, batch.click, batch.conversion, opts.lossWeights);
+        loss.total.backward();
+        optimizer.step();
+        optimizer.zeroGrad();
+        return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr };
+      });
       step++;
       rows += batch.size;
-      const total = l.total.item();
+      const total = l.total;
       sumLoss += total * batch.size;
       sumCtr += l.ctr * batch.size;
       sumCvr += l.cvr * batch.size;

@@ -4,6 +4,7 @@
  *
  * Ids (embedding lookups) are plain Int32Arrays, never tensors: they carry no gradient.
  */
+import { allocF32 } from "./arena.js";
 import { kernels } from "./kernels/index.js";
 import { Rng } from "./rng.js";
 import { checkShape, fmt, sizeOf, type Shape } from "./shape.js";
@@ -71,7 +72,7 @@ export class Tensor {
 
   /** Uninitialised-looking (zero) tensor of a shape; the ops' output constructor. */
   static empty(shape: Shape): Tensor {
-    return new Tensor(new Float32Array(sizeOf(shape)), shape);
+    return new Tensor(allocF32(sizeOf(shape)), shape);
   }
 
   get size(): number {
@@ -106,7 +107,8 @@ export class Tensor {
   /** The dense gradient buffer, allocated zeroed on first use. Backward closures accumulate into it. */
   gradBuffer(): Float32Array {
     if (this.sparse) throw new Error(`gradBuffer: ${this.label()} takes row-sparse gradients; use addRowGrad`);
-    if (!this.grad) this.grad = new Float32Array(this.size);
+    // Intermediates' gradients live one step (from the running arena, if any); leaves' live on.
+    if (!this.grad) this.grad = this.node ? allocF32(this.size) : new Float32Array(this.size);
     return this.grad;
   }
 
@@ -140,7 +142,7 @@ export class Tensor {
     let total = 0;
     for (const p of this.parts) total += p.rows.length;
     const rows = new Int32Array(total);
-    const values = new Float32Array(total * D);
+    const values = allocF32(total * D);
     let u = 0;
     for (const p of this.parts) {
       for (let i = 0; i < p.rows.length; i++) {

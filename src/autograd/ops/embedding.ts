@@ -3,7 +3,7 @@
  * parts (the ids and the matching rows of dy), so a step never touches the rows a batch did not use;
  * other tables get a dense scatter-add.
  */
-import { Tensor, fmt, kernels } from "../../tensor/index.js";
+import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
 /** Throws unless every id indexes a row of a table with V rows; names the op, position and value. */
@@ -77,7 +77,7 @@ export function gatherFields(tables: readonly Tensor[], idsIn: Int32Array | Arra
       const t = tables[f]!;
       if (!t.needsGrad) continue;
       const rows = new Int32Array(B);
-      const vals = new Float32Array(B * D);
+      const vals = allocF32(B * D);
       for (let b = 0; b < B; b++) {
         rows[b] = saved[b * F + f]!;
         const src = (b * F + f) * D;
@@ -121,7 +121,7 @@ export function embeddingBag(
     throw new Error(`embeddingBag: ${weights.length} weights for ${ids.length} ids`);
   }
   // Effective coefficient of each id: its weight, divided by the bag size for mean pooling.
-  const coef = new Float32Array(ids.length);
+  const coef = allocF32(ids.length);
   for (let b = 0; b < B; b++) {
     const lo = offsets[b]!;
     const hi = offsets[b + 1]!;
@@ -141,7 +141,7 @@ export function embeddingBag(
   const savedIds = ids.slice();
   const savedOffsets = offsets.slice();
   return record("embeddingBag", y, [table], (dy) => {
-    const vals = new Float32Array(savedIds.length * D);
+    const vals = allocF32(savedIds.length * D);
     for (let b = 0; b < B; b++) {
       for (let i = savedOffsets[b]!; i < savedOffsets[b + 1]!; i++) {
         const c = coef[i]!;

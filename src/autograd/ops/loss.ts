@@ -2,7 +2,7 @@
  * Losses computed from logits, in log space: no sigmoid is taken and then logged, no epsilon clipping,
  * finite values and gradients at any finite logit.
  */
-import { Tensor, fmt, kernels } from "../../tensor/index.js";
+import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { record } from "../engine.js";
 import { softplusScalar } from "./elementwise.js";
 
@@ -38,7 +38,7 @@ export function bceWithLogits(logits: Tensor, targets: Tensor | Float32Array | A
   const y = targetsOf("bceWithLogits", logits, targets);
   const n = logits.size;
   const w = checkWeights("bceWithLogits", n, opts.weights);
-  const dz = new Float32Array(n);
+  const dz = allocF32(n);
   const loss = kernels.bceWithLogits(dz, logits.data, y, w, n);
   const out = new Tensor(Float32Array.of(loss), []);
   return record("bceWithLogits", out, [logits], (dy) => {
@@ -79,8 +79,8 @@ export function bceWithLogitsProduct(
   const w = checkWeights("bceWithLogitsProduct", n, opts.weights);
   let wsum = 0;
   for (let i = 0; i < n; i++) wsum += w ? w[i]! : 1;
-  const da = new Float32Array(n);
-  const db = new Float32Array(n);
+  const da = allocF32(n);
+  const db = allocF32(n);
   let loss = 0;
   if (wsum > 0) {
     for (let i = 0; i < n; i++) {

@@ -2,7 +2,7 @@
  * Matrix products. Backward passes use the gemm kernel's transpose flags, never a materialised
  * transpose, and accumulate straight into the gradient buffers.
  */
-import { Tensor, fmt, kernels } from "../../tensor/index.js";
+import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
 /**
@@ -76,7 +76,7 @@ export function linearRelu(x: Tensor, w: Tensor, b: Tensor | null = null): Tenso
   kernels.relu(y.data, y.data, y.size);
   const inputs = b ? [x, w, b] : [x, w];
   return record("linearRelu", y, inputs, (dy) => {
-    const dz = new Float32Array(y.size);
+    const dz = allocF32(y.size);
     kernels.reluBackward(dz, dy, y.data, y.size);
     linearBackward(dz, x, w, b);
   });

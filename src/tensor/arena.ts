@@ -1,0 +1,76 @@
+/**
+ * Step arenas: reusing the buffers of one training step in the next.
+ *
+ * A training step allocates the same buffers, of the same sizes, in the same order, every time: each
+ * op's output, each intermediate gradient, each backward scratch. Inside `arena.run(fn)`, those
+ * allocations (`allocF32`) are served from the buffers the previous run of the same arena handed out,
+ * matched by their position in that sequence and refilled with zeros, so a steady-state step asks the
+ * engine for no new memory. A fresh large Float32Array costs far more than refilling an old one
+ * (`node build/bench/alloc.js`), and the garbage collector never sees the step's buffers.
+ *
+ * The contract that makes this safe: nothing allocated inside a run is used after the next run
+ * starts. The trainer's step (forward, loss, backward, optimiser update, zeroGrad) keeps to it; a
+ * caller who keeps a step's outputs must copy them. Gradients of leaves (parameters, inputs) never
+ * come from an arena: they live across steps. Outside any run, allocF32 is `new Float32Array(n)`.
+ */
+export class Arena {
+  private buffers: Float32Array[] = [];
+  private next = 0;
+  private active = false;
+  /** Buffers handed out by the last run that were new (not reused); 0 in the steady state. */
+  fresh = 0;
+
+  /** Runs fn with this arena serving allocF32; runs do not nest within one arena. */
+  run<T>(fn: () => T): T {
+    if (this.active) throw new Error("Arena.run: this arena is already running");
+    const prev = current;
+    current = this;
+    this.active = true;
+    this.next = 0;
+    this.fresh = 0;
+    try {
+      return fn();
+    } finally {
+      this.active = false;
+      current = prev;
+    }
+  }
+
+  /**
+   * A zeroed buffer of n floats: the one at this position in the previous run, or a view of its first
+   * n floats when it is larger. Sizes that vary from step to step (the distinct ids of a batch) get a
+   * quarter of headroom, so they soon stop needing new buffers.
+   */
+  take(n: number): Float32Array {
+    const i = this.next++;
+    const old = this.buffers[i];
+    if (old && old.length >= n) {
+      const b = old.length === n ? old : old.subarray(0, n);
+      b.fill(0);
+      return b;
+    }
+    this.fresh++;
+    const b = new Float32Array(old ? Math.ceil(n * 1.25) : n);
+    this.buffers[i] = b;
+    return b.length === n ? b : b.subarray(0, n);
+  }
+
+  /** Floats held for reuse. */
+  get heldFloats(): number {
+    let s = 0;
+    for (const b of this.buffers) s += b.length;
+    return s;
+  }
+
+  /** Drops every buffer (the next run allocates afresh). */
+  clear(): void {
+    this.buffers = [];
+  }
+}
+
+let current: Arena | null = null;
+
+/** n zeroed floats: from the running arena, or new. */
+export function allocF32(n: number): Float32Array {
+  return current ? current.take(n) : new Float32Array(n);
+}
