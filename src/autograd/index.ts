@@ -9,6 +9,8 @@ export { sum, mean, softmax } from "./ops/reduce.js";
 export { reshape, concat } from "./ops/shape.js";
 export { gather, gatherFields, embeddingBag, checkIds, toIds } from "./ops/embedding.js";
 export type { BagMode } from "./ops/embedding.js";
+export { fieldsLinear, fieldInput, PER_ID_MAX_DISTINCT } from "./ops/fields.js";
+export type { FieldInput, PerIdField } from "./ops/fields.js";
 export { mixExperts } from "./ops/mix.js";
 export { bceWithLogits, bceWithLogitsProduct } from "./ops/loss.js";
 export type { BceOptions } from "./ops/loss.js";

@@ -12,8 +12,8 @@
  * defined over every impression, so training pCTR and pCTCVR on all impressions trains the CVR tower
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
-import { Rng, Tensor, fmt } from "../tensor/index.js";
-import { add, bceWithLogits, bceWithLogitsProduct, concat, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid } from "../autograd/index.js";
+import { Rng, Tensor, allocF32, fmt } from "../tensor/index.js";
+import { add, bceWithLogits, bceWithLogitsProduct, concat, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
 import type { Batch } from "./batch.js";
 import { inputWidth, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
@@ -110,44 +110,77 @@ export class Esmm extends Module {
     return out;
   }
 
+  /**
+   * How layers that read the model input compute their product:
+   * - "per-id" (default): from the input's parts, once per distinct id of each field in the batch
+   *   (src/autograd/ops/fields.ts); the [B, F*D + Nd] input is never built;
+   * - "dense": over the materialised input, as `embed()` returns it.
+   * Both give the same model up to float rounding; this only changes speed, and is not saved with it.
+   */
+  firstLayer: "per-id" | "dense" = "per-id";
+
   /** The model input x [B, F*D + Nd]: single fields gathered straight into place, bags pooled, dense standardised. */
   embed(input: Batch): Tensor {
-    const cfg = this.config;
-    const B = input.size;
-    const Fs = this.singleIdx.length;
-    if (input.ids.length !== B * Fs) throw new Error(`Esmm.forward: ids has ${input.ids.length} entries, expected ${B} rows x ${Fs} single-valued fields`);
-    if (input.bags.length !== this.multiIdx.length) throw new Error(`Esmm.forward: ${input.bags.length} bags, expected ${this.multiIdx.length} multi-valued fields`);
-    const parts: Tensor[] = [];
-    if (Fs > 0) {
-      try {
-        parts.push(gatherFields(this.singleIdx.map((i) => this.embeddings[i]!.weight), input.ids));
-      } catch (e) {
-        throw new Error(`Esmm.forward: ${(e as Error).message} (fields: ${this.singleIdx.map((i) => cfg.fields[i]!.name).join(", ")})`);
-      }
-    }
-    this.multiIdx.forEach((fi, k) => {
-      const bag = input.bags[k]!;
-      const f = cfg.fields[fi]!;
-      parts.push(this.embeddings[fi]!.bag(bag.offsets, bag.ids, bag.weights, f.pooling ?? "mean"));
-    });
-    const Nd = cfg.dense.length;
-    if (Nd > 0) {
-      if (!input.dense || input.dense.length !== B * Nd) throw new Error(`Esmm.forward: expected ${B} x ${Nd} dense values`);
-      const d = new Float32Array(B * Nd);
-      for (let b = 0; b < B; b++) {
-        for (let j = 0; j < Nd; j++) d[b * Nd + j] = (input.dense[b * Nd + j]! - cfg.denseMean[j]!) / cfg.denseStd[j]!;
-      }
-      parts.push(new Tensor(d, [B, Nd]));
-    }
+    const { single, rest } = this.inputParts(input);
+    const parts = single ? [gatherFields(single.tables, single.ids), ...rest] : rest;
     // NOTE: field order in x is single fields first, then bags, then dense (not config order); the
     // layout is fixed by the config, so checkpoints stay consistent.
     return parts.length === 1 ? parts[0]! : concat(parts, 1);
   }
 
+  /**
+   * The model input as `firstLayer` wants it: by parts (a FieldInput, whose fields that repeat ids in
+   * this batch are multiplied per distinct id) for "per-id" when there are single fields, else x.
+   */
+  input(batch: Batch): Tensor | FieldInput {
+    if (this.firstLayer === "dense") return this.embed(batch);
+    const { single, rest } = this.inputParts(batch);
+    if (!single) return rest.length === 1 ? rest[0]! : concat(rest, 1);
+    return fieldInput(single.tables, single.ids, rest);
+  }
+
+  /** The single-valued fields' tables and ids (checked), and the other columns of x: pooled bags, then dense. */
+  private inputParts(input: Batch): { single: { tables: Tensor[]; ids: Int32Array } | null; rest: Tensor[] } {
+    const cfg = this.config;
+    const B = input.size;
+    const Fs = this.singleIdx.length;
+    if (input.ids.length !== B * Fs) throw new Error(`Esmm.forward: ids has ${input.ids.length} entries, expected ${B} rows x ${Fs} single-valued fields`);
+    if (input.bags.length !== this.multiIdx.length) throw new Error(`Esmm.forward: ${input.bags.length} bags, expected ${this.multiIdx.length} multi-valued fields`);
+    let single: { tables: Tensor[]; ids: Int32Array } | null = null;
+    if (Fs > 0) {
+      const tables = this.singleIdx.map((i) => this.embeddings[i]!.weight);
+      for (let i = 0; i < input.ids.length; i++) {
+        const id = input.ids[i]!;
+        const V = tables[i % Fs]!.shape[0]!;
+        if (!(id >= 0 && id < V)) {
+          const name = cfg.fields[this.singleIdx[i % Fs]!]!.name;
+          throw new Error(`Esmm.forward: id ${id} at row ${Math.floor(i / Fs)}, field ${name} is out of range for a table of ${V} rows`);
+        }
+      }
+      single = { tables, ids: input.ids };
+    }
+    const rest: Tensor[] = [];
+    this.multiIdx.forEach((fi, k) => {
+      const bag = input.bags[k]!;
+      const f = cfg.fields[fi]!;
+      rest.push(this.embeddings[fi]!.bag(bag.offsets, bag.ids, bag.weights, f.pooling ?? "mean"));
+    });
+    const Nd = cfg.dense.length;
+    if (Nd > 0) {
+      if (!input.dense || input.dense.length !== B * Nd) throw new Error(`Esmm.forward: expected ${B} x ${Nd} dense values`);
+      const d = allocF32(B * Nd);
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < Nd; j++) d[b * Nd + j] = (input.dense[b * Nd + j]! - cfg.denseMean[j]!) / cfg.denseStd[j]!;
+      }
+      rest.push(new Tensor(d, [B, Nd]));
+    }
+    return { single, rest };
+  }
+
   /** One forward pass. `input` is a Batch, or plain ids [B, F] when every field is single-valued. */
   forward(input: Batch | Int32Array): EsmmOutput {
     const batch = input instanceof Int32Array ? this.batchOfIds(input) : input;
-    const x = this.embed(batch);
+    const x = this.input(batch);
     const B = batch.size;
     let hCtr = x;
     let hCvr = x;
@@ -188,7 +221,7 @@ export class Esmm extends Module {
     if (click.length !== B || conversion.length !== B) {
       throw new Error(`Esmm.loss: labels have ${click.length}/${conversion.length} rows, outputs ${fmt(out.ctrLogit.shape)}`);
     }
-    const ctcvr = new Float32Array(B);
+    const ctcvr = allocF32(B);
     for (let i = 0; i < B; i++) {
       if (conversion[i] === 1 && click[i] !== 1) throw new Error(`Esmm.loss: row ${i} has a conversion without a click (a data error, not a label)`);
       ctcvr[i] = click[i]! * conversion[i]!;

@@ -1,5 +1,5 @@
 import type { Rng, Tensor } from "../tensor/index.js";
-import { softmax } from "../autograd/index.js";
+import { softmax, type FieldInput } from "../autograd/index.js";
 import { Linear } from "./linear.js";
 import { Module, type NamedParameters } from "./module.js";
 
@@ -15,7 +15,8 @@ export class Gate extends Module {
     this.linear = new Linear(inFeatures, experts, { rng: opts.rng });
   }
 
-  forward(x: Tensor): Tensor {
+  /** x [B, I] (or a FieldInput, see Linear.forward) -> [B, E]. */
+  forward(x: Tensor | FieldInput): Tensor {
     return softmax(this.linear.forward(x));
   }
 

@@ -1,5 +1,5 @@
 import { Rng, Tensor, linearDefault, zeros } from "../tensor/index.js";
-import { linear, linearRelu } from "../autograd/index.js";
+import { fieldsLinear, linear, linearRelu, type FieldInput } from "../autograd/index.js";
 import { Module, type NamedParameters } from "./module.js";
 
 export interface LinearOptions {
@@ -22,8 +22,13 @@ export class Linear extends Module {
     linearDefault(this.weight.data, this.bias ? this.bias.data : null, opts.rng, inFeatures);
   }
 
-  /** x [B, I] -> [B, O]; with relu = true the ReLU is fused into the same op. */
-  forward(x: Tensor, relu = false): Tensor {
+  /**
+   * x [B, I] -> [B, O]; with relu = true the ReLU is fused into the same op. x may also be a model
+   * input given by parts (embedding tables, ids and the remaining columns): then the product is taken
+   * once per distinct id (see src/autograd/ops/fields.ts) and the [B, I] input is never built.
+   */
+  forward(x: Tensor | FieldInput, relu = false): Tensor {
+    if (!(x instanceof Tensor)) return fieldsLinear(x, this.weight, this.bias, relu);
     return relu ? linearRelu(x, this.weight, this.bias) : linear(x, this.weight, this.bias);
   }
 

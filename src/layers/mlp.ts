@@ -1,4 +1,5 @@
 import type { Rng, Tensor } from "../tensor/index.js";
+import type { FieldInput } from "../autograd/index.js";
 import { Linear } from "./linear.js";
 import { Module, prefixed, type NamedParameters } from "./module.js";
 
@@ -24,14 +25,14 @@ export class Mlp extends Module {
     this.activateLast = opts.activateLast === true;
   }
 
-  /** x [B, I] -> [B, O] */
-  forward(x: Tensor): Tensor {
-    let h = x;
+  /** x [B, I] -> [B, O]; x may be a FieldInput (see Linear.forward). */
+  forward(x: Tensor | FieldInput): Tensor {
+    let h: Tensor | FieldInput = x;
     this.layers.forEach((layer, l) => {
       const last = l === this.layers.length - 1;
       h = layer.forward(h, !last || this.activateLast);
     });
-    return h;
+    return h as Tensor;
   }
 
   namedParameters(): NamedParameters {

@@ -25,6 +25,7 @@ export const OP_NAMES = [
   "gather",
   "gatherFields",
   "embeddingBag",
+  "fieldsLinear",
   "mixExperts",
   "bceWithLogits",
   "bceWithLogitsProduct",

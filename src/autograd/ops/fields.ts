@@ -1,0 +1,293 @@
+/**
+ * The first layer of an embedding model, computed once per distinct id instead of once per row.
+ *
+ * The model input is x = [E_0[ids[:, 0]] | ... | E_{F-1}[ids[:, F-1]] | others]   [B, F*D + R]
+ * (F single-valued fields of width D, then R further columns: pooled bags, dense features), and every
+ * layer that reads x is affine: z = x @ W^T + b. Cut W by columns into one block per field, W_f [O, D],
+ * and W_others [O, R]:
+ *
+ *     z[b] = sum_f E_f[ids[b, f]] @ W_f^T  +  others[b] @ W_others^T  +  b
+ *
+ * E_f[v] @ W_f^T depends on the id v alone, and a batch of recommendation traffic repeats ids a lot
+ * (popular items, fields with a handful of values such as hour or gender). So for such a field take
+ * the u_f distinct ids of the batch, U_f = their rows of E_f [u_f, D], and
+ *
+ *     P_f = U_f @ W_f^T   [u_f, O]         z[b] += P_f[slot_f(b)]          (slot_f(b): which distinct id)
+ *
+ * The backward is the same algebra transposed, with dz summed per distinct id first:
+ *
+ *     S_f[s] = sum over b with slot_f(b) = s of dz[b]   [u_f, O]
+ *     dW_f += S_f^T @ U_f        dE_f[distinct ids] += S_f @ W_f
+ *
+ * Each of the three products costs u_f / B of its dense twin, plus one pass over [B, O] to spread P_f
+ * (forward) or collect S_f (backward). That pass is not free (a row of O floats read per row), so a
+ * field whose ids are mostly distinct is cheaper the plain way. `fieldInput` decides per field, once
+ * per batch: fields with at most PER_ID_MAX_DISTINCT * B distinct ids stay (table, ids) pairs; the
+ * others are gathered into place (the ordinary `gatherFields` op) in front of the remaining columns,
+ * and `fieldsLinear` multiplies that block the ordinary way. Nothing is approximated: the result is
+ * x @ W^T + b up to float rounding (sums are taken in another order), which test/fields.test.ts checks
+ * against `linear` over a materialised x.
+ */
+import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
+import { isGradEnabled, record } from "../engine.js";
+import { concat } from "./shape.js";
+import { gatherFields } from "./embedding.js";
+
+/**
+ * A field is computed per id when at most this fraction of the batch's rows have distinct ids.
+ * Measured with `npm run bench` (the per-id / dense ratio, both in one process, steps interleaved):
+ * per id is about 1.15x faster at 0.53 distinct (10,000 rows per field) and 0.9x at 0.68 (262,144).
+ */
+export const PER_ID_MAX_DISTINCT = 0.6;
+
+/** One per-id field: its table, its column in x, its distinct ids and each row's index among them. */
+export interface PerIdField {
+  readonly table: Tensor;
+  readonly column: number;
+  readonly uniq: Int32Array;
+  readonly rowSlot: Int32Array;
+}
+
+/**
+ * A model input [B, width] given by parts: per-id fields, and every other column of x, in order, as
+ * one tensor (null if there are none). Built by `fieldInput`; layers that read the input accept it in
+ * place of a Tensor (see Linear.forward).
+ */
+export interface FieldInput {
+  readonly rows: number;
+  readonly width: number;
+  readonly perId: readonly PerIdField[];
+  readonly others: Tensor | null;
+  /** The [start, width] column segments of x that `others` holds, in order. */
+  readonly otherColumns: ReadonlyArray<readonly [number, number]>;
+}
+
+let slotScratch = new Int32Array(0);
+
+/**
+ * The distinct ids of column f of ids [B, F], in order of first appearance, and for each row the index
+ * of its id among them. `slot` (length >= V, all -1) is a lookup table left all -1 again on return.
+ */
+function distinct(ids: Int32Array, F: number, f: number, B: number, slot: Int32Array): { uniq: Int32Array; rowSlot: Int32Array } {
+  const rowSlot = new Int32Array(B);
+  const seen: number[] = [];
+  for (let b = 0, i = f; b < B; b++, i += F) {
+    const id = ids[i]!;
+    let s = slot[id]!;
+    if (s < 0) {
+      s = seen.length;
+      slot[id] = s;
+      seen.push(id);
+    }
+    rowSlot[b] = s;
+  }
+  const uniq = Int32Array.from(seen);
+  for (let s = 0; s < uniq.length; s++) slot[uniq[s]!] = -1;
+  return { uniq, rowSlot };
+}
+
+/**
+ * The input x = [tables[f][ids[:, f]] for each f | ...after] by parts, for `fieldsLinear`: fields that
+ * repeat ids enough (see PER_ID_MAX_DISTINCT) stay per id, the others are gathered with `gatherFields`
+ * and joined with `after` (pooled bags, dense features: [B, *] tensors) into `others`.
+ * ids [B, F] row-major, checked against each table. `perIdMaxDistinct` overrides the threshold
+ * (0: nothing per id, 1: everything).
+ *
+ * When no graph is being recorded (inference), every field goes per id by default. Which way a field
+ * goes changes the float rounding of a row's result, and the split depends on the whole batch; with
+ * every field per id, a row's scores depend on its own ids only, never on which rows share its batch.
+ */
+export function fieldInput(
+  tables: readonly Tensor[],
+  ids: Int32Array,
+  after: readonly Tensor[] = [],
+  perIdMaxDistinct = isGradEnabled() ? PER_ID_MAX_DISTINCT : 1,
+): FieldInput {
+  const F = tables.length;
+  if (F === 0) throw new Error("fieldInput: needs at least one table");
+  const D = tables[0]!.shape[1]!;
+  for (const t of tables) {
+    if (t.rank !== 2 || t.shape[1] !== D) throw new Error(`fieldInput: tables must all be [V, ${D}], got ${fmt(t.shape)}`);
+  }
+  if (ids.length % F !== 0) throw new Error(`fieldInput: ${ids.length} ids is not a multiple of ${F} fields`);
+  const B = ids.length / F;
+  let maxV = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const V = tables[i % F]!.shape[0]!;
+    const id = ids[i]!;
+    if (!(id >= 0 && id < V)) throw new Error(`fieldInput: id ${id} at row ${Math.floor(i / F)}, field ${i % F} is out of range for a table of ${V} rows`);
+  }
+  for (const t of tables) maxV = Math.max(maxV, t.shape[0]!);
+  let width = F * D;
+  for (const a of after) {
+    if (a.rank !== 2 || a.shape[0] !== B) throw new Error(`fieldInput: ${fmt(a.shape)} does not have the ${B} rows of the ids`);
+    width += a.shape[1]!;
+  }
+  if (slotScratch.length < maxV) slotScratch = new Int32Array(maxV).fill(-1);
+  const saved = ids.slice(); // the caller may reuse its id buffer before backward runs
+  const perId: PerIdField[] = [];
+  const gathered: number[] = [];
+  for (let f = 0; f < F; f++) {
+    const d = distinct(saved, F, f, B, slotScratch);
+    if (d.uniq.length <= perIdMaxDistinct * B) perId.push({ table: tables[f]!, column: f * D, ...d });
+    else gathered.push(f);
+  }
+  const parts: Tensor[] = [];
+  const otherColumns: Array<[number, number]> = [];
+  if (gathered.length > 0) {
+    const sub = new Int32Array(B * gathered.length);
+    for (let r = 0; r < B; r++) gathered.forEach((f, j) => (sub[r * gathered.length + j] = saved[r * F + f]!));
+    parts.push(gatherFields(gathered.map((f) => tables[f]!), sub));
+    for (const f of gathered) otherColumns.push([f * D, D]);
+  }
+  parts.push(...after);
+  if (after.length > 0) otherColumns.push([F * D, width - F * D]);
+  const others = parts.length === 0 ? null : parts.length === 1 ? parts[0]! : concat(parts, 1);
+  return { rows: B, width, perId, others, otherColumns: mergeSegments(otherColumns) };
+}
+
+/** Joins adjacent [start, width] segments. */
+function mergeSegments(segs: Array<[number, number]>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [s, w] of segs) {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === s) last[1] += w;
+    else out.push([s, w]);
+  }
+  return out;
+}
+
+// Scratch for values that live within one call (grown on demand, reused); anything the backward pass
+// needs comes from allocF32 instead, so a step arena can recycle it.
+const pool: Float32Array[] = [];
+function scratch(i: number, n: number): Float32Array {
+  if (!pool[i] || pool[i]!.length < n) pool[i] = new Float32Array(n);
+  return pool[i]!.subarray(0, n);
+}
+
+/** dst[r, dc : dc + width] = src[r, sc : sc + width] for r < rows (row strides ds and ss); with `add`, +=. */
+function copyColumns(dst: Float32Array, ds: number, dc: number, src: Float32Array, ss: number, sc: number, width: number, rows: number, add = false): void {
+  for (let r = 0; r < rows; r++) {
+    const d0 = r * ds + dc;
+    const s0 = r * ss + sc;
+    if (add) for (let c = 0; c < width; c++) dst[d0 + c] = dst[d0 + c]! + src[s0 + c]!;
+    else for (let c = 0; c < width; c++) dst[d0 + c] = src[s0 + c]!;
+  }
+}
+
+/** Offsets of B bags of n rows each: 0, n, 2n, ..., Bn. */
+function everyN(B: number, n: number): Int32Array {
+  const o = new Int32Array(B + 1);
+  for (let r = 0; r <= B; r++) o[r] = r * n;
+  return o;
+}
+
+/** The rows of each slot, in order: rows[first[s] .. first[s + 1]) are the rows whose slot is s. */
+function groupRows(rowSlot: Int32Array, u: number): { first: Int32Array; rows: Int32Array } {
+  const first = new Int32Array(u + 1);
+  for (let r = 0; r < rowSlot.length; r++) first[rowSlot[r]! + 1]!++;
+  for (let s = 0; s < u; s++) first[s + 1]! += first[s]!;
+  const next = first.slice(0, u);
+  const rows = new Int32Array(rowSlot.length);
+  for (let r = 0; r < rowSlot.length; r++) rows[next[rowSlot[r]!]!++] = r;
+  return { first, rows };
+}
+
+/**
+ * z = x @ w^T + b for the input x that `input` stands for, with `relu` also ReLU (as `linearRelu`):
+ * w [O, width], b [O] -> [B, O]. The other columns go through one ordinary product; each per-id field
+ * through its distinct ids (see the top of this file).
+ * backward: per-id tables receive one row-sparse gradient row per distinct id; others, w and b as `linear`.
+ */
+export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = null, relu = false): Tensor {
+  const { rows: B, width: I, perId, others, otherColumns } = input;
+  if (w.rank !== 2 || w.shape[1] !== I) throw new Error(`fieldsLinear: weight ${fmt(w.shape)} does not match an input of ${I} columns (need [O, ${I}])`);
+  const O = w.shape[0]!;
+  if (b && (b.rank !== 1 || b.shape[0] !== O)) throw new Error(`fieldsLinear: bias ${fmt(b.shape)} does not match weight ${fmt(w.shape)}`);
+  const K = others ? others.shape[1]! : 0;
+  const D = perId.length > 0 ? perId[0]!.table.shape[1]! : 0;
+  /** Copies (or adds) between w-shaped [O, I] and the [O, K] block of the other columns. */
+  const otherBlock = (block: Float32Array, wLike: Float32Array, toBlock: boolean): void => {
+    let k = 0;
+    for (const [s, width] of otherColumns) {
+      if (toBlock) copyColumns(block, K, k, wLike, I, s, width, O);
+      else copyColumns(wLike, I, s, block, K, k, width, O, true);
+      k += width;
+    }
+  };
+
+  const y = Tensor.empty([B, O]);
+  if (others) {
+    const Wo = scratch(0, O * K);
+    otherBlock(Wo, w.data, true);
+    kernels.gemm(y.data, others.data, Wo, B, O, K, { transB: true });
+  }
+  if (b) kernels.addRowVector(y.data, y.data, b.data, B, O);
+  // Per-id fields: every P_f one after another in `prods` (P_f from row start[j]), then for each row of
+  // z the sum of its rows of P (a bag of perId.length rows).
+  const P = perId.length;
+  if (P > 0) {
+    const start = new Int32Array(P + 1);
+    perId.forEach((p, j) => (start[j + 1] = start[j]! + p.uniq.length));
+    const prods = scratch(2, O * start[P]!);
+    const wf = scratch(0, O * D);
+    perId.forEach((p, j) => {
+      const U = scratch(1, p.uniq.length * D);
+      copyColumns(wf, D, 0, w.data, I, p.column, D, O);
+      kernels.gatherRows(U, p.table.data, p.uniq, D);
+      kernels.gemm(prods.subarray(O * start[j]!, O * start[j + 1]!), U, wf, p.uniq.length, O, D, { transB: true });
+    });
+    const bagRows = new Int32Array(B * P);
+    perId.forEach((p, j) => {
+      for (let r = 0; r < B; r++) bagRows[r * P + j] = start[j]! + p.rowSlot[r]!;
+    });
+    kernels.sumRowBags(y.data, prods, everyN(B, P), bagRows, O, true);
+  }
+  if (relu) kernels.relu(y.data, y.data, B * O);
+
+  const inputs: Tensor[] = perId.map((p) => p.table);
+  if (others) inputs.push(others);
+  inputs.push(w);
+  if (b) inputs.push(b);
+  return record("fieldsLinear", y, inputs, (dy) => {
+    let dz: Float32Array = dy;
+    if (relu) {
+      dz = allocF32(B * O);
+      kernels.reluBackward(dz, dy, y.data, B * O);
+    }
+    if (b && b.needsGrad) kernels.sumRowsInto(b.gradBuffer(), dz, B, O);
+    if (others) {
+      const Wo = scratch(0, O * K);
+      if (w.needsGrad) {
+        kernels.gemm(Wo, dz, others.data, O, K, B, { transA: true }); // dW_others = dz^T @ others
+        otherBlock(Wo, w.gradBuffer(), false);
+      }
+      if (others.needsGrad) {
+        otherBlock(Wo, w.data, true);
+        kernels.gemm(others.gradBuffer(), dz, Wo, B, K, O, { accumulate: true }); // d others += dz @ W_others
+      }
+    }
+    for (const p of perId) {
+      const t = p.table;
+      if (!t.needsGrad && !w.needsGrad) continue;
+      const u = p.uniq.length;
+      // S_f: dz summed per distinct id, the rows grouped by id first (a counting sort).
+      const byId = groupRows(p.rowSlot, u);
+      const S = scratch(2, u * O);
+      kernels.sumRowBags(S, dz, byId.first, byId.rows, O, false);
+      const blk = scratch(0, O * D);
+      if (w.needsGrad) {
+        const U = scratch(1, u * D);
+        kernels.gatherRows(U, t.data, p.uniq, D);
+        kernels.gemm(blk, S, U, O, D, u, { transA: true }); // dW_f = S_f^T @ U_f   [O, D]
+        copyColumns(w.gradBuffer(), I, p.column, blk, D, 0, D, O, true);
+      }
+      if (t.needsGrad) {
+        copyColumns(blk, D, 0, w.data, I, p.column, D, O);
+        const dU = allocF32(u * D); // kept by the table as its row-sparse gradient part
+        kernels.gemm(dU, S, blk, u, D, O); // dE_f[uniq] = S_f @ W_f   [u, D]
+        t.addRowGrad(p.uniq, dU);
+      }
+    }
+  });
+}
