@@ -216,10 +216,12 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
     }
   };
 
+  // When `others` holds every column (no field went per id), W_others is w itself: no copies.
+  const whole = K === I;
   const y = Tensor.empty([B, O]);
   if (others) {
-    const Wo = scratch(0, O * K);
-    otherBlock(Wo, w.data, true);
+    const Wo = whole ? w.data : scratch(0, O * K);
+    if (!whole) otherBlock(Wo, w.data, true);
     kernels.gemm(y.data, others.data, Wo, B, O, K, { transB: true });
   }
   if (b) kernels.addRowVector(y.data, y.data, b.data, B, O);
@@ -257,13 +259,18 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
     }
     if (b && b.needsGrad) kernels.sumRowsInto(b.gradBuffer(), dz, B, O);
     if (others) {
-      const Wo = scratch(0, O * K);
       if (w.needsGrad) {
-        kernels.gemm(Wo, dz, others.data, O, K, B, { transA: true }); // dW_others = dz^T @ others
-        otherBlock(Wo, w.gradBuffer(), false);
+        // dW_others = dz^T @ others
+        if (whole) kernels.gemm(w.gradBuffer(), dz, others.data, O, K, B, { transA: true, accumulate: true });
+        else {
+          const dWo = scratch(0, O * K);
+          kernels.gemm(dWo, dz, others.data, O, K, B, { transA: true });
+          otherBlock(dWo, w.gradBuffer(), false);
+        }
       }
       if (others.needsGrad) {
-        otherBlock(Wo, w.data, true);
+        const Wo = whole ? w.data : scratch(0, O * K);
+        if (!whole) otherBlock(Wo, w.data, true);
         kernels.gemm(others.gradBuffer(), dz, Wo, B, K, O, { accumulate: true }); // d others += dz @ W_others
       }
     }
