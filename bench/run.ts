@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PerformanceObserver } from "node:perf_hooks";
 import { Bench } from "tinybench";
-import { Adam, Rng, fastKernels, naiveKernels, noGrad, type AdamHyper, type Kernels } from "../src/index.js";
+import { Adam, Arena, Rng, fastKernels, naiveKernels, noGrad, type AdamHyper, type Kernels } from "../src/index.js";
 import { BATCH, D, F, randomBatches, referenceModel, timedStep } from "./workload.js";
 
 const args = process.argv.slice(2);
@@ -74,6 +74,14 @@ async function kernelBench(): Promise<KernelRow[]> {
   const col = ids.filter((_, i) => i % F === 0);
   const dOut = rand(B * D, 3);
   push("scatterAddRows", `${B}x${D}`, await measure("scatter", (K) => K.scatterAddRows(grad, dOut, col, D), gb(B * D * 12)));
+  // The per-id first layer's spread: each of B rows sums F rows of per-id products [u, 256].
+  const O = 256;
+  const u = QUICK ? 32 : 546 * F;
+  const prods = rand(u * O, 11);
+  const bagRows = new Int32Array(B * F).map((_, i) => (i * 7919) % u);
+  const bagOffsets = new Int32Array(B + 1).map((_, i) => i * F);
+  const spread = new Float32Array(B * O);
+  push("sumRowBags", `${B}x${F}x${O}`, await measure("sumRowBags", (K) => K.sumRowBags(spread, prods, bagOffsets, bagRows, O, true), gb(B * F * O * 4)));
   const logits = rand(B * 2, 4);
   const sm = new Float32Array(B * 2);
   push("softmaxRows", `${B}x2`, await measure("softmax", (K) => K.softmaxRows(sm, logits, B, 2), gb(B * 2 * 8)));
@@ -109,6 +117,9 @@ interface E2E {
   paramsAndAdamMB: number;
   gcSeconds: number;
   gcShare: number;
+  /** New Float32 buffers a timed (steady-state) step took from the engine, at most; and the step's buffers. */
+  freshBuffersPerStep: number;
+  arenaMB: number;
   steps: number;
 }
 
@@ -125,11 +136,14 @@ async function e2eChild(vocab: number, steps: number, kernelsName: string): Prom
   const model = referenceModel(vocab);
   const opt = new Adam(model.namedParameters(), { lr: 1e-3 });
   const batches = randomBatches(vocab, 8);
-  for (let i = 0; i < 3; i++) timedStep(model, opt, batches[i % batches.length]!); // warm up (JIT, Adam state)
+  const arena = new Arena(); // as train() runs its steps
+  for (let i = 0; i < 8; i++) timedStep(model, opt, batches[i % batches.length]!, arena); // warm up (JIT, Adam state, arena)
+  let freshBuffers = 0;
   const split = { forward: 0, backward: 0, optimizer: 0 };
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) {
-    const s = timedStep(model, opt, batches[i % batches.length]!);
+    const s = timedStep(model, opt, batches[i % batches.length]!, arena);
+    freshBuffers = Math.max(freshBuffers, arena.fresh);
     split.forward += s.forward;
     split.backward += s.backward;
     split.optimizer += s.optimizer;
@@ -153,7 +167,57 @@ async function e2eChild(vocab: number, steps: number, kernelsName: string): Prom
     paramsAndAdamMB: (params * 3 * 4) / 1e6,
     gcSeconds: gcTrain,
     gcShare: gcTrain / trainSec,
+    freshBuffersPerStep: freshBuffers,
+    arenaMB: (arena.heldFloats * 4) / 1e6,
     steps,
+  };
+}
+
+interface Ratios {
+  rounds: number;
+  /** Median step / inference ms per configuration ("bench per-id", "large dense", ...). */
+  stepMs: Record<string, number>;
+  inferMs: Record<string, number>;
+}
+
+/**
+ * Runs in a child process: both sizes, first layers per id and dense, one step of each in turn
+ * (rotating the order), so that the ratios between them come from the same minutes of a shared
+ * machine. Medians over the rounds.
+ */
+function ratiosChild(vocabs: number[], rounds: number): Ratios {
+  const configs = vocabs.flatMap((v) => (["per-id", "dense"] as const).map((fl) => ({ v, fl, name: `${v >= 262_144 ? "large" : "bench"} ${fl}` })));
+  const models = new Map(vocabs.map((v) => {
+    const model = referenceModel(v);
+    return [v, { model, opt: new Adam(model.namedParameters(), { lr: 1e-3 }), batches: randomBatches(v, 8) }];
+  }));
+  const arenas = configs.map(() => new Arena());
+  const steps: number[][] = configs.map(() => []);
+  const infers: number[][] = configs.map(() => []);
+  const warm = 4;
+  for (let r = 0; r < rounds + warm; r++) {
+    for (let k = 0; k < configs.length; k++) {
+      const c = (k + r) % configs.length;
+      const { v, fl } = configs[c]!;
+      const { model, opt, batches } = models.get(v)!;
+      model.firstLayer = fl;
+      const b = batches[r % batches.length]!;
+      const t0 = performance.now();
+      timedStep(model, opt, b, arenas[c]);
+      const t1 = performance.now();
+      noGrad(() => model.predict(b));
+      const t2 = performance.now();
+      if (r >= warm) {
+        steps[c]!.push(t1 - t0);
+        infers[c]!.push(t2 - t1);
+      }
+    }
+  }
+  const median = (a: number[]): number => a.slice().sort((x, y) => x - y)[a.length >> 1]!;
+  return {
+    rounds,
+    stepMs: Object.fromEntries(configs.map((c, i) => [c.name, median(steps[i]!)])),
+    inferMs: Object.fromEntries(configs.map((c, i) => [c.name, median(infers[i]!)])),
   };
 }
 
@@ -164,6 +228,11 @@ function table(headers: string[], rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
+  const ratiosAt = args.indexOf("--ratios-child");
+  if (ratiosAt >= 0) {
+    process.stdout.write(JSON.stringify(ratiosChild(args[ratiosAt + 1]!.split(",").map(Number), Number(args[ratiosAt + 2]))));
+    return;
+  }
   const child = args.indexOf("--e2e-child");
   if (child >= 0) {
     const r = await e2eChild(Number(args[child + 1]), Number(args[child + 2]), args[child + 3] ?? "fast");
@@ -180,22 +249,30 @@ async function main(): Promise<void> {
     JSON.parse(execFileSync(process.execPath, [self, "--e2e-child", String(vocab), String(steps), k], { encoding: "utf8", maxBuffer: 1 << 24 })) as E2E;
   const sizes = QUICK ? [[1000, 2]] : [[10_000, 30], [262_144, 30]];
   const e2e = sizes.map(([v, s]) => runChild(v!, s!));
+  const ratios = JSON.parse(execFileSync(process.execPath, [self, "--ratios-child", QUICK ? "1000" : "10000,262144", QUICK ? "2" : "12"], { encoding: "utf8", maxBuffer: 1 << 24 })) as Ratios;
   const naiveE2e = QUICK ? null : runChild(10_000, 3, "naive");
   console.log("\nEnd to end: esmm-mmoe, F = 24, D = 16, experts 384 -> 256 -> 128, batch 1024, Adam (one core)");
   console.log(table(
     ["size", "train samples/s", "infer samples/s", "fwd / bwd / adam ms", "peak RSS MB", "params+Adam MB", "GC share"],
     e2e.map((r) => [`${r.size} (V=${r.vocab})`, r.trainSamplesPerSec.toFixed(0), r.inferSamplesPerSec.toFixed(0), `${(r.split.forward * 1e3).toFixed(1)} / ${(r.split.backward * 1e3).toFixed(1)} / ${(r.split.optimizer * 1e3).toFixed(1)}`, r.peakRssMB.toFixed(0), r.paramsAndAdamMB.toFixed(0), `${(r.gcShare * 100).toFixed(1)}%`]),
   ));
-  if (e2e.length === 2) {
-    const stepBench = 1 / e2e[0]!.trainSamplesPerSec;
-    const stepLarge = 1 / e2e[1]!.trainSamplesPerSec;
-    console.log(`step at large / step at bench size: ${(stepLarge / stepBench).toFixed(2)}x; peak RSS / (params + Adam) at large: ${(e2e[1]!.peakRssMB / e2e[1]!.paramsAndAdamMB).toFixed(2)}x`);
+  console.log(`steady-state step: ${e2e.map((r) => `${r.size} ${r.freshBuffersPerStep} new buffers (reuses ${r.arenaMB.toFixed(1)} MB)`).join(", ")}`);
+  if (e2e.length === 2) console.log(`peak RSS / (params + Adam) at large: ${(e2e[1]!.peakRssMB / e2e[1]!.paramsAndAdamMB).toFixed(2)}x`);
+  console.log(`\nRatios from one process, steps interleaved (median of ${ratios.rounds} rounds; step ms: ${Object.entries(ratios.stepMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")})`);
+  const sizesSeen = [...new Set(Object.keys(ratios.stepMs).map((k) => k.split(" ")[0]!))];
+  for (const s of sizesSeen) {
+    const st = (fl: string): number => ratios.stepMs[`${s} ${fl}`]!;
+    const inf = (fl: string): number => ratios.inferMs[`${s} ${fl}`]!;
+    console.log(`${s}: first layers per id vs over the materialised input: ${(st("dense") / st("per-id")).toFixed(2)}x faster training, ${(inf("dense") / inf("per-id")).toFixed(2)}x faster inference`);
+  }
+  if (sizesSeen.length === 2) {
+    console.log(`step at large / step at bench size: ${(ratios.stepMs["large per-id"]! / ratios.stepMs["bench per-id"]!).toFixed(2)}x per id, ${(ratios.stepMs["large dense"]! / ratios.stepMs["bench dense"]!).toFixed(2)}x dense`);
   }
   if (naiveE2e) console.log(`training with the naive kernels: ${naiveE2e.trainSamplesPerSec.toFixed(0)} samples/s (fast / naive: ${(e2e[0]!.trainSamplesPerSec / naiveE2e.trainSamplesPerSec).toFixed(1)}x)`);
   const out = join(here, "..", "..", "bench", "results");
   mkdirSync(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().replace(/[:.]/g, "-")}${QUICK ? "-quick" : ""}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: totalmem() / 2 ** 30, quick: QUICK, kernels, e2e, naiveE2e }, null, 1) + "\n");
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: totalmem() / 2 ** 30, quick: QUICK, kernels, e2e, ratios, naiveE2e }, null, 1) + "\n");
   console.log(`\nwrote ${file}`);
 }
 

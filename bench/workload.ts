@@ -3,7 +3,7 @@
  * experts 384 -> 256 -> 128, gates 384 -> 2, towers 128 -> 64 -> 1, batch 1024, Adam.
  * "bench" size: 10,000 rows per field; "large": 262,144 rows per field (6.3M rows, 100M floats).
  */
-import { Adam, Esmm, Rng, type LabeledBatch } from "../src/index.js";
+import { Adam, Arena, Esmm, Rng, type LabeledBatch } from "../src/index.js";
 
 export const F = 24;
 export const D = 16;
@@ -36,8 +36,9 @@ export function randomBatches(vocab: number, count: number, batch = BATCH, seed 
   });
 }
 
-/** One training step, timed in three parts (seconds). */
-export function timedStep(model: Esmm, opt: Adam, b: LabeledBatch): { forward: number; backward: number; optimizer: number } {
+/** One training step, timed in three parts (seconds); inside `arena` when given, as train() runs it. */
+export function timedStep(model: Esmm, opt: Adam, b: LabeledBatch, arena?: Arena): { forward: number; backward: number; optimizer: number } {
+  if (arena) return arena.run(() => timedStep(model, opt, b));
   const t0 = performance.now();
   const out = model.forward(b);
   const loss = model.loss(out, b.click, b.conversion);
