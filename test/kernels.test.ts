@@ -23,14 +23,16 @@ describe("gemm: fast vs naive", () => {
     { name: "A^T@B^T", transA: true, transB: true },
   ];
   for (const form of forms) {
-    it(`${form.name} on all awkward shapes, plain and accumulating`, () => {
+    it(`${form.name} on all awkward shapes, plain, accumulating, with the bias / ReLU epilogue`, () => {
       let seed = 1;
       for (const m of SIZES) for (const n of SIZES) for (const k of [1, 7, 33]) {
         const a = rand(m * k, seed++);
         const b = rand(k * n, seed++);
         const init = rand(m * n, seed++);
-        for (const accumulate of [false, true]) {
-          const o = { transA: form.transA, transB: form.transB, accumulate };
+        const bias = rand(n, seed++);
+        for (const [accumulate, epi] of [[false, 0], [true, 0], [false, 1], [false, 2], [true, 2]] as const) {
+          // epi 1: bias; 2: bias and ReLU
+          const o = { transA: form.transA, transB: form.transB, accumulate, bias: epi > 0 ? bias : null, relu: epi === 2 };
           const ref = init.slice();
           const got = init.slice();
           naiveKernels.gemm(ref, a, b, m, n, k, o);
@@ -51,6 +53,23 @@ describe("gemm: fast vs naive", () => {
       // A^T @ B with A stored [[1,3],[2,4]] is the same product
       k.gemm(out, Float32Array.of(1, 3, 2, 4), Float32Array.of(5, 6, 7, 8), 2, 2, 2, { transA: true });
       expect(Array.from(out)).toEqual([19, 22, 43, 50]);
+    }
+  });
+
+  it("the epilogue stores exactly what gemm, addRowVector and relu store in three passes", () => {
+    const [m, n, k] = [9, 7, 5];
+    const a = rand(m * k, 90);
+    const b = rand(k * n, 91);
+    const bias = rand(n, 92);
+    for (const K of [naiveKernels, fastKernels]) {
+      const three = new Float32Array(m * n);
+      K.gemm(three, a, b, m, n, k);
+      K.addRowVector(three, three, bias, m, n);
+      K.relu(three, three, m * n);
+      const fused = new Float32Array(m * n);
+      K.gemm(fused, a, b, m, n, k, { bias, relu: true });
+      expect(Array.from(fused)).toEqual(Array.from(three));
+      expect(three.some((v) => v === 0) && three.some((v) => v > 0)).toBe(true); // both sides of the ReLU
     }
   });
 

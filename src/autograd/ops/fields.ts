@@ -219,15 +219,17 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
   // When `others` holds every column (no field went per id), W_others is w itself: no copies.
   const whole = K === I;
   const y = Tensor.empty([B, O]);
+  const P = perId.length;
   if (others) {
+    // bias (and, with no per-id fields to add after it, ReLU) as the product is stored
     const Wo = whole ? w.data : scratch(0, O * K);
     if (!whole) otherBlock(Wo, w.data, true);
-    kernels.gemm(y.data, others.data, Wo, B, O, K, { transB: true });
+    kernels.gemm(y.data, others.data, Wo, B, O, K, { transB: true, bias: b ? b.data : null, relu: relu && P === 0 });
+  } else if (b) {
+    kernels.addRowVector(y.data, y.data, b.data, B, O);
   }
-  if (b) kernels.addRowVector(y.data, y.data, b.data, B, O);
   // Per-id fields: every P_f one after another in `prods` (P_f from row start[j]), then for each row of
   // z the sum of its rows of P (a bag of perId.length rows).
-  const P = perId.length;
   if (P > 0) {
     const start = new Int32Array(P + 1);
     perId.forEach((p, j) => (start[j + 1] = start[j]! + p.uniq.length));
@@ -245,7 +247,7 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
     });
     kernels.sumRowBags(y.data, prods, everyN(B, P), bagRows, O, true);
   }
-  if (relu) kernels.relu(y.data, y.data, B * O);
+  if (relu && (P > 0 || !others)) kernels.relu(y.data, y.data, B * O);
 
   const inputs: Tensor[] = perId.map((p) => p.table);
   if (others) inputs.push(others);

@@ -33,13 +33,12 @@ function checkLinear(op: string, x: Tensor, w: Tensor, b: Tensor | null): void {
   }
 }
 
-/** Forward of linear: y = x @ w^T (+ b), written into y. */
-function linearForward(y: Float32Array, x: Tensor, w: Tensor, b: Tensor | null): void {
+/** Forward of linear: y = x @ w^T (+ b) (then ReLU), written into y; bias and ReLU applied as gemm stores. */
+function linearForward(y: Float32Array, x: Tensor, w: Tensor, b: Tensor | null, relu: boolean): void {
   const B = x.shape[0]!;
   const I = x.shape[1]!;
   const O = w.shape[0]!;
-  kernels.gemm(y, x.data, w.data, B, O, I, { transB: true });
-  if (b) kernels.addRowVector(y, y, b.data, B, O);
+  kernels.gemm(y, x.data, w.data, B, O, I, { transB: true, bias: b ? b.data : null, relu });
 }
 
 /** Backward of linear given dz = dL/d(x w^T + b). */
@@ -60,20 +59,20 @@ function linearBackward(dz: Float32Array, x: Tensor, w: Tensor, b: Tensor | null
 export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
   checkLinear("linear", x, w, b);
   const y = Tensor.empty([x.shape[0]!, w.shape[0]!]);
-  linearForward(y.data, x, w, b);
+  linearForward(y.data, x, w, b, false);
   const inputs = b ? [x, w, b] : [x, w];
   return record("linear", y, inputs, (dy) => linearBackward(dy, x, w, b));
 }
 
 /**
- * relu(x @ w^T + b), fused: the pre-activation is never stored, the ReLU mask is read off y.
+ * relu(x @ w^T + b), fused: bias and ReLU are applied as the product is stored (one pass over y), the
+ * pre-activation is never stored, and the ReLU mask is read off y.
  * backward: dz = dy * [y > 0], then as `linear`.
  */
 export function linearRelu(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
   checkLinear("linearRelu", x, w, b);
   const y = Tensor.empty([x.shape[0]!, w.shape[0]!]);
-  linearForward(y.data, x, w, b);
-  kernels.relu(y.data, y.data, y.size);
+  linearForward(y.data, x, w, b, true);
   const inputs = b ? [x, w, b] : [x, w];
   return record("linearRelu", y, inputs, (dy) => {
     const dz = allocF32(y.size);

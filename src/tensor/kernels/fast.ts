@@ -50,11 +50,21 @@ function packPanels(dst: Float64Array, x: Float32Array, count: number, k: number
   }
 }
 
+/** The gemm epilogue for one stored entry (see GemmOpts.bias / relu): fround(v) + bias[j], then ReLU. */
+function epilogue(v: number, bias: Float32Array | null, j: number, relu: boolean): number {
+  const x = Math.fround(v) + (bias ? bias[j]! : 0);
+  return relu && !(x > 0) ? 0 : x;
+}
+
 function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o?: GemmOpts): void {
   const accumulate = o?.accumulate === true;
+  const bias = o?.bias ?? null;
+  const relu = o?.relu === true;
+  const epi = bias !== null || relu;
   if (m === 0 || n === 0) return;
   if (k === 0) {
     if (!accumulate) out.fill(0, 0, m * n);
+    if (epi) for (let i = 0; i < m * n; i++) out[i] = epilogue(out[i]!, bias, i % n, relu);
     return;
   }
   const mp = (m + 3) >> 2;
@@ -90,13 +100,20 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
         b = B[pb + 3]!;
         c03 += a0 * b; c13 += a1 * b; c23 += a2 * b; c33 += a3 * b;
       }
-      if (i0 + 4 <= m && j0 + 4 <= n) {
+      if (i0 + 4 <= m && j0 + 4 <= n && !(epi && accumulate)) {
         let r = i0 * n + j0;
         if (accumulate) {
           out[r] = out[r]! + c00; out[r + 1] = out[r + 1]! + c01; out[r + 2] = out[r + 2]! + c02; out[r + 3] = out[r + 3]! + c03; r += n;
           out[r] = out[r]! + c10; out[r + 1] = out[r + 1]! + c11; out[r + 2] = out[r + 2]! + c12; out[r + 3] = out[r + 3]! + c13; r += n;
           out[r] = out[r]! + c20; out[r + 1] = out[r + 1]! + c21; out[r + 2] = out[r + 2]! + c22; out[r + 3] = out[r + 3]! + c23; r += n;
           out[r] = out[r]! + c30; out[r + 1] = out[r + 1]! + c31; out[r + 2] = out[r + 2]! + c32; out[r + 3] = out[r + 3]! + c33;
+        } else if (epi) {
+          // Bias and ReLU as the tile is stored: the pass over out that addRowVector and relu would make.
+          const j1 = j0 + 1, j2 = j0 + 2, j3 = j0 + 3;
+          out[r] = epilogue(c00, bias, j0, relu); out[r + 1] = epilogue(c01, bias, j1, relu); out[r + 2] = epilogue(c02, bias, j2, relu); out[r + 3] = epilogue(c03, bias, j3, relu); r += n;
+          out[r] = epilogue(c10, bias, j0, relu); out[r + 1] = epilogue(c11, bias, j1, relu); out[r + 2] = epilogue(c12, bias, j2, relu); out[r + 3] = epilogue(c13, bias, j3, relu); r += n;
+          out[r] = epilogue(c20, bias, j0, relu); out[r + 1] = epilogue(c21, bias, j1, relu); out[r + 2] = epilogue(c22, bias, j2, relu); out[r + 3] = epilogue(c23, bias, j3, relu); r += n;
+          out[r] = epilogue(c30, bias, j0, relu); out[r + 1] = epilogue(c31, bias, j1, relu); out[r + 2] = epilogue(c32, bias, j2, relu); out[r + 3] = epilogue(c33, bias, j3, relu);
         } else {
           out[r] = c00; out[r + 1] = c01; out[r + 2] = c02; out[r + 3] = c03; r += n;
           out[r] = c10; out[r + 1] = c11; out[r + 2] = c12; out[r + 3] = c13; r += n;
@@ -109,7 +126,8 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
         for (let r = 0; r < 4 && i0 + r < m; r++) {
           for (let c = 0; c < 4 && j0 + c < n; c++) {
             const idx = (i0 + r) * n + j0 + c;
-            out[idx] = accumulate ? out[idx]! + tile[r * 4 + c]! : tile[r * 4 + c]!;
+            const v = accumulate ? out[idx]! + tile[r * 4 + c]! : tile[r * 4 + c]!;
+            out[idx] = epi ? epilogue(v, bias, j0 + c, relu) : v;
           }
         }
       }

@@ -14,6 +14,10 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
         s += av * bv;
       }
       out[i * n + j] = o.accumulate ? out[i * n + j]! + s : s;
+      if (o.bias || o.relu) {
+        const v = out[i * n + j]! + (o.bias ? o.bias[j]! : 0);
+        out[i * n + j] = o.relu && !(v > 0) ? 0 : v;
+      }
     }
   }
 }

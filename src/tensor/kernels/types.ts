@@ -17,6 +17,13 @@ export interface GemmOpts {
   transB?: boolean;
   /** out += result instead of out = result. */
   accumulate?: boolean;
+  /**
+   * An epilogue applied as each entry is stored (no extra pass over out): the float32 result
+   * (out + result with `accumulate`, rounded) plus bias[j] for column j, then ReLU with `relu`.
+   * Exactly what gemm, then addRowVector, then relu would store.
+   */
+  bias?: Float32Array | null;
+  relu?: boolean;
 }
 
 export interface Kernels {
