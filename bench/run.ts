@@ -81,7 +81,7 @@ async function kernelBench(): Promise<KernelRow[]> {
   const bagRows = new Int32Array(B * F).map((_, i) => (i * 7919) % u);
   const bagOffsets = new Int32Array(B + 1).map((_, i) => i * F);
   const spread = new Float32Array(B * O);
-  push("sumRowBags", `${B}x${F}x${O}`, await measure("sumRowBags", (K) => K.sumRowBags(spread, prods, bagOffsets, bagRows, O, true), gb(B * F * O * 4)));
+  push("sumRowBags", `${B}x${F}x${O}`, await measure("sumRowBags", (K) => K.sumRowBags(spread, prods, bagOffsets, bagRows, O, true, false), gb(B * F * O * 4)));
   const logits = rand(B * 2, 4);
   const sm = new Float32Array(B * 2);
   push("softmaxRows", `${B}x2`, await measure("softmax", (K) => K.softmaxRows(sm, logits, B, 2), gb(B * 2 * 8)));
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     JSON.parse(execFileSync(process.execPath, [self, "--e2e-child", String(vocab), String(steps), k], { encoding: "utf8", maxBuffer: 1 << 24 })) as E2E;
   const sizes = QUICK ? [[1000, 2]] : [[10_000, 30], [262_144, 30]];
   const e2e = sizes.map(([v, s]) => runChild(v!, s!));
-  const ratios = JSON.parse(execFileSync(process.execPath, [self, "--ratios-child", QUICK ? "1000" : "10000,262144", QUICK ? "2" : "12"], { encoding: "utf8", maxBuffer: 1 << 24 })) as Ratios;
+  const ratios = JSON.parse(execFileSync(process.execPath, [self, "--ratios-child", QUICK ? "1000" : "10000,262144", QUICK ? "2" : "20"], { encoding: "utf8", maxBuffer: 1 << 24 })) as Ratios;
   const naiveE2e = QUICK ? null : runChild(10_000, 3, "naive");
   console.log("\nEnd to end: esmm-mmoe, F = 24, D = 16, experts 384 -> 256 -> 128, batch 1024, Adam (one core)");
   console.log(table(

@@ -145,10 +145,12 @@ const elementwiseCases: Record<string, Case> = {
     const rows = Int32Array.from([4, 0, 1, 1, 3, 2]);
     const x = rand(5 * 33, 40);
     const plain = new Float32Array(4 * 33);
-    k.sumRowBags(plain, x, offsets, rows, 33, false);
+    k.sumRowBags(plain, x, offsets, rows, 33, false, false);
     const acc = rand(4 * 33, 41);
-    k.sumRowBags(acc, x, offsets, rows, 33, true);
-    return [plain, acc];
+    k.sumRowBags(acc, x, offsets, rows, 33, true, false);
+    const rectified = rand(4 * 33, 42);
+    k.sumRowBags(rectified, x, offsets, rows, 33, true, true);
+    return [plain, acc, rectified];
   },
   bceWithLogits: (k) => {
     const z = rand(33, 19);
@@ -194,6 +196,20 @@ describe.each(replaced)("kernel %s: fast vs naive", (name) => {
 });
 
 describe("reference values", () => {
+  it("sumRowBags sums each bag's rows (an empty bag sums to 0), accumulating and rectifying on request", () => {
+    const x = Float32Array.of(1, 2, 3, 4, 5, -6); // rows [1, 2], [3, 4], [5, -6]
+    const offsets = Int32Array.of(0, 2, 2, 3); // bags {2, 0}, {}, {1}
+    const rows = Int32Array.of(2, 0, 1);
+    for (const K of [naiveKernels, fastKernels]) {
+      const out = new Float32Array(6).fill(9);
+      K.sumRowBags(out, x, offsets, rows, 2, false, false);
+      expect(Array.from(out)).toEqual([6, -4, 0, 0, 3, 4]);
+      const acc = Float32Array.of(-10, 1, 0, -1, 0, 0);
+      K.sumRowBags(acc, x, offsets, rows, 2, true, true); // [-4, -3] -> [0, 0]; [0, -1] -> [0, 0]
+      expect(Array.from(acc)).toEqual([0, 0, 0, 0, 3, 4]);
+    }
+  });
+
   it("sigmoid(0) = 0.5, saturates without NaN at +-100", () => {
     const y = new Float32Array(3);
     fastKernels.sigmoid(y, Float32Array.of(0, 100, -100), 3);

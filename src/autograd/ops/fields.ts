@@ -40,12 +40,17 @@ import { gatherFields } from "./embedding.js";
  */
 export const PER_ID_MAX_DISTINCT = 0.6;
 
-/** One per-id field: its table, its column in x, its distinct ids and each row's index among them. */
+/**
+ * One per-id field: its table, its column in x, its distinct ids, each row's index among them, and the
+ * distinct ids' embedding rows [u, D], gathered once for every layer that reads the input (a gather
+ * from a large table is a cache miss per row).
+ */
 export interface PerIdField {
   readonly table: Tensor;
   readonly column: number;
   readonly uniq: Int32Array;
   readonly rowSlot: Int32Array;
+  readonly rows: Float32Array;
 }
 
 /**
@@ -129,7 +134,11 @@ export function fieldInput(
   const gathered: number[] = [];
   for (let f = 0; f < F; f++) {
     const d = distinct(saved, F, f, B, slotScratch);
-    if (d.uniq.length <= perIdMaxDistinct * B) perId.push({ table: tables[f]!, column: f * D, ...d });
+    if (d.uniq.length <= perIdMaxDistinct * B) {
+      const rows = allocF32(d.uniq.length * D);
+      kernels.gatherRows(rows, tables[f]!.data, d.uniq, D);
+      perId.push({ table: tables[f]!, column: f * D, ...d, rows });
+    }
     else gathered.push(f);
   }
   const parts: Tensor[] = [];
@@ -236,18 +245,17 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
     const prods = scratch(2, O * start[P]!);
     const wf = scratch(0, O * D);
     perId.forEach((p, j) => {
-      const U = scratch(1, p.uniq.length * D);
       copyColumns(wf, D, 0, w.data, I, p.column, D, O);
-      kernels.gatherRows(U, p.table.data, p.uniq, D);
-      kernels.gemm(prods.subarray(O * start[j]!, O * start[j + 1]!), U, wf, p.uniq.length, O, D, { transB: true });
+      kernels.gemm(prods.subarray(O * start[j]!, O * start[j + 1]!), p.rows, wf, p.uniq.length, O, D, { transB: true });
     });
     const bagRows = new Int32Array(B * P);
     perId.forEach((p, j) => {
       for (let r = 0; r < B; r++) bagRows[r * P + j] = start[j]! + p.rowSlot[r]!;
     });
-    kernels.sumRowBags(y.data, prods, everyN(B, P), bagRows, O, true);
+    kernels.sumRowBags(y.data, prods, everyN(B, P), bagRows, O, true, relu); // ReLU as it stores
+  } else if (relu && !others) {
+    kernels.relu(y.data, y.data, B * O);
   }
-  if (relu && (P > 0 || !others)) kernels.relu(y.data, y.data, B * O);
 
   const inputs: Tensor[] = perId.map((p) => p.table);
   if (others) inputs.push(others);
@@ -283,12 +291,10 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
       // S_f: dz summed per distinct id, the rows grouped by id first (a counting sort).
       const byId = groupRows(p.rowSlot, u);
       const S = scratch(2, u * O);
-      kernels.sumRowBags(S, dz, byId.first, byId.rows, O, false);
+      kernels.sumRowBags(S, dz, byId.first, byId.rows, O, false, false);
       const blk = scratch(0, O * D);
       if (w.needsGrad) {
-        const U = scratch(1, u * D);
-        kernels.gatherRows(U, t.data, p.uniq, D);
-        kernels.gemm(blk, S, U, O, D, u, { transA: true }); // dW_f = S_f^T @ U_f   [O, D]
+        kernels.gemm(blk, S, p.rows, O, D, u, { transA: true }); // dW_f = S_f^T @ U_f   [O, D]
         copyColumns(w.gradBuffer(), I, p.column, blk, D, 0, D, O, true);
       }
       if (t.needsGrad) {

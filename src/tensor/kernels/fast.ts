@@ -196,7 +196,7 @@ function gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: I
   }
 }
 
-function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean): void {
+function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean, relu: boolean): void {
   // Four columns at a time held in registers across the whole bag, so the running sums never go
   // through memory; the bag's rows (24 of them for a per-id first layer) stay in L1 between the
   // column groups. The additions happen in the naive kernel's order: the same bits.
@@ -213,12 +213,16 @@ function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, row
         const src = rows[i]! * dim + d;
         s0 += x[src]!; s1 += x[src + 1]!; s2 += x[src + 2]!; s3 += x[src + 3]!;
       }
-      out[o + d] = s0; out[o + d + 1] = s1; out[o + d + 2] = s2; out[o + d + 3] = s3;
+      if (relu) {
+        out[o + d] = s0 > 0 ? s0 : 0; out[o + d + 1] = s1 > 0 ? s1 : 0; out[o + d + 2] = s2 > 0 ? s2 : 0; out[o + d + 3] = s3 > 0 ? s3 : 0;
+      } else {
+        out[o + d] = s0; out[o + d + 1] = s1; out[o + d + 2] = s2; out[o + d + 3] = s3;
+      }
     }
     for (let d = d4; d < dim; d++) {
       let s0 = accumulate ? out[o + d]! : 0;
       for (let i = lo; i < hi; i++) s0 += x[rows[i]! * dim + d]!;
-      out[o + d] = s0;
+      out[o + d] = relu && !(s0 > 0) ? 0 : s0;
     }
   }
 }

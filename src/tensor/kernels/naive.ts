@@ -90,12 +90,12 @@ function gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: I
       for (let d = 0; d < dim; d++) out[(b * F + f) * dim + d] = tables[f]![ids[b * F + f]! * dim + d]!;
 }
 
-function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean): void {
+function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean, relu: boolean): void {
   for (let g = 0; g + 1 < offsets.length; g++) {
     for (let d = 0; d < dim; d++) {
       let s = accumulate ? out[g * dim + d]! : 0;
       for (let i = offsets[g]!; i < offsets[g + 1]!; i++) s += x[rows[i]! * dim + d]!;
-      out[g * dim + d] = s;
+      out[g * dim + d] = relu && !(s > 0) ? 0 : s;
     }
   }
 }

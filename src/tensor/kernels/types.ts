@@ -62,10 +62,11 @@ export interface Kernels {
   /**
    * Sums of bags of rows: out[g, :] (+)= sum over i in [offsets[g], offsets[g+1]) of x[rows[i], :],
    * for g < offsets.length - 1; x and out rows are `dim` wide; the sum runs in doubles, i ascending.
+   * With `relu`, ReLU is applied as out is stored.
    * (Per-id first layers use it both ways: spreading per-id products over a batch's rows, and
    * collecting a batch's gradient rows per id.)
    */
-  sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean): void;
+  sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean, relu: boolean): void;
 
   /**
    * Mean binary cross-entropy from logits with optional per-row weights (mean = sum / sum(weights)).
