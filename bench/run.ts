@@ -186,7 +186,9 @@ interface Ratios {
  * machine. Medians over the rounds.
  */
 function ratiosChild(vocabs: number[], rounds: number): Ratios {
-  const configs = vocabs.flatMap((v) => (["per-id", "dense"] as const).map((fl) => ({ v, fl, name: `${v >= 262_144 ? "large" : "bench"} ${fl}` })));
+  const configs = vocabs.flatMap((v) => (["per-id", "dense"] as const).map((fl) => ({ v, fl, arena: true, name: `${v >= 262_144 ? "large" : "bench"} ${fl}` })));
+  // and the first size's default once more without a step arena: what reusing buffers buys
+  configs.push({ ...configs[0]!, arena: false, name: `${configs[0]!.name} no-arena` });
   const models = new Map(vocabs.map((v) => {
     const model = referenceModel(v);
     return [v, { model, opt: new Adam(model.namedParameters(), { lr: 1e-3 }), batches: randomBatches(v, 8) }];
@@ -203,7 +205,7 @@ function ratiosChild(vocabs: number[], rounds: number): Ratios {
       model.firstLayer = fl;
       const b = batches[r % batches.length]!;
       const t0 = performance.now();
-      timedStep(model, opt, b, arenas[c]);
+      timedStep(model, opt, b, configs[c]!.arena ? arenas[c] : undefined);
       const t1 = performance.now();
       noGrad(() => model.predict(b));
       const t2 = performance.now();
@@ -260,6 +262,8 @@ async function main(): Promise<void> {
   if (e2e.length === 2) console.log(`peak RSS / (params + Adam) at large: ${(e2e[1]!.peakRssMB / e2e[1]!.paramsAndAdamMB).toFixed(2)}x`);
   console.log(`\nRatios from one process, steps interleaved (median of ${ratios.rounds} rounds; step ms: ${Object.entries(ratios.stepMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")})`);
   const sizesSeen = [...new Set(Object.keys(ratios.stepMs).map((k) => k.split(" ")[0]!))];
+  const first = Object.keys(ratios.stepMs)[0]!;
+  console.log(`${first}: a step in an arena vs allocating afresh: ${(ratios.stepMs[`${first} no-arena`]! / ratios.stepMs[first]!).toFixed(2)}x faster`);
   for (const s of sizesSeen) {
     const st = (fl: string): number => ratios.stepMs[`${s} ${fl}`]!;
     const inf = (fl: string): number => ratios.inferMs[`${s} ${fl}`]!;
