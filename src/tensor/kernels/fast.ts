@@ -197,29 +197,35 @@ function gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: I
 }
 
 function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean, relu: boolean): void {
-  // Four columns at a time held in registers across the whole bag, so the running sums never go
-  // through memory; the bag's rows (24 of them for a per-id first layer) stay in L1 between the
-  // column groups. The additions happen in the naive kernel's order: the same bits.
-  const d4 = dim & ~3;
+  // Eight columns at a time held in registers across the whole bag, so the running sums never go
+  // through memory, and each row index is read once per eight columns; a bag's rows (24 of them for a
+  // per-id first layer) stay in L1 between the column groups. (Eight ran about 1.2x faster than four
+  // at the workload's shape here.) The additions happen in the naive kernel's order: the same bits.
+  const d8 = dim & ~7;
   for (let g = 0, o = 0; g + 1 < offsets.length; g++, o += dim) {
     const lo = offsets[g]!;
     const hi = offsets[g + 1]!;
-    for (let d = 0; d < d4; d += 4) {
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let d = 0; d < d8; d += 8) {
+      const q = o + d;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
       if (accumulate) {
-        s0 = out[o + d]!; s1 = out[o + d + 1]!; s2 = out[o + d + 2]!; s3 = out[o + d + 3]!;
+        s0 = out[q]!; s1 = out[q + 1]!; s2 = out[q + 2]!; s3 = out[q + 3]!;
+        s4 = out[q + 4]!; s5 = out[q + 5]!; s6 = out[q + 6]!; s7 = out[q + 7]!;
       }
       for (let i = lo; i < hi; i++) {
         const src = rows[i]! * dim + d;
         s0 += x[src]!; s1 += x[src + 1]!; s2 += x[src + 2]!; s3 += x[src + 3]!;
+        s4 += x[src + 4]!; s5 += x[src + 5]!; s6 += x[src + 6]!; s7 += x[src + 7]!;
       }
       if (relu) {
-        out[o + d] = s0 > 0 ? s0 : 0; out[o + d + 1] = s1 > 0 ? s1 : 0; out[o + d + 2] = s2 > 0 ? s2 : 0; out[o + d + 3] = s3 > 0 ? s3 : 0;
+        out[q] = s0 > 0 ? s0 : 0; out[q + 1] = s1 > 0 ? s1 : 0; out[q + 2] = s2 > 0 ? s2 : 0; out[q + 3] = s3 > 0 ? s3 : 0;
+        out[q + 4] = s4 > 0 ? s4 : 0; out[q + 5] = s5 > 0 ? s5 : 0; out[q + 6] = s6 > 0 ? s6 : 0; out[q + 7] = s7 > 0 ? s7 : 0;
       } else {
-        out[o + d] = s0; out[o + d + 1] = s1; out[o + d + 2] = s2; out[o + d + 3] = s3;
+        out[q] = s0; out[q + 1] = s1; out[q + 2] = s2; out[q + 3] = s3;
+        out[q + 4] = s4; out[q + 5] = s5; out[q + 6] = s6; out[q + 7] = s7;
       }
     }
-    for (let d = d4; d < dim; d++) {
+    for (let d = d8; d < dim; d++) {
       let s0 = accumulate ? out[o + d]! : 0;
       for (let i = lo; i < hi; i++) s0 += x[rows[i]! * dim + d]!;
       out[o + d] = relu && !(s0 > 0) ? 0 : s0;
