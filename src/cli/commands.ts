@@ -36,6 +36,7 @@ import {
 } from "../node/index.js";
 import { UsageError, int, list, need, num, str, type OptionSpec, type Parsed } from "./args.js";
 import { metricsTable, progressLine } from "./format.js";
+import { simulatorRateOptions, simulatorRates } from "./sim-options.js";
 
 export const SPECS: Record<string, { usage: string; options: Record<string, OptionSpec> }> = {
   generate: {
@@ -45,9 +46,7 @@ export const SPECS: Record<string, { usage: string; options: Record<string, Opti
       out: { type: "string", help: "CSV file to write (required); a <out>.schema.json sidecar is written beside it" },
       seed: { type: "string", help: "world seed (default 7): the same seed gives the same users and apps" },
       stream: { type: "string", help: "impression stream of that world (default 0; use 1, 2 for validation, test)" },
-      ctr: { type: "string", help: "target click rate (default 0.05)" },
-      cvr: { type: "string", help: "target conversion rate after a click (default 0.12)" },
-      bias: { type: "string", help: "strength of the selection-bias drivers (default 1; 0 turns them off)" },
+      ...simulatorRateOptions(),
       users: { type: "string", help: "number of users (default 20000)" },
       apps: { type: "string", help: "number of apps (default 4000)" },
     },
@@ -180,9 +179,7 @@ export async function generate(p: Parsed, io: Io): Promise<void> {
   const out = need(p, "out");
   const sim = new AppStoreSimulator({
     seed: int(p, "seed", 7),
-    ctr: num(p, "ctr", 0.05, (x) => x > 0 && x < 1, "in (0, 1)"),
-    cvr: num(p, "cvr", 0.12, (x) => x > 0 && x < 1, "in (0, 1)"),
-    bias: num(p, "bias", 1, (x) => x >= 0, ">= 0"),
+    ...simulatorRates(p),
     users: int(p, "users", 20_000, 1),
     apps: int(p, "apps", 4_000, 1),
   });

@@ -13,6 +13,7 @@ import type { Io } from "./commands.js";
 import { runDemoJob, type DemoJob, type DemoResult } from "./demo-run.js";
 import { fmtDuration, metricsTable } from "./format.js";
 import { renderReport } from "./report.js";
+import { simulatorRateOptions, simulatorRates } from "./sim-options.js";
 import { mkdirSync } from "node:fs";
 
 export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
@@ -25,9 +26,7 @@ export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } =
     out: { type: "string", help: "directory for report.html and results.json (default runs/demo)" },
     workers: { type: "string", help: "models trained at once (default: the number of cores, at most 3)" },
     variants: { type: "string", help: `comma-separated subset of ${VARIANTS.join(", ")}` },
-    ctr: { type: "string", help: "simulated click rate (default 0.05)" },
-    cvr: { type: "string", help: "simulated conversion rate after a click (default 0.12)" },
-    bias: { type: "string", help: "selection-bias strength of the simulator (default 1)" },
+    ...simulatorRateOptions(),
     seed: { type: "string", help: "seed of the simulated world and of the models (default 7 / 1)" },
   },
 };
@@ -91,9 +90,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
     seed: int(p, "seed", 1),
     sim: {
       seed: int(p, "seed", 7),
-      ctr: num(p, "ctr", 0.05, (x) => x > 0 && x < 1, "in (0, 1)"),
-      cvr: num(p, "cvr", 0.12, (x) => x > 0 && x < 1, "in (0, 1)"),
-      bias: num(p, "bias", 1, (x) => x >= 0, ">= 0"),
+      ...simulatorRates(p),
     },
   }));
   const workers = int(p, "workers", Math.min(3, availableParallelism()), 0);
