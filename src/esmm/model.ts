@@ -13,7 +13,7 @@
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
 import { Rng, Tensor, allocF32, fmt } from "../tensor/index.js";
-import { add, bceWithLogits, bceWithLogitsProduct, concat, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
+import { add, bceWithLogits, bceWithLogitsProduct, checkFields, concat, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
 import type { Batch } from "./batch.js";
 import { inputWidth, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
@@ -149,14 +149,8 @@ export class Esmm extends Module {
     let single: { tables: Tensor[]; ids: Int32Array } | null = null;
     if (Fs > 0) {
       const tables = this.singleIdx.map((i) => this.embeddings[i]!.weight);
-      for (let i = 0; i < input.ids.length; i++) {
-        const id = input.ids[i]!;
-        const V = tables[i % Fs]!.shape[0]!;
-        if (!(id >= 0 && id < V)) {
-          const name = cfg.fields[this.singleIdx[i % Fs]!]!.name;
-          throw new Error(`Esmm.forward: id ${id} at row ${Math.floor(i / Fs)}, field ${name} is out of range for a table of ${V} rows`);
-        }
-      }
+      // checked here to name the field; the op that reads them checks again, by index
+      checkFields("Esmm.forward", tables, input.ids, (f) => cfg.fields[this.singleIdx[f]!]!.name);
       single = { tables, ids: input.ids };
     }
     const rest: Tensor[] = [];

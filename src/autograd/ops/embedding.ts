@@ -47,28 +47,41 @@ export function gather(table: Tensor, idsIn: Int32Array | ArrayLike<number>): Te
 }
 
 /**
+ * Checks F tables of one width D and ids [B, F] row-major against them, throwing an error that names
+ * the op, the row and the field (`fieldName(f)`, by default its index). Returns F, B and D.
+ */
+export function checkFields(
+  op: string,
+  tables: readonly Tensor[],
+  ids: Int32Array,
+  fieldName: (f: number) => string = String,
+): { F: number; B: number; D: number } {
+  const F = tables.length;
+  if (F === 0) throw new Error(`${op}: needs at least one table`);
+  const D = tables[0]!.shape[1]!;
+  for (const t of tables) {
+    checkTable(op, t);
+    if (t.shape[1] !== D) throw new Error(`${op}: tables ${fmt(tables[0]!.shape)} and ${fmt(t.shape)} differ in width D`);
+  }
+  if (ids.length % F !== 0) throw new Error(`${op}: ${ids.length} ids is not a multiple of ${F} fields`);
+  for (let i = 0; i < ids.length; i++) {
+    const V = tables[i % F]!.shape[0]!;
+    const id = ids[i]!;
+    if (!(id >= 0 && id < V)) {
+      throw new Error(`${op}: id ${id} at row ${Math.floor(i / F)}, field ${fieldName(i % F)} is out of range for a table of ${V} rows`);
+    }
+  }
+  return { F, B: ids.length / F, D };
+}
+
+/**
  * The F-field embedding lookup written straight into the model input (one pass, no concat):
  * tables F x [V_f, D], ids [B, F] row-major -> x [B, F*D],  x[b, f*D:(f+1)*D] = tables[f][ids[b, f], :].
  * backward: table f receives dy[b, f*D:(f+1)*D] at row ids[b, f].
  */
 export function gatherFields(tables: readonly Tensor[], idsIn: Int32Array | ArrayLike<number>): Tensor {
-  const F = tables.length;
-  if (F === 0) throw new Error("gatherFields: needs at least one table");
   const ids = toIds("gatherFields", idsIn);
-  const D = tables[0]!.shape[1]!;
-  for (const t of tables) {
-    checkTable("gatherFields", t);
-    if (t.shape[1] !== D) throw new Error(`gatherFields: tables ${fmt(tables[0]!.shape)} and ${fmt(t.shape)} differ in width D`);
-  }
-  if (ids.length % F !== 0) throw new Error(`gatherFields: ${ids.length} ids is not a multiple of ${F} fields`);
-  const B = ids.length / F;
-  for (let i = 0; i < ids.length; i++) {
-    const V = tables[i % F]!.shape[0]!;
-    const id = ids[i]!;
-    if (id < 0 || id >= V) {
-      throw new Error(`gatherFields: id ${id} at row ${Math.floor(i / F)}, field ${i % F} is out of range for a table of ${V} rows`);
-    }
-  }
+  const { F, B, D } = checkFields("gatherFields", tables, ids);
   const y = Tensor.empty([B, F * D]);
   kernels.gatherFields(y.data, tables.map((t) => t.data), ids, B, D);
   const saved = ids.slice();

@@ -31,7 +31,7 @@
 import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { isGradEnabled, record } from "../engine.js";
 import { concat } from "./shape.js";
-import { gatherFields } from "./embedding.js";
+import { checkFields, gatherFields } from "./embedding.js";
 
 /**
  * A field is computed per id when at most this fraction of the batch's rows have distinct ids.
@@ -108,20 +108,8 @@ export function fieldInput(
   after: readonly Tensor[] = [],
   perIdMaxDistinct = isGradEnabled() ? PER_ID_MAX_DISTINCT : 1,
 ): FieldInput {
-  const F = tables.length;
-  if (F === 0) throw new Error("fieldInput: needs at least one table");
-  const D = tables[0]!.shape[1]!;
-  for (const t of tables) {
-    if (t.rank !== 2 || t.shape[1] !== D) throw new Error(`fieldInput: tables must all be [V, ${D}], got ${fmt(t.shape)}`);
-  }
-  if (ids.length % F !== 0) throw new Error(`fieldInput: ${ids.length} ids is not a multiple of ${F} fields`);
-  const B = ids.length / F;
+  const { F, B, D } = checkFields("fieldInput", tables, ids);
   let maxV = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const V = tables[i % F]!.shape[0]!;
-    const id = ids[i]!;
-    if (!(id >= 0 && id < V)) throw new Error(`fieldInput: id ${id} at row ${Math.floor(i / F)}, field ${i % F} is out of range for a table of ${V} rows`);
-  }
   for (const t of tables) maxV = Math.max(maxV, t.shape[0]!);
   let width = F * D;
   for (const a of after) {
