@@ -179,14 +179,22 @@ function everyN(B: number, n: number): Int32Array {
   return o;
 }
 
-/** The rows of each slot, in order: rows[first[s] .. first[s + 1]) are the rows whose slot is s. */
+/**
+ * The rows of each slot, in order: rows[first[s] .. first[s + 1]) are the rows whose slot is s.
+ * Every layer reading the same input needs the same grouping in its backward pass: it is made once
+ * per field and remembered beside the field's row slots.
+ */
+const groupCache = new WeakMap<Int32Array, { first: Int32Array; rows: Int32Array }>();
 function groupRows(rowSlot: Int32Array, u: number): { first: Int32Array; rows: Int32Array } {
+  const cached = groupCache.get(rowSlot);
+  if (cached) return cached;
   const first = new Int32Array(u + 1);
   for (let r = 0; r < rowSlot.length; r++) first[rowSlot[r]! + 1]!++;
   for (let s = 0; s < u; s++) first[s + 1]! += first[s]!;
   const next = first.slice(0, u);
   const rows = new Int32Array(rowSlot.length);
   for (let r = 0; r < rowSlot.length; r++) rows[next[rowSlot[r]!]!++] = r;
+  groupCache.set(rowSlot, { first, rows });
   return { first, rows };
 }
 
