@@ -6,9 +6,10 @@ import { int, str, type OptionSpec, type Parsed } from "./args.js";
 import type { Io } from "./commands.js";
 
 export const SERVE_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
-  usage: "esmm serve [--port 8080] [--root DIR]",
+  usage: "esmm serve [--port 8080] [--root DIR] [--host 127.0.0.1]",
   options: {
-    port: { type: "string", help: "port on 127.0.0.1 (default 8080; 0 picks a free one)" },
+    port: { type: "string", help: "port (default 8080; 0 picks a free one)" },
+    host: { type: "string", help: "address to bind (default 127.0.0.1: this machine only, and only loopback Host headers are answered)" },
     root: { type: "string", help: "directory to serve (default: the esmm-ts package, so /examples/browser/ and /dist/ resolve)" },
   },
 };
@@ -16,7 +17,8 @@ export const SERVE_SPEC: { usage: string; options: Record<string, OptionSpec> } 
 export async function serveCommand(p: Parsed, io: Io): Promise<void> {
   // dist/cli/serve.js -> the package root is two levels up
   const root = str(p, "root") ?? join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-  const { url } = await startStaticServer(root, int(p, "port", 8080, 0));
+  const host = str(p, "host") ?? "127.0.0.1";
+  const { url } = await startStaticServer(root, int(p, "port", 8080, 0), host);
   io.out(`serving ${root} at ${url}/ (browser demo: ${url}/examples/browser/); Ctrl-C stops`);
   await new Promise(() => undefined); // until the process is stopped
 }

@@ -1,11 +1,20 @@
 /**
  * A tiny static file server (no dependency) for the browser demo: `esmm serve` serves the package
- * root, so /examples/browser/ and /dist/ load as plain ES modules. Local use only: it binds to
- * 127.0.0.1 by default and refuses paths outside the root.
+ * root, so /examples/browser/ and /dist/ load as plain ES modules. Local use only, and written to
+ * give out nothing else:
+ *  - GET and HEAD only; every request line, however malformed, gets an answer, never a crash;
+ *  - regular files only (a FIFO or a device is never opened, so it cannot block the server);
+ *  - real paths: a symbolic link that leads outside the root is refused, and so is every path with
+ *    a segment starting with "." (dotfiles, .git/);
+ *  - the Host header must name this machine (127.0.0.1, localhost, [::1]) with the port, so a page
+ *    elsewhere cannot reach the server through DNS rebinding, unless the server was bound to
+ *    another address on purpose;
+ *  - a directory without its trailing slash is redirected to it (relative URLs then resolve);
+ *  - cross-origin isolation headers (COOP/COEP), so a page may use SharedArrayBuffer and workers.
  */
-import { createReadStream, statSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { extname, join, normalize, resolve, sep } from "node:path";
+import { constants, promises as fsp } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { extname, join, resolve, sep } from "node:path";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -19,32 +28,145 @@ const TYPES: Record<string, string> = {
   ".csv": "text/csv; charset=utf-8",
   ".ts": "text/plain; charset=utf-8",
   ".md": "text/plain; charset=utf-8",
+  ".wasm": "application/wasm",
 };
 
-export function startStaticServer(rootIn: string, port: number, host = "127.0.0.1"): Promise<{ server: Server; url: string }> {
-  const root = resolve(rootIn);
+const LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"];
+
+export interface StaticServerOptions {
+  /** Accept any Host header (default: only loopback names, unless `host` is not a loopback address). */
+  anyHost?: boolean;
+}
+
+export function startStaticServer(rootIn: string, port: number, host = "127.0.0.1", opts: StaticServerOptions = {}): Promise<{ server: Server; url: string }> {
+  const rootPromise = fsp.realpath(resolve(rootIn));
+  const loopback = host === "127.0.0.1" || host === "localhost" || host === "::1";
+  const anyHost = opts.anyHost ?? !loopback;
+  let boundPort = port;
   const server = createServer((req, res) => {
-    const path = decodeURIComponent((req.url ?? "/").split("?")[0]!);
-    let file = normalize(join(root, path));
+    handle(req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, "internal error");
+      else res.destroy();
+    });
+  });
+  const send = (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void => {
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers });
+    res.end(text);
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const root = await rootPromise;
+    if (!anyHost) {
+      const h = (req.headers.host ?? "").toLowerCase();
+      if (!LOOPBACK_HOSTS.some((n) => h === `${n}:${boundPort}` || (boundPort === 80 && h === n))) {
+        send(res, 421, "this server answers only to 127.0.0.1, localhost and [::1] with its port\n");
+        return;
+      }
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      send(res, 405, "only GET and HEAD\n", { allow: "GET, HEAD" });
+      return;
+    }
+    const rawPath = (req.url ?? "/").split(/[?#]/)[0]!;
+    let path: string;
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      send(res, 400, "bad request: malformed percent-encoding\n");
+      return;
+    }
+    if (!path.startsWith("/") || path.includes("\0")) {
+      send(res, 400, "bad request\n");
+      return;
+    }
+    const segments = path.split("/").filter((s) => s !== "");
+    if (segments.some((s) => s.startsWith(".") || s.includes("\\"))) {
+      send(res, 404, "not found\n");
+      return;
+    }
+    const notFound = (): void => send(res, 404, `not found: ${encodeURI(path)}\n`);
+    let file: string;
+    try {
+      file = await fsp.realpath(join(root, ...segments));
+    } catch {
+      notFound();
+      return;
+    }
     if (file !== root && !file.startsWith(root + sep)) {
-      res.writeHead(403).end("forbidden");
+      notFound(); // a link out of the root: as if it were not there
+      return;
+    }
+    let st = await fsp.stat(file);
+    if (st.isDirectory()) {
+      if (!path.endsWith("/")) {
+        const q = (req.url ?? "").slice(rawPath.length);
+        send(res, 301, "moved\n", { location: `${encodeURI(path)}/${q}` });
+        return;
+      }
+      file = join(file, "index.html");
+      try {
+        file = await fsp.realpath(file);
+      } catch {
+        notFound();
+        return;
+      }
+      if (!file.startsWith(root + sep)) {
+        notFound();
+        return;
+      }
+    } else if (path.endsWith("/")) {
+      notFound(); // dir/index.html/ is not a directory
+      return;
+    }
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; the descriptor is then checked to be a regular file.
+    let fh;
+    try {
+      fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch {
+      notFound();
       return;
     }
     try {
-      if (statSync(file).isDirectory()) file = join(file, "index.html");
-      const st = statSync(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": st.size, "cache-control": "no-store" });
-      createReadStream(file).pipe(res);
+      st = await fh.stat();
     } catch {
-      res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}`);
+      await fh.close();
+      notFound();
+      return;
     }
+    if (!st.isFile()) {
+      await fh.close();
+      notFound();
+      return;
+    }
+    res.writeHead(200, {
+      "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+      "content-length": st.size,
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+      "cross-origin-opener-policy": "same-origin",
+      "cross-origin-embedder-policy": "require-corp",
+      "cross-origin-resource-policy": "same-origin",
+    });
+    if (req.method === "HEAD") {
+      await fh.close();
+      res.end();
+      return;
+    }
+    const stream = fh.createReadStream({ autoClose: true });
+    stream.on("error", () => res.destroy());
+    res.on("close", () => stream.destroy());
+    stream.pipe(res);
+  };
+  server.on("clientError", (_err, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    else socket.destroy();
   });
   return new Promise((resolvePromise, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
       const addr = server.address();
-      const p = typeof addr === "object" && addr ? addr.port : port;
-      resolvePromise({ server, url: `http://${host}:${p}` });
+      boundPort = typeof addr === "object" && addr ? addr.port : port;
+      const shown = host.includes(":") ? `[${host}]` : host;
+      resolvePromise({ server, url: `http://${shown}:${boundPort}` });
     });
   });
 }
