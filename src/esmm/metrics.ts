@@ -3,6 +3,7 @@
  * never thresholded), and ESMM's evaluation protocol from the paper:
  *   CTR AUC on all impressions, CVR AUC on clicked impressions only, CTCVR AUC on all impressions.
  */
+import { assertFinite } from "../tensor/index.js";
 
 /**
  * Weighted ROC AUC: each row i counts as a positive with weight pos[i] and as a negative with weight
@@ -10,10 +11,15 @@
  * as one half, i.e. average ranks). With pos = p, neg = 1 - p for true probabilities p it is the
  * expected AUC over label draws, which is how the simulator's ground truth is scored.
  * Returns null when either class has zero total weight (the AUC is undefined there).
- * Cost O(n log n).
+ * Cost O(n log n). Throws (never loops) when a score or weight is NaN or infinite: a NaN has no
+ * rank, and the error names how many there are.
  */
 export function weightedAuc(scores: ArrayLike<number>, pos: ArrayLike<number>, neg: ArrayLike<number>): number | null {
   const n = scores.length;
+  if (pos.length !== n || neg.length !== n) throw new Error(`auc: ${n} scores but ${pos.length} / ${neg.length} weights`);
+  assertFinite("auc", "scores", scores);
+  assertFinite("auc", "labels or weights", pos);
+  assertFinite("auc", "labels or weights", neg);
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   order.sort((a, b) => scores[a]! - scores[b]!);
@@ -53,6 +59,8 @@ const CLIP = 1e-7;
 /** Mean log loss of probabilities p against labels y in [0, 1]; null for no rows. */
 export function logLoss(p: ArrayLike<number>, y: ArrayLike<number>): number | null {
   if (p.length === 0) return null;
+  assertFinite("logLoss", "probabilities", p);
+  assertFinite("logLoss", "labels", y);
   let s = 0;
   for (let i = 0; i < p.length; i++) {
     const q = Math.min(Math.max(p[i]!, CLIP), 1 - CLIP);
@@ -142,6 +150,8 @@ export interface MetricInputs {
 /** ESMM's evaluation of a whole set of scores. */
 export function esmmMetrics(m: MetricInputs): EsmmMetrics {
   const n = m.click.length;
+  // checked up front so the error names the output, not the metric that happened to read it first
+  for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) assertFinite("metrics", `${k} values`, m[k]);
   const ctcvr = new Float64Array(n);
   let clicks = 0;
   let conversions = 0;

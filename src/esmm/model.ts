@@ -12,7 +12,7 @@
  * defined over every impression, so training pCTR and pCTCVR on all impressions trains the CVR tower
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
-import { Rng, Tensor, allocF32, fmt } from "../tensor/index.js";
+import { Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/index.js";
 import { add, bceWithLogits, bceWithLogitsProduct, checkFields, concat, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
 import type { Batch } from "./batch.js";
@@ -166,6 +166,8 @@ export class Esmm extends Module {
       for (let b = 0; b < B; b++) {
         for (let j = 0; j < Nd; j++) d[b * Nd + j] = (input.dense[b * Nd + j]! - cfg.denseMean[j]!) / cfg.denseStd[j]!;
       }
+      const bad = firstNonFinite(d);
+      if (bad) throw new Error(`Esmm.forward: dense feature "${cfg.dense[bad.index % Nd]}" of row ${Math.floor(bad.index / Nd)} is NaN or infinite (or overflows float32 once standardised); ${bad.count} such value(s) in the batch`);
       rest.push(new Tensor(d, [B, Nd]));
     }
     return { single, rest };

@@ -3,7 +3,7 @@
  *
  * A step: forward -> entire-space loss -> backward -> Adam (dense and lazy-row updates) -> zero grads.
  */
-import { Arena, Rng } from "../tensor/index.js";
+import { Arena, Rng, firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
@@ -66,9 +66,36 @@ export interface TrainResult {
   optimizer: Adam;
 }
 
+/** Training stopped because a loss or a gradient stopped being a finite number. */
+export class TrainingDivergedError extends Error {
+  constructor(
+    readonly epoch: number,
+    readonly step: number,
+    /** The parameter whose gradient went non-finite; null when the loss itself did. */
+    readonly parameter: string | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = "TrainingDivergedError";
+  }
+}
+
+/** The error for a step whose loss or gradient is not finite, naming any parameter that holds NaN or infinity. */
+function diverged(model: Esmm, epoch: number, step: number, what: string, gradOf: string | null): TrainingDivergedError {
+  const p = model.namedParameters().find(([, t]) => firstNonFinite(t.data) !== null)?.[0] ?? null;
+  const state = p ? `parameter "${p}" holds non-finite values` : "the weights are the last finite step's, no update was applied";
+  return new TrainingDivergedError(epoch, step, p ?? gradOf, `training diverged at epoch ${epoch + 1}, step ${step}: ${what} (${state}). Lower the learning rate or clip gradients (--clip-norm).`);
+}
+
 const LOWER_IS_BETTER = new Set<MetricName>(["ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"]);
 
-/** Trains in place. Deterministic for a seed: two runs give bit-identical weights. */
+/**
+ * Trains in place. Deterministic for a seed: two runs give bit-identical weights.
+ *
+ * Every step checks that the loss and every gradient are finite BEFORE the update, and throws a
+ * TrainingDivergedError naming the epoch, the step and the parameter otherwise: the model then
+ * holds the last good step's weights, and nothing non-finite reaches the optimiser or a checkpoint.
+ */
 export async function train(model: Esmm, data: Dataset | BatchSource, opts: TrainOptions = {}): Promise<TrainResult> {
   const epochs = opts.epochs ?? 1;
   const batchSize = opts.batchSize ?? 1024;
@@ -101,10 +128,14 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
       const l = arena.run(() => {
         const out = model.forward(batch);
         const loss = model.loss(out, batch.click, batch.conversion, opts.lossWeights);
+        const total = loss.total.item();
+        if (total - total !== 0) throw diverged(model, epoch, step + 1, `the loss is ${total}`, null);
         loss.total.backward();
+        const bad = optimizer.nonFiniteGradient();
+        if (bad) throw diverged(model, epoch, step + 1, `the gradient of "${bad.name}" has ${bad.count} non-finite value(s)`, bad.name);
         optimizer.step();
         optimizer.zeroGrad();
-        return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr };
+        return { total, ctr: loss.ctr, cvr: loss.cvr };
       });
       step++;
       rows += batch.size;

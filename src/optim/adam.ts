@@ -15,7 +15,7 @@
  * while it is absent, so its effective step differs from dense Adam's.
  */
 import type { AdamHyper, Tensor } from "../tensor/index.js";
-import { kernels } from "../tensor/index.js";
+import { firstNonFinite, kernels } from "../tensor/index.js";
 import type { NamedParameters } from "../layers/index.js";
 
 export interface AdamOptions {
@@ -54,7 +54,10 @@ export class Adam {
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0;
     this.maxGradNorm = opts.maxGradNorm;
-    if (!(this.lr >= 0)) throw new Error(`Adam: lr must be >= 0, got ${this.lr}`);
+    if (!(this.lr >= 0 && Number.isFinite(this.lr))) throw new Error(`Adam: lr must be a finite number >= 0, got ${this.lr}`);
+    if (!(this.eps > 0 && Number.isFinite(this.eps))) throw new Error(`Adam: eps must be a finite number > 0, got ${this.eps}`);
+    if (!(this.weightDecay >= 0 && Number.isFinite(this.weightDecay))) throw new Error(`Adam: weightDecay must be a finite number >= 0, got ${this.weightDecay}`);
+    if (this.maxGradNorm !== undefined && !(this.maxGradNorm > 0 && Number.isFinite(this.maxGradNorm))) throw new Error(`Adam: maxGradNorm must be a finite number > 0, got ${this.maxGradNorm}`);
     for (const [k, b] of [["beta1", this.beta1], ["beta2", this.beta2]] as const) {
       if (!(b >= 0 && b < 1)) throw new Error(`Adam: ${k} must be in [0, 1), got ${b}`);
     }
@@ -73,6 +76,19 @@ export class Adam {
       if (g) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!;
     }
     return Math.sqrt(s);
+  }
+
+  /**
+   * The first parameter whose gradient holds a NaN or an infinity (a diverging run), or null. One
+   * pass over the gradients (row-sparse ones: the rows present), cheap beside the step that made them.
+   */
+  nonFiniteGradient(): { name: string; count: number } | null {
+    for (const [name, p] of this.params) {
+      const g = p.sparse ? p.sparseGrad?.values : p.grad;
+      const bad = g ? firstNonFinite(g) : null;
+      if (bad) return { name, count: bad.count };
+    }
+    return null;
   }
 
   /** One update of every parameter that has a gradient. */

@@ -6,3 +6,4 @@ export * from "./init.js";
 export * from "./shape.js";
 export { kernels, useKernels, naiveKernels, fastKernels, sigmoidScalar } from "./kernels/index.js";
 export type { Kernels, GemmOpts, AdamHyper } from "./kernels/index.js";
+export { firstNonFinite, assertFinite } from "./finite.js";
