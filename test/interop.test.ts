@@ -39,6 +39,13 @@ describe.skipIf(!hasTorch)("interop with PyTorch (python3-torch)", () => {
     }
   });
 
+  it("the PyTorch side writes JSON as JavaScript does, so model.json checksums agree", () => {
+    const values = [0, -0, 1, -2, 0.1, 1 / 3, 1e-7, 1.5e-7, 0.000001, 123456789012345680000, 1e21, 2.5e21, -1e-300, 5e-324, 1.7976931348623157e308, 3.4028234663852886e38, 65536, 0.30000000000000004, 1e16, 12345.678];
+    const doc = { a: values, s: "é\u0001\"x\"\n\t/", n: null, t: true, o: { z: 1, y: [2.0, "3"] } };
+    const py = execFileSync(PY, ["-c", "import sys, json; sys.path.insert(0, sys.argv[1]); import esmm; print(esmm.js_json(json.loads(sys.stdin.read())), end='')", join(HERE, "..", "interop", "pytorch")], { input: JSON.stringify(doc), encoding: "utf8" });
+    expect(py).toBe(JSON.stringify(doc));
+  });
+
   it("a model trained with DistributedDataParallel (2 ranks) serves in esmm-ts", async () => {
     const io = { out: () => undefined, err: () => undefined, isTTY: false };
     const csv = join(dir, "t.csv");

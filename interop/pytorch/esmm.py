@@ -80,9 +80,73 @@ def write_safetensors(path: str, tensors: Dict[str, torch.Tensor], metadata: Opt
 def load_config(checkpoint_dir: str) -> dict:
     with open(f"{checkpoint_dir}/model.json", "r", encoding="utf-8") as f:
         j = json.load(f)
-    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") != 1:
-        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1")
+    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") not in (1, 2):
+        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1 or 2")
     return j["config"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# model.json checksums (format version 2): CRC-32s, the content's over the text that JavaScript's
+# JSON.stringify gives for [config, preprocessor, training], so both engines compute the same sum.
+# ---------------------------------------------------------------------------------------------------
+
+def _js_number(x) -> str:
+    """A number as ECMAScript's Number::toString writes it (shortest round-trip digits, JS layout)."""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, int):
+        return str(x)
+    if x != x or x in (float("inf"), float("-inf")):
+        return "null"
+    if x == 0:
+        return "0"
+    import decimal
+
+    sign = "-" if x < 0 else ""
+    t = decimal.Decimal(repr(abs(x))).as_tuple()
+    digits = "".join(map(str, t.digits)).rstrip("0") or "0"
+    exp = t.exponent + len(t.digits) - len(digits)  # value = digits * 10^exp
+    k, n = len(digits), len(digits) + exp  # value = 0.digits * 10^n
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    e = n - 1
+    mant = digits if k == 1 else digits[0] + "." + digits[1:]
+    return f"{sign}{mant}e{'+' if e >= 0 else '-'}{abs(e)}"
+
+
+def js_json(v) -> str:
+    """JSON text as JavaScript's JSON.stringify(v) writes it (no spaces, keys in insertion order)."""
+    if v is None:
+        return "null"
+    if isinstance(v, (bool, int, float)):
+        return _js_number(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(js_json(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":" + js_json(x) for k, x in v.items()) + "}"
+    raise TypeError(f"not JSON: {type(v)}")
+
+
+def crc32_hex(data: bytes) -> str:
+    import zlib
+
+    return format(zlib.crc32(data) & 0xFFFFFFFF, "08x")
+
+
+def checksums(mj: dict, files: Dict[str, str]) -> dict:
+    """The "checksums" object of model.json for its content and the given {name: path} files."""
+    content = js_json([mj["config"], mj.get("preprocessor"), mj.get("training")])
+    out = {"content": crc32_hex(content.encode("utf-8"))}
+    for name, path in files.items():
+        with open(path, "rb") as f:
+            out[name] = crc32_hex(f.read())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------

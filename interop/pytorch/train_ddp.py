@@ -164,11 +164,18 @@ def run(a):
         os.makedirs(a.out, exist_ok=True)
         mj.setdefault("training", {})
         mj["training"] = {**mj["training"], "trainedWith": f"PyTorch {torch.__version__} DDP x{world}", "epochsDone": a.epochs}
+        weights = os.path.join(a.out, "weights.safetensors")
+        esmm.write_safetensors(weights, dict(model.named_parameters()), {"format": "pt", "producer": "train_ddp.py"})
+        # no optimizer.safetensors: its Adam state is PyTorch's, not esmm-ts's
+        stale = os.path.join(a.out, "optimizer.safetensors")
+        if os.path.exists(stale):
+            os.remove(stale)
+        mj["formatVersion"] = 2
+        mj["checksums"] = esmm.checksums(mj, {"weights.safetensors": weights})
         tmp = os.path.join(a.out, "model.json.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(mj, f, indent=2)
+            json.dump(mj, f, indent=2, ensure_ascii=False)
         os.replace(tmp, os.path.join(a.out, "model.json"))
-        esmm.write_safetensors(os.path.join(a.out, "weights.safetensors"), dict(model.named_parameters()), {"format": "pt", "producer": "train_ddp.py"})
     dist.barrier()
     dist.destroy_process_group()
 

@@ -3,7 +3,7 @@
  * (vocabularies or the hashing trick, dense statistics) that are saved with a model so that scoring
  * uses exactly the mapping training used. Browser-safe: no files here.
  */
-import type { FieldSpec, LabeledBatch } from "../esmm/index.js";
+import { FieldError, expectArray, expectFloat, expectInt, expectObject, expectOneOf, expectString, type FieldSpec, type LabeledBatch } from "../esmm/index.js";
 
 /** A data error that knows where it happened. The CLI prints it and exits 1. */
 export class DataError extends Error {
@@ -70,6 +70,11 @@ export class FieldMap {
   private readonly index: Map<string, number> | null;
   constructor(readonly mapping: Mapping) {
     this.index = mapping.kind === "vocab" ? new Map(mapping.tokens.map((t, i) => [t, i + 1])) : null;
+    if (this.index && this.index.size !== (mapping as { tokens: string[] }).tokens.length) {
+      const seen = new Set<string>();
+      const dup = (mapping as { tokens: string[] }).tokens.find((t) => seen.has(t) || !seen.add(t));
+      throw new Error(`the vocabulary holds the token ${JSON.stringify(dup)} twice`);
+    }
   }
 
   /** Rows of the embedding table: known tokens (or buckets) plus the out-of-vocabulary row 0. */
@@ -139,7 +144,13 @@ export class Preprocessor {
     readonly denseMean: number[],
     readonly denseStd: number[],
   ) {
-    this.maps = mappings.map((m) => new FieldMap(m));
+    this.maps = mappings.map((m, i) => {
+      try {
+        return new FieldMap(m);
+      } catch (e) {
+        throw new FieldError(`preprocessor.mappings[${i}].tokens`, (e as Error).message);
+      }
+    });
   }
 
   /** The model's fields: single-valued columns first, then multi-valued, with their table sizes. */
@@ -160,12 +171,62 @@ export class Preprocessor {
     return { schema: this.schema, mappings: this.mappings, denseMean: this.denseMean, denseStd: this.denseStd };
   }
 
-  static fromJSON(j: unknown): Preprocessor {
-    const o = j as { schema: Schema; mappings: Mapping[]; denseMean: number[]; denseStd: number[] };
-    if (!o || typeof o !== "object" || !o.schema || !Array.isArray(o.mappings)) throw new Error("preprocessor: missing schema or mappings");
-    const nFields = o.schema.categorical.length + o.schema.multi.length;
-    if (o.mappings.length !== nFields) throw new Error(`preprocessor: ${o.mappings.length} mappings for ${nFields} fields`);
-    return new Preprocessor(o.schema, o.mappings, o.denseMean, o.denseStd);
+  /**
+   * Rebuilds a saved preprocessor, checking every field of the JSON by type and range (errors name
+   * it: "preprocessor.mappings[3].tokens[17]: ..."). With `fields` (the model config's), each
+   * mapping's size and name must match its embedding table, checked BEFORE any lookup table is
+   * built, so a crafted vocabulary of millions of tokens fails fast instead of filling memory.
+   */
+  static fromJSON(j: unknown, fields?: readonly FieldSpec[]): Preprocessor {
+    const o = expectObject(j, "preprocessor");
+    const sc = expectObject(o.schema, "preprocessor.schema");
+    const strs = (v: unknown, at: string): string[] => expectArray(v, at).map((x, i) => expectString(x, `${at}[${i}]`));
+    const strOrNull = (v: unknown, at: string): string | null => (v === null || v === undefined ? null : expectString(v, at));
+    const schema: Schema = {
+      click: expectString(sc.click, "preprocessor.schema.click"),
+      conversion: expectString(sc.conversion, "preprocessor.schema.conversion"),
+      categorical: strs(sc.categorical, "preprocessor.schema.categorical"),
+      multi: expectArray(sc.multi, "preprocessor.schema.multi").map((mIn, i) => {
+        const at = `preprocessor.schema.multi[${i}]`;
+        const m = expectObject(mIn, at);
+        const out: MultiColumn = { name: expectString(m.name, `${at}.name`) };
+        if (m.sep !== undefined) {
+          out.sep = expectString(m.sep, `${at}.sep`);
+          if (out.sep === "") throw new FieldError(`${at}.sep`, "must not be empty");
+        }
+        if (m.pooling !== undefined) out.pooling = expectOneOf(m.pooling, `${at}.pooling`, ["sum", "mean"] as const);
+        return out;
+      }),
+      dense: strs(sc.dense, "preprocessor.schema.dense"),
+      user: strOrNull(sc.user, "preprocessor.schema.user"),
+      truePctr: strOrNull(sc.truePctr, "preprocessor.schema.truePctr"),
+      truePcvr: strOrNull(sc.truePcvr, "preprocessor.schema.truePcvr"),
+    };
+    const nFields = schema.categorical.length + schema.multi.length;
+    const maps = expectArray(o.mappings, "preprocessor.mappings");
+    if (maps.length !== nFields) throw new FieldError("preprocessor.mappings", `has ${maps.length} mappings for ${nFields} fields`);
+    if (fields && fields.length !== nFields) throw new FieldError("preprocessor.mappings", `${nFields} fields, the model config has ${fields.length}`);
+    const names = [...schema.categorical, ...schema.multi.map((m) => m.name)];
+    const mappings: Mapping[] = maps.map((mIn, i) => {
+      const at = `preprocessor.mappings[${i}]`;
+      const m = expectObject(mIn, at);
+      const kind = expectOneOf(m.kind, `${at}.kind`, ["vocab", "hash"] as const);
+      const size = kind === "vocab" ? expectArray(m.tokens, `${at}.tokens`).length + 1 : expectInt(m.buckets, `${at}.buckets`, 1, 2 ** 31 - 2) + 1;
+      const f = fields?.[i];
+      if (f && (f.vocab !== size || f.name !== safeName(names[i]!))) {
+        throw new FieldError(at, `maps column "${names[i]}" to ${size} ids, the model's field ${i} is "${f.name}" with ${f.vocab} rows`);
+      }
+      if (kind === "hash") return { kind, buckets: size - 1 };
+      return { kind, tokens: (m.tokens as unknown[]).map((t, k) => expectString(t, `${at}.tokens[${k}]`)) };
+    });
+    const Nd = schema.dense.length;
+    const floats = (v: unknown, at: string, positive: boolean): number[] => {
+      const a = expectArray(v, at).map((x, i) => expectFloat(x, `${at}[${i}]`, { positive }));
+      if (a.length !== Nd) throw new FieldError(at, `has ${a.length} entries for ${Nd} dense columns`);
+      return a;
+    };
+    const pre = new Preprocessor(schema, mappings, floats(o.denseMean, "preprocessor.denseMean", false), floats(o.denseStd, "preprocessor.denseStd", true));
+    return pre;
   }
 }
 

@@ -1,6 +1,7 @@
 /** The model's configuration: what a checkpoint's model.json stores, with defaults filled in. */
 import type { BagMode } from "../autograd/index.js";
 import { DEFAULT_EMBEDDING_INIT, type EmbeddingInit } from "../layers/index.js";
+import { FieldError, expectArray, expectFloat, expectInt, expectObject, expectOneOf, expectString } from "./validate.js";
 
 /**
  * - `esmm-mmoe`: shared embeddings -> E expert MLPs -> one softmax gate per task -> CTR / CVR towers.
@@ -41,49 +42,108 @@ export type EsmmConfigInput = Partial<Omit<EsmmConfig, "fields" | "experts" | "t
   towers?: Partial<EsmmConfig["towers"]>;
 };
 
-/** Fills defaults (E = 2 experts of 256 -> 128, towers 128 -> 64 -> 1, D = 16) and validates. */
-export function resolveConfig(c: EsmmConfigInput): EsmmConfig {
+/**
+ * Sane bounds on every size, so that a crafted config fails with a message instead of asking for
+ * gigabytes: ids are int32, and no layer of a recommendation model here is wider than 65,536.
+ */
+export const CONFIG_LIMITS = {
+  fields: 4096,
+  dense: 4096,
+  vocab: 2 ** 31 - 1,
+  dim: 4096,
+  experts: 256,
+  layers: 32,
+  width: 65_536,
+  /** Parameters in all (float32): 2^31 is 8 GiB of weights. */
+  parameters: 2 ** 31,
+};
+
+/**
+ * Fills defaults (E = 2 experts of 256 -> 128, towers 128 -> 64 -> 1, D = 16) and validates every
+ * field by type and range; errors name the field ("config.fields[2].vocab: ..."). Accepts untrusted
+ * input (a model.json): nothing is allocated here.
+ */
+export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
+  const L = CONFIG_LIMITS;
+  const c = expectObject(cIn, "config") as Record<string, unknown>;
+  const opt = <T>(v: unknown, fallback: T): unknown => (v === undefined ? fallback : v);
+  const fields = expectArray(c.fields, "config.fields", L.fields).map((fIn, i) => {
+    const at = `config.fields[${i}]`;
+    const f = expectObject(fIn, at);
+    const name = expectString(f.name, `${at}.name`);
+    if (!name || /[.\s]/.test(name)) throw new FieldError(`${at}.name`, `"${name}" must be non-empty without dots or spaces`);
+    return {
+      name,
+      vocab: expectInt(f.vocab, `${at}.vocab`, 1, L.vocab),
+      kind: expectOneOf(opt(f.kind, "single"), `${at}.kind`, ["single", "multi"] as const),
+      pooling: expectOneOf(opt(f.pooling, "mean"), `${at}.pooling`, ["sum", "mean"] as const),
+    };
+  });
+  const dense = expectArray(opt(c.dense, []), "config.dense", L.dense).map((d, i) => expectString(d, `config.dense[${i}]`));
+  const floats = (v: unknown, what: string, positive: boolean): number[] => {
+    const a = expectArray(v, what, L.dense).map((x, i) => expectFloat(x, `${what}[${i}]`, { positive }));
+    if (a.length !== dense.length) throw new FieldError(what, `has ${a.length} entries for ${dense.length} dense features`);
+    return a;
+  };
+  const experts = expectObject(opt(c.experts, {}), "config.experts");
+  const towers = expectObject(opt(c.towers, {}), "config.towers");
+  const widths = (v: unknown, what: string, min: number): number[] => {
+    const a = expectArray(v, what, L.layers).map((h, i) => expectInt(h, `${what}[${i}]`, 1, L.width));
+    if (a.length < min) throw new FieldError(what, `needs at least ${min} size(s)`);
+    return a;
+  };
+  const init = expectObject(opt(c.embeddingInit, DEFAULT_EMBEDDING_INIT), "config.embeddingInit");
   const cfg: EsmmConfig = {
-    variant: c.variant ?? "esmm-mmoe",
-    fields: c.fields.map((f) => ({ name: f.name, vocab: f.vocab, kind: f.kind ?? "single", pooling: f.pooling ?? "mean" })),
-    dense: c.dense ?? [],
-    denseMean: c.denseMean ?? (c.dense ?? []).map(() => 0),
-    denseStd: c.denseStd ?? (c.dense ?? []).map(() => 1),
-    dim: c.dim ?? 16,
-    experts: { count: c.experts?.count ?? 2, hidden: c.experts?.hidden ?? [256, 128] },
-    towers: { hidden: c.towers?.hidden ?? [64] },
-    embeddingInit: c.embeddingInit ?? DEFAULT_EMBEDDING_INIT,
-    seed: c.seed ?? 1,
+    variant: expectOneOf(opt(c.variant, "esmm-mmoe"), "config.variant", VARIANTS),
+    fields,
+    dense,
+    denseMean: floats(opt(c.denseMean, dense.map(() => 0)), "config.denseMean", false),
+    denseStd: floats(opt(c.denseStd, dense.map(() => 1)), "config.denseStd", true),
+    dim: expectInt(opt(c.dim, 16), "config.dim", 1, L.dim),
+    experts: { count: expectInt(opt(experts.count, 2), "config.experts.count", 1, L.experts), hidden: widths(opt(experts.hidden, [256, 128]), "config.experts.hidden", 1) },
+    towers: { hidden: widths(opt(towers.hidden, [64]), "config.towers.hidden", 0) },
+    embeddingInit: { kind: expectOneOf(opt(init.kind, "normal"), "config.embeddingInit.kind", ["normal"] as const), std: expectFloat(init.std, "config.embeddingInit.std", { min: 0 }) },
+    seed: expectInt(opt(c.seed, 1), "config.seed", -(2 ** 53), 2 ** 53),
   };
-  const bad = (msg: string): never => {
-    throw new Error(`config: ${msg}`);
-  };
-  if (!VARIANTS.includes(cfg.variant)) bad(`variant "${cfg.variant}" is not one of ${VARIANTS.join(", ")}`);
-  if (cfg.fields.length === 0 && cfg.dense.length === 0) bad("needs at least one field or dense feature");
+  if (cfg.fields.length === 0 && cfg.dense.length === 0) throw new FieldError("config.fields", "needs at least one field or dense feature");
   const names = new Set<string>();
-  for (const f of cfg.fields) {
-    if (!f.name || /[.\s]/.test(f.name)) bad(`field name "${f.name}" must be non-empty without dots or spaces`);
-    if (names.has(f.name)) bad(`field "${f.name}" appears twice`);
+  cfg.fields.forEach((f, i) => {
+    if (names.has(f.name)) throw new FieldError(`config.fields[${i}].name`, `field "${f.name}" appears twice`);
     names.add(f.name);
-    if (!Number.isInteger(f.vocab) || f.vocab < 1) bad(`field "${f.name}" needs a vocabulary size >= 1, got ${f.vocab}`);
-    if (f.kind !== "single" && f.kind !== "multi") bad(`field "${f.name}" kind must be single or multi`);
-    if (f.pooling !== "sum" && f.pooling !== "mean") bad(`field "${f.name}" pooling must be sum or mean`);
-  }
-  if (cfg.denseMean.length !== cfg.dense.length || cfg.denseStd.length !== cfg.dense.length) bad("denseMean / denseStd must match dense");
-  if (cfg.denseStd.some((s) => !(s > 0))) bad("denseStd entries must be > 0");
-  const posInt = (v: number, what: string): void => {
-    if (!Number.isInteger(v) || v < 1) bad(`${what} must be a positive integer, got ${v}`);
-  };
-  posInt(cfg.dim, "dim");
-  posInt(cfg.experts.count, "experts.count");
-  if (cfg.experts.hidden.length === 0) bad("experts.hidden needs at least one size");
-  cfg.experts.hidden.forEach((h) => posInt(h, "experts.hidden"));
-  cfg.towers.hidden.forEach((h) => posInt(h, "towers.hidden"));
-  if (!(cfg.embeddingInit.std >= 0)) bad("embeddingInit.std must be >= 0");
+  });
+  const n = parameterCount(cfg);
+  if (n > L.parameters) throw new FieldError("config", `describes ${n.toExponential(3)} parameters, more than the ${L.parameters.toExponential(3)} allowed`);
   return cfg;
 }
 
 /** Width of the model input: D per field (single or pooled bag) plus the dense features. */
 export function inputWidth(cfg: EsmmConfig): number {
   return cfg.fields.length * cfg.dim + cfg.dense.length;
+}
+
+/** Weights and biases of an MLP with layer sizes [I, H1, ..., O]. */
+function mlpParameters(sizes: readonly number[]): number {
+  let n = 0;
+  for (let l = 0; l + 1 < sizes.length; l++) n += sizes[l]! * sizes[l + 1]! + sizes[l + 1]!;
+  return n;
+}
+
+/**
+ * How many float32 parameters a model of this config has, computed from the sizes alone (no
+ * allocation), so a checkpoint's config can be held against its weights file before the model is
+ * built. Mirrors the constructor of Esmm; a test holds the two together for every variant.
+ */
+export function parameterCount(cfg: EsmmConfig): number {
+  const width = inputWidth(cfg);
+  const eh = cfg.experts.hidden;
+  let n = cfg.fields.reduce((s, f) => s + f.vocab * cfg.dim, 0);
+  if (cfg.variant === "esmm-mmoe") {
+    const E = cfg.experts.count;
+    n += E * mlpParameters([width, ...eh]);
+    n += 2 * (width * E + E);
+    n += 2 * mlpParameters([eh[eh.length - 1]!, ...cfg.towers.hidden, 1]);
+  } else {
+    n += 2 * mlpParameters([width, ...eh, ...cfg.towers.hidden, 1]);
+  }
+  return n;
 }

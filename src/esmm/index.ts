@@ -1,10 +1,11 @@
 export { Esmm } from "./model.js";
 export type { EsmmOutput, EsmmLoss, LossWeights, Scores } from "./model.js";
-export { resolveConfig, inputWidth, VARIANTS } from "./config.js";
+export { resolveConfig, inputWidth, parameterCount, CONFIG_LIMITS, VARIANTS } from "./config.js";
+export { FieldError, F32_MAX, expectArray, expectFloat, expectInt, expectObject, expectOneOf, expectString } from "./validate.js";
 export type { EsmmConfig, EsmmConfigInput, FieldSpec, Variant } from "./config.js";
 export { Dataset, checkLabels, identity } from "./batch.js";
 export type { Bag, Batch, LabeledBatch } from "./batch.js";
 export { auc, weightedAuc, logLoss, gauc, esmmMetrics } from "./metrics.js";
 export type { EsmmMetrics, MetricInputs, Calibration } from "./metrics.js";
-export { train, evaluate, scoreDataset, gateUsage } from "./train.js";
+export { train, evaluate, scoreDataset, gateUsage, TrainingDivergedError } from "./train.js";
 export type { BatchSource, MetricName, ProgressEvent, EpochRecord, TrainOptions, TrainResult } from "./train.js";

@@ -1,15 +1,27 @@
 /**
  * A model checkpoint as bytes (browser-safe; src/node/checkpoint.ts puts them in a directory):
- *   model.json              format, version, config, preprocessing, training metadata
+ *   model.json              format, version, config, preprocessing, training metadata, checksums
  *   weights.safetensors     named parameters, float32
  *   optimizer.safetensors   Adam's m and v per parameter ("<name>.m", "<name>.v"), steps in metadata
+ *
+ * A checkpoint is untrusted input. Loading checks, in this order, before anything large is
+ * allocated: model.json's every field (types and ranges, see resolveConfig), its content checksum,
+ * the weights file's checksum, its header against the parameter count the config implies; then it
+ * builds the model and refuses non-finite weights, naming the tensor.
  */
+import { firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamParamState } from "../optim/index.js";
-import { Esmm, resolveConfig, type EsmmConfig } from "../esmm/index.js";
-import { decodeSafetensors, encodeSafetensors, type NamedArray } from "./safetensors.js";
+import { Esmm, FieldError, expectObject, expectString, parameterCount, resolveConfig, type EsmmConfig } from "../esmm/index.js";
+import { crc32Hex } from "./crc32.js";
+import { decodeSafetensors, encodeSafetensors, readSafetensorsHeader, type NamedArray } from "./safetensors.js";
 
 export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
-export const CHECKPOINT_VERSION = 1;
+/** 2 adds checksums; version 1 checkpoints (no checksums) still load. */
+export const CHECKPOINT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
+
+export const WEIGHTS_FILE = "weights.safetensors";
+export const OPTIMIZER_FILE = "optimizer.safetensors";
 
 export interface ModelJson {
   format: typeof CHECKPOINT_FORMAT;
@@ -19,6 +31,16 @@ export interface ModelJson {
   preprocessor?: unknown;
   /** Whatever the trainer records: epochs done, rows, metrics, seed, options. */
   training?: Record<string, unknown>;
+  /**
+   * CRC-32s (hex): `content` over config, preprocessor and training as JSON (so a flipped byte in a
+   * vocabulary token is caught), and one per file of the checkpoint.
+   */
+  checksums?: Record<string, string>;
+}
+
+/** The text the content checksum covers: the parsed values, re-serialised (stable for JSON numbers). */
+function contentText(j: { config: unknown; preprocessor?: unknown; training?: unknown }): string {
+  return JSON.stringify([j.config, j.preprocessor ?? null, j.training ?? null]);
 }
 
 export function encodeWeights(model: Esmm): Uint8Array {
@@ -26,8 +48,24 @@ export function encodeWeights(model: Esmm): Uint8Array {
   return encodeSafetensors(m, { format: "pt", producer: "esmm-ts" });
 }
 
-/** Loads weights by name into a model, checking every name and shape. */
-export function loadWeights(model: Esmm, bytes: Uint8Array, what = "weights.safetensors"): void {
+/** Throws naming the first parameter that holds a NaN or an infinity. */
+export function assertFiniteParameters(model: Esmm, what = "model"): void {
+  for (const [name, p] of model.namedParameters()) {
+    const bad = firstNonFinite(p.data);
+    if (bad) throw new Error(`${what}: parameter "${name}" has ${bad.count} non-finite value(s) (first at index ${bad.index}); refusing to use or save diverged weights`);
+  }
+}
+
+/** The parameter count the weights file's header describes, held against the config's (nothing allocated yet). */
+export function checkWeightsHeader(cfg: EsmmConfig, bytes: Uint8Array, what = WEIGHTS_FILE): void {
+  const { entries } = readSafetensorsHeader(bytes, what);
+  const have = entries.reduce((s, e) => s + (e.end - e.begin) / 4, 0);
+  const want = parameterCount(cfg);
+  if (have !== want) throw new Error(`${what}: holds ${have} values in ${entries.length} tensors, the config in model.json describes ${want} parameters`);
+}
+
+/** Loads weights by name into a model, checking every name, shape and value. */
+export function loadWeights(model: Esmm, bytes: Uint8Array, what = WEIGHTS_FILE): void {
   const { tensors } = decodeSafetensors(bytes, what);
   const params = model.namedParameters();
   for (const name of tensors.keys()) {
@@ -39,6 +77,8 @@ export function loadWeights(model: Esmm, bytes: Uint8Array, what = "weights.safe
     if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
       throw new Error(`${what}: tensor "${name}" has shape [${t.shape.join(", ")}], the model expects [${p.shape.join(", ")}]`);
     }
+    const bad = firstNonFinite(t.data);
+    if (bad) throw new Error(`${what}: tensor "${name}" has ${bad.count} non-finite value(s) (first at index ${bad.index}); the checkpoint is corrupt or its training diverged`);
     p.data.set(t.data);
   }
 }
@@ -56,7 +96,7 @@ export function encodeOptimizer(opt: Adam, shapes: ReadonlyMap<string, readonly 
   return encodeSafetensors(m, { ...extra, steps: JSON.stringify(steps) });
 }
 
-export function decodeOptimizer(bytes: Uint8Array, what = "optimizer.safetensors"): { state: Map<string, AdamParamState>; metadata: Record<string, string> } {
+export function decodeOptimizer(bytes: Uint8Array, what = OPTIMIZER_FILE): { state: Map<string, AdamParamState>; metadata: Record<string, string> } {
   const { tensors, metadata } = decodeSafetensors(bytes, what);
   let steps: Record<string, number>;
   try {
@@ -64,29 +104,45 @@ export function decodeOptimizer(bytes: Uint8Array, what = "optimizer.safetensors
   } catch {
     throw new Error(`${what}: metadata "steps" is missing or not JSON`);
   }
+  if (!steps || typeof steps !== "object" || Array.isArray(steps)) throw new Error(`${what}: metadata "steps" must map names to step counts`);
   const state = new Map<string, AdamParamState>();
   for (const [name, step] of Object.entries(steps)) {
     const m = tensors.get(`${name}.m`);
     const v = tensors.get(`${name}.v`);
     if (!m || !v) throw new Error(`${what}: missing moments of "${name}"`);
+    if (!Number.isInteger(step) || step < 0) throw new Error(`${what}: "${name}" has an invalid step count ${JSON.stringify(step)}`);
+    for (const [k, t] of [["m", m], ["v", v]] as const) {
+      const bad = firstNonFinite(t.data);
+      if (bad) throw new Error(`${what}: tensor "${name}.${k}" has ${bad.count} non-finite value(s) (first at index ${bad.index})`);
+    }
     state.set(name, { step, m: m.data, v: v.data });
   }
   return { state, metadata };
 }
 
-/** Parses and validates model.json text. */
+/** Parses and validates model.json text (every field, and the content checksum where there is one). */
 export function parseModelJson(text: string, what = "model.json"): ModelJson {
-  let j: ModelJson;
+  let raw: unknown;
   try {
-    j = JSON.parse(text) as ModelJson;
+    raw = JSON.parse(text);
   } catch (e) {
     throw new Error(`${what}: not valid JSON (${(e as Error).message})`);
   }
-  if (!j || typeof j !== "object" || j.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not an esmm-ts checkpoint (format is ${JSON.stringify(j?.format)})`);
-  if (j.formatVersion !== CHECKPOINT_VERSION) {
-    throw new Error(`${what}: format version ${JSON.stringify(j.formatVersion)} is not supported (this esmm-ts reads version ${CHECKPOINT_VERSION})`);
+  const j = raw as ModelJson;
+  if (!j || typeof j !== "object" || j.format !== CHECKPOINT_FORMAT) throw new Error(`${what}: not an esmm-ts checkpoint (format is ${JSON.stringify((j as { format?: unknown } | null)?.format)})`);
+  if (!READABLE_VERSIONS.includes(j.formatVersion)) {
+    throw new Error(`${what}: format version ${JSON.stringify(j.formatVersion)} is not supported (this esmm-ts reads versions ${READABLE_VERSIONS.join(", ")})`);
   }
   try {
+    if (j.training !== undefined) expectObject(j.training, "training");
+    if (j.formatVersion >= 2) {
+      const sums = expectObject(j.checksums, "checksums");
+      for (const [k, v] of Object.entries(sums)) if (!/^[0-9a-f]{8}$/.test(expectString(v, `checksums.${k}`))) throw new FieldError(`checksums.${k}`, "must be 8 hex digits");
+      const want = expectString(sums.content, "checksums.content");
+      const got = crc32Hex(contentText(j));
+      if (got !== want) throw new FieldError("checksums.content", `is ${want}, but config, preprocessor and training sum to ${got}: the file was changed or corrupted`);
+      expectString(sums[WEIGHTS_FILE], `checksums["${WEIGHTS_FILE}"]`);
+    }
     j.config = resolveConfig(j.config);
   } catch (e) {
     throw new Error(`${what}: ${(e as Error).message}`);
@@ -94,17 +150,52 @@ export function parseModelJson(text: string, what = "model.json"): ModelJson {
   return j;
 }
 
-/** Builds a model from checkpoint bytes: what a browser does with fetched model.json and weights. */
-export function modelFromCheckpoint(modelJsonText: string, weights: Uint8Array): { model: Esmm; json: ModelJson } {
-  const json = parseModelJson(modelJsonText);
+/** Checks one file's bytes against the checksum model.json records for it (version 2 on). */
+export function verifyChecksum(json: ModelJson, file: string, bytes: Uint8Array, what = file): void {
+  const want = json.checksums?.[file];
+  if (want === undefined) {
+    if (json.formatVersion >= 2 && file === WEIGHTS_FILE) throw new Error(`${what}: model.json records no checksum for it`);
+    if (json.formatVersion >= 2 && file === OPTIMIZER_FILE) throw new Error(`${what}: model.json records no checksum for it (was it copied in from another checkpoint?)`);
+    return;
+  }
+  const got = crc32Hex(bytes);
+  if (got !== want) throw new Error(`${what}: CRC-32 is ${got}, model.json records ${want}: the file is corrupt or belongs to another checkpoint`);
+}
+
+/**
+ * Builds a model from checkpoint bytes: what a browser does with fetched model.json and weights.
+ * Checks in the order the module comment gives, so a crafted file fails before it allocates.
+ */
+export function modelFromCheckpoint(modelJsonText: string, weights: Uint8Array, what = "checkpoint"): { model: Esmm; json: ModelJson } {
+  const json = parseModelJson(modelJsonText, `${what}/model.json`);
+  const wp = `${what}/${WEIGHTS_FILE}`;
+  verifyChecksum(json, WEIGHTS_FILE, weights, wp);
+  checkWeightsHeader(json.config, weights, wp);
   const model = new Esmm(json.config);
-  loadWeights(model, weights);
+  loadWeights(model, weights, wp);
   return { model, json };
 }
 
-export function modelJsonOf(model: Esmm, extra: { preprocessor?: unknown; training?: Record<string, unknown> } = {}): string {
+/** Everything of a checkpoint as bytes: model.json (with the checksums of the others) and the files. */
+export function checkpointFiles(model: Esmm, extra: { preprocessor?: unknown; training?: Record<string, unknown>; optimizer?: Adam } = {}): Record<string, Uint8Array | string> {
+  assertFiniteParameters(model);
+  const files: Record<string, Uint8Array> = { [WEIGHTS_FILE]: encodeWeights(model) };
+  if (extra.optimizer) {
+    const shapes = new Map(model.namedParameters().map(([n, p]) => [n, p.shape]));
+    files[OPTIMIZER_FILE] = encodeOptimizer(extra.optimizer, shapes);
+  }
+  return { "model.json": modelJsonOf(model, { ...extra, files }), ...files };
+}
+
+/** model.json text; with `files`, their checksums are recorded beside the content's. */
+export function modelJsonOf(model: Esmm, extra: { preprocessor?: unknown; training?: Record<string, unknown>; files?: Record<string, Uint8Array> } = {}): string {
   const j: ModelJson = { format: CHECKPOINT_FORMAT, formatVersion: CHECKPOINT_VERSION, config: model.config };
   if (extra.preprocessor !== undefined) j.preprocessor = extra.preprocessor;
   if (extra.training) j.training = extra.training;
-  return JSON.stringify(j, null, 2) + "\n";
+  // Normalise through JSON first so the checksum covers exactly what a reader will parse.
+  const parsed = JSON.parse(JSON.stringify(j)) as ModelJson;
+  parsed.checksums = { content: crc32Hex(contentText(parsed)) };
+  const files = extra.files ?? { [WEIGHTS_FILE]: encodeWeights(model) };
+  for (const [name, bytes] of Object.entries(files)) parsed.checksums[name] = crc32Hex(bytes);
+  return JSON.stringify(parsed, null, 2) + "\n";
 }

@@ -1,13 +1,20 @@
-export { encodeSafetensors, decodeSafetensors } from "./safetensors.js";
-export type { NamedArray, Safetensors } from "./safetensors.js";
+export { encodeSafetensors, decodeSafetensors, readSafetensorsHeader } from "./safetensors.js";
+export type { NamedArray, Safetensors, SafetensorsEntry } from "./safetensors.js";
+export { crc32, crc32Hex } from "./crc32.js";
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
+  WEIGHTS_FILE,
+  OPTIMIZER_FILE,
+  assertFiniteParameters,
+  checkWeightsHeader,
+  checkpointFiles,
   encodeWeights,
   loadWeights,
   encodeOptimizer,
   decodeOptimizer,
   parseModelJson,
+  verifyChecksum,
   modelFromCheckpoint,
   modelJsonOf,
 } from "./checkpoint.js";

@@ -60,8 +60,21 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, NamedArray>, meta
   return out;
 }
 
-/** Parses safetensors bytes; `what` names the file in errors. Only F32 tensors are accepted. */
-export function decodeSafetensors(bytes: Uint8Array, what = "safetensors"): Safetensors {
+/** One tensor's entry in a safetensors header: where its bytes lie in the data section. */
+export interface SafetensorsEntry {
+  name: string;
+  shape: number[];
+  /** Byte offsets into the data section, [begin, end). */
+  begin: number;
+  end: number;
+}
+
+/**
+ * Reads and checks a safetensors header without touching (or allocating for) the data: every
+ * entry's dtype, shape and offsets, and that the tensors tile the data section exactly. A caller
+ * can hold the sizes against what it expects before allocating anything.
+ */
+export function readSafetensorsHeader(bytes: Uint8Array, what = "safetensors"): { entries: SafetensorsEntry[]; metadata: Record<string, string>; dataStart: number } {
   const fail = (msg: string): never => {
     throw new Error(`${what}: ${msg}`);
   };
@@ -79,9 +92,8 @@ export function decodeSafetensors(bytes: Uint8Array, what = "safetensors"): Safe
   if (!header || typeof header !== "object" || Array.isArray(header)) fail("header is not a JSON object");
   const dataStart = 8 + lo;
   const dataLen = bytes.length - dataStart;
-  const tensors = new Map<string, NamedArray>();
+  const entries: SafetensorsEntry[] = [];
   let metadata: Record<string, string> = {};
-  const spans: Array<[number, number, string]> = [];
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
       if (!v || typeof v !== "object" || Array.isArray(v) || Object.values(v).some((x) => typeof x !== "string")) fail("__metadata__ must map strings to strings");
@@ -101,19 +113,30 @@ export function decodeSafetensors(bytes: Uint8Array, what = "safetensors"): Safe
     const shape = e.shape as number[];
     const n = shape.reduce((a, c) => a * c, 1);
     if (en - b !== n * 4) fail(`tensor "${name}" spans ${en - b} bytes but shape [${shape.join(", ")}] needs ${n * 4}`);
-    spans.push([b, en, name]);
+    entries.push({ name, shape, begin: b, end: en });
+  }
+  const spans = [...entries].sort((x, y) => x.begin - y.begin || x.end - y.end);
+  let at = 0;
+  for (const { begin, end, name } of spans) {
+    if (begin !== at) fail(begin < at ? `tensor "${name}" overlaps another` : `gap in the data section before tensor "${name}"`);
+    at = end;
+  }
+  if (at !== dataLen) fail(`${dataLen - at} bytes after the last tensor: not a valid safetensors file`);
+  return { entries, metadata, dataStart };
+}
+
+/** Parses safetensors bytes; `what` names the file in errors. Only F32 tensors are accepted. */
+export function decodeSafetensors(bytes: Uint8Array, what = "safetensors"): Safetensors {
+  const { entries, metadata, dataStart } = readSafetensorsHeader(bytes, what);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tensors = new Map<string, NamedArray>();
+  for (const { name, shape, begin, end } of entries) {
+    const n = (end - begin) / 4;
     const data = new Float32Array(n);
-    const abs = dataStart + b;
+    const abs = dataStart + begin;
     if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(bytes.subarray(abs, abs + n * 4));
     else for (let i = 0; i < n; i++) data[i] = view.getFloat32(abs + i * 4, true);
     tensors.set(name, { data, shape });
   }
-  spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-  let at = 0;
-  for (const [b, en, name] of spans) {
-    if (b !== at) fail(b < at ? `tensor "${name}" overlaps another` : `gap in the data section before tensor "${name}"`);
-    at = en;
-  }
-  if (at !== dataLen) fail(`${dataLen - at} bytes after the last tensor: not a valid safetensors file`);
   return { tensors, metadata };
 }

@@ -1,37 +1,58 @@
 /** Checkpoint directories on disk: model.json, weights.safetensors, optimizer.safetensors. */
 import { existsSync, promises as fsp } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   Adam,
+  CHECKPOINT_FORMAT,
   Esmm,
+  OPTIMIZER_FILE,
+  WEIGHTS_FILE,
+  checkWeightsHeader,
+  checkpointFiles,
   decodeOptimizer,
-  encodeOptimizer,
-  encodeWeights,
   loadWeights,
-  modelJsonOf,
   parseModelJson,
+  verifyChecksum,
   type ModelJson,
 } from "../index.js";
 import { Preprocessor } from "../data/index.js";
-import { writeDirAtomic } from "./files.js";
+import { checkReplaceable, writeDirAtomic, type DirFs } from "./files.js";
 
 export interface SaveOptions {
   preprocessor?: Preprocessor;
   optimizer?: Adam;
   training?: Record<string, unknown>;
+  /** For tests: the filesystem calls of the swap, to inject failures. */
+  fs?: DirFs;
 }
 
-/** Writes the whole directory to a temporary sibling and swaps it in, so a crash leaves the old one intact. */
-export async function saveCheckpoint(dir: string, model: Esmm, opts: SaveOptions = {}): Promise<void> {
-  const files: Record<string, Uint8Array | string> = {
-    "model.json": modelJsonOf(model, { preprocessor: opts.preprocessor?.toJSON(), training: opts.training ?? {} }),
-    "weights.safetensors": encodeWeights(model),
-  };
-  if (opts.optimizer) {
-    const shapes = new Map(model.namedParameters().map(([n, p]) => [n, p.shape]));
-    files["optimizer.safetensors"] = encodeOptimizer(opts.optimizer, shapes);
+/** Whether a directory holds a model.json carrying this project's format marker. */
+export async function isCheckpointDir(dir: string): Promise<boolean> {
+  try {
+    const text = await fsp.readFile(join(dir, "model.json"), "utf8");
+    return (JSON.parse(text) as { format?: unknown })?.format === CHECKPOINT_FORMAT;
+  } catch {
+    return false;
   }
-  await writeDirAtomic(dir, files);
+}
+
+/**
+ * Writes the whole directory to a temporary sibling and swaps it in (see writeDirAtomic), so a crash
+ * at any point leaves a loadable checkpoint. Refuses to replace anything that is not an esmm-ts
+ * checkpoint (a file, a directory of other things), and refuses non-finite weights.
+ */
+export async function saveCheckpoint(dir: string, model: Esmm, opts: SaveOptions = {}): Promise<void> {
+  const files = checkpointFiles(model, {
+    preprocessor: opts.preprocessor?.toJSON(),
+    training: opts.training ?? {},
+    ...(opts.optimizer ? { optimizer: opts.optimizer } : {}),
+  });
+  await writeDirAtomic(dir, files, { replaceable: isCheckpointDir, what: "an esmm-ts checkpoint", ...(opts.fs ? { fs: opts.fs } : {}) });
+}
+
+/** Throws unless saveCheckpoint(dir) would be allowed to write there (see checkReplaceable). */
+export async function assertCheckpointWritable(dir: string): Promise<void> {
+  await checkReplaceable(dir, { replaceable: isCheckpointDir, what: "an esmm-ts checkpoint" });
 }
 
 export interface LoadedCheckpoint {
@@ -40,6 +61,8 @@ export interface LoadedCheckpoint {
   preprocessor: Preprocessor | null;
   /** Adam state, when the checkpoint has one. */
   optimizerState: ReturnType<typeof decodeOptimizer>["state"] | null;
+  /** The directory actually read: `dir`, or `<dir>.old` after an interrupted swap. */
+  dir: string;
 }
 
 async function readOr(path: string, what: string): Promise<Buffer> {
@@ -50,29 +73,44 @@ async function readOr(path: string, what: string): Promise<Buffer> {
   }
 }
 
+const bytesOf = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+/**
+ * Loads a checkpoint directory, checking before it allocates (see src/io/checkpoint.ts): model.json
+ * field by field and its checksum, the weights' checksum and header against the config, the
+ * vocabularies' sizes against the embedding tables; then values (no NaN or infinity anywhere).
+ */
 export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
+  const given = resolve(dirIn);
   // An interrupted swap leaves the previous checkpoint at <dir>.old (see writeDirAtomic).
-  const dir = !existsSync(dirIn) && existsSync(`${dirIn}.old`) ? `${dirIn}.old` : dirIn;
+  const dir = !existsSync(given) && existsSync(`${given}.old`) ? `${given}.old` : given;
   if (!existsSync(dir)) throw new Error(`${dirIn}: no such checkpoint directory`);
   const mj = join(dir, "model.json");
   const json = parseModelJson((await readOr(mj, "model.json")).toString("utf8"), mj);
-  const model = new Esmm(json.config);
-  const wp = join(dir, "weights.safetensors");
-  const wb = await readOr(wp, "weights");
-  loadWeights(model, new Uint8Array(wb.buffer, wb.byteOffset, wb.byteLength), wp);
+  const wp = join(dir, WEIGHTS_FILE);
+  const wb = bytesOf(await readOr(wp, "weights"));
+  verifyChecksum(json, WEIGHTS_FILE, wb, wp);
+  checkWeightsHeader(json.config, wb, wp);
   let preprocessor: Preprocessor | null = null;
   if (json.preprocessor !== undefined) {
     try {
-      preprocessor = Preprocessor.fromJSON(json.preprocessor);
+      preprocessor = Preprocessor.fromJSON(json.preprocessor, json.config.fields);
     } catch (e) {
       throw new Error(`${mj}: ${(e as Error).message}`);
     }
   }
-  const op = join(dir, "optimizer.safetensors");
+  const model = new Esmm(json.config);
+  loadWeights(model, wb, wp);
+  const op = join(dir, OPTIMIZER_FILE);
   let optimizerState: LoadedCheckpoint["optimizerState"] = null;
   if (existsSync(op)) {
-    const ob = await readOr(op, "optimizer state");
-    optimizerState = decodeOptimizer(new Uint8Array(ob.buffer, ob.byteOffset, ob.byteLength), op).state;
+    const ob = bytesOf(await readOr(op, "optimizer state"));
+    verifyChecksum(json, OPTIMIZER_FILE, ob, op);
+    optimizerState = decodeOptimizer(ob, op).state;
+    const sizes = new Map(model.namedParameters().map(([n, p]) => [n, p.size]));
+    for (const [name, s] of optimizerState) {
+      if (sizes.get(name) !== s.m.length) throw new Error(`${op}: moments of "${name}" do not match a parameter of this model`);
+    }
   }
-  return { model, json, preprocessor, optimizerState };
+  return { model, json, preprocessor, optimizerState, dir };
 }

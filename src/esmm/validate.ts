@@ -1,0 +1,58 @@
+/**
+ * Checks for values that come from outside (a model.json, a config object): each names the field it
+ * checks by its path ("config.experts.count"), so an error says exactly what is wrong and where.
+ * Browser-safe; used by the model config here and by the preprocessing in src/data.
+ */
+export class FieldError extends Error {
+  constructor(readonly field: string, readonly reason: string) {
+    super(`${field}: ${reason}`);
+    this.name = "FieldError";
+  }
+}
+
+/** The largest finite float32: a value beyond it becomes Infinity when stored. */
+export const F32_MAX = 3.4028234663852886e38;
+
+function show(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v === null) return "null";
+  if (typeof v === "object") return "an object";
+  return String(v);
+}
+
+export function expectObject(v: unknown, field: string): Record<string, unknown> {
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new FieldError(field, `must be an object, got ${show(v)}`);
+  return v as Record<string, unknown>;
+}
+
+export function expectArray(v: unknown, field: string, maxLength = Number.MAX_SAFE_INTEGER): unknown[] {
+  if (!Array.isArray(v)) throw new FieldError(field, `must be an array, got ${show(v)}`);
+  if (v.length > maxLength) throw new FieldError(field, `has ${v.length} entries, at most ${maxLength} are allowed`);
+  return v;
+}
+
+export function expectString(v: unknown, field: string): string {
+  if (typeof v !== "string") throw new FieldError(field, `must be a string, got ${show(v)}`);
+  return v;
+}
+
+export function expectInt(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new FieldError(field, `must be an integer in [${min}, ${max}], got ${show(v)}`);
+  }
+  return v;
+}
+
+/** A finite number that float32 can hold (|v| <= F32_MAX), optionally > 0. */
+export function expectFloat(v: unknown, field: string, opts: { positive?: boolean; min?: number } = {}): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || Math.abs(v) > F32_MAX) throw new FieldError(field, `must be a finite float32 number, got ${show(v)}`);
+  if (opts.positive && !(v > 0)) throw new FieldError(field, `must be > 0, got ${v}`);
+  if (opts.min !== undefined && v < opts.min) throw new FieldError(field, `must be >= ${opts.min}, got ${v}`);
+  return v;
+}
+
+export function expectOneOf<T extends string>(v: unknown, field: string, allowed: readonly T[]): T {
+  if (typeof v !== "string" || !allowed.includes(v as T)) throw new FieldError(field, `must be one of ${allowed.join(", ")}, got ${show(v)}`);
+  return v as T;
+}
