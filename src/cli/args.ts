@@ -58,7 +58,8 @@ export function num(p: Parsed, key: string, fallback: number, check: (n: number)
   const v = str(p, key);
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (v.trim() === "" || !check(n)) throw new UsageError(`--${key} must be ${what}, got "${v}"`);
+  // always finite: "1e999" parses to Infinity, which passes a check like x > 0
+  if (v.trim() === "" || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${key} must be ${what === "a finite number" ? what : `a finite number ${what}`}, got "${v}"`);
   return n;
 }
 

@@ -9,6 +9,7 @@ import {
   VARIANTS,
   csvCell,
   evaluate,
+  firstNonFinite,
   gateUsage,
   train,
   type CsvOptions,
@@ -20,12 +21,14 @@ import {
 import { BatchBuilder, type Preprocessor } from "../data/index.js";
 import {
   FORMATS,
+  assertCheckpointWritable,
   checkSchema,
   emptyStats,
   fitPreprocessor,
   loadCheckpoint,
   loadDataset,
   openAtomicWriter,
+  DEFAULT_MAX_LINE,
   openSource,
   saveCheckpoint,
   streamingSource,
@@ -116,6 +119,7 @@ function dataOptions(): Record<string, OptionSpec> {
     ignore: { type: "string", help: "csv: comma-separated columns to ignore" },
     user: { type: "string", help: "csv: user column for GAUC (default user_id when present)" },
     delimiter: { type: "string", help: "csv: field delimiter (default ,)" },
+    "max-line": { type: "string", help: `longest line accepted, in characters (default ${DEFAULT_MAX_LINE}); a longer one stops with its file and line` },
     "skip-bad": { type: "flag", help: "skip bad lines and count them instead of stopping at the first" },
   };
 }
@@ -212,52 +216,104 @@ async function openLike(p: Parsed, path: string, format: Format, pre: Preprocess
 }
 
 async function openFor(p: Parsed, path: string, format: Format, csv: CsvOptions): Promise<RowSource> {
-  const spec = { format, path, csv, skipBad: p["skip-bad"] === true } as Parameters<typeof openSource>[0];
+  const spec = { format, path, csv, skipBad: p["skip-bad"] === true, maxLine: int(p, "max-line", DEFAULT_MAX_LINE, 1) } as Parameters<typeof openSource>[0];
   const common = str(p, "common");
   if (common) spec.common = common;
   return openSource(spec);
 }
 
+/**
+ * Options a resumed run takes from the checkpoint it continues: giving one that differs is an
+ * error, since the run would no longer be the run it continues. `lr` may change (recorded).
+ */
+const FIXED_ON_RESUME: Array<{ flag: string; key: string; parse: (p: Parsed) => unknown; fallback?: unknown }> = [
+  { flag: "seed", key: "seed", parse: (p) => int(p, "seed", 1) },
+  { flag: "batch", key: "batch", parse: (p) => int(p, "batch", 1024, 1) },
+  { flag: "weight-decay", key: "weightDecay", parse: (p) => num(p, "weight-decay", 0, (x) => x >= 0, ">= 0"), fallback: 0 },
+  { flag: "clip-norm", key: "maxGradNorm", parse: (p) => num(p, "clip-norm", 0, (x) => x > 0, "> 0") },
+  { flag: "format", key: "format", parse: (p) => formatOf(p), fallback: "csv" },
+  { flag: "stream", key: "stream", parse: (p) => p.stream === true, fallback: false },
+  { flag: "min-count", key: "minCount", parse: (p) => int(p, "min-count", 1, 1), fallback: 1 },
+  { flag: "hash-buckets", key: "hashBuckets", parse: (p) => int(p, "hash-buckets", 0, 1) },
+];
+
 export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   const trainPath = need(p, "train");
   const dir = need(p, "model");
   const epochs = int(p, "epochs", 2, 1);
-  const batch = int(p, "batch", 1024, 1);
-  const seed = int(p, "seed", 1);
-  const variant = (str(p, "variant") ?? "esmm-mmoe") as Variant;
-  if (!VARIANTS.includes(variant)) throw new UsageError(`--variant must be one of ${VARIANTS.join(", ")}, got "${variant}"`);
   const es = str(p, "early-stop") as MetricName | undefined;
   const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
   if (es && !METRICS.includes(es)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}`);
   if (es && !str(p, "valid")) throw new UsageError("--early-stop needs --valid");
-  const adamOpts = {
-    lr: num(p, "lr", 1e-3, (x) => x > 0, "> 0"),
-    weightDecay: num(p, "weight-decay", 0, (x) => x >= 0, ">= 0"),
-    ...(str(p, "clip-norm") ? { maxGradNorm: num(p, "clip-norm", 0, (x) => x > 0, "> 0") } : {}),
-  };
+  const lr = num(p, "lr", 1e-3, (x) => x > 0, "> 0");
 
   let model: Esmm;
   let optimizer: Adam;
   let startEpoch = 0;
-  let format = formatOf(p);
   let pre;
   const history: unknown[] = [];
+  const changes: unknown[] = [];
+  // What the run is: from the flags for a new run, from the checkpoint for a resumed one.
+  let run: { format: Format; seed: number; batch: number; lr: number; weightDecay: number; maxGradNorm?: number; stream: boolean; minCount: number; hashBuckets?: number };
   if (p.resume) {
     const ck = await loadCheckpoint(dir);
     if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing; cannot resume`);
     if (!ck.optimizerState) throw new Error(`${dir}: checkpoint has no optimizer.safetensors; cannot resume exactly`);
+    const tr = ck.json.training ?? {};
+    startEpoch = Number(tr.epochsDone ?? 0);
+    for (const f of FIXED_ON_RESUME) {
+      if (p[f.flag] === undefined) continue;
+      const given = f.parse(p);
+      const saved = tr[f.key] ?? f.fallback;
+      if (given !== saved) {
+        throw new UsageError(`--${f.flag} ${String(given)} contradicts the checkpoint, which was trained with ${f.flag} ${saved === undefined ? "unset" : String(saved)}; a resumed run keeps the options of the run it continues (leave the option out, or train a new --model)`);
+      }
+    }
+    if (str(p, "variant") && str(p, "variant") !== ck.model.variant) throw new UsageError(`--variant ${str(p, "variant")} contradicts the checkpoint's ${ck.model.variant}`);
+    if (str(p, "dim") && int(p, "dim", 16, 1) !== ck.model.config.dim) throw new UsageError(`--dim ${str(p, "dim")} contradicts the checkpoint's ${ck.model.config.dim}`);
+    const savedNum = (k: string, fallback: number): number => (typeof tr[k] === "number" ? (tr[k] as number) : fallback);
+    run = {
+      format: (tr.format as Format | undefined) ?? "csv",
+      seed: savedNum("seed", ck.model.config.seed),
+      batch: savedNum("batch", 1024),
+      lr: savedNum("lr", 1e-3),
+      weightDecay: savedNum("weightDecay", 0),
+      stream: tr.stream === true,
+      minCount: savedNum("minCount", 1),
+      ...(typeof tr.maxGradNorm === "number" ? { maxGradNorm: tr.maxGradNorm } : {}),
+      ...(typeof tr.hashBuckets === "number" ? { hashBuckets: tr.hashBuckets } : {}),
+    };
+    changes.push(...((tr.changes as unknown[] | undefined) ?? []));
+    if (str(p, "lr") !== undefined && lr !== run.lr) {
+      changes.push({ atEpoch: startEpoch, option: "lr", from: run.lr, to: lr });
+      io.err(`changing the learning rate from ${run.lr} to ${lr} (recorded in model.json)`);
+      run.lr = lr;
+    }
     model = ck.model;
     pre = ck.preprocessor;
-    format = formatOf(p, (ck.json.training?.format as Format) ?? "csv");
-    startEpoch = Number(ck.json.training?.epochsDone ?? 0);
-    optimizer = new Adam(model.namedParameters(), adamOpts);
+    optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
     optimizer.loadStateDict(ck.optimizerState);
-    history.push(...((ck.json.training?.history as unknown[]) ?? []));
+    history.push(...((tr.history as unknown[]) ?? []));
     io.err(`resuming ${dir} (${model.variant}) after epoch ${startEpoch} of ${epochs}`);
   } else {
-    const src0 = await openFor(p, trainPath, format, csvOptionsFrom(p));
+    const variant = (str(p, "variant") ?? "esmm-mmoe") as Variant;
+    if (!VARIANTS.includes(variant)) throw new UsageError(`--variant must be one of ${VARIANTS.join(", ")}, got "${variant}"`);
+    run = {
+      format: formatOf(p),
+      seed: int(p, "seed", 1),
+      batch: int(p, "batch", 1024, 1),
+      lr,
+      weightDecay: num(p, "weight-decay", 0, (x) => x >= 0, ">= 0"),
+      stream: p.stream === true,
+      minCount: int(p, "min-count", 1, 1),
+      ...(str(p, "clip-norm") ? { maxGradNorm: num(p, "clip-norm", 0, (x) => x > 0, "> 0") } : {}),
+      ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}),
+    };
+    // Refuse a --model that is not ours before any work, not after the first epoch.
+    await assertCheckpointWritable(dir);
+    const src0 = await openFor(p, trainPath, run.format, csvOptionsFrom(p));
     const s0 = emptyStats();
-    pre = await fitPreprocessor(src0, { minCount: int(p, "min-count", 1, 1), ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}) }, s0);
+    pre = await fitPreprocessor(src0, { minCount: run.minCount, ...(run.hashBuckets !== undefined ? { hashBuckets: run.hashBuckets } : {}) }, s0);
     reportStats(trainPath, s0, io.err);
     model = new Esmm({
       variant,
@@ -266,13 +322,14 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
       denseMean: pre.denseMean,
       denseStd: pre.denseStd,
       dim: int(p, "dim", 16, 1),
-      seed,
+      seed: run.seed,
     });
-    optimizer = new Adam(model.namedParameters(), adamOpts);
+    optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
   }
+  const { format, seed, batch } = run;
   const src = await openLike(p, trainPath, format, pre);
   const stats = emptyStats();
-  const data = p.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
+  const data = run.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
   reportStats(trainPath, stats, io.err);
   let valid: Dataset | undefined;
   const validPath = str(p, "valid");
@@ -287,7 +344,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   // One train() call over the remaining epochs: it owns shuffling, validation and early stopping
   // (restoring the best weights); each epoch's checkpoint is written from onEpoch.
   let lastLen = 0;
-  const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ format, epochsDone, seed, batch, ...adamOpts, history });
+  const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, epochsDone, history, ...(changes.length ? { changes } : {}) });
   const result = await train(model, data, {
     epochs: epochs - startEpoch,
     startEpoch,
@@ -371,6 +428,10 @@ export async function predictCommand(p: Parsed, io: Io): Promise<void> {
     const flush = async (): Promise<void> => {
       const b = bb.flush();
       const s = model.predict(b);
+      for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) {
+        const bad = firstNonFinite(s[k]);
+        if (bad) throw new Error(`${path}: the model scores ${bad.count} row(s) as a non-finite ${k} (first: data row ${n + bad.index + 1}); nothing was written to ${out}`);
+      }
       let text = "";
       for (let i = 0; i < b.size; i++) {
         text += `${s.pCtr[i]},${s.pCvr[i]},${s.pCtcvr[i]}`;

@@ -2,6 +2,7 @@
  * CSV rows -> RawRow, line by line (the Node readers stream a file through this; a browser can feed it
  * lines from a fetch). A header row names the columns; every error names the file, line and column.
  */
+import { F32_MAX } from "../esmm/index.js";
 import { DataError, type MultiColumn, type RawRow, type Schema } from "./schema.js";
 
 export interface CsvOptions {
@@ -141,6 +142,7 @@ export class CsvRowParser {
       const s = cells[i]!.trim();
       const v = Number(s);
       if (s === "" || !Number.isFinite(v)) throw err(this.header[i]!, `"${s}" is not a finite number`);
+      if (Math.abs(v) > F32_MAX) throw err(this.header[i]!, `${s} is beyond float32's range (|x| <= ${F32_MAX.toExponential(4)})`);
       return v;
     };
     const prob = (i: number): number | null => {
@@ -160,7 +162,7 @@ export class CsvRowParser {
         const colon = p.lastIndexOf(":");
         if (colon >= 0) {
           const w = Number(p.slice(colon + 1));
-          if (p.slice(colon + 1) === "" || !Number.isFinite(w)) throw err(m.name, `weight "${p.slice(colon + 1)}" of "${p}" is not a finite number`);
+          if (p.slice(colon + 1) === "" || !Number.isFinite(w) || Math.abs(w) > F32_MAX) throw err(m.name, `weight "${p.slice(colon + 1)}" of "${p}" is not a finite number`);
           if (!weights) weights = new Array<number>(j).fill(1);
           weights.push(w);
           tokens.push(p.slice(0, colon));

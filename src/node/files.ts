@@ -1,31 +1,69 @@
-/** File plumbing for Node: streaming lines, and writes that never leave a half-written file. */
+/**
+ * File plumbing for Node: streaming lines with a length cap, and writes that never leave a
+ * half-written file or directory behind and never replace what is not ours.
+ */
 import { createReadStream, promises as fsp } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { createInterface } from "node:readline";
+import { basename, dirname, join, resolve } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import { DataError } from "../data/index.js";
 
-/** Lines of a text file with 1-based line numbers, streamed (files larger than memory are fine). */
-export async function* readLines(path: string): AsyncGenerator<{ line: string; lineNo: number }> {
-  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 20 });
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
-  let lineNo = 0;
+/** Lines longer than this many characters stop a read (a file with no newline would otherwise fill memory). */
+export const DEFAULT_MAX_LINE = 16 * 1024 * 1024;
+
+/**
+ * Lines of a text file with 1-based line numbers, streamed (files larger than memory are fine).
+ * A line of more than `maxLine` characters raises a DataError naming the file and line; so does a
+ * path that is not a readable regular file (a directory, a FIFO would block the read forever).
+ * "\n" ends a line; a trailing "\r" is kept (the CSV parser strips it).
+ */
+export async function* readLines(path: string, opts: { maxLine?: number } = {}): AsyncGenerator<{ line: string; lineNo: number }> {
+  const maxLine = opts.maxLine ?? DEFAULT_MAX_LINE;
+  let st;
   try {
-    for await (const line of rl) {
-      lineNo++;
-      yield { line, lineNo };
+    st = await fsp.stat(path);
+  } catch (e) {
+    throw new DataError(path, 0, null, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  // Character devices are allowed (/dev/stdin); what cannot be read to an end is not.
+  if (!st.isFile() && !st.isCharacterDevice()) throw new DataError(path, 0, null, st.isDirectory() ? "is a directory, not a file" : "is not a regular file");
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const decoder = new StringDecoder("utf8");
+  let lineNo = 0;
+  let pending = ""; // the start of a line not yet ended
+  const tooLong = (): DataError => new DataError(path, lineNo + 1, null, `line is longer than ${maxLine} characters (a binary file, or a missing line break?)`);
+  try {
+    for await (const chunk of stream) {
+      const text = decoder.write(chunk as Buffer);
+      let from = 0;
+      for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", from)) {
+        if (pending.length + nl - from > maxLine) throw tooLong();
+        const line = pending + text.slice(from, nl);
+        pending = "";
+        from = nl + 1;
+        yield { line, lineNo: ++lineNo };
+      }
+      if (pending.length + text.length - from > maxLine) throw tooLong();
+      pending += text.slice(from);
     }
+    pending += decoder.end();
+    if (pending.length > maxLine) throw tooLong();
+    if (pending !== "") yield { line: pending, lineNo: ++lineNo };
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(path, lineNo + 1, null, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   } finally {
-    rl.close();
     stream.destroy();
   }
 }
 
-function tempName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
+let tempCounter = 0;
+function tempName(path: string, kind: "tmp" | "trash"): string {
+  return join(dirname(path), `.${basename(path)}.${kind}-${process.pid}-${Date.now()}-${tempCounter++}`);
 }
 
 /** Writes to a temporary file beside `path`, then renames it over `path` (atomic on one filesystem). */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = tempName(path);
+  const tmp = tempName(path, "tmp");
   try {
     await fsp.writeFile(tmp, data);
     await fsp.rename(tmp, path);
@@ -36,37 +74,153 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 }
 
 /**
- * Writes a set of files as one directory, atomically as far as a filesystem allows: everything goes
- * into a temporary sibling directory, which then replaces `dir` by two renames (old aside, new in).
- * A crash before the swap leaves the old directory intact; between the two renames the old one is
- * kept as `<dir>.old` (the loader looks there).
+ * The filesystem calls the directory writer makes, as one object so that a test can make any of them
+ * fail (a crash at that point) and check what is left on disk.
  */
-export async function writeDirAtomic(dir: string, files: Record<string, Uint8Array | string>): Promise<void> {
-  const tmp = tempName(dir);
+export interface DirFs {
+  mkdir(path: string): Promise<void>;
+  writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  rm(path: string): Promise<void>;
+}
+
+const realDirFs: DirFs = {
+  mkdir: async (p) => {
+    await fsp.mkdir(p);
+  },
+  writeFile: async (p, data) => {
+    // flushed before the swap, so a renamed-in directory never holds a short file
+    const fh = await fsp.open(p, "w");
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+  rename: (a, b) => fsp.rename(a, b),
+  rm: (p) => fsp.rm(p, { recursive: true, force: true }),
+};
+
+export interface DirWriteOptions {
+  /**
+   * Whether an existing, non-empty directory is one this writer may replace (e.g. "holds a
+   * model.json with our format marker"). Anything else, and anything that is not a directory, is
+   * refused with an error that names it. Default: nothing non-empty is replaceable.
+   */
+  replaceable?: (dir: string) => Promise<boolean>;
+  /** What `replaceable` recognises, for the error message ("an esmm-ts checkpoint"). */
+  what?: string;
+  /** For tests: the filesystem calls, to inject failures. */
+  fs?: DirFs;
+}
+
+async function lstatOrNull(p: string) {
+  try {
+    return await fsp.lstat(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Writes a set of files as one directory, so that a crash at ANY point (however many times in a
+ * row) leaves a complete directory at `dir` or, failing that, at `<dir>.old`, which the checkpoint
+ * loader falls back to. The steps, and what a crash after each leaves:
+ *
+ *   0. refuse unless `dir` and `<dir>.old` are absent, empty, or `replaceable`; clean up temporaries
+ *      that killed runs left beside `dir`
+ *   1. write every file into a fresh temporary sibling `.<name>.tmp-*`      dir intact
+ *   2. if dir exists: retire `<dir>.old` (rename to `.<name>.trash-*`)       dir intact
+ *   3.                rename dir -> <dir>.old                               <dir>.old intact
+ *   4. rename tmp -> dir                                                     dir (new) intact
+ *   5. retire <dir>.old                                                      dir (new) intact
+ *
+ * Retiring is a rename first, so a half-deleted tree never sits at a name the loader reads. When a
+ * previous run crashed between 3 and 4 (dir absent, <dir>.old complete), step 2-3 are skipped and
+ * <dir>.old is only retired once the new dir is in place. Trailing slashes are normalised away.
+ */
+export async function writeDirAtomic(dirIn: string, files: Record<string, Uint8Array | string>, opts: DirWriteOptions = {}): Promise<void> {
+  const fs = opts.fs ?? realDirFs;
+  const dir = resolve(dirIn);
   const old = `${dir}.old`;
   await fsp.mkdir(dirname(dir), { recursive: true });
+  await checkReplaceable(dirIn, opts);
+  await cleanLeftovers(dir, fs);
+
+  const tmp = tempName(dir, "tmp");
+  await fs.mkdir(tmp);
   try {
-    await fsp.mkdir(tmp);
-    for (const [name, data] of Object.entries(files)) await fsp.writeFile(join(tmp, name), data);
-    await fsp.rm(old, { recursive: true, force: true });
-    let hadOld = false;
-    try {
-      await fsp.rename(dir, old);
-      hadOld = true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-    }
-    await fsp.rename(tmp, dir);
-    if (hadOld) await fsp.rm(old, { recursive: true, force: true });
+    for (const [name, data] of Object.entries(files)) await fs.writeFile(join(tmp, name), data);
   } catch (e) {
-    await fsp.rm(tmp, { recursive: true, force: true });
-    throw e;
+    await fs.rm(tmp).catch(() => undefined);
+    throw new Error(`cannot write ${dirIn}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const retire = async (p: string): Promise<void> => {
+    if (!(await lstatOrNull(p))) return;
+    const trash = tempName(dir, "trash");
+    await fs.rename(p, trash);
+    await fs.rm(trash);
+  };
+  if (await lstatOrNull(dir)) {
+    await retire(old);
+    await fs.rename(dir, old);
+  }
+  await fs.rename(tmp, dir);
+  await retire(old);
+}
+
+/**
+ * Throws unless `dir` and `<dir>.old` are each absent, an empty directory, or a directory that
+ * `opts.replaceable` recognises: what writeDirAtomic checks before it touches anything, and what a
+ * long job can check before it starts, so that it fails at once rather than after its work.
+ */
+export async function checkReplaceable(dirIn: string, opts: Pick<DirWriteOptions, "replaceable" | "what"> = {}): Promise<void> {
+  const what = opts.what ?? "a directory this program wrote";
+  const dir = resolve(dirIn);
+  for (const p of [dir, `${dir}.old`]) {
+    const st = await lstatOrNull(p);
+    if (!st) continue;
+    const shown = p === dir ? dirIn : `${dirIn.replace(/[/\\]+$/, "")}.old`;
+    if (st.isSymbolicLink()) throw new Error(`${shown} is a symbolic link; refusing to replace it (give the real directory)`);
+    if (!st.isDirectory()) throw new Error(`${shown} exists and is not a directory; refusing to replace it`);
+    const empty = (await fsp.readdir(p)).length === 0;
+    if (!empty && !(opts.replaceable && (await opts.replaceable(p)))) {
+      throw new Error(`${shown} exists and is not ${what}; refusing to replace or remove it (choose another path, or move it away)`);
+    }
+  }
+}
+
+/** Removes `.<name>.tmp-*` / `.<name>.trash-*` siblings left by runs that are no longer alive (or by this one). */
+async function cleanLeftovers(dir: string, fs: DirFs): Promise<void> {
+  const prefix = `.${basename(dir)}.`;
+  let names: string[];
+  try {
+    names = await fsp.readdir(dirname(dir));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^(?:tmp|trash)-(\d+)-\d+-\d+$/.exec(n.startsWith(prefix) ? n.slice(prefix.length) : "");
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || !pidAlive(pid)) await fs.rm(join(dirname(dir), n));
   }
 }
 
 /** Writes a text stream to a temporary file and renames it into place when `close()` succeeds. */
 export async function openAtomicWriter(path: string): Promise<{ write: (s: string) => Promise<void>; close: () => Promise<void>; abort: () => Promise<void> }> {
-  const tmp = tempName(path);
+  const tmp = tempName(path, "tmp");
   let fh: Awaited<ReturnType<typeof fsp.open>>;
   try {
     fh = await fsp.open(tmp, "w");

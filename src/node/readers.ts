@@ -36,6 +36,8 @@ export interface SourceSpec {
   common?: string;
   csv?: CsvOptions;
   skipBad?: boolean;
+  /** Longest line accepted, in characters (default DEFAULT_MAX_LINE); longer stops with file and line. */
+  maxLine?: number;
 }
 
 export interface ReadStats {
@@ -85,15 +87,16 @@ function recordBad(stats: ReadStats, e: unknown): void {
   if (stats.badExamples.length < 5) stats.badExamples.push(e.message);
 }
 
-async function firstLine(path: string): Promise<string | null> {
-  for await (const { line } of readLines(path)) return line;
+async function firstLine(path: string, maxLine?: number): Promise<string | null> {
+  for await (const { line } of readLines(path, maxLine === undefined ? {} : { maxLine })) return line;
   return null;
 }
 
 export async function openSource(spec: SourceSpec): Promise<RowSource> {
   if (!existsSync(spec.path)) throw new DataError(spec.path, 0, null, "no such file");
   if (spec.format === "aliccp-raw") return openAliccpRaw(spec);
-  const header = await firstLine(spec.path);
+  const lineOpts = spec.maxLine === undefined ? {} : { maxLine: spec.maxLine };
+  const header = await firstLine(spec.path, spec.maxLine);
   if (header === null || header.trim() === "") throw new DataError(spec.path, 1, null, "empty file (no header row)");
   const delimiter = spec.csv?.delimiter ?? ",";
   const columns = splitCsvLine(header.replace(/^\uFEFF/, ""), delimiter) ?? [];
@@ -102,7 +105,7 @@ export async function openSource(spec: SourceSpec): Promise<RowSource> {
   return {
     schema: parser.schema,
     async *rows(stats = emptyStats()) {
-      for await (const { line, lineNo } of readLines(spec.path)) {
+      for await (const { line, lineNo } of readLines(spec.path, lineOpts)) {
         if (lineNo === 1 || line === "") continue;
         let row: RawRow;
         try {
@@ -125,11 +128,12 @@ async function openAliccpRaw(spec: SourceSpec): Promise<RowSource> {
   // NOTE: the common features are held in memory (one entry per user session); the skeleton streams.
   const common = new Map<string, FeatureMap>();
   const commonPath = spec.common;
+  const lineOpts = spec.maxLine === undefined ? {} : { maxLine: spec.maxLine };
   let loaded = false;
   let commonBad = 0;
   const load = async (): Promise<void> => {
     if (loaded) return;
-    for await (const { line, lineNo } of readLines(commonPath)) {
+    for await (const { line, lineNo } of readLines(commonPath, lineOpts)) {
       if (line === "") continue;
       try {
         const [k, v] = parseCommonLine(line, commonPath, lineNo);
@@ -146,7 +150,7 @@ async function openAliccpRaw(spec: SourceSpec): Promise<RowSource> {
     async *rows(stats = emptyStats()) {
       await load();
       stats.bad += commonBad;
-      for await (const { line, lineNo } of readLines(spec.path)) {
+      for await (const { line, lineNo } of readLines(spec.path, lineOpts)) {
         if (line === "") continue;
         let row: RawRow | null;
         try {
