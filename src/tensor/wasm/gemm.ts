@@ -1,0 +1,161 @@
+/**
+ * The gemm kernels as WebAssembly SIMD, generated instruction by instruction (see builder.ts).
+ *
+ * C = op(A) . op(B) runs over packed copies of the operands, so all three forms (A@B, A^T@B, A@B^T)
+ * share one inner loop:
+ *   packA  op(A) -> panels of 4 rows, k-major:    PA[ip][p][r]    = op(A)[4 ip + r, k0 + p]
+ *   packB  op(B) -> panels of 8 columns, k-major: PB[jp][p][c]    = op(B)[k0 + p, 8 jp + c]
+ * both zero-padded past m and n, for a block of kc values of p starting at k0. The micro-kernel
+ * keeps a 4 x 8 tile of C in eight f32x4 registers: per p it loads 8 values of B (two v128), and
+ * for each of the 4 rows splats one value of A and multiplies-adds it into that row's two
+ * registers: 16 multiply-adds per 4 + 2 loads, 11 of V8's 16 xmm registers.
+ *
+ * Accumulation is in float32 (the naive oracle sums in doubles): results differ from it by float32
+ * rounding, bounded by about k * 2^-24 * sum_p |a_ip b_pj| per entry, which the tests check.
+ */
+import { F32, I32, V128, type Fn, type ModuleBuilder } from "./builder.js";
+
+/** kernel flags */
+export const LOAD_C = 1;
+export const ADD_BIAS = 2;
+export const RELU = 4;
+
+/** packA(src, dst, m, k, k0, kc, trans): trans means A is stored [k, m]. */
+function packA(f: Fn): void {
+  const [src, dst, m, k, k0, kc, trans] = [0, 1, 2, 3, 4, 5, 6];
+  const ip = f.local(I32), p = f.local(I32), r = f.local(I32), i = f.local(I32), d = f.local(I32), mp = f.local(I32);
+  f.get(m).i32(3).op("i32.add").i32(2).op("i32.shr_u").set(mp);
+  f.get(dst).set(d);
+  f.for(ip, () => f.i32(0), () => f.get(mp), 1, () => {
+    f.for(p, () => f.i32(0), () => f.get(kc), 1, () => {
+      // fast path: A^T stored [k, m] and a whole panel of 4 rows inside m: one 16-byte copy
+      f.get(trans).get(ip).i32(4).op("i32.mul").i32(4).op("i32.add").get(m).op("i32.le_s").op("i32.and");
+      f.if(
+        () => {
+          f.get(d);
+          f.get(src).get(k0).get(p).op("i32.add").get(m).op("i32.mul").get(ip).i32(4).op("i32.mul").op("i32.add").i32(2).op("i32.shl").op("i32.add");
+          f.simd("v128.load").simd("v128.store");
+        },
+        () => {
+          f.for(r, () => f.i32(0), () => f.i32(4), 1, () => {
+            f.get(ip).i32(4).op("i32.mul").get(r).op("i32.add").set(i);
+            f.get(d).get(r).i32(2).op("i32.shl").op("i32.add"); // address of the packed entry
+            f.get(i).get(m).op("i32.lt_s");
+            f.if(
+              () => {
+                // src + 4 * (trans ? (k0 + p) * m + i : i * k + k0 + p)
+                f.get(trans);
+                f.if(
+                  () => f.get(k0).get(p).op("i32.add").get(m).op("i32.mul").get(i).op("i32.add").set(i),
+                  () => f.get(i).get(k).op("i32.mul").get(k0).op("i32.add").get(p).op("i32.add").set(i),
+                );
+                f.get(src).get(i).i32(2).op("i32.shl").op("i32.add").mem("f32.load");
+              },
+              () => f.f32(0), // a pad row
+              F32,
+            );
+            f.mem("f32.store");
+          });
+        },
+      );
+      f.get(d).i32(16).op("i32.add").set(d);
+    });
+  });
+}
+
+/** packB(src, dst, n, k, k0, kc, trans): trans means B is stored [n, k]. */
+function packB(f: Fn): void {
+  const [src, dst, n, k, k0, kc, trans] = [0, 1, 2, 3, 4, 5, 6];
+  const jp = f.local(I32), p = f.local(I32), c = f.local(I32), j = f.local(I32), d = f.local(I32), np = f.local(I32), s = f.local(I32);
+  f.get(n).i32(7).op("i32.add").i32(3).op("i32.shr_u").set(np);
+  f.get(dst).set(d);
+  f.for(jp, () => f.i32(0), () => f.get(np), 1, () => {
+    f.for(p, () => f.i32(0), () => f.get(kc), 1, () => {
+      // fast path: B stored [k, n] and 8 columns inside n: two 16-byte copies from one row of B
+      f.get(trans).op("i32.eqz").get(jp).i32(8).op("i32.mul").i32(8).op("i32.add").get(n).op("i32.le_s").op("i32.and");
+      f.if(
+        () => {
+          f.get(src).get(k0).get(p).op("i32.add").get(n).op("i32.mul").get(jp).i32(8).op("i32.mul").op("i32.add").i32(2).op("i32.shl").op("i32.add").set(s);
+          f.get(d).get(s).simd("v128.load").simd("v128.store");
+          f.get(d).get(s).simd("v128.load", 16).simd("v128.store", 16);
+        },
+        () => {
+          f.for(c, () => f.i32(0), () => f.i32(8), 1, () => {
+            f.get(jp).i32(8).op("i32.mul").get(c).op("i32.add").set(j);
+            f.get(d).get(c).i32(2).op("i32.shl").op("i32.add");
+            f.get(j).get(n).op("i32.lt_s");
+            f.if(
+              () => {
+                f.get(trans);
+                f.if(
+                  () => f.get(j).get(k).op("i32.mul").get(k0).op("i32.add").get(p).op("i32.add").set(j),
+                  () => f.get(k0).get(p).op("i32.add").get(n).op("i32.mul").get(j).op("i32.add").set(j),
+                );
+                f.get(src).get(j).i32(2).op("i32.shl").op("i32.add").mem("f32.load");
+              },
+              () => f.f32(0), // a pad column
+              F32,
+            );
+            f.mem("f32.store");
+          });
+        },
+      );
+      f.get(d).i32(32).op("i32.add").set(d);
+    });
+  });
+}
+
+/**
+ * kernel(PA, PB, C, bias, mp, np, kc, ldc, flags): for every 4 x 8 tile (ip < mp, jp < np),
+ * C[tile] = (flags & LOAD_C ? C[tile] : 0) + sum_p PA[ip][p] x PB[jp][p], then + bias (ADD_BIAS),
+ * then ReLU (RELU, as pmax(0, x): NaN and -0 become +0, like the TypeScript kernels). C is
+ * row-major with row stride ldc floats (a multiple of 8).
+ */
+function kernel(f: Fn): void {
+  const [PA, PB, C, bias, mp, np, kc, ldc, flags] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const ip = f.local(I32), jp = f.local(I32), pa = f.local(I32), pb = f.local(I32), end = f.local(I32), row = f.local(I32);
+  const acc = Array.from({ length: 8 }, () => f.local(V128)); // acc[2 r + h]: row r, columns 4h..4h+3
+  const b0 = f.local(V128), b1 = f.local(V128), a = f.local(V128), v = f.local(V128);
+  f.for(ip, () => f.i32(0), () => f.get(mp), 1, () => {
+    f.for(jp, () => f.i32(0), () => f.get(np), 1, () => {
+      for (const r of acc) f.v128f32(0).set(r);
+      f.get(PA).get(ip).get(kc).op("i32.mul").i32(4).op("i32.shl").op("i32.add").set(pa); // PA + ip * kc * 16
+      f.get(PB).get(jp).get(kc).op("i32.mul").i32(5).op("i32.shl").op("i32.add").tee(pb); // PB + jp * kc * 32
+      f.get(kc).i32(5).op("i32.shl").op("i32.add").set(end);
+      // the inner loop: one p per iteration (the loop condition sits at the bottom, kc >= 1)
+      f.loop(() => {
+        f.get(pb).simd("v128.load").set(b0);
+        f.get(pb).simd("v128.load", 16).set(b1);
+        for (let r = 0; r < 4; r++) {
+          f.get(pa).simd("v128.load32_splat", 4 * r).set(a);
+          f.get(acc[2 * r]!).get(a).get(b0).simd("f32x4.mul").simd("f32x4.add").set(acc[2 * r]!);
+          f.get(acc[2 * r + 1]!).get(a).get(b1).simd("f32x4.mul").simd("f32x4.add").set(acc[2 * r + 1]!);
+        }
+        f.get(pa).i32(16).op("i32.add").set(pa);
+        f.get(pb).i32(32).op("i32.add").tee(pb).get(end).op("i32.lt_u").brIf(0);
+      });
+      // store the tile with its epilogue
+      for (let r = 0; r < 4; r++) {
+        // row = C + 4 * ((4 ip + r) * ldc + 8 jp)
+        f.get(C).get(ip).i32(2).op("i32.shl").i32(r).op("i32.add").get(ldc).op("i32.mul").get(jp).i32(3).op("i32.shl").op("i32.add").i32(2).op("i32.shl").op("i32.add").set(row);
+        for (let h = 0; h < 2; h++) {
+          f.get(acc[2 * r + h]!).set(v);
+          f.get(flags).i32(LOAD_C).op("i32.and");
+          f.if(() => f.get(row).simd("v128.load", 16 * h).get(v).simd("f32x4.add").set(v));
+          f.get(flags).i32(ADD_BIAS).op("i32.and");
+          f.if(() => f.get(v).get(bias).get(jp).i32(5).op("i32.shl").op("i32.add").simd("v128.load", 16 * h).simd("f32x4.add").set(v));
+          f.get(flags).i32(RELU).op("i32.and");
+          f.if(() => f.v128f32(0).get(v).simd("f32x4.pmax").set(v));
+          f.get(row).get(v).simd("v128.store", 16 * h);
+        }
+      }
+    });
+  });
+}
+
+/** Adds gemm's three functions to a module. */
+export function addGemm(m: ModuleBuilder): void {
+  m.fn("packA", [I32, I32, I32, I32, I32, I32, I32], [], packA);
+  m.fn("packB", [I32, I32, I32, I32, I32, I32, I32], [], packB);
+  m.fn("kernel", [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], kernel);
+}

@@ -1,0 +1,161 @@
+/**
+ * The WebAssembly backend: the module builder's encodings (hand-derived bytes), every emitted module
+ * validates, and the SIMD gemm agrees with the naive oracle within float32 rounding on awkward shapes.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { BACKENDS, Rng, backendName, fastKernels, gemmModuleBytes, naiveKernels, useBackend, wasmKernels, wasmSimdSupported, wasmWarmup, type BackendName, type Kernels } from "../src/index.js";
+import { F32, I32, ModuleBuilder, V128, sleb, uleb } from "../src/tensor/wasm/builder.js";
+
+function rand(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+const SETS: Record<BackendName, Kernels> = { naive: naiveKernels, ts: fastKernels, wasm: wasmKernels };
+
+describe("the module builder", () => {
+  it("LEB128 as the spec's examples: 624485 -> e5 8e 26, -123456 -> c0 bb 78", () => {
+    expect(uleb(624485)).toEqual([0xe5, 0x8e, 0x26]);
+    expect(uleb(0)).toEqual([0]);
+    expect(uleb(127)).toEqual([0x7f]);
+    expect(uleb(128)).toEqual([0x80, 0x01]);
+    expect(sleb(-123456)).toEqual([0xc0, 0xbb, 0x78]);
+    expect(sleb(-1)).toEqual([0x7f]);
+    expect(sleb(63)).toEqual([0x3f]);
+    expect(sleb(64)).toEqual([0xc0, 0x00]); // bit 6 set would read as negative: one more byte
+    expect(sleb(-64)).toEqual([0x40]);
+  });
+
+  it("a module with loops, ifs and SIMD validates and computes what it says", () => {
+    const m = new ModuleBuilder();
+    // sum(n) = 0 + 1 + ... + n-1, with the builder's for loop
+    m.fn("sum", [I32], [I32], (f) => {
+      const i = f.local(I32), s = f.local(I32);
+      f.for(i, () => f.i32(0), () => f.get(0), 1, () => f.get(s).get(i).op("i32.add").set(s));
+      f.get(s);
+    });
+    // dot4(p, q): sum of the lanes of f32x4 p * q, read from memory at byte offsets p and q
+    m.fn("dot4", [I32, I32], [F32], (f) => {
+      const v = f.local(V128);
+      f.get(0).simd("v128.load").get(1).simd("v128.load").simd("f32x4.mul").set(v);
+      f.get(v).simd("f32x4.extract_lane", 0).get(v).simd("f32x4.extract_lane", 1).op("f32.add");
+      f.get(v).simd("f32x4.extract_lane", 2).op("f32.add").get(v).simd("f32x4.extract_lane", 3).op("f32.add");
+    });
+    // relu(x) with an if that yields a value
+    m.fn("relu", [F32], [F32], (f) => {
+      f.get(0).f32(0).op("f32.gt").if(() => f.get(0), () => f.f32(0), F32);
+    });
+    const bytes = m.toBytes();
+    expect(Array.from(bytes.subarray(0, 8))).toEqual([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    if (!wasmSimdSupported()) return;
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as { sum(n: number): number; dot4(p: number, q: number): number; relu(x: number): number };
+    expect(ex.sum(10)).toBe(45);
+    expect(ex.sum(0)).toBe(0);
+    new Float32Array(memory.buffer).set([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(ex.dot4(0, 16)).toBe(1 * 5 + 2 * 6 + 3 * 7 + 4 * 8);
+    expect([ex.relu(-2), ex.relu(3)]).toEqual([0, 3]);
+  });
+
+  it("the kernel module validates", () => {
+    if (!wasmSimdSupported()) return;
+    expect(WebAssembly.validate(gemmModuleBytes())).toBe(true);
+    expect(wasmWarmup()).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe.skipIf(!wasmSimdSupported())("wasm gemm against the naive oracle", () => {
+  const forms = [
+    { name: "A@B", transA: false, transB: false },
+    { name: "A^T@B", transA: true, transB: false },
+    { name: "A@B^T", transA: false, transB: true },
+    { name: "A^T@B^T", transA: true, transB: true },
+  ];
+  /**
+   * The tolerance: float32 accumulation of k products errs by at most about k * u * sum_p |a_ip b_pj|
+   * (u = 2^-24, the unit roundoff), plus a rounding of the stored value, of the accumulated `out`
+   * and of the bias. Relative to the magnitude of the terms, not of the (possibly cancelling) result.
+   */
+  const bound = (k: number, mag: number): number => (k + 4) * 2 ** -24 * mag + 1e-30;
+
+  for (const form of forms) {
+    it(`${form.name}: shapes 1..33 and k past the 256 block, plain, accumulating, bias, ReLU`, () => {
+      let seed = 1;
+      for (const m of [1, 3, 4, 5, 7, 33]) for (const n of [1, 7, 8, 9, 33]) for (const k of [1, 7, 33, 256, 300]) {
+        if (n * k < 256) continue; // below that the TypeScript gemm runs (tested bit for bit elsewhere)
+        const a = rand(m * k, seed++);
+        const b = rand(k * n, seed++);
+        const init = rand(m * n, seed++);
+        const bias = rand(n, seed++);
+        for (const [accumulate, epi] of [[false, 0], [true, 0], [false, 1], [false, 2], [true, 2]] as const) {
+          const o = { transA: form.transA, transB: form.transB, accumulate, bias: epi > 0 ? bias : null, relu: epi === 2 };
+          const ref = init.slice();
+          const got = init.slice();
+          naiveKernels.gemm(ref, a, b, m, n, k, o);
+          wasmKernels.gemm(got, a, b, m, n, k, o);
+          for (let i = 0; i < m; i++) {
+            for (let j = 0; j < n; j++) {
+              let mag = (accumulate ? Math.abs(init[i * n + j]!) : 0) + (epi ? Math.abs(bias[j]!) : 0);
+              for (let p = 0; p < k; p++) mag += Math.abs((form.transA ? a[p * m + i]! : a[i * k + p]!) * (form.transB ? b[j * k + p]! : b[p * n + j]!));
+              const d = Math.abs(got[i * n + j]! - ref[i * n + j]!);
+              if (!(d <= bound(k, mag))) throw new Error(`${form.name} ${m}x${n}x${k} acc=${accumulate} epi=${epi} [${i},${j}]: ${got[i * n + j]} vs ${ref[i * n + j]} (bound ${bound(k, mag)})`);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  it("a row's result does not depend on the other rows of its batch (bit for bit)", () => {
+    const [n, k] = [33, 40];
+    const a = rand(9 * k, 5);
+    const b = rand(k * n, 6);
+    const all = new Float32Array(9 * n);
+    wasmKernels.gemm(all, a, b, 9, n, k, { relu: true, bias: rand(n, 7) });
+    for (const [from, rows] of [[0, 1], [4, 3], [8, 1], [2, 6]] as const) {
+      const part = new Float32Array(rows * n);
+      wasmKernels.gemm(part, a.subarray(from * k, (from + rows) * k), b, rows, n, k, { relu: true, bias: rand(n, 7) });
+      expect(Array.from(part)).toEqual(Array.from(all.subarray(from * n, (from + rows) * n)));
+    }
+  });
+
+  it("grows its memory for a large product and stays right", () => {
+    const [m, n, k] = [700, 300, 520]; // a few MB of operands: past the initial 1 MiB
+    const a = rand(m * k, 8);
+    const b = rand(k * n, 9);
+    const ref = new Float32Array(m * n);
+    const got = new Float32Array(m * n);
+    naiveKernels.gemm(ref, a, b, m, n, k, { transB: true });
+    wasmKernels.gemm(got, a, b, m, n, k, { transB: true });
+    let worst = 0;
+    for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
+    expect(worst).toBeLessThan(1e-4);
+    expect(worst).toBeGreaterThan(0); // float32 accumulation: not the oracle's bits, as documented
+  });
+});
+
+describe.each(BACKENDS)("backend %s", (name) => {
+  afterEach(() => useBackend(wasmSimdSupported() ? "wasm" : "ts"));
+  it("computes hand-derived products and the fused epilogue", () => {
+    if (name === "wasm" && !wasmSimdSupported()) return;
+    const K = SETS[name];
+    const out = new Float32Array(4);
+    K.gemm(out, Float32Array.of(1, 2, 3, 4), Float32Array.of(5, 6, 7, 8), 2, 2, 2);
+    expect(Array.from(out)).toEqual([19, 22, 43, 50]);
+    // a product large enough for the SIMD path (n k >= 256): ones times a ramp, bias, ReLU
+    const [m, n, k] = [5, 16, 16];
+    const a = new Float32Array(m * k).fill(1);
+    const b = Float32Array.from({ length: k * n }, (_, i) => (i % n) - 8); // column j holds j - 8
+    const c = new Float32Array(m * n);
+    K.gemm(c, a, b, m, n, k, { bias: new Float32Array(n).fill(64), relu: true });
+    for (let j = 0; j < n; j++) expect(c[j]).toBe(Math.max(0, 16 * (j - 8) + 64));
+    useBackend(name);
+    expect(backendName()).toBe(name);
+  });
+});
+
+it("useBackend names what it accepts", () => {
+  expect(() => useBackend("gpu" as BackendName)).toThrow('useBackend: "gpu" is not one of naive, ts, wasm');
+  expect(backendName()).toBe(wasmSimdSupported() ? "wasm" : "ts"); // the default
+});
