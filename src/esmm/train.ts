@@ -7,6 +7,7 @@ import { Arena, Rng, firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
+import { shardBatch, shardLossWeights, workerFactory, type ShardWorkers } from "./parallel.js";
 import type { Esmm, LossWeights } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
@@ -57,6 +58,12 @@ export interface TrainOptions extends AdamOptions {
   optimizer?: Adam;
   /** Epoch number to start at (resume); default 0. */
   startEpoch?: number;
+  /**
+   * Threads of data-parallel training (default 1): each step's batch is cut into this many shards,
+   * computed at once (see parallel.ts; needs a worker implementation such as esmm-ts/node's).
+   * Deterministic for a seed and a thread count; another count rounds differently.
+   */
+  threads?: number;
 }
 
 export interface TrainResult {
@@ -114,60 +121,119 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
   // an uninterrupted one would.
   if (data instanceof Dataset) for (let e = 0; e < start; e++) rng.shuffle(identity(data.size));
 
-  for (let epoch = start; epoch < start + epochs; epoch++) {
-    const t0 = now();
-    let step = 0;
-    let rows = 0;
-    let sumLoss = 0;
-    let sumCtr = 0;
-    let sumCvr = 0;
-    const epochRows = data instanceof Dataset ? data.size : null;
-    const source = data instanceof Dataset ? shuffledBatches(data, batchSize, rng) : data.batches(epoch);
-    for await (const batch of source) {
-      // One step inside the arena: its buffers are the previous step's, refilled (see Arena).
-      const l = arena.run(() => {
-        const out = model.forward(batch);
-        const loss = model.loss(out, batch.click, batch.conversion, opts.lossWeights);
-        const total = loss.total.item();
-        if (total - total !== 0) throw diverged(model, epoch, step + 1, `the loss is ${total}`, null);
-        loss.total.backward();
-        const bad = optimizer.nonFiniteGradient();
-        if (bad) throw diverged(model, epoch, step + 1, `the gradient of "${bad.name}" has ${bad.count} non-finite value(s)`, bad.name);
-        optimizer.step();
-        optimizer.zeroGrad();
-        return { total, ctr: loss.ctr, cvr: loss.cvr };
-      });
-      step++;
-      rows += batch.size;
-      const total = l.total;
-      sumLoss += total * batch.size;
-      sumCtr += l.ctr * batch.size;
-      sumCvr += l.cvr * batch.size;
-      if (opts.onProgress && step % every === 0) {
-        opts.onProgress({ epoch, step, rows, epochRows, loss: total, ctrLoss: l.ctr, cvrLoss: l.cvr, samplesPerSec: rows / Math.max(now() - t0, 1e-9) });
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`train: threads must be a positive integer, got ${threads}`);
+  const workers = threads > 1 ? await workerFactory()(model, threads - 1) : null;
+  const stepArena = new Arena();
+  try {
+    for (let epoch = start; epoch < start + epochs; epoch++) {
+      const t0 = now();
+      let step = 0;
+      let rows = 0;
+      let sumLoss = 0;
+      let sumCtr = 0;
+      let sumCvr = 0;
+      const epochRows = data instanceof Dataset ? data.size : null;
+      const source = data instanceof Dataset ? shuffledBatches(data, batchSize, rng) : data.batches(epoch);
+      for await (const batch of source) {
+        // One step inside the arena: its buffers are the previous step's, refilled (see Arena).
+        const l = workers
+          ? await parallelStep(model, optimizer, workers, batch, arena, stepArena, opts, epoch, step)
+          : arena.run(() => {
+              const out = model.forward(batch);
+              const loss = model.loss(out, batch.click, batch.conversion, opts.lossWeights);
+              const total = loss.total.item();
+              if (total - total !== 0) throw diverged(model, epoch, step + 1, `the loss is ${total}`, null);
+              loss.total.backward();
+              const bad = optimizer.nonFiniteGradient();
+              if (bad) throw diverged(model, epoch, step + 1, `the gradient of "${bad.name}" has ${bad.count} non-finite value(s)`, bad.name);
+              optimizer.step();
+              optimizer.zeroGrad();
+              return { total, ctr: loss.ctr, cvr: loss.cvr };
+            });
+        step++;
+        rows += batch.size;
+        const total = l.total;
+        sumLoss += total * batch.size;
+        sumCtr += l.ctr * batch.size;
+        sumCvr += l.cvr * batch.size;
+        if (opts.onProgress && step % every === 0) {
+          opts.onProgress({ epoch, step, rows, epochRows, loss: total, ctrLoss: l.ctr, cvrLoss: l.cvr, samplesPerSec: rows / Math.max(now() - t0, 1e-9) });
+        }
+      }
+      const seconds = now() - t0;
+      const rec: EpochRecord = { epoch, loss: sumLoss / Math.max(rows, 1), ctrLoss: sumCtr / Math.max(rows, 1), cvrLoss: sumCvr / Math.max(rows, 1), rows, seconds };
+      opts.onProgress?.({ epoch, step, rows, epochRows, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, samplesPerSec: rows / Math.max(seconds, 1e-9) });
+      if (opts.valid) rec.valid = evaluate(model, opts.valid);
+      history.push(rec);
+      await opts.onEpoch?.(rec);
+      if (es && rec.valid) {
+        const v = rec.valid[es.metric];
+        const value = v === null ? Number.NaN : v;
+        const better = best === null || (LOWER_IS_BETTER.has(es.metric) ? value < best.value : value > best.value);
+        if (!Number.isNaN(value) && better) {
+          best = { value, epoch, state: model.stateDict() };
+          stale = 0;
+        } else if (++stale >= (es.patience ?? 1)) {
+          break;
+        }
       }
     }
-    const seconds = now() - t0;
-    const rec: EpochRecord = { epoch, loss: sumLoss / Math.max(rows, 1), ctrLoss: sumCtr / Math.max(rows, 1), cvrLoss: sumCvr / Math.max(rows, 1), rows, seconds };
-    opts.onProgress?.({ epoch, step, rows, epochRows, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, samplesPerSec: rows / Math.max(seconds, 1e-9) });
-    if (opts.valid) rec.valid = evaluate(model, opts.valid);
-    history.push(rec);
-    await opts.onEpoch?.(rec);
-    if (es && rec.valid) {
-      const v = rec.valid[es.metric];
-      const value = v === null ? Number.NaN : v;
-      const better = best === null || (LOWER_IS_BETTER.has(es.metric) ? value < best.value : value > best.value);
-      if (!Number.isNaN(value) && better) {
-        best = { value, epoch, state: model.stateDict() };
-        stale = 0;
-      } else if (++stale >= (es.patience ?? 1)) {
-        break;
-      }
-    }
+  } finally {
+    await workers?.close();
   }
   if (best) model.loadStateDict(best.state);
   const bestEpoch = best ? best.epoch : (history.at(-1)?.epoch ?? start + epochs - 1);
   return { history, bestEpoch, optimizer };
+}
+
+/**
+ * One data-parallel step: shard 0 here (in `arena`) while the workers compute the others, then the
+ * gradients summed in shard order, checked, and applied (in `stepArena`: shard 0's sparse gradient
+ * parts, allocated in `arena`, are still read there, so the two runs must use different arenas).
+ */
+async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers, batch: LabeledBatch, arena: Arena, stepArena: Arena, opts: TrainOptions, epoch: number, step: number): Promise<{ total: number; ctr: number; cvr: number }> {
+  const shards = shardBatch(batch, workers.count + 1);
+  const weights = shardLossWeights(model, shards, opts.lossWeights);
+  const pending = workers.run(shards.slice(1), weights.slice(1));
+  let own: { total: number; ctr: number; cvr: number };
+  try {
+    own = arena.run(() => {
+      const loss = model.loss(model.forward(shards[0]!), shards[0]!.click, shards[0]!.conversion, weights[0]);
+      loss.total.backward();
+      return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr };
+    });
+  } catch (e) {
+    await pending.catch(() => undefined);
+    throw e;
+  }
+  const rest = await pending;
+  return stepArena.run(() => {
+    const params = new Map(model.namedParameters());
+    let total = own.total;
+    let ctr = own.ctr * (weights[0]!.ctr ?? 0);
+    let cvr = own.cvr * (weights[0]!.cvr ?? 0);
+    const wc = opts.lossWeights?.ctr ?? 1;
+    const wv = opts.lossWeights?.cvr ?? 1;
+    rest.forEach((r, i) => {
+      total += r.total;
+      ctr += r.ctr * (weights[i + 1]!.ctr ?? 0);
+      cvr += r.cvr * (weights[i + 1]!.cvr ?? 0);
+      for (const [name, g] of r.dense) {
+        const into = params.get(name)!.gradBuffer();
+        for (let k = 0; k < g.length; k++) into[k] = into[k]! + g[k]!;
+      }
+      for (const [name, rows, values] of r.sparse) params.get(name)!.addRowGrad(rows, values);
+    });
+    if (total - total !== 0) throw diverged(model, epoch, step + 1, `the loss is ${total}`, null);
+    const bad = optimizer.nonFiniteGradient();
+    if (bad) throw diverged(model, epoch, step + 1, `the gradient of "${bad.name}" has ${bad.count} non-finite value(s)`, bad.name);
+    optimizer.step();
+    optimizer.zeroGrad();
+    workers.publish();
+    // the logged parts are the batch's: sums of shard means weighted as the loss weighs them
+    return { total, ctr: wc ? ctr / wc : ctr, cvr: wv ? cvr / wv : cvr };
+  });
 }
 
 function* shuffledBatches(ds: Dataset, batchSize: number, rng: Rng): Generator<LabeledBatch> {

@@ -3,3 +3,4 @@ export * from "./files.js";
 export * from "./readers.js";
 export * from "./checkpoint.js";
 export * from "./static-server.js";
+export * from "./parallel.js";

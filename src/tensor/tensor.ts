@@ -170,6 +170,17 @@ export class Tensor {
     this.coalesced = null;
   }
 
+  /**
+   * Moves the values into another buffer of the same length (e.g. a view of shared memory that
+   * worker threads see too): `data` is that buffer from then on. With `copy = false` the buffer's
+   * own values are kept (a replica adopting shared weights). For parameters, between steps.
+   */
+  moveDataTo(buffer: Float32Array, copy = true): void {
+    if (buffer.length !== this.size) throw new Error(`moveDataTo: ${this.label()} has ${this.size} values, the buffer ${buffer.length}`);
+    if (copy && buffer !== this.data) buffer.set(this.data);
+    (this as { data: Float32Array }).data = buffer;
+  }
+
   /** A copy of the data with no graph history (`detach().clone()` in PyTorch terms). */
   clone(opts: TensorOptions = {}): Tensor {
     return new Tensor(this.data.slice(), this.shape, opts);

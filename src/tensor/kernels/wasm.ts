@@ -40,7 +40,9 @@ export function gemmModuleBytes(): Uint8Array<ArrayBuffer> {
 interface GemmExports {
   packA(src: number, dst: number, m: number, k: number, k0: number, kc: number, trans: number): void;
   packB(src: number, dst: number, n: number, k: number, k0: number, kc: number, trans: number): void;
-  kernel(pa: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number): void;
+  kernel(pa: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number): void;
+  kernelRows(a: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number): void;
+  sumRowBags(out: number, x: number, offsets: number, rows: number, groups: number, dim: number, accumulate: number, relu: number): void;
 }
 
 /** Depth of a k block: a packed B block of KC x 8 columns stays in L1 while a row panel streams by. */
@@ -108,7 +110,7 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
   const oBias = oB + k * n;
   const oC = oBias + ldc;
   const oPA = oC + mp * 4 * ldc;
-  const oPB = oPA + mp * 4 * kc;
+  const oPB = oPA + (transA ? mp * 4 * kc : 0); // A@B and A@B^T read A in place: no packed copy
   const h = reserve(oPB + np * 8 * kc);
   h.set(a.subarray(0, m * k), oA);
   h.set(b.subarray(0, k * n), oB);
@@ -120,14 +122,40 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
   for (let k0 = 0; k0 < k; k0 += KC) {
     const kb = Math.min(KC, k - k0);
     const last = k0 + kb === k;
-    w.packA(oA * 4, oPA * 4, m, k, k0, kb, transA ? 1 : 0);
     w.packB(oB * 4, oPB * 4, n, k, k0, kb, transB ? 1 : 0);
     const flags = (accumulate || k0 > 0 ? LOAD_C : 0) | (last && bias ? ADD_BIAS : 0) | (last && o?.relu ? RELU : 0);
-    w.kernel(oPA * 4, oPB * 4, oC * 4, oBias * 4, mp, np, kb, ldc, flags);
+    if (transA) {
+      w.packA(oA * 4, oPA * 4, m, k, k0, kb, 1);
+      w.kernel(oPA * 4, oPB * 4, oC * 4, oBias * 4, mp, np, kb, ldc, flags, k, m);
+    } else w.kernelRows((oA + k0) * 4, oPB * 4, oC * 4, oBias * 4, mp, np, kb, ldc, flags, k, m);
   }
   if (ldc === n) out.set(h.subarray(oC, oC + m * n));
   else for (let i = 0; i < m; i++) out.set(h.subarray(oC + i * ldc, oC + i * ldc + n), i * n);
 }
 
-/** The wasm backend's kernels: SIMD gemm, everything else as in the fast TypeScript set. */
-export const wasmKernels: Kernels = { ...fastKernels, gemm };
+/** See Kernels.sumRowBags; bit-identical to the TypeScript kernels (sums in f64x2 lanes, same order). */
+function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean, relu: boolean): void {
+  const groups = offsets.length - 1;
+  if (dim % 8 !== 0 || groups < 1) {
+    fastKernels.sumRowBags(out, x, offsets, rows, dim, accumulate, relu);
+    return;
+  }
+  const w = instance();
+  const nx = x.length;
+  // layout, in 4-byte words: out | x | offsets | rows
+  const oOut = 0;
+  const oX = oOut + groups * dim;
+  const oOff = oX + nx;
+  const oRows = oOff + offsets.length;
+  const h = reserve(oRows + rows.length);
+  if (accumulate) h.set(out.subarray(0, groups * dim), oOut);
+  h.set(x, oX);
+  const ints = new Int32Array(h.buffer, 0, oRows + rows.length);
+  ints.set(offsets, oOff);
+  ints.set(rows, oRows);
+  w.sumRowBags(oOut * 4, oX * 4, oOff * 4, oRows * 4, groups, dim, accumulate ? 1 : 0, relu ? 1 : 0);
+  out.set(h.subarray(oOut, oOut + groups * dim));
+}
+
+/** The wasm backend's kernels: SIMD gemm and sumRowBags, everything else as in the fast TypeScript set. */
+export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags };

@@ -220,6 +220,13 @@ export class Fn {
     return this;
   }
 
+  /** i8x16.shuffle of the two v128 on the stack: byte i of the result is byte lanes[i] of (a ++ b). */
+  shuffle(lanes: readonly number[]): this {
+    if (lanes.length !== 16 || lanes.some((l) => !(l >= 0 && l < 32))) throw new Error("shuffle: 16 byte lanes in [0, 32)");
+    this.code.push(0xfd, ...uleb(0x0d), ...lanes);
+    return this;
+  }
+
   /** v128.const of four equal f32 lanes. */
   v128f32(v: number): this {
     this.code.push(0xfd, ...uleb(SIMD["v128.const"]), ...new Uint8Array(new Float32Array([v, v, v, v]).buffer));

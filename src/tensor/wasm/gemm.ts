@@ -13,7 +13,7 @@
  * Accumulation is in float32 (the naive oracle sums in doubles): results differ from it by float32
  * rounding, bounded by about k * 2^-24 * sum_p |a_ip b_pj| per entry, which the tests check.
  */
-import { F32, I32, V128, type Fn, type ModuleBuilder } from "./builder.js";
+import { F32, I32, V128, type Fn, type ModuleBuilder, type ValType } from "./builder.js";
 
 /** kernel flags */
 export const LOAD_C = 1;
@@ -106,20 +106,32 @@ function packB(f: Fn): void {
 }
 
 /**
- * kernel(PA, PB, C, bias, mp, np, kc, ldc, flags): for every 4 x 8 tile (ip < mp, jp < np),
- * C[tile] = (flags & LOAD_C ? C[tile] : 0) + sum_p PA[ip][p] x PB[jp][p], then + bias (ADD_BIAS),
+ * kernel(PA, PB, C, bias, mp, np, kc, ldc, flags, lda, m): for every 4 x 8 tile (ip < mp, jp < np),
+ * C[tile] = (flags & LOAD_C ? C[tile] : 0) + sum_p op(A)[i, p] x PB[jp][p], then + bias (ADD_BIAS),
  * then ReLU (RELU, as pmax(0, x): NaN and -0 become +0, like the TypeScript kernels). C is
  * row-major with row stride ldc floats (a multiple of 8).
+ *
+ * `rows` picks where A comes from: packed panels PA (false), or (true) straight from A stored
+ * [m, lda] with PA pointing at its column k0: the 4 rows of a tile are 4 streams, and a tile row past
+ * m reads row m - 1 again (its results land in C's padding rows, which are never copied out). That
+ * saves packing A in the A@B and A@B^T forms.
  */
-function kernel(f: Fn): void {
-  const [PA, PB, C, bias, mp, np, kc, ldc, flags] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const ip = f.local(I32), jp = f.local(I32), pa = f.local(I32), pb = f.local(I32), end = f.local(I32), row = f.local(I32);
+function kernel(f: Fn, rows: boolean): void {
+  const [PA, PB, C, bias, mp, np, kc, ldc, flags, lda, m] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const ip = f.local(I32), jp = f.local(I32), pb = f.local(I32), end = f.local(I32), row = f.local(I32), i = f.local(I32);
+  const pa = Array.from({ length: 4 }, () => f.local(I32)); // rows: one pointer per tile row; packed: pa[0]
   const acc = Array.from({ length: 8 }, () => f.local(V128)); // acc[2 r + h]: row r, columns 4h..4h+3
   const b0 = f.local(V128), b1 = f.local(V128), a = f.local(V128), v = f.local(V128);
   f.for(ip, () => f.i32(0), () => f.get(mp), 1, () => {
     f.for(jp, () => f.i32(0), () => f.get(np), 1, () => {
       for (const r of acc) f.v128f32(0).set(r);
-      f.get(PA).get(ip).get(kc).op("i32.mul").i32(4).op("i32.shl").op("i32.add").set(pa); // PA + ip * kc * 16
+      if (rows) {
+        for (let r = 0; r < 4; r++) {
+          // i = min(4 ip + r, m - 1); pa[r] = PA + 4 i lda
+          f.get(ip).i32(2).op("i32.shl").i32(r).op("i32.add").tee(i).get(m).i32(1).op("i32.sub").tee(row).get(i).get(row).op("i32.lt_s").op("select").set(i);
+          f.get(PA).get(i).get(lda).op("i32.mul").i32(2).op("i32.shl").op("i32.add").set(pa[r]!);
+        }
+      } else f.get(PA).get(ip).get(kc).op("i32.mul").i32(4).op("i32.shl").op("i32.add").set(pa[0]!); // PA + ip * kc * 16
       f.get(PB).get(jp).get(kc).op("i32.mul").i32(5).op("i32.shl").op("i32.add").tee(pb); // PB + jp * kc * 32
       f.get(kc).i32(5).op("i32.shl").op("i32.add").set(end);
       // the inner loop: one p per iteration (the loop condition sits at the bottom, kc >= 1)
@@ -127,11 +139,13 @@ function kernel(f: Fn): void {
         f.get(pb).simd("v128.load").set(b0);
         f.get(pb).simd("v128.load", 16).set(b1);
         for (let r = 0; r < 4; r++) {
-          f.get(pa).simd("v128.load32_splat", 4 * r).set(a);
+          if (rows) f.get(pa[r]!).simd("v128.load32_splat").set(a);
+          else f.get(pa[0]!).simd("v128.load32_splat", 4 * r).set(a);
           f.get(acc[2 * r]!).get(a).get(b0).simd("f32x4.mul").simd("f32x4.add").set(acc[2 * r]!);
           f.get(acc[2 * r + 1]!).get(a).get(b1).simd("f32x4.mul").simd("f32x4.add").set(acc[2 * r + 1]!);
         }
-        f.get(pa).i32(16).op("i32.add").set(pa);
+        if (rows) for (let r = 0; r < 4; r++) f.get(pa[r]!).i32(4).op("i32.add").set(pa[r]!);
+        else f.get(pa[0]!).i32(16).op("i32.add").set(pa[0]!);
         f.get(pb).i32(32).op("i32.add").tee(pb).get(end).op("i32.lt_u").brIf(0);
       });
       // store the tile with its epilogue
@@ -153,9 +167,65 @@ function kernel(f: Fn): void {
   });
 }
 
-/** Adds gemm's three functions to a module. */
+/** Bytes 8..15 of a v128 moved to 0..7: the high two f32 lanes, ready for f64x2.promote_low_f32x4. */
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** Lanes 0-1 of the first v128 and 0-1 of the second: two demoted f64x2 pairs back into one f32x4. */
+const LOW_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+
+/**
+ * sumRowBags(out, x, offsets, rows, groups, dim, accumulate, relu): the TypeScript kernel's
+ * contract (types.ts), bit for bit: each column's running sum is a double (f64x2 lanes), rows added
+ * in ascending i, rounded to float32 once at the store. Eight columns per pass, in four f64x2
+ * registers held across the bag; dim must be a multiple of 8 (the caller checks).
+ */
+function sumRowBags(f: Fn): void {
+  const [out, x, offsets, rowsP, groups, dim, accumulate, relu] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const g = f.local(I32), d = f.local(I32), i = f.local(I32), lo = f.local(I32), hi = f.local(I32), q = f.local(I32), src = f.local(I32);
+  const s = Array.from({ length: 4 }, () => f.local(V128));
+  const v = f.local(V128), w = f.local(V128);
+  f.for(g, () => f.i32(0), () => f.get(groups), 1, () => {
+    f.get(offsets).get(g).i32(2).op("i32.shl").op("i32.add").tee(lo).mem("i32.load", 4).set(hi);
+    f.get(lo).mem("i32.load").set(lo);
+    f.for(d, () => f.i32(0), () => f.get(dim), 8, () => {
+      // q = out + 4 (g dim + d)
+      f.get(out).get(g).get(dim).op("i32.mul").get(d).op("i32.add").i32(2).op("i32.shl").op("i32.add").set(q);
+      f.get(accumulate);
+      f.if(
+        () => {
+          for (let h = 0; h < 2; h++) {
+            f.get(q).simd("v128.load", 16 * h).tee(v).simd("f64x2.promote_low_f32x4").set(s[2 * h]!);
+            f.get(v).get(v).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").set(s[2 * h + 1]!);
+          }
+        },
+        () => {
+          for (const r of s) f.v128f32(0).set(r);
+        },
+      );
+      f.for(i, () => f.get(lo), () => f.get(hi), 1, () => {
+        // src = x + 4 (rows[i] dim + d)
+        f.get(x).get(rowsP).get(i).i32(2).op("i32.shl").op("i32.add").mem("i32.load").get(dim).op("i32.mul").get(d).op("i32.add").i32(2).op("i32.shl").op("i32.add").set(src);
+        for (let h = 0; h < 2; h++) {
+          f.get(src).simd("v128.load", 16 * h).set(v);
+          f.get(s[2 * h]!).get(v).simd("f64x2.promote_low_f32x4").simd("f64x2.add").set(s[2 * h]!);
+          f.get(s[2 * h + 1]!).get(v).get(v).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").simd("f64x2.add").set(s[2 * h + 1]!);
+        }
+      });
+      for (let h = 0; h < 2; h++) {
+        f.get(s[2 * h]!).simd("f32x4.demote_f64x2_zero").get(s[2 * h + 1]!).simd("f32x4.demote_f64x2_zero").shuffle(LOW_LOW).set(w);
+        f.get(relu);
+        f.if(() => f.v128f32(0).get(w).simd("f32x4.pmax").set(w));
+        f.get(q).get(w).simd("v128.store", 16 * h);
+      }
+    });
+  });
+}
+
+/** Adds the kernels' functions to a module. */
 export function addGemm(m: ModuleBuilder): void {
-  m.fn("packA", [I32, I32, I32, I32, I32, I32, I32], [], packA);
-  m.fn("packB", [I32, I32, I32, I32, I32, I32, I32], [], packB);
-  m.fn("kernel", [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], kernel);
+  const i32s = (n: number): ValType[] => Array.from({ length: n }, (): ValType => I32);
+  m.fn("packA", i32s(7), [], packA);
+  m.fn("packB", i32s(7), [], packB);
+  m.fn("kernel", i32s(11), [], (f) => kernel(f, false));
+  m.fn("kernelRows", i32s(11), [], (f) => kernel(f, true));
+  m.fn("sumRowBags", i32s(8), [], sumRowBags);
 }

@@ -1,0 +1,98 @@
+/**
+ * Data-parallel training, the part that runs anywhere: how a batch is cut into shards, how each
+ * shard's loss is scaled so that the shards' gradients add up to the whole batch's, and the
+ * interface of a pool of workers (Node's worker_threads in src/node/parallel.ts; Web Workers
+ * implement the same interface). Browser-safe: no threads are started here.
+ *
+ * One step with T threads: the batch is cut into T contiguous shards; the calling thread computes
+ * shard 0's gradient while the T - 1 workers compute the others on replicas whose parameters are
+ * the same shared memory; the gradients are then summed in shard order (0, 1, ..., T - 1) and the
+ * calling thread applies Adam. A fixed order makes a seed give the same bits on every run with the
+ * same T; a different T sums in a different order, so its bits differ (within float rounding).
+ */
+import type { Bag, LabeledBatch } from "./batch.js";
+import type { Esmm, LossWeights } from "./model.js";
+
+/** What a worker returns for its shard: its loss (scaled, as backpropagated), the unscaled parts, and its parameter gradients. */
+export interface ShardResult {
+  total: number;
+  ctr: number;
+  cvr: number;
+  dense: Array<[string, Float32Array]>;
+  sparse: Array<[string, Int32Array, Float32Array]>;
+}
+
+/** A pool of T - 1 workers, each holding a replica of the model over shared parameter memory. */
+export interface ShardWorkers {
+  readonly count: number;
+  /** Computes shard i + 1's gradient on worker i, for each shard given. */
+  run(shards: LabeledBatch[], weights: LossWeights[]): Promise<ShardResult[]>;
+  /** Makes the parameters' current values visible to the workers (after the optimiser's update). */
+  publish(): void;
+  close(): Promise<void>;
+}
+
+/** Starts `count` workers for a model (its parameters are moved into shared memory if needed). */
+export type WorkerFactory = (model: Esmm, count: number) => Promise<ShardWorkers>;
+
+let factory: WorkerFactory | null = null;
+
+/** Installs the thread implementation (esmm-ts/node does this on import). */
+export function registerWorkerFactory(f: WorkerFactory): void {
+  factory = f;
+}
+
+export function workerFactory(): WorkerFactory {
+  if (!factory) throw new Error("train: threads > 1 needs a worker implementation: import 'esmm-ts/node' (Node), or register one with registerWorkerFactory");
+  return factory;
+}
+
+function sliceBag(b: Bag, from: number, to: number): Bag {
+  const lo = b.offsets[from]!;
+  const hi = b.offsets[to]!;
+  const offsets = new Int32Array(to - from + 1);
+  for (let i = 0; i <= to - from; i++) offsets[i] = b.offsets[from + i]! - lo;
+  return { offsets, ids: b.ids.slice(lo, hi), weights: b.weights ? b.weights.slice(lo, hi) : null };
+}
+
+/** Rows [from, to) of a batch as a batch of their own (copies, so a shard can be sent to a thread). */
+export function sliceBatch(b: LabeledBatch, from: number, to: number): LabeledBatch {
+  const Fs = b.size ? b.ids.length / b.size : 0;
+  const Nd = b.dense && b.size ? b.dense.length / b.size : 0;
+  return {
+    size: to - from,
+    ids: b.ids.slice(from * Fs, to * Fs),
+    bags: b.bags.map((bag) => sliceBag(bag, from, to)),
+    dense: b.dense ? b.dense.slice(from * Nd, to * Nd) : null,
+    click: b.click.slice(from, to),
+    conversion: b.conversion.slice(from, to),
+  };
+}
+
+/** Cuts a batch into `parts` contiguous shards of near-equal size (the first ones one row larger). */
+export function shardBatch(b: LabeledBatch, parts: number): LabeledBatch[] {
+  const out: LabeledBatch[] = [];
+  let at = 0;
+  for (let p = 0; p < parts; p++) {
+    const n = Math.floor(b.size / parts) + (p < b.size % parts ? 1 : 0);
+    out.push(sliceBatch(b, at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+/**
+ * Loss weights that make shard losses add up to the batch loss. Each term of the loss is a mean:
+ * the CTR and CTCVR terms over all rows (a shard of n of B rows weighs n / B), base's CVR term over
+ * the clicked rows (a shard with c of C clicks weighs c / C).
+ */
+export function shardLossWeights(model: Esmm, shards: LabeledBatch[], base: LossWeights = {}): LossWeights[] {
+  const B = shards.reduce((s, x) => s + x.size, 0);
+  const clicks = shards.map((x) => x.click.reduce((s, v) => s + v, 0));
+  const C = clicks.reduce((s, v) => s + v, 0);
+  const clickedOnly = model.config.variant === "base";
+  return shards.map((x, i) => ({
+    ctr: (base.ctr ?? 1) * (B ? x.size / B : 0),
+    cvr: (base.cvr ?? 1) * (clickedOnly ? (C ? clicks[i]! / C : 0) : B ? x.size / B : 0),
+  }));
+}
