@@ -4,7 +4,6 @@
  * equal what Node computes with the same code and seed, that a checkpoint loads from fetched bytes,
  * and that the page logs no error. Skipped, with one line, where /usr/bin/chromium is absent.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -37,8 +36,7 @@ describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
   let launchError: string | null = null;
 
   beforeAll(async () => {
-    // The page loads the compiled core from dist/: build it as a user would.
-    execFileSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], { stdio: "inherit" });
+    // The page loads the compiled core from dist/, which test/global-setup.ts has just built.
     const { startStaticServer } = await import("../src/node/static-server.js");
     const s = await startStaticServer(ROOT, 0);
     server = s.server;

@@ -159,3 +159,23 @@ it("useBackend names what it accepts", () => {
   expect(() => useBackend("gpu" as BackendName)).toThrow('useBackend: "gpu" is not one of naive, ts, wasm');
   expect(backendName()).toBe(wasmSimdSupported() ? "wasm" : "ts"); // the default
 });
+
+describe.skipIf(!wasmSimdSupported())("wasm sumRowBags", () => {
+  it("equals the naive kernel bit for bit (sums in doubles, same order), plain, accumulating, rectified", () => {
+    const rng = new Rng(21);
+    for (const [groups, dim, rowsOfX] of [[1, 8, 3], [5, 16, 7], [33, 256, 40], [7, 24, 1]] as const) {
+      const x = rand(rowsOfX * dim, 22);
+      const sizes = Array.from({ length: groups }, () => rng.int(5)); // empty bags too
+      const offsets = Int32Array.from([0, ...sizes.map((_, g) => sizes.slice(0, g + 1).reduce((a, b) => a + b, 0))]);
+      const rows = Int32Array.from({ length: offsets[groups]! }, () => rng.int(rowsOfX));
+      for (const [accumulate, relu] of [[false, false], [true, false], [true, true], [false, true]] as const) {
+        const init = rand(groups * dim, 23);
+        const ref = init.slice();
+        const got = init.slice();
+        naiveKernels.sumRowBags(ref, x, offsets, rows, dim, accumulate, relu);
+        wasmKernels.sumRowBags(got, x, offsets, rows, dim, accumulate, relu);
+        expect(Array.from(got)).toEqual(Array.from(ref));
+      }
+    }
+  });
+});

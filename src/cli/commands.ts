@@ -2,6 +2,7 @@
 import {
   Adam,
   AppStoreSimulator,
+  BACKENDS,
   DENSE_FEATURES,
   Esmm,
   MULTI_FIELDS,
@@ -18,6 +19,7 @@ import {
   type Schema,
   type Variant,
 } from "../index.js";
+import { availableParallelism } from "node:os";
 import { BatchBuilder, type Preprocessor } from "../data/index.js";
 import {
   FORMATS,
@@ -74,6 +76,7 @@ export const SPECS: Record<string, { usage: string; options: Record<string, Opti
       stream: { type: "flag", help: "stream the training file each epoch (larger than memory) with a shuffle buffer" },
       "early-stop": { type: "string", help: "validation metric to stop on: ctrAuc, cvrAuc, ctcvrAuc, ctrLogLoss, ..." },
       patience: { type: "string", help: "epochs without improvement before stopping (default 1)" },
+      threads: { type: "string", help: "threads of data-parallel training: N or auto (the machine's cores); default 1" },
       ...dataOptions(),
     },
   },
@@ -106,8 +109,22 @@ export const SPECS: Record<string, { usage: string; options: Record<string, Opti
   },
 };
 
+/** --backend, which every command that computes takes (ESMM_BACKEND sets the same). */
+export function backendOption(): Record<string, OptionSpec> {
+  return { backend: { type: "string", help: `kernels: ${BACKENDS.join(", ")} (default wasm where WebAssembly SIMD runs, else ts; env ESMM_BACKEND)` } };
+}
+
+/** --threads N | auto. */
+export function threadsOf(p: Parsed): number {
+  const t = str(p, "threads");
+  if (t === undefined) return 1;
+  if (t === "auto") return availableParallelism();
+  return int(p, "threads", 1, 1);
+}
+
 function dataOptions(): Record<string, OptionSpec> {
   return {
+    ...backendOption(),
     format: { type: "string", help: `data format: ${FORMATS.join(", ")} (default csv, or the model's)` },
     common: { type: "string", help: "aliccp-raw: the common_features file" },
     click: { type: "string", help: "csv: click label column (default click)" },
@@ -345,7 +362,10 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   // (restoring the best weights); each epoch's checkpoint is written from onEpoch.
   let lastLen = 0;
   const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, epochsDone, history, ...(changes.length ? { changes } : {}) });
+  const threads = threadsOf(p);
+  if (threads > 1) io.err(`training on ${threads} threads (data-parallel: a seed gives the same result for the same thread count)`);
   const result = await train(model, data, {
+    threads,
     epochs: epochs - startEpoch,
     startEpoch,
     batchSize: batch,

@@ -2,10 +2,13 @@
  * The `esmm` command. Exit codes: 0 success, 1 bad input (data, checkpoint or file errors),
  * 2 usage errors (unknown command or option, missing or malformed argument).
  */
+import { BACKENDS, useBackend, type BackendName } from "../index.js";
+import "../node/index.js"; // registers the worker threads that train --threads uses
 import { UsageError, helpText, parseArgs, type OptionSpec } from "./args.js";
 import { SPECS, evalCommand, generate, inspectCommand, predictCommand, trainCommand, type Io } from "./commands.js";
 import { DEMO_SPEC, demoCommand } from "./demo.js";
 import { SERVE_SPEC, serveCommand } from "./serve.js";
+import { BENCH_SPEC, benchCommand } from "./bench.js";
 
 const COMMANDS: Record<string, (p: ReturnType<typeof parseArgs>, io: Io) => Promise<void>> = {
   generate,
@@ -15,9 +18,10 @@ const COMMANDS: Record<string, (p: ReturnType<typeof parseArgs>, io: Io) => Prom
   inspect: inspectCommand,
   demo: demoCommand,
   serve: serveCommand,
+  bench: benchCommand,
 };
 
-const ALL_SPECS: Record<string, { usage: string; options: Record<string, OptionSpec> }> = { ...SPECS, demo: DEMO_SPEC, serve: SERVE_SPEC };
+const ALL_SPECS: Record<string, { usage: string; options: Record<string, OptionSpec> }> = { ...SPECS, demo: DEMO_SPEC, serve: SERVE_SPEC, bench: BENCH_SPEC };
 
 const TOP_HELP = `esmm: train and serve ESMM multi-task (pCTR, pCVR) models with no dependencies
 
@@ -31,6 +35,7 @@ Commands:
   inspect    a checkpoint's config, parameter count and gate usage
   demo       the main job (npm start): simulate, train all three variants, compare, write a report
   serve      serve the browser demo (examples/browser/) on localhost
+  bench      the reference workload per backend and thread count: samples/s, gemm GFLOP/s, SIMD peak
 
 'esmm <command> --help' lists a command's options.
 `;
@@ -52,7 +57,14 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return 0;
   }
   try {
-    await run(parseArgs(rest, spec.options), io);
+    const parsed = parseArgs(rest, spec.options);
+    // bench takes a list of backends itself; for the others --backend (or ESMM_BACKEND) picks one
+    const backend = cmd === "bench" ? process.env.ESMM_BACKEND : typeof parsed.backend === "string" ? parsed.backend : process.env.ESMM_BACKEND;
+    if (backend) {
+      if (!BACKENDS.includes(backend as BackendName)) throw new UsageError(`--backend (or ESMM_BACKEND) must be one of ${BACKENDS.join(", ")}, got "${backend}"`);
+      useBackend(backend as BackendName);
+    }
+    await run(parsed, io);
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {

@@ -1,0 +1,233 @@
+/**
+ * `esmm bench`: the reference workload (src/cli/workload.ts) for each backend and thread count asked
+ * for: training and inference samples/s, gemm GFLOP/s at the workload's nine shapes and forms, the
+ * fraction of this core's SIMD peak, and where a step's time goes. `--json` prints one JSON object.
+ *
+ * Every figure is a median over repeated timings (steps or calls), after a warm-up, so that a burst
+ * of load from another tenant of a shared machine moves it less than it would a mean.
+ */
+import { cpus } from "node:os";
+import {
+  Adam,
+  Arena,
+  BACKENDS,
+  backendName,
+  fastKernels,
+  naiveKernels,
+  noGrad,
+  train,
+  useBackend,
+  wasmKernels,
+  wasmSimdSupported,
+  wasmWarmup,
+  type BackendName,
+  type Kernels,
+  type LabeledBatch,
+} from "../index.js";
+import { F32, I32, ModuleBuilder, V128 } from "../tensor/wasm/builder.js";
+import { UsageError, list, num, type OptionSpec, type Parsed } from "./args.js";
+import type { Io } from "./commands.js";
+import { BATCH, randomBatches, referenceModel, timedStep } from "./workload.js";
+
+export const BENCH_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
+  usage: "esmm bench [--backend ts,wasm] [--threads 1,2] [--seconds 3] [--json]",
+  options: {
+    backend: { type: "string", help: `comma-separated backends to measure: ${BACKENDS.join(", ")} (default ts,wasm where SIMD runs)` },
+    threads: { type: "string", help: "comma-separated thread counts for training (default 1,2 on a machine with 2 or more cores)" },
+    seconds: { type: "string", help: "seconds of timed training per backend and thread count (default 3)" },
+    json: { type: "flag", help: "print the results as one JSON object on standard output" },
+  },
+};
+
+const SETS: Record<BackendName, Kernels> = { naive: naiveKernels, ts: fastKernels, wasm: wasmKernels };
+
+/** The nine products of a step: forward x W^T, backward dY W and dY^T X, for the three layer shapes. */
+const GEMMS: Array<{ m: number; n: number; k: number; form: "nn" | "tn" | "nt" }> = [];
+for (const [o, i] of [[256, 384], [128, 256], [64, 128]] as const) {
+  GEMMS.push({ m: BATCH, n: o, k: i, form: "nt" }, { m: BATCH, n: i, k: o, form: "nn" }, { m: o, n: i, k: BATCH, form: "tn" });
+}
+
+function median(a: number[]): number {
+  const s = a.slice().sort((x, y) => x - y);
+  return s[s.length >> 1]!;
+}
+
+/** Calls fn repeatedly for about `ms` (at least 3 times) and returns the median call in seconds. */
+function timeCalls(fn: () => void, ms: number): number {
+  fn();
+  const t: number[] = [];
+  const end = performance.now() + ms;
+  while (t.length < 3 || performance.now() < end) {
+    const t0 = performance.now();
+    fn();
+    t.push((performance.now() - t0) / 1e3);
+  }
+  return median(t);
+}
+
+/**
+ * This core's f32x4 multiply-add peak as WebAssembly reaches it: twelve independent accumulators,
+ * acc = acc * x + y per lane, no memory traffic (x and y come in as arguments, so nothing folds).
+ */
+export function simdPeakGflops(): number | null {
+  if (!wasmSimdSupported()) return null;
+  const m = new ModuleBuilder();
+  m.fn("peak", [I32, F32, F32], [F32], (f) => {
+    const i = f.local(I32), x = f.local(V128), y = f.local(V128);
+    const acc = Array.from({ length: 12 }, () => f.local(V128));
+    f.get(1).simd("f32x4.splat").set(x);
+    f.get(2).simd("f32x4.splat").set(y);
+    for (const a of acc) f.get(y).set(a);
+    f.for(i, () => f.i32(0), () => f.get(0), 1, () => {
+      for (const a of acc) f.get(a).get(x).simd("f32x4.mul").get(y).simd("f32x4.add").set(a);
+    });
+    f.get(acc[0]!);
+    for (const a of acc.slice(1)) f.get(a).simd("f32x4.add");
+    f.simd("f32x4.extract_lane", 0);
+  });
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const peak = (new WebAssembly.Instance(new WebAssembly.Module(m.toBytes()), { env: { memory } }).exports as { peak(n: number, x: number, y: number): number }).peak;
+  const iters = 2_000_000;
+  const s = timeCalls(() => void peak(iters, 0.999, 0.001), 300);
+  return (iters * 12 * 4 * 2) / s / 1e9;
+}
+
+export interface GemmRate {
+  backend: BackendName;
+  m: number;
+  n: number;
+  k: number;
+  form: "nn" | "tn" | "nt";
+  gflops: number;
+}
+
+export function gemmRates(backend: BackendName, ms = 150): GemmRate[] {
+  const K = SETS[backend];
+  return GEMMS.map(({ m, n, k, form }) => {
+    const a = Float32Array.from({ length: m * k }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+    const b = Float32Array.from({ length: k * n }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+    const out = new Float32Array(m * n);
+    const o = { transA: form === "tn", transB: form === "nt" };
+    const s = timeCalls(() => K.gemm(out, a, b, m, n, k, o), backend === "naive" ? 30 : ms);
+    return { backend, m, n, k, form, gflops: (2 * m * n * k) / s / 1e9 };
+  });
+}
+
+export interface RunResult {
+  backend: BackendName;
+  threads: number;
+  trainSamplesPerSec: number;
+  inferSamplesPerSec: number;
+  /** Median step's parts in ms (one thread only: the split is measured around the step's phases). */
+  stepMs: number;
+  split?: { forward: number; backward: number; optimizer: number };
+  steps: number;
+}
+
+/** Training (through train(), as a user runs it) and inference of the reference workload. */
+export async function workloadRun(backend: BackendName, threads: number, seconds: number): Promise<RunResult> {
+  useBackend(backend);
+  const vocab = 10_000;
+  const batches = randomBatches(vocab, 8);
+  const model = referenceModel(vocab);
+  const times: number[] = [];
+  const warm = 6;
+  let last = 0;
+  const deadline = () => performance.now() > last + seconds * 1e3;
+  const source = {
+    *batches(): Generator<LabeledBatch> {
+      for (let i = 0; ; i++) {
+        if (i === warm) last = performance.now();
+        if (i > warm + 4 && deadline()) return;
+        yield batches[i % batches.length]!;
+      }
+    },
+  };
+  let prev = 0;
+  await train(model, source, {
+    epochs: 1,
+    threads,
+    progressEvery: 1,
+    onProgress: (e) => {
+      const t = performance.now();
+      if (e.step > warm) times.push(t - prev);
+      prev = t;
+    },
+  });
+  const stepMs = median(times.slice(0, -1)); // the last event repeats the epoch's end
+  const out: RunResult = { backend, threads, trainSamplesPerSec: (BATCH / stepMs) * 1e3, inferSamplesPerSec: 0, stepMs, steps: times.length };
+  if (threads === 1) {
+    const opt = new Adam(model.namedParameters(), { lr: 1e-3 });
+    const arena = new Arena();
+    const parts = { forward: [] as number[], backward: [] as number[], optimizer: [] as number[] };
+    for (let i = 0; i < 12; i++) {
+      const s = timedStep(model, opt, batches[i % batches.length]!, arena);
+      if (i >= 2) for (const k of ["forward", "backward", "optimizer"] as const) parts[k].push(s[k] * 1e3);
+    }
+    out.split = { forward: median(parts.forward), backward: median(parts.backward), optimizer: median(parts.optimizer) };
+  }
+  const infer = timeCalls(() => void noGrad(() => model.predict(batches[1]!)), Math.min(1500, seconds * 500));
+  out.inferSamplesPerSec = BATCH / infer;
+  return out;
+}
+
+export async function benchCommand(p: Parsed, io: Io): Promise<void> {
+  const simd = wasmSimdSupported();
+  const backends = (list(p, "backend") ?? (simd ? ["ts", "wasm"] : ["ts"])) as BackendName[];
+  for (const b of backends) {
+    if (!BACKENDS.includes(b)) throw new UsageError(`--backend: "${b}" is not one of ${BACKENDS.join(", ")}`);
+    if (b === "wasm" && !simd) throw new UsageError("--backend wasm: this engine has no WebAssembly SIMD");
+  }
+  const cores = cpus().length;
+  const threads = (list(p, "threads") ?? (cores >= 2 ? ["1", "2"] : ["1"])).map((t) => {
+    const n = Number(t);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--threads: "${t}" is not a positive integer`);
+    return n;
+  });
+  const seconds = num(p, "seconds", 3, (x) => x > 0, "> 0");
+  const before = backendName();
+  const warmupMs = simd ? wasmWarmup() : null;
+  const log = p.json ? (): void => undefined : io.err;
+  log(`esmm bench: ${backends.join(", ")} x ${threads.join(", ")} thread(s), ${seconds} s each; ${cpus()[0]?.model ?? "?"} x${cores}, node ${process.version}`);
+  const peak = simdPeakGflops();
+  const gemm = backends.flatMap((b) => gemmRates(b));
+  const runs: RunResult[] = [];
+  for (const b of backends) {
+    for (const t of threads) {
+      log(`  training on ${b}, ${t} thread(s) ...`);
+      runs.push(await workloadRun(b, t, seconds));
+    }
+  }
+  if (before !== "custom") useBackend(before);
+  const result = {
+    machine: { cpu: cpus()[0]?.model ?? null, cores, node: process.version },
+    workload: "esmm-mmoe, F = 24, D = 16, 2 experts 384 -> 256 -> 128, gates, towers 128 -> 64 -> 1, batch 1024, Adam, 10,000 rows per field",
+    simdPeakGflops: peak,
+    wasmWarmupMs: warmupMs,
+    runs,
+    gemm,
+  };
+  if (p.json) {
+    io.out(JSON.stringify(result, null, 2));
+    return;
+  }
+  const lines: string[] = [];
+  lines.push(`training and inference (samples/s; median step):`);
+  for (const r of runs) {
+    const split = r.split ? `  (forward ${r.split.forward.toFixed(1)} / backward ${r.split.backward.toFixed(1)} / Adam ${r.split.optimizer.toFixed(1)} ms)` : "";
+    lines.push(`  ${r.backend.padEnd(5)} ${String(r.threads).padStart(2)} thread(s): train ${r.trainSamplesPerSec.toFixed(0).padStart(7)}, infer ${r.inferSamplesPerSec.toFixed(0).padStart(7)}, step ${r.stepMs.toFixed(1)} ms${split}`);
+  }
+  for (const b of backends) {
+    const one = runs.find((r) => r.backend === b && r.threads === 1);
+    for (const r of runs.filter((x) => x.backend === b && x.threads > 1)) if (one) lines.push(`  ${b}: ${r.threads} threads train ${(r.trainSamplesPerSec / one.trainSamplesPerSec).toFixed(2)}x one thread`);
+  }
+  lines.push(`gemm (GFLOP/s${peak ? `; SIMD peak of this core ${peak.toFixed(1)}` : ""}):`);
+  lines.push(`  ${"m x n x k".padEnd(16)} form ${backends.map((b) => b.padStart(8)).join("")}${peak ? "   of peak" : ""}`);
+  for (const g of GEMMS) {
+    const rates = backends.map((b) => gemm.find((x) => x.backend === b && x.m === g.m && x.n === g.n && x.k === g.k && x.form === g.form)!.gflops);
+    const best = Math.max(...rates);
+    lines.push(`  ${`${g.m}x${g.n}x${g.k}`.padEnd(16)} ${g.form}  ${rates.map((r) => r.toFixed(1).padStart(8)).join("")}${peak ? `   ${((best / peak) * 100).toFixed(0).padStart(5)}%` : ""}`);
+  }
+  if (warmupMs !== null) lines.push(`wasm start-up (compile + warm-up to the optimising tier): ${warmupMs.toFixed(1)} ms`);
+  io.out(lines.join("\n"));
+}
