@@ -179,3 +179,32 @@ describe.skipIf(!wasmSimdSupported())("wasm sumRowBags", () => {
     }
   });
 });
+
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("tensors in the kernels' memory", () => {
+  it("step arenas borrow the wasm backend's memory, kernels use it in place, clear() gives it back", async () => {
+    const { Arena, allocF32, kernels } = await import("../src/index.js");
+    useBackend("wasm");
+    const arena = new Arena();
+    const [m, n, k] = [37, 19, 41];
+    const got = arena.run(() => {
+      const a = allocF32(m * k);
+      const b = allocF32(k * n);
+      const c = allocF32(m * n);
+      a.set(rand(m * k, 31));
+      b.set(rand(k * n, 32));
+      kernels.gemm(c, a, b, m, n, k, { bias: rand(n, 33), relu: true });
+      return { a: a.slice(), b: b.slice(), c: c.slice(), lent: c.buffer instanceof SharedArrayBuffer };
+    });
+    expect(got.lent).toBe(true);
+    const ref = new Float32Array(m * n);
+    naiveKernels.gemm(ref, got.a, got.b, m, n, k, { bias: rand(n, 33), relu: true });
+    for (let i = 0; i < m * n; i++) expect(Math.abs(got.c[i]! - ref[i]!)).toBeLessThan(1e-4);
+    // the same product from ordinary arrays (copied in and out): the same bits
+    const c2 = new Float32Array(m * n);
+    wasmKernels.gemm(c2, got.a, got.b, m, n, k, { bias: rand(n, 33), relu: true });
+    expect(Array.from(c2)).toEqual(Array.from(got.c));
+    expect(arena.heldFloats).toBe(m * k + k * n + m * n);
+    arena.clear();
+    expect(arena.heldFloats).toBe(0);
+  });
+});

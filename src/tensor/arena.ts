@@ -13,8 +13,17 @@
  * caller who keeps a step's outputs must copy them. Gradients of leaves (parameters, inputs) never
  * come from an arena: they live across steps. Outside any run, allocF32 is `new Float32Array(n)`.
  */
+/** Returns a dropped arena's buffers to the backend that lent them (see Kernels.alloc). */
+const lent = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<Array<() => void>>((releases) => releases.forEach((r) => r())) : null;
+
 export class Arena {
   private buffers: Float32Array[] = [];
+  /** Releases of the buffers a backend lent (in its own memory, where its kernels use them in place). */
+  private readonly releases: Array<() => void> = [];
+
+  constructor() {
+    lent?.register(this, this.releases, this);
+  }
   private next = 0;
   private active = false;
   /** Buffers handed out by the last run that were new (not reused); 0 in the steady state. */
@@ -50,7 +59,11 @@ export class Arena {
       return b;
     }
     this.fresh++;
-    const b = new Float32Array(old ? Math.ceil(n * 1.25) : n);
+    const size = old ? Math.ceil(n * 1.25) : n;
+    // a backend that computes in its own memory (wasm) lends the buffer, so kernels need not copy
+    const loan = kernels.alloc?.(size) ?? null;
+    if (loan) this.releases.push(loan.release);
+    const b = loan ? loan.data : new Float32Array(size);
     this.buffers[i] = b;
     return b.length === n ? b : b.subarray(0, n);
   }
@@ -62,13 +75,15 @@ export class Arena {
     return s;
   }
 
-  /** Drops every buffer (the next run allocates afresh). */
+  /** Drops every buffer (the next run allocates afresh), returning lent ones to their backend. */
   clear(): void {
     this.buffers = [];
+    this.releases.splice(0).forEach((r) => r());
   }
 }
 
 let current: Arena | null = null;
+import { kernels } from "./kernels/index.js";
 
 /** n zeroed floats: from the running arena, or new. */
 export function allocF32(n: number): Float32Array {

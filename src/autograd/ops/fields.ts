@@ -155,11 +155,18 @@ function mergeSegments(segs: Array<[number, number]>): Array<[number, number]> {
 }
 
 // Scratch for values that live within one call (grown on demand, reused); anything the backward pass
-// needs comes from allocF32 instead, so a step arena can recycle it.
-const pool: Float32Array[] = [];
+// needs comes from allocF32 instead, so a step arena can recycle it. Where the backend computes in
+// memory of its own (wasm), the scratch is lent from there, so its kernels use it without copying.
+const pool: Array<{ data: Float32Array; release: (() => void) | null }> = [];
 function scratch(i: number, n: number): Float32Array {
-  if (!pool[i] || pool[i]!.length < n) pool[i] = new Float32Array(n);
-  return pool[i]!.subarray(0, n);
+  const have = pool[i];
+  if (!have || have.data.length < n) {
+    have?.release?.();
+    const size = have ? Math.ceil(n * 1.25) : n;
+    const loan = kernels.alloc?.(size) ?? null;
+    pool[i] = loan ?? { data: new Float32Array(size), release: null };
+  }
+  return pool[i]!.data.subarray(0, n);
 }
 
 /** dst[r, dc : dc + width] = src[r, sc : sc + width] for r < rows (row strides ds and ss); with `add`, +=. */

@@ -27,6 +27,13 @@ export interface GemmOpts {
 }
 
 export interface Kernels {
+  /**
+   * Optional: n zeroed floats in memory this set's kernels read and write in place (a wasm backend's
+   * linear memory), valid until `release`; null (or no method) for an ordinary Float32Array. Step
+   * arenas take their buffers here.
+   */
+  alloc?(n: number): { data: Float32Array; release: () => void } | null;
+
   /** out[m x n] (+)= op(a)[m x k] . op(b)[k x n].  Cost 2*m*n*k flops. */
   gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o?: GemmOpts): void;
 

@@ -1,11 +1,15 @@
 /**
- * The wasm kernel set: the fast TypeScript kernels, with gemm replaced by the WebAssembly SIMD one
- * (src/tensor/wasm/gemm.ts). The module is emitted as bytes by our own builder at first use,
- * compiled synchronously (allowed for any size in Node and in Web Workers), and given one linear
- * memory that JS owns and grows.
+ * The wasm kernel set: the fast TypeScript kernels, with gemm and sumRowBags replaced by
+ * WebAssembly SIMD ones (src/tensor/wasm/gemm.ts). The module is emitted as bytes by our own builder
+ * at first use, compiled synchronously (allowed for any size in Node and in Web Workers).
  *
- * Operands are copied into that memory for each call (Float32Array.set, a memcpy) and the result
- * copied back; the copies are O(mk + kn + mn) against the 2mnk flops of the product.
+ * Memory. The kernels see one linear memory, which JS owns. Where SharedArrayBuffer is available
+ * (Node; a cross-origin-isolated page) it is a *shared* WebAssembly.Memory: growing it never detaches
+ * the views already handed out, so it can hold tensors. Step arenas then take their buffers from it
+ * (`alloc`), and a kernel whose operands are such views reads and writes them in place. Operands
+ * from elsewhere (parameters, inputs, anything outside an arena) are copied into a scratch region
+ * above the allocated ones for the call, and results copied back; that is also the whole story
+ * where memory cannot be shared.
  */
 import { ModuleBuilder } from "../wasm/builder.js";
 import { ADD_BIAS, LOAD_C, RELU, addGemm } from "../wasm/gemm.js";
@@ -30,41 +34,137 @@ export function wasmSimdSupported(): boolean {
   }
 }
 
+/** 4 GiB: the most a 32-bit memory can address (only reserved, not committed, until it grows). */
+const MAX_PAGES = 65536;
+
 /** The bytes of the kernel module (exported so the tests can validate exactly what runs). */
-export function gemmModuleBytes(): Uint8Array<ArrayBuffer> {
-  const m = new ModuleBuilder();
+export function gemmModuleBytes(shared = false): Uint8Array<ArrayBuffer> {
+  const m = new ModuleBuilder(shared ? { initialPages: 16, shared: true, maximumPages: MAX_PAGES } : { initialPages: 16 });
   addGemm(m);
   return m.toBytes();
 }
 
-interface GemmExports {
+interface KernelExports {
   packA(src: number, dst: number, m: number, k: number, k0: number, kc: number, trans: number): void;
   packB(src: number, dst: number, n: number, k: number, k0: number, kc: number, trans: number): void;
-  kernel(pa: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number): void;
-  kernelRows(a: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number): void;
+  kernel(pa: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number, n: number): void;
+  kernelRows(a: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number, n: number): void;
   sumRowBags(out: number, x: number, offsets: number, rows: number, groups: number, dim: number, accumulate: number, relu: number): void;
 }
 
-/** Depth of a k block: a packed B block of KC x 8 columns stays in L1 while a row panel streams by. */
-const KC = 256;
 /**
- * Below this many multiply-adds per row of the result (n x k) the TypeScript gemm runs: the copies
- * cost more than SIMD saves. The choice must not depend on m, the batch: a row's scores may not
- * change with the rows that share its batch (each path rounds differently).
+ * The linear memory and its allocator. Allocated regions (16-byte aligned, for arenas) sit below
+ * `top`; a call's scratch starts at `top`. Freed regions go on a first-fit free list.
  */
-const SMALL_ROW = 256;
+class Heap {
+  readonly memory: WebAssembly.Memory;
+  readonly shared: boolean;
+  /** Every buffer object this memory has had (a shared memory gives a new one after each grow). */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private top = 64; // byte 0..63 unused: no view starts at address 0
+  private free: Array<[number, number]> = []; // [byte offset, bytes], sorted by offset
+  private f32: Float32Array;
 
-let exportsCache: GemmExports | null = null;
+  constructor() {
+    let memory: WebAssembly.Memory | null = null;
+    if (typeof SharedArrayBuffer === "function") {
+      try {
+        memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+      } catch {
+        memory = null; // e.g. a page that is not cross-origin isolated
+      }
+    }
+    this.shared = memory !== null;
+    this.memory = memory ?? new WebAssembly.Memory({ initial: 16 });
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.buffers.add(this.memory.buffer);
+  }
+
+  /** A view of the whole memory as it is now (renewed after a grow). */
+  view(): Float32Array {
+    if (this.f32.buffer !== this.memory.buffer) {
+      this.f32 = new Float32Array(this.memory.buffer);
+      this.buffers.add(this.memory.buffer);
+    }
+    return this.f32;
+  }
+
+  /** Whether a Float32Array is a view of this memory (so a kernel may use it in place). */
+  owns(x: Float32Array): boolean {
+    return this.shared && this.buffers.has(x.buffer);
+  }
+
+  private ensure(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (have < bytes) this.memory.grow(Math.ceil((bytes - have) / 65536));
+  }
+
+  /** `floats` zeroed floats that stay valid until released; null where memory cannot be shared. */
+  alloc(floats: number): { data: Float32Array; release: () => void } | null {
+    if (!this.shared) return null;
+    const bytes = Math.max(16, Math.ceil((floats * 4) / 16) * 16);
+    let at = -1;
+    const i = this.free.findIndex(([, size]) => size >= bytes);
+    if (i >= 0) {
+      const [off, size] = this.free[i]!;
+      at = off;
+      if (size === bytes) this.free.splice(i, 1);
+      else this.free[i] = [off + bytes, size - bytes];
+    } else {
+      at = this.top;
+      this.top += bytes;
+      this.ensure(this.top + 64); // 64 bytes of slack: an edge tile may read (never write) just past a view
+    }
+    const data = new Float32Array(this.view().buffer, at, floats);
+    data.fill(0);
+    let released = false;
+    return {
+      data,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(at, bytes);
+      },
+    };
+  }
+
+  private release(off: number, bytes: number): void {
+    const f = this.free;
+    let i = 0;
+    while (i < f.length && f[i]![0] < off) i++;
+    f.splice(i, 0, [off, bytes]);
+    // merge with neighbours, and give a region at the top back to the scratch
+    if (i + 1 < f.length && f[i]![0] + f[i]![1] === f[i + 1]![0]) f.splice(i, 2, [f[i]![0], f[i]![1] + f[i + 1]![1]]);
+    if (i > 0 && f[i - 1]![0] + f[i - 1]![1] === f[i]![0]) f.splice(i - 1, 2, [f[i - 1]![0], f[i - 1]![1] + f[i]![1]]);
+    const last = f[f.length - 1];
+    if (last && last[0] + last[1] === this.top) {
+      this.top = last[0];
+      f.pop();
+    }
+  }
+
+  /** The scratch region for one call: at least `floats` floats from the returned float index. */
+  scratch(floats: number): { base: number; h: Float32Array } {
+    const base = this.top;
+    this.ensure(base + floats * 4 + 64);
+    return { base: base / 4, h: this.view() };
+  }
+}
+
+let heapCache: Heap | null = null;
+let exportsCache: KernelExports | null = null;
 let warmupMs: number | null = null;
-let memory: WebAssembly.Memory | null = null;
-let heap = new Float32Array(0);
 
-function instance(): GemmExports {
+function heap(): Heap {
+  heapCache ??= new Heap();
+  return heapCache;
+}
+
+function instance(): KernelExports {
   if (exportsCache) return exportsCache;
-  memory = new WebAssembly.Memory({ initial: 16 });
-  const mod = new WebAssembly.Module(gemmModuleBytes() as Uint8Array<ArrayBuffer>);
-  exportsCache = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as GemmExports;
-  heap = new Float32Array(memory.buffer);
+  const hp = heap();
+  const mod = new WebAssembly.Module(gemmModuleBytes(hp.shared));
+  exportsCache = new WebAssembly.Instance(mod, { env: { memory: hp.memory } }).exports as unknown as KernelExports;
   // V8 first runs wasm code with its baseline compiler (3-5x slower here) and moves hot functions
   // to the optimising tier; a few products at start-up get there before a user's first step.
   const t0 = performance.now();
@@ -81,13 +181,22 @@ export function wasmWarmup(): number {
   return warmupMs ?? 0;
 }
 
-/** Makes the memory hold at least `floats` floats; views go stale when it grows, so `heap` is renewed. */
-function reserve(floats: number): Float32Array {
-  const mem = memory!;
-  const need = floats * 4;
-  if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
-  if (heap.buffer !== mem.buffer) heap = new Float32Array(mem.buffer);
-  return heap;
+/** Depth of a k block: a packed B block of KC x 8 columns stays in L1 while a row panel streams by. */
+const KC = 256;
+/**
+ * Below this many multiply-adds per row of the result (n x k) the TypeScript gemm runs: the copies
+ * cost more than SIMD saves. The choice must not depend on m, the batch: a row's scores may not
+ * change with the rows that share its batch (each path rounds differently).
+ */
+const SMALL_ROW = 256;
+
+/** Where an operand is for the kernels: in place (a view of the memory) or copied into the scratch. */
+function place(hp: Heap, x: Float32Array, n: number, h: Float32Array, at: { next: number }, copy: boolean): number {
+  if (hp.owns(x)) return x.byteOffset;
+  const p = at.next;
+  at.next += Math.ceil(n / 4) * 4; // keep every scratch operand 16-byte aligned
+  if (copy) h.set(n === x.length ? x : x.subarray(0, n), p);
+  return p * 4;
 }
 
 function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o?: GemmOpts): void {
@@ -96,41 +205,38 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
     return;
   }
   const w = instance();
+  const hp = heap();
   const transA = o?.transA === true;
   const transB = o?.transB === true;
   const accumulate = o?.accumulate === true;
   const bias = o?.bias ?? null;
   const mp = (m + 3) >> 2;
   const np = (n + 7) >> 3;
-  const ldc = np * 8;
   const kc = Math.min(KC, k);
-  // layout, in floats: A | B | bias | C (padded) | packed A block | packed B block
-  const oA = 0;
-  const oB = oA + m * k;
-  const oBias = oB + k * n;
-  const oC = oBias + ldc;
-  const oPA = oC + mp * 4 * ldc;
-  const oPB = oPA + (transA ? mp * 4 * kc : 0); // A@B and A@B^T read A in place: no packed copy
-  const h = reserve(oPB + np * 8 * kc);
-  h.set(a.subarray(0, m * k), oA);
-  h.set(b.subarray(0, k * n), oB);
-  if (bias) h.set(bias.subarray(0, n), oBias);
-  if (accumulate) {
-    if (ldc === n) h.set(out.subarray(0, m * n), oC);
-    else for (let i = 0; i < m; i++) h.set(out.subarray(i * n, i * n + n), oC + i * ldc);
-  }
+  const outside = (x: Float32Array, len: number): number => (hp.owns(x) ? 0 : Math.ceil(len / 4) * 4);
+  const need = outside(a, m * k) + outside(b, k * n) + outside(out, m * n) + np * 8 + (transA ? mp * 4 * kc : 0) + np * 8 * kc + 16;
+  const { base, h } = hp.scratch(need);
+  const at = { next: base };
+  const pA = place(hp, a, m * k, h, at, true);
+  const pB = place(hp, b, k * n, h, at, true);
+  const pC = place(hp, out, m * n, h, at, accumulate);
+  const pBias = at.next * 4; // padded to 8 np floats: the kernel reads whole groups of 8
+  at.next += np * 8;
+  if (bias) h.set(bias.subarray(0, n), pBias / 4);
+  const pPA = at.next * 4;
+  at.next += transA ? mp * 4 * kc : 0;
+  const pPB = at.next * 4;
   for (let k0 = 0; k0 < k; k0 += KC) {
     const kb = Math.min(KC, k - k0);
     const last = k0 + kb === k;
-    w.packB(oB * 4, oPB * 4, n, k, k0, kb, transB ? 1 : 0);
+    w.packB(pB, pPB, n, k, k0, kb, transB ? 1 : 0);
     const flags = (accumulate || k0 > 0 ? LOAD_C : 0) | (last && bias ? ADD_BIAS : 0) | (last && o?.relu ? RELU : 0);
     if (transA) {
-      w.packA(oA * 4, oPA * 4, m, k, k0, kb, 1);
-      w.kernel(oPA * 4, oPB * 4, oC * 4, oBias * 4, mp, np, kb, ldc, flags, k, m);
-    } else w.kernelRows((oA + k0) * 4, oPB * 4, oC * 4, oBias * 4, mp, np, kb, ldc, flags, k, m);
+      w.packA(pA, pPA, m, k, k0, kb, 1);
+      w.kernel(pPA, pPB, pC, pBias, mp, np, kb, n, flags, k, m, n);
+    } else w.kernelRows(pA + k0 * 4, pPB, pC, pBias, mp, np, kb, n, flags, k, m, n);
   }
-  if (ldc === n) out.set(h.subarray(oC, oC + m * n));
-  else for (let i = 0; i < m; i++) out.set(h.subarray(oC + i * ldc, oC + i * ldc + n), i * n);
+  if (!hp.owns(out)) out.set(h.subarray(pC / 4, pC / 4 + m * n));
 }
 
 /** See Kernels.sumRowBags; bit-identical to the TypeScript kernels (sums in f64x2 lanes, same order). */
@@ -141,21 +247,27 @@ function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, row
     return;
   }
   const w = instance();
-  const nx = x.length;
-  // layout, in 4-byte words: out | x | offsets | rows
-  const oOut = 0;
-  const oX = oOut + groups * dim;
-  const oOff = oX + nx;
-  const oRows = oOff + offsets.length;
-  const h = reserve(oRows + rows.length);
-  if (accumulate) h.set(out.subarray(0, groups * dim), oOut);
-  h.set(x, oX);
-  const ints = new Int32Array(h.buffer, 0, oRows + rows.length);
-  ints.set(offsets, oOff);
-  ints.set(rows, oRows);
-  w.sumRowBags(oOut * 4, oX * 4, oOff * 4, oRows * 4, groups, dim, accumulate ? 1 : 0, relu ? 1 : 0);
-  out.set(h.subarray(oOut, oOut + groups * dim));
+  const hp = heap();
+  const outside = (v: Float32Array, len: number): number => (hp.owns(v) ? 0 : Math.ceil(len / 4) * 4);
+  const { base, h } = hp.scratch(outside(out, groups * dim) + outside(x, x.length) + offsets.length + rows.length + 8);
+  const at = { next: base };
+  const pOut = place(hp, out, groups * dim, h, at, accumulate);
+  const pX = place(hp, x, x.length, h, at, true);
+  const ints = new Int32Array(h.buffer, 0, at.next + offsets.length + rows.length);
+  const pOff = at.next;
+  ints.set(offsets, pOff);
+  const pRows = pOff + offsets.length;
+  ints.set(rows, pRows);
+  w.sumRowBags(pOut, pX, pOff * 4, pRows * 4, groups, dim, accumulate ? 1 : 0, relu ? 1 : 0);
+  if (!hp.owns(out)) out.set(h.subarray(pOut / 4, pOut / 4 + groups * dim));
+}
+
+/** Zeroed floats in the kernels' memory, for step arenas (null where it cannot be shared). */
+function alloc(n: number): { data: Float32Array; release: () => void } | null {
+  if (!wasmSimdSupported()) return null;
+  instance();
+  return heap().alloc(n);
 }
 
 /** The wasm backend's kernels: SIMD gemm and sumRowBags, everything else as in the fast TypeScript set. */
-export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags };
+export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, alloc };

@@ -106,18 +106,18 @@ function packB(f: Fn): void {
 }
 
 /**
- * kernel(PA, PB, C, bias, mp, np, kc, ldc, flags, lda, m): for every 4 x 8 tile (ip < mp, jp < np),
+ * kernel(PA, PB, C, bias, mp, np, kc, ldc, flags, lda, m, n): for every 4 x 8 tile (ip < mp, jp < np),
  * C[tile] = (flags & LOAD_C ? C[tile] : 0) + sum_p op(A)[i, p] x PB[jp][p], then + bias (ADD_BIAS),
- * then ReLU (RELU, as pmax(0, x): NaN and -0 become +0, like the TypeScript kernels). C is
- * row-major with row stride ldc floats (a multiple of 8).
+ * then ReLU (RELU, as pmax(0, x): NaN and -0 become +0, like the TypeScript kernels), stored into
+ * the m x n part of C (row-major, row stride ldc floats); bias is read 8 jp + 8 floats wide.
  *
  * `rows` picks where A comes from: packed panels PA (false), or (true) straight from A stored
  * [m, lda] with PA pointing at its column k0: the 4 rows of a tile are 4 streams, and a tile row past
- * m reads row m - 1 again (its results land in C's padding rows, which are never copied out). That
+ * m reads row m - 1 again (its results are never stored). That
  * saves packing A in the A@B and A@B^T forms.
  */
 function kernel(f: Fn, rows: boolean): void {
-  const [PA, PB, C, bias, mp, np, kc, ldc, flags, lda, m] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [PA, PB, C, bias, mp, np, kc, ldc, flags, lda, m, n] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const ip = f.local(I32), jp = f.local(I32), pb = f.local(I32), end = f.local(I32), row = f.local(I32), i = f.local(I32);
   const pa = Array.from({ length: 4 }, () => f.local(I32)); // rows: one pointer per tile row; packed: pa[0]
   const acc = Array.from({ length: 8 }, () => f.local(V128)); // acc[2 r + h]: row r, columns 4h..4h+3
@@ -148,20 +148,51 @@ function kernel(f: Fn, rows: boolean): void {
         else f.get(pa[0]!).i32(16).op("i32.add").set(pa[0]!);
         f.get(pb).i32(32).op("i32.add").tee(pb).get(end).op("i32.lt_u").brIf(0);
       });
-      // store the tile with its epilogue
+      // store the tile with its epilogue: whole 4-column groups with v128 stores, the edge of C
+      // (rows past m, columns past n) lane by lane, so C needs no padding and may be any buffer
       for (let r = 0; r < 4; r++) {
-        // row = C + 4 * ((4 ip + r) * ldc + 8 jp)
-        f.get(C).get(ip).i32(2).op("i32.shl").i32(r).op("i32.add").get(ldc).op("i32.mul").get(jp).i32(3).op("i32.shl").op("i32.add").i32(2).op("i32.shl").op("i32.add").set(row);
-        for (let h = 0; h < 2; h++) {
-          f.get(acc[2 * r + h]!).set(v);
-          f.get(flags).i32(LOAD_C).op("i32.and");
-          f.if(() => f.get(row).simd("v128.load", 16 * h).get(v).simd("f32x4.add").set(v));
-          f.get(flags).i32(ADD_BIAS).op("i32.and");
-          f.if(() => f.get(v).get(bias).get(jp).i32(5).op("i32.shl").op("i32.add").simd("v128.load", 16 * h).simd("f32x4.add").set(v));
-          f.get(flags).i32(RELU).op("i32.and");
-          f.if(() => f.v128f32(0).get(v).simd("f32x4.pmax").set(v));
-          f.get(row).get(v).simd("v128.store", 16 * h);
-        }
+        f.get(ip).i32(2).op("i32.shl").i32(r).op("i32.add").get(m).op("i32.lt_s");
+        f.if(() => {
+          // row = C + 4 * ((4 ip + r) * ldc + 8 jp)
+          f.get(C).get(ip).i32(2).op("i32.shl").i32(r).op("i32.add").get(ldc).op("i32.mul").get(jp).i32(3).op("i32.shl").op("i32.add").i32(2).op("i32.shl").op("i32.add").set(row);
+          for (let h = 0; h < 2; h++) {
+            const col = (): void => void f.get(jp).i32(3).op("i32.shl").i32(4 * h).op("i32.add"); // 8 jp + 4 h
+            const epilogue = (): void => {
+              f.get(flags).i32(ADD_BIAS).op("i32.and");
+              f.if(() => f.get(v).get(bias).get(jp).i32(5).op("i32.shl").op("i32.add").simd("v128.load", 16 * h).simd("f32x4.add").set(v));
+              f.get(flags).i32(RELU).op("i32.and");
+              f.if(() => f.v128f32(0).get(v).simd("f32x4.pmax").set(v));
+            };
+            f.get(acc[2 * r + h]!).set(v);
+            col();
+            f.i32(4).op("i32.add").get(n).op("i32.le_s");
+            f.if(
+              () => {
+                f.get(flags).i32(LOAD_C).op("i32.and");
+                f.if(() => f.get(row).simd("v128.load", 16 * h).get(v).simd("f32x4.add").set(v));
+                epilogue();
+                f.get(row).get(v).simd("v128.store", 16 * h);
+              },
+              () => {
+                // a partial group: lanes col + l < n only
+                f.get(flags).i32(LOAD_C).op("i32.and");
+                f.if(() => {
+                  for (let l = 0; l < 3; l++) {
+                    col();
+                    f.i32(l).op("i32.add").get(n).op("i32.lt_s");
+                    f.if(() => f.get(v).get(v).simd("f32x4.extract_lane", l).get(row).mem("f32.load", 16 * h + 4 * l).op("f32.add").simd("f32x4.replace_lane", l).set(v));
+                  }
+                });
+                epilogue();
+                for (let l = 0; l < 3; l++) {
+                  col();
+                  f.i32(l).op("i32.add").get(n).op("i32.lt_s");
+                  f.if(() => f.get(row).get(v).simd("f32x4.extract_lane", l).mem("f32.store", 16 * h + 4 * l));
+                }
+              },
+            );
+          }
+        });
       }
     });
   });
@@ -225,7 +256,7 @@ export function addGemm(m: ModuleBuilder): void {
   const i32s = (n: number): ValType[] => Array.from({ length: n }, (): ValType => I32);
   m.fn("packA", i32s(7), [], packA);
   m.fn("packB", i32s(7), [], packB);
-  m.fn("kernel", i32s(11), [], (f) => kernel(f, false));
-  m.fn("kernelRows", i32s(11), [], (f) => kernel(f, true));
+  m.fn("kernel", i32s(12), [], (f) => kernel(f, false));
+  m.fn("kernelRows", i32s(12), [], (f) => kernel(f, true));
   m.fn("sumRowBags", i32s(8), [], sumRowBags);
 }
