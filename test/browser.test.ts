@@ -23,6 +23,7 @@ interface PageResult {
   metrics: Record<string, number | null>;
   ranking: Array<{ app: number; pCtr: number; pCvr: number; pCtcvr: number; gatesCtr: number[]; gatesCvr: number[] }>;
   error?: string;
+  backend?: string;
 }
 
 describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
@@ -81,6 +82,8 @@ describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
     const { result, errors } = await open(q);
     expect(result.error).toBe(undefined);
     expect(errors).toEqual([]);
+    // the page's worker runs the wasm backend (esmm serve's COOP/COEP make shared memory available)
+    expect(result.backend).toBe("wasm");
     const node = core.trainAll(OPTS);
     expect(result.losses.length).toBe(OPTS.steps);
     const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;

@@ -30,7 +30,11 @@ function options() {
 
 worker.onmessage = (e) => {
   const m = e.data;
-  if (m.type === "progress") {
+  if (m.type === "backend") {
+    // One worker thread trains here; data-parallel training on several threads runs in Node (esmm train --threads).
+    $("backend").textContent = `backend: ${m.backend}${m.backend === "wasm" ? " (WebAssembly SIMD)" : ""}, 1 training thread; cross-origin isolated: ${m.isolated ? "yes" : "no"}`;
+    window.__esmm.backend = m.backend;
+  } else if (m.type === "progress") {
     $("status").textContent = `step ${m.step}: loss ${m.loss.toFixed(4)} (ctr ${m.ctr.toFixed(4)}, ctcvr ${m.cvr.toFixed(4)})`;
   } else if (m.type === "trained") {
     losses.length = 0;

@@ -1,5 +1,9 @@
 // The demo's Web Worker: trains and scores off the page's thread, so the page stays responsive.
 import { DEFAULTS, loadCheckpoint, makeSimulator, rankForUser, trainSteps } from "./demo-core.js";
+import { backendName } from "../../dist/index.js";
+
+// Which kernels run here, and whether the page may share memory between threads (COOP/COEP).
+self.postMessage({ type: "backend", backend: backendName(), isolated: self.crossOriginIsolated === true });
 
 let model = null;
 let sim = null;

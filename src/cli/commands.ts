@@ -361,8 +361,9 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   // One train() call over the remaining epochs: it owns shuffling, validation and early stopping
   // (restoring the best weights); each epoch's checkpoint is written from onEpoch.
   let lastLen = 0;
-  const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, epochsDone, history, ...(changes.length ? { changes } : {}) });
   const threads = threadsOf(p);
+  // the thread count is recorded, not fixed: a resumed run may use another (its bits then differ)
+  const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, threads, epochsDone, history, ...(changes.length ? { changes } : {}) });
   if (threads > 1) io.err(`training on ${threads} threads (data-parallel: a seed gives the same result for the same thread count)`);
   const result = await train(model, data, {
     threads,

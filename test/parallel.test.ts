@@ -1,0 +1,106 @@
+/**
+ * Data-parallel training: the shard arithmetic (shard losses add up to the batch's, and so do their
+ * gradients), then real worker threads (the compiled worker in dist/, built by test/global-setup.ts):
+ * a seed gives the same bits on every run with the same thread count, and the same model within
+ * float rounding as one thread.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseGrad, denseStats, evaluate, shardBatch, shardLossWeights, train, type LabeledBatch } from "../src/index.js";
+import "../src/node/index.js";
+import { main } from "../src/cli/main.js";
+
+const sim = new AppStoreSimulator({ users: 300, apps: 120, seed: 3 });
+const trainSet = sim.dataset(6000, 0);
+const validSet = sim.dataset(3000, 1);
+const st = denseStats(trainSet);
+const modelOf = (variant: "esmm-mmoe" | "esmm" | "base"): Esmm =>
+  new Esmm({ variant, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 5 });
+
+describe("shards", () => {
+  it("cut a batch into contiguous parts, bags rebased, and weigh them so the losses add up", () => {
+    const b = trainSet.take(Array.from({ length: 10 }, (_, i) => i), 0, 10);
+    const parts = shardBatch(b, 3);
+    expect(parts.map((p) => p.size)).toEqual([4, 3, 3]);
+    expect(Array.from(parts[1]!.ids)).toEqual(Array.from(b.ids.subarray(4 * (b.ids.length / 10), 7 * (b.ids.length / 10))));
+    const bag = b.bags[0]!;
+    const p1 = parts[1]!.bags[0]!;
+    expect(p1.offsets[0]).toBe(0);
+    expect(Array.from(p1.ids)).toEqual(Array.from(bag.ids.subarray(bag.offsets[4]!, bag.offsets[7]!)));
+    for (const variant of ["esmm-mmoe", "base"] as const) {
+      const w = shardLossWeights(modelOf(variant), parts, { ctr: 2, cvr: 1 });
+      expect(w.reduce((s, x) => s + x.ctr!, 0)).toBeCloseTo(2, 12);
+      const clicks = parts.map((p) => p.click.reduce((s, v) => s + v, 0));
+      if (variant === "base" && clicks.reduce((s, v) => s + v, 0) > 0) expect(w.map((x) => x.cvr)).toEqual(clicks.map((c) => c / clicks.reduce((s, v) => s + v, 0)));
+      else expect(w.map((x) => x.cvr)).toEqual(parts.map((p) => p.size / 10));
+    }
+  });
+
+  it.each(["esmm-mmoe", "esmm", "base"] as const)("%s: the shards' scaled gradients sum to the whole batch's", (variant) => {
+    const order = Array.from({ length: 200 }, (_, i) => i);
+    const b: LabeledBatch = trainSet.take(order, 0, 200);
+    const whole = modelOf(variant);
+    const lw = whole.loss(whole.forward(b), b.click, b.conversion);
+    lw.total.backward();
+    const ref = new Map(whole.namedParameters().map(([n, p]) => [n, denseGrad(p)]));
+    const parts = shardBatch(b, 3);
+    const weights = shardLossWeights(whole, parts);
+    const sum = new Map<string, Float32Array>();
+    let total = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const m = modelOf(variant);
+      const l = m.loss(m.forward(parts[i]!), parts[i]!.click, parts[i]!.conversion, weights[i]);
+      total += l.total.item();
+      l.total.backward();
+      for (const [n, p] of m.namedParameters()) {
+        const g = denseGrad(p);
+        const s = sum.get(n) ?? new Float32Array(g.length);
+        for (let k = 0; k < g.length; k++) s[k]! += g[k]!;
+        sum.set(n, s);
+      }
+    }
+    expect(total).toBeCloseTo(lw.total.item(), 5);
+    for (const [n, g] of ref) {
+      const s = sum.get(n)!;
+      for (let k = 0; k < g.length; k++) expect(Math.abs(s[k]! - g[k]!), `${n}[${k}]`).toBeLessThan(1e-6 + 1e-4 * Math.abs(g[k]!));
+    }
+  });
+});
+
+describe("worker threads", () => {
+  const run = async (threads: number): Promise<{ weights: Map<string, Float32Array>; model: Esmm; loss: number }> => {
+    const model = modelOf("esmm-mmoe");
+    const r = await train(model, trainSet, { epochs: 2, batchSize: 512, lr: 3e-3, seed: 9, threads });
+    return { weights: model.stateDict(), model, loss: r.history.at(-1)!.loss };
+  };
+
+  it("two threads: the same bits on every run, and the one-thread model within float rounding", async () => {
+    const a = await run(2);
+    const b = await run(2);
+    for (const [n, w] of a.weights) expect(Buffer.from(w.buffer, w.byteOffset, w.byteLength).equals(Buffer.from(b.weights.get(n)!.buffer, b.weights.get(n)!.byteOffset, w.byteLength)), n).toBe(true);
+    const one = await run(1);
+    expect(Math.abs(a.loss - one.loss)).toBeLessThan(1e-4);
+    const ma = evaluate(a.model, validSet);
+    const m1 = evaluate(one.model, validSet);
+    for (const k of ["ctrAuc", "cvrAuc", "ctcvrAuc"] as const) expect(Math.abs(ma[k]! - m1[k]!), k).toBeLessThan(0.002);
+    let worst = 0;
+    for (const [n, w] of one.weights) {
+      const v = a.weights.get(n)!;
+      for (let k = 0; k < w.length; k++) worst = Math.max(worst, Math.abs(w[k]! - v[k]!));
+    }
+    expect(worst).toBeLessThan(1e-3); // summation order differs: close, not equal
+  });
+
+  it("esmm train --threads 2 trains and records the thread count; a bad count is a usage error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-threads-"));
+    const io = { out: () => undefined, err: () => undefined, isTTY: false };
+    const csv = join(dir, "t.csv");
+    expect(await main(["generate", "--rows", "3000", "--out", csv, "--users", "100", "--apps", "60"], io)).toBe(0);
+    const m = join(dir, "m");
+    expect(await main(["train", "--train", csv, "--model", m, "--epochs", "1", "--dim", "4", "--threads", "2"], io)).toBe(0);
+    expect(JSON.parse(readFileSync(join(m, "model.json"), "utf8")).training.threads).toBe(2);
+    expect(await main(["train", "--train", csv, "--model", join(dir, "m2"), "--threads", "0"], io)).toBe(2);
+  });
+});
