@@ -13,7 +13,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PerformanceObserver } from "node:perf_hooks";
 import { Bench } from "tinybench";
-import { Adam, Arena, Rng, fastKernels, naiveKernels, noGrad, type AdamHyper, type Kernels } from "../src/index.js";
+import { Adam, Arena, Rng, fastKernels, naiveKernels, noGrad, wasmKernels, wasmSimdSupported, type AdamHyper, type Kernels } from "../src/index.js";
+import { workloadRun, type RunResult } from "../src/cli/bench.js";
 import { BATCH, D, F, randomBatches, referenceModel, timedStep } from "./workload.js";
 
 const args = process.argv.slice(2);
@@ -34,15 +35,24 @@ interface KernelRow {
   fast: number;
   naive: number | null;
   ratio: number | null;
+  /** The wasm backend's kernel (where it has its own), and wasm / fast from the same run. */
+  wasm: number | null;
+  wasmRatio: number | null;
 }
+
+const SIMD = wasmSimdSupported();
 
 async function kernelBench(): Promise<KernelRow[]> {
   const time = QUICK ? 20 : 400;
   const rows: KernelRow[] = [];
-  const measure = async (name: string, fn: (k: Kernels) => void, work: number, withNaive = true): Promise<[number, number | null]> => {
+  const measure = async (name: string, fn: (k: Kernels) => void, work: number, withNaive = true): Promise<[number, number | null, number | null]> => {
     const bench = new Bench({ time, iterations: 3 });
     bench.add(`${name} fast`, () => fn(fastKernels));
-    if (withNaive) bench.add(`${name} naive`, () => fn(naiveKernels));
+    bench.add(`${name} naive`, () => (withNaive ? fn(naiveKernels) : undefined));
+    // the wasm set's own kernel, where it replaces the TypeScript one (gemm, sumRowBags)
+    const kname = name.startsWith("gemm") ? "gemm" : name;
+    const hasWasm = SIMD && (wasmKernels as unknown as Record<string, unknown>)[kname] !== (fastKernels as unknown as Record<string, unknown>)[kname];
+    bench.add(`${name} wasm`, () => (hasWasm ? fn(wasmKernels) : undefined));
     await bench.run();
     const rate = (i: number): number => {
       // the median call, not the mean: a burst of load from another tenant of this shared machine
@@ -50,7 +60,7 @@ async function kernelBench(): Promise<KernelRow[]> {
       const r = bench.tasks[i]!.result as { latency?: { p50: number } };
       return work / ((r.latency?.p50 ?? Number.NaN) / 1e3);
     };
-    return [rate(0), withNaive ? rate(1) : null];
+    return [rate(0), withNaive ? rate(1) : null, hasWasm ? rate(2) : null];
   };
   const shapes: Array<[number, number, number]> = QUICK ? [[64, 32, 48]] : [[1024, 256, 384], [1024, 128, 256], [1024, 64, 128]];
   for (const [m, n, k] of shapes) {
@@ -58,8 +68,8 @@ async function kernelBench(): Promise<KernelRow[]> {
       const a = rand(m * k, 1);
       const b = rand(k * n, 2);
       const out = new Float32Array(m * n);
-      const [fast, naive] = await measure(`gemm ${form.name}`, (K) => K.gemm(out, a, b, m, n, k, form), (2 * m * n * k) / 1e9);
-      rows.push({ kernel: `gemm ${form.name}`, shape: `${m}x${n}x${k}`, unit: "GFLOP/s", fast, naive, ratio: naive ? fast / naive : null });
+      const [fast, naive, wasm] = await measure(`gemm ${form.name}`, (K) => K.gemm(out, a, b, m, n, k, form), (2 * m * n * k) / 1e9);
+      rows.push({ kernel: `gemm ${form.name}`, shape: `${m}x${n}x${k}`, unit: "GFLOP/s", fast, naive, ratio: naive ? fast / naive : null, wasm, wasmRatio: wasm ? wasm / fast : null });
     }
   }
   const B = QUICK ? 64 : BATCH;
@@ -68,8 +78,8 @@ async function kernelBench(): Promise<KernelRow[]> {
   const ids = new Int32Array(B * F).map((_, i) => (i * 7919) % V);
   const x = new Float32Array(B * F * D);
   const gb = (bytes: number): number => bytes / 1e9;
-  const push = (kernel: string, shape: string, [fast, naive]: [number, number | null]): void => {
-    rows.push({ kernel, shape, unit: "GB/s", fast, naive, ratio: naive ? fast / naive : null });
+  const push = (kernel: string, shape: string, [fast, naive, wasm]: [number, number | null, number | null]): void => {
+    rows.push({ kernel, shape, unit: "GB/s", fast, naive, ratio: naive ? fast / naive : null, wasm, wasmRatio: wasm ? wasm / fast : null });
   };
   push("gatherFields", `${B}x${F}x${D}`, await measure("gather", (K) => K.gatherFields(x, tables, ids, B, D), gb(B * F * D * 8)));
   const grad = new Float32Array(V * D);
@@ -128,7 +138,7 @@ interface E2E {
 /** Runs in a child process: one size, its own peak RSS. */
 async function e2eChild(vocab: number, steps: number, kernelsName: string): Promise<E2E> {
   const { useKernels } = await import("../src/index.js");
-  useKernels(kernelsName === "naive" ? naiveKernels : fastKernels);
+  useKernels(kernelsName === "naive" ? naiveKernels : kernelsName === "wasm" ? wasmKernels : fastKernels);
   // GC entries arrive asynchronously: keep them all, then sum the ones inside the timed window.
   const gcEntries: Array<{ start: number; duration: number }> = [];
   const obs = new PerformanceObserver((list) => {
@@ -232,6 +242,15 @@ function table(headers: string[], rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
+  const threadsAt = args.indexOf("--threads-child");
+  if (threadsAt >= 0) {
+    const seconds = Number(args[threadsAt + 1]);
+    const backend = SIMD ? "wasm" : "ts";
+    const runs: RunResult[] = [];
+    for (const t of [1, 2, 1, 2]) runs.push(await workloadRun(backend, t, seconds / 2));
+    process.stdout.write(JSON.stringify(runs));
+    return;
+  }
   const ratiosAt = args.indexOf("--ratios-child");
   if (ratiosAt >= 0) {
     process.stdout.write(JSON.stringify(ratiosChild(args[ratiosAt + 1]!.split(",").map(Number), Number(args[ratiosAt + 2]))));
@@ -245,21 +264,28 @@ async function main(): Promise<void> {
   }
   console.log(`esmm-ts benchmarks${QUICK ? " (quick smoke run)" : ""}: node ${process.version}, ${cpus()[0]?.model ?? "?"} x${cpus().length}`);
   const kernels = await kernelBench();
-  console.log("\nKernels (fast vs the naive reference, same run)");
-  console.log(table(["kernel", "shape", "fast", "naive", "ratio"], kernels.map((r) => [r.kernel, r.shape, `${r.fast.toFixed(2)} ${r.unit}`, r.naive === null ? "-" : `${r.naive.toFixed(2)} ${r.unit}`, r.ratio === null ? "-" : `${r.ratio.toFixed(1)}x`])));
+  console.log("\nKernels (fast = the ts backend, vs the naive reference and the wasm backend's own kernel, same run)");
+  console.log(table(["kernel", "shape", "fast", "naive", "ratio", "wasm", "wasm/fast"], kernels.map((r) => [r.kernel, r.shape, `${r.fast.toFixed(2)} ${r.unit}`, r.naive === null ? "-" : `${r.naive.toFixed(2)} ${r.unit}`, r.ratio === null ? "-" : `${r.ratio.toFixed(1)}x`, r.wasm === null ? "-" : `${r.wasm.toFixed(2)} ${r.unit}`, r.wasmRatio === null ? "-" : `${r.wasmRatio.toFixed(1)}x`])));
 
   const self = fileURLToPath(import.meta.url);
   const runChild = (vocab: number, steps: number, k = "fast"): E2E =>
     JSON.parse(execFileSync(process.execPath, [self, "--e2e-child", String(vocab), String(steps), k], { encoding: "utf8", maxBuffer: 1 << 24 })) as E2E;
   const sizes = QUICK ? [[1000, 2]] : [[10_000, 30], [262_144, 30]];
   const e2e = sizes.map(([v, s]) => runChild(v!, s!));
+  const e2eWasm = SIMD ? sizes.map(([v, s]) => runChild(v!, s!, "wasm")) : [];
+  // threads: one process, the wasm backend (or ts) on 1 and 2 threads, in turn, through train()
+  const threadRuns = JSON.parse(execFileSync(process.execPath, [self, "--threads-child", QUICK ? "0.5" : "4"], { encoding: "utf8", maxBuffer: 1 << 24 })) as RunResult[];
   const ratios = JSON.parse(execFileSync(process.execPath, [self, "--ratios-child", QUICK ? "1000" : "10000,262144", QUICK ? "2" : "20"], { encoding: "utf8", maxBuffer: 1 << 24 })) as Ratios;
   const naiveE2e = QUICK ? null : runChild(10_000, 3, "naive");
   console.log("\nEnd to end: esmm-mmoe, F = 24, D = 16, experts 384 -> 256 -> 128, batch 1024, Adam (one core)");
   console.log(table(
-    ["size", "train samples/s", "infer samples/s", "fwd / bwd / adam ms", "peak RSS MB", "params+Adam MB", "GC share"],
-    e2e.map((r) => [`${r.size} (V=${r.vocab})`, r.trainSamplesPerSec.toFixed(0), r.inferSamplesPerSec.toFixed(0), `${(r.split.forward * 1e3).toFixed(1)} / ${(r.split.backward * 1e3).toFixed(1)} / ${(r.split.optimizer * 1e3).toFixed(1)}`, r.peakRssMB.toFixed(0), r.paramsAndAdamMB.toFixed(0), `${(r.gcShare * 100).toFixed(1)}%`]),
+    ["size", "backend", "train samples/s", "infer samples/s", "fwd / bwd / adam ms", "peak RSS MB", "params+Adam MB", "GC share"],
+    [...e2e.map((r) => ["ts", r] as const), ...e2eWasm.map((r) => ["wasm", r] as const)].map(([be, r]) => [`${r.size} (V=${r.vocab})`, be, r.trainSamplesPerSec.toFixed(0), r.inferSamplesPerSec.toFixed(0), `${(r.split.forward * 1e3).toFixed(1)} / ${(r.split.backward * 1e3).toFixed(1)} / ${(r.split.optimizer * 1e3).toFixed(1)}`, r.peakRssMB.toFixed(0), r.paramsAndAdamMB.toFixed(0), `${(r.gcShare * 100).toFixed(1)}%`]),
   ));
+  if (e2eWasm.length) console.log(`wasm / ts: ${e2eWasm.map((r, i) => `${r.size} training ${(r.trainSamplesPerSec / e2e[i]!.trainSamplesPerSec).toFixed(2)}x, inference ${(r.inferSamplesPerSec / e2e[i]!.inferSamplesPerSec).toFixed(2)}x`).join("; ")}`);
+  const byT = (t: number): RunResult[] => threadRuns.filter((r) => r.threads === t);
+  const med = (a: number[]): number => a.slice().sort((x, y) => x - y)[a.length >> 1]!;
+  console.log(`threads (${threadRuns[0]!.backend}, through train(), bench size, 1 and 2 threads in turn): ${[1, 2].map((t) => `${t}: ${med(byT(t).map((r) => r.trainSamplesPerSec)).toFixed(0)} samples/s`).join(", ")}; 2 / 1 = ${(med(byT(2).map((r) => r.trainSamplesPerSec)) / med(byT(1).map((r) => r.trainSamplesPerSec))).toFixed(2)}x`);
   console.log(`steady-state step: ${e2e.map((r) => `${r.size} ${r.freshBuffersPerStep} new buffers (reuses ${r.arenaMB.toFixed(1)} MB)`).join(", ")}`);
   if (e2e.length === 2) console.log(`peak RSS / (params + Adam) at large: ${(e2e[1]!.peakRssMB / e2e[1]!.paramsAndAdamMB).toFixed(2)}x`);
   console.log(`\nRatios from one process, steps interleaved (median of ${ratios.rounds} rounds; step ms: ${Object.entries(ratios.stepMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")})`);
@@ -278,7 +304,7 @@ async function main(): Promise<void> {
   const out = join(here, "..", "..", "bench", "results");
   mkdirSync(out, { recursive: true });
   const file = join(out, `${new Date().toISOString().replace(/[:.]/g, "-")}${QUICK ? "-quick" : ""}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: totalmem() / 2 ** 30, quick: QUICK, kernels, e2e, ratios, naiveE2e }, null, 1) + "\n");
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: totalmem() / 2 ** 30, quick: QUICK, kernels, e2e, e2eWasm, threadRuns, ratios, naiveE2e }, null, 1) + "\n");
   console.log(`\nwrote ${file}`);
 }
 

@@ -25,6 +25,7 @@ import {
   type LabeledBatch,
 } from "../index.js";
 import { F32, I32, ModuleBuilder, V128 } from "../tensor/wasm/builder.js";
+import "../node/index.js"; // the worker threads behind --threads
 import { UsageError, list, num, type OptionSpec, type Parsed } from "./args.js";
 import type { Io } from "./commands.js";
 import { BATCH, randomBatches, referenceModel, timedStep } from "./workload.js";
