@@ -9,5 +9,5 @@ export { auc, weightedAuc, logLoss, gauc, esmmMetrics } from "./metrics.js";
 export type { EsmmMetrics, MetricInputs, Calibration } from "./metrics.js";
 export { train, evaluate, scoreDataset, gateUsage, TrainingDivergedError } from "./train.js";
 export type { BatchSource, MetricName, ProgressEvent, EpochRecord, TrainOptions, TrainResult } from "./train.js";
-export { registerWorkerFactory, shardBatch, shardLossWeights, sliceBatch } from "./parallel.js";
-export type { ShardResult, ShardWorkers, WorkerFactory } from "./parallel.js";
+export { registerWorkerFactory, partitionParameters, shardBatch, shardLossWeights, sliceBatch } from "./parallel.js";
+export type { ShardGrads, ShardResult, ShardWorkers, WorkerFactory } from "./parallel.js";

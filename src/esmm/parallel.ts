@@ -11,29 +11,71 @@
  * same T; a different T sums in a different order, so its bits differ (within float rounding).
  */
 import type { Bag, LabeledBatch } from "./batch.js";
+import type { Adam } from "../optim/index.js";
 import type { Esmm, LossWeights } from "./model.js";
 
-/** What a worker returns for its shard: its loss (scaled, as backpropagated), the unscaled parts, and its parameter gradients. */
-export interface ShardResult {
-  total: number;
-  ctr: number;
-  cvr: number;
+/** Gradients of some parameters from one shard: dense ones, and row-sparse (rows, values) ones. */
+export interface ShardGrads {
   dense: Array<[string, Float32Array]>;
   sparse: Array<[string, Int32Array, Float32Array]>;
 }
 
-/** A pool of T - 1 workers, each holding a replica of the model over shared parameter memory. */
+/** What a worker returns for its shard: its loss (scaled, as backpropagated), the unscaled parts, and the gradients of the parameters it does not update itself. */
+export interface ShardResult extends ShardGrads {
+  total: number;
+  ctr: number;
+  cvr: number;
+}
+
+/**
+ * A pool of T - 1 workers, each holding a replica of the model over shared parameter memory. The
+ * Adam update is split too: each worker updates the parameters in its `owned` set (their moments
+ * live in shared memory), the caller the rest; so one step goes
+ *   run      every worker computes its shard; returns its loss and the gradients it does not own
+ *   share    every worker is handed the other shards' gradients of what it owns (shard 0's as soon
+ *            as the caller has them), sums them in shard order and says whether they are finite
+ *   commit   if every sum (the caller's too) is finite, every owner applies Adam; else nobody does.
+ */
 export interface ShardWorkers {
   readonly count: number;
+  /** owned[i]: the parameters worker i updates. */
+  readonly owned: ReadonlyArray<ReadonlySet<string>>;
   /** Computes shard i + 1's gradient on worker i, for each shard given. */
   run(shards: LabeledBatch[], weights: LossWeights[]): Promise<ShardResult[]>;
-  /** Makes the parameters' current values visible to the workers (after the optimiser's update). */
+  /** Hands worker i gradients of its parameters from other shards (each tagged with its shard; in one or more calls, every other shard once). */
+  share(worker: number, grads: Array<ShardGrads & { shard: number }>): void;
+  /** Once every worker has had all of its shards: each worker's first non-finite sum, or null. */
+  verdicts(): Promise<Array<{ name: string; count: number } | null>>;
+  /** Applies (or drops) the workers' updates; resolves when every worker is done. */
+  commit(apply: boolean): Promise<void>;
+  /** Makes the parameters' current values visible to the workers (after every update). */
   publish(): void;
   close(): Promise<void>;
 }
 
-/** Starts `count` workers for a model (its parameters are moved into shared memory if needed). */
-export type WorkerFactory = (model: Esmm, count: number) => Promise<ShardWorkers>;
+/** Starts `count` workers for a model and its optimiser (parameters and moments move into shared memory). */
+export type WorkerFactory = (model: Esmm, count: number, optimizer: Adam) => Promise<ShardWorkers>;
+
+/**
+ * Splits the Adam update between the caller (0) and `workers` threads (1..): greedily by the
+ * work of each parameter's update (a table's: the rows a batch touches, about min(V, B) of them).
+ * The caller gets a little less, since it also merges and coordinates. Deterministic.
+ */
+export function partitionParameters(model: Esmm, workers: number, batch: number): string[][] {
+  const parts: string[][] = Array.from({ length: workers + 1 }, () => []);
+  const load = new Array<number>(workers + 1).fill(0);
+  load[0] = 0.1; // a head start of work for the caller's coordination
+  const cost = model.namedParameters().map(([n, p]) => [n, p.sparse ? Math.min(p.shape[0]!, batch) * p.shape[1]! : p.size] as const);
+  cost.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const total = cost.reduce((s, [, c]) => s + c, 0) || 1;
+  for (const [n, c] of cost) {
+    let best = 0;
+    for (let i = 1; i <= workers; i++) if (load[i]! < load[best]!) best = i;
+    parts[best]!.push(n);
+    load[best]! += c / total;
+  }
+  return parts;
+}
 
 let factory: WorkerFactory | null = null;
 

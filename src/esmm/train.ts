@@ -3,11 +3,11 @@
  *
  * A step: forward -> entire-space loss -> backward -> Adam (dense and lazy-row updates) -> zero grads.
  */
-import { Arena, Rng, firstNonFinite } from "../tensor/index.js";
+import { Arena, Rng, firstNonFinite, type Tensor } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
-import { shardBatch, shardLossWeights, workerFactory, type ShardWorkers } from "./parallel.js";
+import { shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
 import type { Esmm, LossWeights } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
@@ -123,7 +123,9 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
 
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`train: threads must be a positive integer, got ${threads}`);
-  const workers = threads > 1 ? await workerFactory()(model, threads - 1) : null;
+  const workers = threads > 1 ? await workerFactory()(model, threads - 1, optimizer) : null;
+  // the parameters this thread updates (the workers update the rest)
+  const mine = workers ? new Set(model.namedParameters().map(([n]) => n).filter((n) => !workers.owned.some((o) => o.has(n)))) : null;
   const stepArena = new Arena();
   try {
     for (let epoch = start; epoch < start + epochs; epoch++) {
@@ -138,7 +140,7 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
       for await (const batch of source) {
         // One step inside the arena: its buffers are the previous step's, refilled (see Arena).
         const l = workers
-          ? await parallelStep(model, optimizer, workers, batch, arena, stepArena, opts, epoch, step)
+          ? await parallelStep(model, optimizer, workers, mine!, batch, arena, stepArena, opts, epoch, step)
           : arena.run(() => {
               const out = model.forward(batch);
               const loss = model.loss(out, batch.click, batch.conversion, opts.lossWeights);
@@ -187,12 +189,36 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
   return { history, bestEpoch, optimizer };
 }
 
+/** Copies of some parameters' current gradients (dense, and the coalesced row-sparse ones). */
+function gradsOf(params: ReadonlyMap<string, Tensor>, names: Iterable<string>): ShardGrads {
+  const g: ShardGrads = { dense: [], sparse: [] };
+  for (const n of names) {
+    const p = params.get(n)!;
+    if (p.sparse) {
+      const s = p.sparseGrad;
+      if (s) g.sparse.push([n, s.rows.slice(), s.values.slice()]);
+    } else if (p.grad) g.dense.push([n, p.grad.slice()]);
+  }
+  return g;
+}
+
+/** Adds one shard's gradients into the parameters' (dense: +=; sparse: another part, in arrival order). */
+function addGrads(params: ReadonlyMap<string, Tensor>, g: ShardGrads, only: ReadonlySet<string>): void {
+  for (const [name, d] of g.dense) {
+    if (!only.has(name)) continue;
+    const into = params.get(name)!.gradBuffer();
+    for (let k = 0; k < d.length; k++) into[k] = into[k]! + d[k]!;
+  }
+  for (const [name, rows, values] of g.sparse) if (only.has(name)) params.get(name)!.addRowGrad(rows, values);
+}
+
 /**
- * One data-parallel step: shard 0 here (in `arena`) while the workers compute the others, then the
- * gradients summed in shard order, checked, and applied (in `stepArena`: shard 0's sparse gradient
- * parts, allocated in `arena`, are still read there, so the two runs must use different arenas).
+ * One data-parallel step (see ShardWorkers): shard 0 here (in `arena`) while the workers compute
+ * the others; then each owner sums its parameters' gradients in shard order and, once every sum is
+ * known to be finite, applies Adam to them. The caller's summing and update run in `stepArena`:
+ * shard 0's sparse gradient parts, allocated in `arena`, are still read there.
  */
-async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers, batch: LabeledBatch, arena: Arena, stepArena: Arena, opts: TrainOptions, epoch: number, step: number): Promise<{ total: number; ctr: number; cvr: number }> {
+async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers, mine: ReadonlySet<string>, batch: LabeledBatch, arena: Arena, stepArena: Arena, opts: TrainOptions, epoch: number, step: number): Promise<{ total: number; ctr: number; cvr: number }> {
   const shards = shardBatch(batch, workers.count + 1);
   const weights = shardLossWeights(model, shards, opts.lossWeights);
   const pending = workers.run(shards.slice(1), weights.slice(1));
@@ -207,33 +233,53 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
     await pending.catch(() => undefined);
     throw e;
   }
+  const params = new Map(model.namedParameters());
+  // shard 0's gradients of what each worker updates go out now, while the workers finish theirs
+  workers.owned.forEach((names, i) => workers.share(i, [{ shard: 0, ...gradsOf(params, names) }]));
   const rest = await pending;
-  return stepArena.run(() => {
-    const params = new Map(model.namedParameters());
+  if (workers.count > 1) {
+    // and every other worker's shard, from the results
+    workers.owned.forEach((names, i) =>
+      workers.share(i, rest.flatMap((r, j) => (j === i ? [] : [{ shard: j + 1, dense: r.dense.filter(([n]) => names.has(n)), sparse: r.sparse.filter(([n]) => names.has(n)) }]))),
+    );
+  }
+  const verdictsP = workers.verdicts();
+  const wc = opts.lossWeights?.ctr ?? 1;
+  const wv = opts.lossWeights?.cvr ?? 1;
+  // Summing and checking here while the workers sum theirs; the update once every verdict is in.
+  // Both run in stepArena: the coalesced sparse gradients of the first run are read by the second
+  // (which allocates nothing, so the arena hands none of them out again).
+  const merged = stepArena.run(() => {
     let total = own.total;
     let ctr = own.ctr * (weights[0]!.ctr ?? 0);
     let cvr = own.cvr * (weights[0]!.cvr ?? 0);
-    const wc = opts.lossWeights?.ctr ?? 1;
-    const wv = opts.lossWeights?.cvr ?? 1;
     rest.forEach((r, i) => {
       total += r.total;
       ctr += r.ctr * (weights[i + 1]!.ctr ?? 0);
       cvr += r.cvr * (weights[i + 1]!.cvr ?? 0);
-      for (const [name, g] of r.dense) {
-        const into = params.get(name)!.gradBuffer();
-        for (let k = 0; k < g.length; k++) into[k] = into[k]! + g[k]!;
-      }
-      for (const [name, rows, values] of r.sparse) params.get(name)!.addRowGrad(rows, values);
+      addGrads(params, r, mine);
     });
-    if (total - total !== 0) throw diverged(model, epoch, step + 1, `the loss is ${total}`, null);
-    const bad = optimizer.nonFiniteGradient();
-    if (bad) throw diverged(model, epoch, step + 1, `the gradient of "${bad.name}" has ${bad.count} non-finite value(s)`, bad.name);
-    optimizer.step();
-    optimizer.zeroGrad();
-    workers.publish();
-    // the logged parts are the batch's: sums of shard means weighted as the loss weighs them
-    return { total, ctr: wc ? ctr / wc : ctr, cvr: wv ? cvr / wv : cvr };
+    return { total, loss: { total, ctr: wc ? ctr / wc : ctr, cvr: wv ? cvr / wv : cvr }, bad: optimizer.nonFiniteGradient(mine) };
   });
+  const verdicts = await verdictsP;
+  const outcome = stepArena.run(() => {
+    const { total, loss } = merged;
+    if (total - total !== 0) return { loss, error: diverged(model, epoch, step + 1, `the loss is ${total}`, null) };
+    const bad = merged.bad ?? verdicts.find((v) => v !== null) ?? null;
+    if (bad) return { loss, error: diverged(model, epoch, step + 1, `the gradient of "${bad.name}" has ${bad.count} non-finite value(s)`, bad.name) };
+    const done = workers.commit(true);
+    optimizer.step(mine);
+    optimizer.zeroGrad();
+    return { loss, done };
+  });
+  if ("error" in outcome) {
+    await workers.commit(false);
+    optimizer.zeroGrad();
+    throw outcome.error;
+  }
+  await outcome.done;
+  workers.publish();
+  return outcome.loss;
 }
 
 function* shuffledBatches(ds: Dataset, batchSize: number, rng: Rng): Generator<LabeledBatch> {

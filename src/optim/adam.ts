@@ -82,8 +82,9 @@ export class Adam {
    * The first parameter whose gradient holds a NaN or an infinity (a diverging run), or null. One
    * pass over the gradients (row-sparse ones: the rows present), cheap beside the step that made them.
    */
-  nonFiniteGradient(): { name: string; count: number } | null {
+  nonFiniteGradient(only?: ReadonlySet<string>): { name: string; count: number } | null {
     for (const [name, p] of this.params) {
+      if (only && !only.has(name)) continue;
       const g = p.sparse ? p.sparseGrad?.values : p.grad;
       const bad = g ? firstNonFinite(g) : null;
       if (bad) return { name, count: bad.count };
@@ -91,15 +92,21 @@ export class Adam {
     return null;
   }
 
-  /** One update of every parameter that has a gradient. */
-  step(): void {
+  /**
+   * One update of every parameter that has a gradient; with `only`, of those named there alone
+   * (data-parallel training splits the update between threads; clipping needs every gradient, so
+   * it cannot be split).
+   */
+  step(only?: ReadonlySet<string>): void {
     let gradScale = 1;
+    if (only && this.maxGradNorm !== undefined) throw new Error("Adam.step: gradient clipping needs every gradient, it cannot update a subset");
     if (this.maxGradNorm !== undefined) {
       const norm = this.gradNorm();
       // As torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1.
       gradScale = Math.min(1, this.maxGradNorm / (norm + 1e-6));
     }
     for (const [name, p] of this.params) {
+      if (only && !only.has(name)) continue;
       const sparse = p.sparse ? p.sparseGrad : null;
       if (p.sparse ? !sparse : !p.grad) continue;
       const st = this.stateOf(name, p);
@@ -131,6 +138,24 @@ export class Adam {
       this.state.set(name, st);
     }
     return st;
+  }
+
+  /**
+   * The live state of one parameter (created at step 0 if it has none): a data-parallel trainer
+   * moves m and v into shared memory with `useState`, so that another thread updates them in place.
+   */
+  liveState(name: string): AdamParamState {
+    const p = this.params.find(([n]) => n === name)?.[1];
+    if (!p) throw new Error(`Adam.liveState: no parameter "${name}"`);
+    return this.stateOf(name, p);
+  }
+
+  /** Replaces one parameter's state by the given arrays (kept, not copied) and step count. */
+  useState(name: string, st: AdamParamState): void {
+    const p = this.params.find(([n]) => n === name)?.[1];
+    if (!p) throw new Error(`Adam.useState: no parameter "${name}"`);
+    if (st.m.length !== p.size || st.v.length !== p.size) throw new Error(`Adam.useState: "${name}" moments must have ${p.size} values`);
+    this.state.set(name, st);
   }
 
   /** The optimiser state by parameter name (copies): enough to resume training exactly. */
