@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Adam, Esmm, denseGrad, type Batch, type EsmmConfigInput } from "../src/index.js";
+import { afterAll, beforeAll } from "vitest";
+import { Adam, Esmm, denseGrad, fastKernels, naiveKernels, useKernels, wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, type Batch, type EsmmConfigInput, type Kernels } from "../src/index.js";
 
 interface Fixture {
   config: EsmmConfigInput;
@@ -46,7 +47,14 @@ function setup(fx: Fixture): { model: Esmm; batch: Batch; click: Float32Array; c
   return { model, batch, click: Float32Array.from(b.click), conversion: Float32Array.from(b.conversion) };
 }
 
-describe.each(["esmm-mmoe", "esmm", "base"])("parity with PyTorch: %s", (variant) => {
+// Every backend; the fixtures' layers are small (n k < 256), which the wasm set computes with the
+// TypeScript gemm, so it runs once more with every product forced through its SIMD kernel.
+const BACKEND_SETS: Array<[string, Kernels]> = [["naive", naiveKernels], ["ts", fastKernels], ...(wasmSimdSupported() ? ([["wasm", wasmKernels], ["wasm, every product in SIMD", wasmKernelsAllSimd]] as Array<[string, Kernels]>) : [])];
+const PAIRS = BACKEND_SETS.flatMap(([b, k]) => ["esmm-mmoe", "esmm", "base"].map((v) => [v, b, k] as const));
+
+describe.each(PAIRS)("parity with PyTorch: %s on %s", (variant, _backend, kernelSet) => {
+  beforeAll(() => useKernels(kernelSet));
+  afterAll(() => useKernels(wasmSimdSupported() ? wasmKernels : fastKernels));
   const fx = JSON.parse(readFileSync(join(import.meta.dirname, "fixtures", `pytorch-${variant}.json`), "utf8")) as Fixture;
 
   it("same parameter names and shapes", () => {

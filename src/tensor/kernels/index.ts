@@ -1,7 +1,7 @@
 export type { AdamHyper, GemmOpts, Kernels } from "./types.js";
 export { naiveKernels, sigmoidScalar } from "./naive.js";
 export { fastKernels } from "./fast.js";
-export { wasmKernels, wasmSimdSupported, gemmModuleBytes, wasmWarmup } from "./wasm.js";
+export { wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, gemmModuleBytes, wasmWarmup } from "./wasm.js";
 import { fastKernels } from "./fast.js";
 import { naiveKernels } from "./naive.js";
 import type { Kernels } from "./types.js";

@@ -200,7 +200,11 @@ function place(hp: Heap, x: Float32Array, n: number, h: Float32Array, at: { next
 }
 
 function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o?: GemmOpts): void {
-  if (n * k < SMALL_ROW || m === 0) {
+  simdGemm(out, a, b, m, n, k, o, SMALL_ROW);
+}
+
+function simdGemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts | undefined, smallRow: number): void {
+  if (n * k < smallRow || m === 0 || k === 0) {
     fastKernels.gemm(out, a, b, m, n, k, o);
     return;
   }
@@ -271,3 +275,6 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
 
 /** The wasm backend's kernels: SIMD gemm and sumRowBags, everything else as in the fast TypeScript set. */
 export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, alloc };
+
+/** The same, with every product of any size through the SIMD gemm (tests use it to reach the SIMD path with small models). */
+export const wasmKernelsAllSimd: Kernels = { ...wasmKernels, gemm: (out, a, b, m, n, k, o) => simdGemm(out, a, b, m, n, k, o, 1) };
