@@ -12,7 +12,7 @@
  * defined over every impression, so training pCTR and pCTCVR on all impressions trains the CVR tower
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
-import { Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/index.js";
+import { Arena, Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/index.js";
 import { add, bceWithLogits, bceWithLogitsProduct, checkFields, concat, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
 import type { Batch } from "./batch.js";
@@ -233,14 +233,19 @@ export class Esmm extends Module {
     return { total, ctr: ctr.item(), cvr: second.item() };
   }
 
-  /** Scores without recording a graph (inference). */
+  /** Inference's own step arena: its buffers are reused from call to call (and, on the wasm backend, live where the kernels use them in place). */
+  private readonly inferArena = new Arena();
+
+  /** Scores without recording a graph (inference); the arrays returned are the caller's to keep. */
   predict(input: Batch | Int32Array): Scores {
-    return noGrad(() => {
-      const o = this.forward(input);
-      const s: Scores = { pCtr: o.pCtr.data, pCvr: o.pCvr.data, pCtcvr: o.pCtcvr.data };
-      if (o.gates) s.gates = { ctr: o.gates.ctr.data, cvr: o.gates.cvr.data };
-      return s;
-    });
+    return this.inferArena.run(() =>
+      noGrad(() => {
+        const o = this.forward(input);
+        const s: Scores = { pCtr: o.pCtr.data.slice(), pCvr: o.pCvr.data.slice(), pCtcvr: o.pCtcvr.data.slice() };
+        if (o.gates) s.gates = { ctr: o.gates.ctr.data.slice(), cvr: o.gates.cvr.data.slice() };
+        return s;
+      }),
+    );
   }
 }
 

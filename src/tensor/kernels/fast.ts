@@ -56,7 +56,40 @@ function epilogue(v: number, bias: Float32Array | null, j: number, relu: boolean
   return relu && !(x > 0) ? 0 : x;
 }
 
+/**
+ * A product with one or two rows or columns (a tower's logit, a gate's two columns): one dot product
+ * per entry, in doubles, p ascending, the naive kernel's order (so its bits), with no packing, which
+ * would pad such a product to four times its work.
+ */
+function gemmNarrow(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts | undefined): void {
+  const transA = o?.transA === true;
+  const transB = o?.transB === true;
+  const accumulate = o?.accumulate === true;
+  const bias = o?.bias ?? null;
+  const relu = o?.relu === true;
+  const stepA = transA ? m : 1; // a's step along p
+  const rowA = transA ? 1 : k; // and from row i to i + 1
+  const stepB = transB ? 1 : n;
+  const colB = transB ? k : 1;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0, pa = i * rowA, pb = j * colB; p < k; p++, pa += stepA, pb += stepB) s += a[pa]! * b[pb]!;
+      const at = i * n + j;
+      out[at] = accumulate ? out[at]! + s : s;
+      if (bias || relu) {
+        const v = out[at]! + (bias ? bias[j]! : 0);
+        out[at] = relu && !(v > 0) ? 0 : v;
+      }
+    }
+  }
+}
+
 function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o?: GemmOpts): void {
+  if (n <= 2 || m <= 2) {
+    gemmNarrow(out, a, b, m, n, k, o);
+    return;
+  }
   const accumulate = o?.accumulate === true;
   const bias = o?.bias ?? null;
   const relu = o?.relu === true;
