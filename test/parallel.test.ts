@@ -104,3 +104,16 @@ describe("worker threads", () => {
     expect(await main(["train", "--train", csv, "--model", join(dir, "m2"), "--threads", "0"], io)).toBe(2);
   });
 });
+
+describe("scoring on threads", () => {
+  it("evaluate and predict on two threads give the one-thread scores bit for bit", async () => {
+    const { evaluateParallel, scoreDataset, scoreDatasetParallel } = await import("../src/index.js");
+    const model = modelOf("esmm-mmoe");
+    await train(model, trainSet, { epochs: 1, batchSize: 512, seed: 1 });
+    const one = scoreDataset(model, validSet, 1000);
+    const two = await scoreDatasetParallel(model, validSet, { threads: 2, batchSize: 1000 });
+    for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) expect(Array.from(two[k])).toEqual(Array.from(one[k]));
+    expect(Array.from(two.gates!.cvr)).toEqual(Array.from(one.gates!.cvr));
+    expect(await evaluateParallel(model, validSet, { threads: 2 })).toEqual(evaluate(model, validSet));
+  });
+});

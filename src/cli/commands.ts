@@ -10,6 +10,9 @@ import {
   VARIANTS,
   csvCell,
   evaluate,
+  evaluateParallel,
+  predictParallel,
+  workerFactory,
   firstNonFinite,
   gateUsage,
   train,
@@ -86,6 +89,7 @@ export const SPECS: Record<string, { usage: string; options: Record<string, Opti
       model: { type: "string", help: "checkpoint directory (required)" },
       data: { type: "string", help: "labelled data (required)" },
       json: { type: "flag", help: "print the metrics as JSON" },
+      threads: { type: "string", help: "threads that score the rows: N or auto (default 1; the same scores on any count)" },
       ...dataOptions(),
     },
   },
@@ -96,6 +100,7 @@ export const SPECS: Record<string, { usage: string; options: Record<string, Opti
       data: { type: "string", help: "rows to score; label columns are optional (required)" },
       out: { type: "string", help: "CSV of pctr,pcvr,pctcvr in row order (required)" },
       gates: { type: "flag", help: "also write each task's gate weights (esmm-mmoe)" },
+      threads: { type: "string", help: "threads that score the rows: N or auto (default 1; the same scores on any count)" },
       ...dataOptions(),
     },
   },
@@ -425,7 +430,8 @@ export async function evalCommand(p: Parsed, io: Io): Promise<void> {
   const stats = emptyStats();
   const ds = await loadDataset(src, pre, stats);
   reportStats(path, stats, io.err);
-  const m = evaluate(ck.model, ds);
+  const threads = threadsOf(p);
+  const m = threads > 1 ? await evaluateParallel(ck.model, ds, { threads }) : evaluate(ck.model, ds);
   if (p.json) io.out(JSON.stringify({ model: need(p, "model"), variant: ck.model.variant, data: path, metrics: m }, null, 2));
   else io.out(metricsTable([{ name: ck.model.variant, metrics: m }]));
 }
@@ -438,6 +444,8 @@ export async function predictCommand(p: Parsed, io: Io): Promise<void> {
   const E = model.gates ? model.config.experts.count : 0;
   const gates = p.gates === true && E > 0;
   if (p.gates && E === 0) throw new UsageError(`--gates: a ${model.variant} model has no gates`);
+  const threads = threadsOf(p);
+  const workers = threads > 1 ? await workerFactory()(model, threads - 1) : null;
   const w = await openAtomicWriter(out);
   const stats = emptyStats();
   let n = 0;
@@ -448,7 +456,7 @@ export async function predictCommand(p: Parsed, io: Io): Promise<void> {
     const bb = new BatchBuilder(pre);
     const flush = async (): Promise<void> => {
       const b = bb.flush();
-      const s = model.predict(b);
+      const s = workers ? await predictParallel(model, workers, b) : model.predict(b);
       for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) {
         const bad = firstNonFinite(s[k]);
         if (bad) throw new Error(`${path}: the model scores ${bad.count} row(s) as a non-finite ${k} (first: data row ${n + bad.index + 1}); nothing was written to ${out}`);
@@ -474,6 +482,8 @@ export async function predictCommand(p: Parsed, io: Io): Promise<void> {
   } catch (e) {
     await w.abort();
     throw e;
+  } finally {
+    await workers?.close();
   }
   reportStats(path, stats, io.err);
   if (stats.bad > 0) io.err(`note: the ${stats.bad} skipped line(s) have no row in ${out}`);

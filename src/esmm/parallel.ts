@@ -10,9 +10,9 @@
  * calling thread applies Adam. A fixed order makes a seed give the same bits on every run with the
  * same T; a different T sums in a different order, so its bits differ (within float rounding).
  */
-import type { Bag, LabeledBatch } from "./batch.js";
+import type { Bag, Batch, LabeledBatch } from "./batch.js";
 import type { Adam } from "../optim/index.js";
-import type { Esmm, LossWeights } from "./model.js";
+import type { Esmm, LossWeights, Scores } from "./model.js";
 
 /** Gradients of some parameters from one shard: dense ones, and row-sparse (rows, values) ones. */
 export interface ShardGrads {
@@ -48,13 +48,15 @@ export interface ShardWorkers {
   verdicts(): Promise<Array<{ name: string; count: number } | null>>;
   /** Applies (or drops) the workers' updates; resolves when every worker is done. */
   commit(apply: boolean): Promise<void>;
+  /** Scores shard i + 1 on worker i (inference, no graph): the model's predict, on another thread. */
+  score(shards: Batch[]): Promise<Scores[]>;
   /** Makes the parameters' current values visible to the workers (after every update). */
   publish(): void;
   close(): Promise<void>;
 }
 
-/** Starts `count` workers for a model and its optimiser (parameters and moments move into shared memory). */
-export type WorkerFactory = (model: Esmm, count: number, optimizer: Adam) => Promise<ShardWorkers>;
+/** Starts `count` workers for a model and, for training, its optimiser (parameters and moments move into shared memory). */
+export type WorkerFactory = (model: Esmm, count: number, optimizer?: Adam) => Promise<ShardWorkers>;
 
 /**
  * Splits the Adam update between the caller (0) and `workers` threads (1..): greedily by the
@@ -137,4 +139,37 @@ export function shardLossWeights(model: Esmm, shards: LabeledBatch[], base: Loss
     ctr: (base.ctr ?? 1) * (B ? x.size / B : 0),
     cvr: (base.cvr ?? 1) * (clickedOnly ? (C ? clicks[i]! / C : 0) : B ? x.size / B : 0),
   }));
+}
+
+/** Rows [from, to) of an unlabelled batch (a scoring shard). */
+function sliceInput(b: Batch, from: number, to: number): Batch {
+  const Fs = b.size ? b.ids.length / b.size : 0;
+  const Nd = b.dense && b.size ? b.dense.length / b.size : 0;
+  return { size: to - from, ids: b.ids.slice(from * Fs, to * Fs), bags: b.bags.map((bag) => sliceBag(bag, from, to)), dense: b.dense ? b.dense.slice(from * Nd, to * Nd) : null };
+}
+
+/**
+ * Scores a batch on this thread and the workers at once: shard 0 here, the others there, the rows'
+ * scores put back in order. A row's scores depend on its own ids only (see Esmm.predict), so they are
+ * bit-identical to scoring the whole batch on one thread.
+ */
+export async function predictParallel(model: Esmm, workers: ShardWorkers, batch: Batch): Promise<Scores> {
+  const T = workers.count + 1;
+  const cuts = [0];
+  for (let p = 0; p < T; p++) cuts.push(cuts[p]! + Math.floor(batch.size / T) + (p < batch.size % T ? 1 : 0));
+  const shards = Array.from({ length: T }, (_, p) => sliceInput(batch, cuts[p]!, cuts[p + 1]!));
+  const pending = workers.score(shards.slice(1));
+  const first = model.predict(shards[0]!);
+  const parts = [first, ...(await pending)];
+  const join = (pick: (s: Scores) => Float32Array | undefined, width: number): Float32Array => {
+    const out = new Float32Array(batch.size * width);
+    parts.forEach((s, p) => out.set(pick(s)!, cuts[p]! * width));
+    return out;
+  };
+  const out: Scores = { pCtr: join((s) => s.pCtr, 1), pCvr: join((s) => s.pCvr, 1), pCtcvr: join((s) => s.pCtcvr, 1) };
+  if (first.gates) {
+    const E = first.gates.ctr.length / Math.max(shards[0]!.size, 1);
+    out.gates = { ctr: join((s) => s.gates?.ctr, E), cvr: join((s) => s.gates?.cvr, E) };
+  }
+  return out;
 }

@@ -7,7 +7,7 @@ import { Arena, Rng, firstNonFinite, type Tensor } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
-import { shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
+import { predictParallel, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
 import type { Esmm, LossWeights } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
@@ -166,7 +166,8 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
       const seconds = now() - t0;
       const rec: EpochRecord = { epoch, loss: sumLoss / Math.max(rows, 1), ctrLoss: sumCtr / Math.max(rows, 1), cvrLoss: sumCvr / Math.max(rows, 1), rows, seconds };
       opts.onProgress?.({ epoch, step, rows, epochRows, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, samplesPerSec: rows / Math.max(seconds, 1e-9) });
-      if (opts.valid) rec.valid = evaluate(model, opts.valid);
+      // validation on the same threads (the same scores as on one)
+      if (opts.valid) rec.valid = workers ? await evaluateParallel(model, opts.valid, { threads, workers }) : evaluate(model, opts.valid);
       history.push(rec);
       await opts.onEpoch?.(rec);
       if (es && rec.valid) {
@@ -312,6 +313,46 @@ export function scoreDataset(model: Esmm, ds: Dataset, batchSize = 4096): { pCtr
     }
   }
   return gates ? { pCtr, pCvr, pCtcvr, gates } : { pCtr, pCvr, pCtcvr };
+}
+
+/**
+ * scoreDataset on T threads (the caller and T - 1 workers; needs a worker implementation such as
+ * esmm-ts/node's). The same scores, bit for bit, as on one thread.
+ */
+export async function scoreDatasetParallel(model: Esmm, ds: Dataset, opts: { threads: number; batchSize?: number; workers?: ShardWorkers }): Promise<ReturnType<typeof scoreDataset>> {
+  const T = opts.threads;
+  if (!Number.isInteger(T) || T < 1) throw new Error(`scoreDatasetParallel: threads must be a positive integer, got ${T}`);
+  if (T === 1 && !opts.workers) return scoreDataset(model, ds, opts.batchSize);
+  const workers = opts.workers ?? (await workerFactory()(model, T - 1));
+  try {
+    const n = ds.size;
+    const batchSize = opts.batchSize ?? 4096;
+    const E = model.gates ? model.config.experts.count : 0;
+    const pCtr = new Float32Array(n);
+    const pCvr = new Float32Array(n);
+    const pCtcvr = new Float32Array(n);
+    const gates = E ? { ctr: new Float32Array(n * E), cvr: new Float32Array(n * E) } : undefined;
+    const order = identity(n);
+    for (let s = 0; s < n; s += batchSize) {
+      const sc = await predictParallel(model, workers, ds.take(order, s, Math.min(s + batchSize, n)));
+      pCtr.set(sc.pCtr, s);
+      pCvr.set(sc.pCvr, s);
+      pCtcvr.set(sc.pCtcvr, s);
+      if (gates && sc.gates) {
+        gates.ctr.set(sc.gates.ctr, s * E);
+        gates.cvr.set(sc.gates.cvr, s * E);
+      }
+    }
+    return gates ? { pCtr, pCvr, pCtcvr, gates } : { pCtr, pCvr, pCtcvr };
+  } finally {
+    if (!opts.workers) await workers.close();
+  }
+}
+
+/** evaluate() on T threads: the same metrics, from the same scores. */
+export async function evaluateParallel(model: Esmm, ds: Dataset, opts: { threads: number; batchSize?: number; workers?: ShardWorkers }): Promise<EsmmMetrics> {
+  const s = await scoreDatasetParallel(model, ds, opts);
+  return esmmMetrics({ ...s, click: ds.click, conversion: ds.conversion, user: ds.user, truePctr: ds.truePctr, truePcvr: ds.truePcvr });
 }
 
 /** ESMM's metrics of a model on a dataset (with GAUC and ground-truth AUCs when the data has them). */

@@ -17,7 +17,9 @@ import {
   partitionParameters,
   registerWorkerFactory,
   type Adam,
+  type Batch,
   type Esmm,
+  type Scores,
   type LabeledBatch,
   type LossWeights,
   type ShardGrads,
@@ -52,7 +54,7 @@ function shareArray(a: Float32Array): Float32Array {
   return s;
 }
 
-type Reply = { type: "ready" } | { type: "result"; result: ShardResult } | { type: "checked"; bad: { name: string; count: number } | null } | { type: "done"; steps: Array<[string, number]> } | { type: "error"; message: string };
+type Reply = { type: "ready" } | { type: "scored"; scores: Scores } | { type: "result"; result: ShardResult } | { type: "checked"; bad: { name: string; count: number } | null } | { type: "done"; steps: Array<[string, number]> } | { type: "error"; message: string };
 
 /** One worker and its replies, queued until asked for (a reply may come before anyone waits). */
 class Lane {
@@ -104,23 +106,25 @@ class Lane {
 
 const buffersOf = (g: ShardGrads): ArrayBuffer[] => [...g.dense.map(([, d]) => d.buffer), ...g.sparse.flatMap(([, r, v]) => [r.buffer, v.buffer])] as ArrayBuffer[];
 
-export async function startShardWorkers(model: Esmm, count: number, optimizer: Adam): Promise<ShardWorkers> {
+export async function startShardWorkers(model: Esmm, count: number, optimizer?: Adam): Promise<ShardWorkers> {
   const params = shareParameters(model);
   const epoch = new Int32Array(new SharedArrayBuffer(4));
   // With gradient clipping the update needs every gradient at once: the caller keeps all of it.
-  const parts = optimizer.maxGradNorm === undefined ? partitionParameters(model, count, 1024) : [model.namedParameters().map(([n]) => n), ...Array.from({ length: count }, () => [])];
+  // Scoring alone (no optimiser) or gradient clipping (the update needs every gradient at once):
+  // the caller keeps the whole update.
+  const parts = optimizer && optimizer.maxGradNorm === undefined ? partitionParameters(model, count, 1024) : [model.namedParameters().map(([n]) => n), ...Array.from({ length: count }, () => [])];
   const owned = parts.slice(1).map((names) => new Set(names));
-  const hyper = { lr: optimizer.lr, beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps, weightDecay: optimizer.weightDecay };
+  const hyper = optimizer ? { lr: optimizer.lr, beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps, weightDecay: optimizer.weightDecay } : {};
   const script = workerScript();
   const lanes: Lane[] = [];
   await Promise.all(
     owned.map((names, i) => {
       // the moments of what worker i updates, in shared memory (the trainer's Adam keeps the same arrays)
       const state = [...names].map((n) => {
-        const st = optimizer.liveState(n);
+        const st = optimizer!.liveState(n);
         const m = shareArray(st.m);
         const v = shareArray(st.v);
-        optimizer.useState(n, { step: st.step, m, v });
+        optimizer!.useState(n, { step: st.step, m, v });
         return [n, m.buffer, v.buffer, st.step] as const;
       });
       const init = { config: model.config, firstLayer: model.firstLayer, backend: backendName(), params, epoch: epoch.buffer, hyper, state, shards: count + 1 };
@@ -151,7 +155,11 @@ export async function startShardWorkers(model: Esmm, count: number, optimizer: A
     async commit(apply: boolean): Promise<void> {
       const replies = await Promise.all(lanes.map((l) => l.ask("done", { type: "commit", apply })));
       // the step counts of the moments the workers updated, for the trainer's checkpoints
-      for (const r of replies) for (const [n, s] of r.steps) optimizer.liveState(n).step = s;
+      for (const r of replies) for (const [n, s] of r.steps) optimizer!.liveState(n).step = s;
+    },
+    async score(shards: Batch[]): Promise<Scores[]> {
+      const replies = await Promise.all(shards.map((shard, i) => lanes[i]!.ask("scored", { type: "score", shard }, [shard.ids.buffer, ...(shard.dense ? [shard.dense.buffer] : [])] as ArrayBuffer[])));
+      return replies.map((r) => r.scores);
     },
     publish(): void {
       Atomics.add(epoch, 0, 1);

@@ -5,7 +5,7 @@
  * then, on the trainer's word, Adam on those parameters, with their moments in shared memory.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { Adam, Arena, Esmm, useBackend, type BackendName, type EsmmConfig, type LabeledBatch, type LossWeights, type ShardGrads, type ShardResult } from "../index.js";
+import { Adam, Arena, Esmm, useBackend, type Batch, type BackendName, type EsmmConfig, type LabeledBatch, type LossWeights, type ShardGrads, type ShardResult } from "../index.js";
 
 const port = parentPort!;
 const init = workerData as {
@@ -18,7 +18,7 @@ const init = workerData as {
   state: Array<[string, SharedArrayBuffer, SharedArrayBuffer, number]>;
   shards: number;
 };
-type Msg = { type: "step"; shard: LabeledBatch; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean };
+type Msg = { type: "score"; shard: Batch } | { type: "step"; shard: LabeledBatch; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean };
 
 try {
   if (init.backend !== "custom") useBackend(init.backend);
@@ -38,6 +38,12 @@ try {
   let received: Array<ShardGrads & { shard: number }> = [];
 
   const handlers = {
+    score(m: Extract<Msg, { type: "score" }>): void {
+      Atomics.load(epoch, 0); // see step
+      const scores = model.predict(m.shard);
+      const bufs = [scores.pCtr.buffer, scores.pCvr.buffer, scores.pCtcvr.buffer, ...(scores.gates ? [scores.gates.ctr.buffer, scores.gates.cvr.buffer] : [])] as ArrayBuffer[];
+      port.postMessage({ type: "scored", scores }, bufs);
+    },
     step(m: Extract<Msg, { type: "step" }>): void {
       Atomics.load(epoch, 0); // pairs with the trainer's Atomics.add after each update: this thread now sees the new weights
       const result = arena.run((): ShardResult => {
@@ -88,7 +94,8 @@ try {
   };
   port.on("message", (m: Msg) => {
     try {
-      if (m.type === "step") handlers.step(m);
+      if (m.type === "score") handlers.score(m);
+      else if (m.type === "step") handlers.step(m);
       else if (m.type === "reduce") handlers.reduce(m);
       else handlers.commit(m);
     } catch (e) {
