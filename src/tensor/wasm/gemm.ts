@@ -20,89 +20,73 @@ export const LOAD_C = 1;
 export const ADD_BIAS = 2;
 export const RELU = 4;
 
-/** packA(src, dst, m, k, k0, kc, trans): trans means A is stored [k, m]. */
-function packA(f: Fn): void {
-  const [src, dst, m, k, k0, kc, trans] = [0, 1, 2, 3, 4, 5, 6];
-  const ip = f.local(I32), p = f.local(I32), r = f.local(I32), i = f.local(I32), d = f.local(I32), mp = f.local(I32);
-  f.get(m).i32(3).op("i32.add").i32(2).op("i32.shr_u").set(mp);
+/**
+ * The packing loop shared by packA and packB: panels of `w` (4 or 8) entries of a `count`-long
+ * dimension, k-major, for p in [k0, k0 + kc). `rowMajorK` means entry i at p is src[(k0 + p) * count + i]
+ * (a panel is then w contiguous floats per p: whole v128 copies, hoisted out of the p loop); else it is
+ * src[i * k + k0 + p] (w strided loads per p). Past `count` the panel is zero-padded.
+ */
+function pack(f: Fn, w: 4 | 8, contiguousWhen: "trans" | "notrans"): void {
+  const [src, dst, count, k, k0, kc, trans] = [0, 1, 2, 3, 4, 5, 6];
+  const q = f.local(I32), p = f.local(I32), r = f.local(I32), i = f.local(I32), d = f.local(I32), panels = f.local(I32), sp = f.local(I32), stride = f.local(I32), end = f.local(I32);
+  f.get(count).i32(w - 1).op("i32.add").i32(w === 4 ? 2 : 3).op("i32.shr_u").set(panels);
   f.get(dst).set(d);
-  f.for(ip, () => f.i32(0), () => f.get(mp), 1, () => {
-    f.for(p, () => f.i32(0), () => f.get(kc), 1, () => {
-      // fast path: A^T stored [k, m] and a whole panel of 4 rows inside m: one 16-byte copy
-      f.get(trans).get(ip).i32(4).op("i32.mul").i32(4).op("i32.add").get(m).op("i32.le_s").op("i32.and");
-      f.if(
-        () => {
-          f.get(d);
-          f.get(src).get(k0).get(p).op("i32.add").get(m).op("i32.mul").get(ip).i32(4).op("i32.mul").op("i32.add").i32(2).op("i32.shl").op("i32.add");
-          f.simd("v128.load").simd("v128.store");
-        },
-        () => {
-          f.for(r, () => f.i32(0), () => f.i32(4), 1, () => {
-            f.get(ip).i32(4).op("i32.mul").get(r).op("i32.add").set(i);
+  const contiguous = (): void => {
+    f.get(trans);
+    if (contiguousWhen === "notrans") f.op("i32.eqz");
+  };
+  f.for(q, () => f.i32(0), () => f.get(panels), 1, () => {
+    contiguous();
+    f.get(q).i32(w).op("i32.mul").i32(w).op("i32.add").get(count).op("i32.le_s").op("i32.and");
+    f.if(
+      () => {
+        // a whole panel from rows of the stored matrix: w floats per p, one row of it apart
+        f.get(src).get(k0).get(count).op("i32.mul").get(q).i32(w).op("i32.mul").op("i32.add").i32(2).op("i32.shl").op("i32.add").set(sp);
+        f.get(count).i32(2).op("i32.shl").set(stride);
+        f.get(d).get(kc).i32(w === 4 ? 4 : 5).op("i32.shl").op("i32.add").set(end);
+        f.loop(() => {
+          f.get(d).get(sp).simd("v128.load").simd("v128.store");
+          if (w === 8) f.get(d).get(sp).simd("v128.load", 16).simd("v128.store", 16);
+          f.get(sp).get(stride).op("i32.add").set(sp);
+          f.get(d).i32(4 * w).op("i32.add").tee(d).get(end).op("i32.lt_u").brIf(0);
+        });
+      },
+      () => {
+        f.for(p, () => f.i32(0), () => f.get(kc), 1, () => {
+          f.for(r, () => f.i32(0), () => f.i32(w), 1, () => {
+            f.get(q).i32(w).op("i32.mul").get(r).op("i32.add").set(i);
             f.get(d).get(r).i32(2).op("i32.shl").op("i32.add"); // address of the packed entry
-            f.get(i).get(m).op("i32.lt_s");
+            f.get(i).get(count).op("i32.lt_s");
             f.if(
               () => {
-                // src + 4 * (trans ? (k0 + p) * m + i : i * k + k0 + p)
-                f.get(trans);
+                // src + 4 * (contiguous ? (k0 + p) * count + i : i * k + k0 + p)
+                contiguous();
                 f.if(
-                  () => f.get(k0).get(p).op("i32.add").get(m).op("i32.mul").get(i).op("i32.add").set(i),
+                  () => f.get(k0).get(p).op("i32.add").get(count).op("i32.mul").get(i).op("i32.add").set(i),
                   () => f.get(i).get(k).op("i32.mul").get(k0).op("i32.add").get(p).op("i32.add").set(i),
                 );
                 f.get(src).get(i).i32(2).op("i32.shl").op("i32.add").mem("f32.load");
               },
-              () => f.f32(0), // a pad row
+              () => f.f32(0), // padding past count
               F32,
             );
             f.mem("f32.store");
           });
-        },
-      );
-      f.get(d).i32(16).op("i32.add").set(d);
-    });
+          f.get(d).i32(4 * w).op("i32.add").set(d);
+        });
+      },
+    );
   });
 }
 
-/** packB(src, dst, n, k, k0, kc, trans): trans means B is stored [n, k]. */
+/** packA(src, dst, m, k, k0, kc, trans): op(A) into 4-row panels; trans means A is stored [k, m]. */
+function packA(f: Fn): void {
+  pack(f, 4, "trans");
+}
+
+/** packB(src, dst, n, k, k0, kc, trans): op(B) into 8-column panels; trans means B is stored [n, k]. */
 function packB(f: Fn): void {
-  const [src, dst, n, k, k0, kc, trans] = [0, 1, 2, 3, 4, 5, 6];
-  const jp = f.local(I32), p = f.local(I32), c = f.local(I32), j = f.local(I32), d = f.local(I32), np = f.local(I32), s = f.local(I32);
-  f.get(n).i32(7).op("i32.add").i32(3).op("i32.shr_u").set(np);
-  f.get(dst).set(d);
-  f.for(jp, () => f.i32(0), () => f.get(np), 1, () => {
-    f.for(p, () => f.i32(0), () => f.get(kc), 1, () => {
-      // fast path: B stored [k, n] and 8 columns inside n: two 16-byte copies from one row of B
-      f.get(trans).op("i32.eqz").get(jp).i32(8).op("i32.mul").i32(8).op("i32.add").get(n).op("i32.le_s").op("i32.and");
-      f.if(
-        () => {
-          f.get(src).get(k0).get(p).op("i32.add").get(n).op("i32.mul").get(jp).i32(8).op("i32.mul").op("i32.add").i32(2).op("i32.shl").op("i32.add").set(s);
-          f.get(d).get(s).simd("v128.load").simd("v128.store");
-          f.get(d).get(s).simd("v128.load", 16).simd("v128.store", 16);
-        },
-        () => {
-          f.for(c, () => f.i32(0), () => f.i32(8), 1, () => {
-            f.get(jp).i32(8).op("i32.mul").get(c).op("i32.add").set(j);
-            f.get(d).get(c).i32(2).op("i32.shl").op("i32.add");
-            f.get(j).get(n).op("i32.lt_s");
-            f.if(
-              () => {
-                f.get(trans);
-                f.if(
-                  () => f.get(j).get(k).op("i32.mul").get(k0).op("i32.add").get(p).op("i32.add").set(j),
-                  () => f.get(k0).get(p).op("i32.add").get(n).op("i32.mul").get(j).op("i32.add").set(j),
-                );
-                f.get(src).get(j).i32(2).op("i32.shl").op("i32.add").mem("f32.load");
-              },
-              () => f.f32(0), // a pad column
-              F32,
-            );
-            f.mem("f32.store");
-          });
-        },
-      );
-      f.get(d).i32(32).op("i32.add").set(d);
-    });
-  });
+  pack(f, 8, "notrans");
 }
 
 /**
