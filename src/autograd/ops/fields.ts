@@ -34,9 +34,11 @@ import { concat } from "./shape.js";
 import { checkFields, gatherFields } from "./embedding.js";
 
 /**
- * A field is computed per id when at most this fraction of the batch's rows have distinct ids.
- * Measured with `npm run bench` (the per-id / dense ratio, both in one process, steps interleaved):
- * per id is about 1.15x faster at 0.53 distinct (10,000 rows per field) and 0.9x at 0.68 (262,144).
+ * A field is computed per id when at most this fraction of the batch's rows have distinct ids (with
+ * the ts kernels; a kernel set may set its own `perIdMaxDistinct`, as the break-even moves with the
+ * gemm's speed against the spread's). Measured with `npm run bench` (the per-id / dense ratio, both
+ * in one process, steps interleaved): with the ts kernels per id is about 1.15x faster at 0.53
+ * distinct (10,000 rows per field) and 0.9x at 0.68 (262,144).
  */
 export const PER_ID_MAX_DISTINCT = 0.6;
 
@@ -106,7 +108,7 @@ export function fieldInput(
   tables: readonly Tensor[],
   ids: Int32Array,
   after: readonly Tensor[] = [],
-  perIdMaxDistinct = isGradEnabled() ? PER_ID_MAX_DISTINCT : 1,
+  perIdMaxDistinct = isGradEnabled() ? (kernels.perIdMaxDistinct ?? PER_ID_MAX_DISTINCT) : 1,
 ): FieldInput {
   const { F, B, D } = checkFields("fieldInput", tables, ids);
   let maxV = 0;

@@ -33,6 +33,12 @@ export interface Kernels {
    * arenas take their buffers here.
    */
   alloc?(n: number): { data: Float32Array; release: () => void } | null;
+  /**
+   * Optional: the fraction of a batch's rows with distinct ids below which a field's first layers
+   * are faster per distinct id than over the materialised input, with this set's kernels (see
+   * src/autograd/ops/fields.ts; 0.6 when absent, measured with the ts set).
+   */
+  readonly perIdMaxDistinct?: number;
 
   /** out[m x n] (+)= op(a)[m x k] . op(b)[k x n].  Cost 2*m*n*k flops. */
   gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o?: GemmOpts): void;

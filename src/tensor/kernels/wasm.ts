@@ -274,7 +274,16 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
 }
 
 /** The wasm backend's kernels: SIMD gemm and sumRowBags, everything else as in the fast TypeScript set. */
-export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, alloc };
+/**
+ * With a gemm 8x the ts one, per-id first layers pay off only where ids repeat more. Training steps of
+ * the reference model at 1,000 / 2,500 / 5,000 / 10,000 rows per field (0.35 / 0.43 / 0.48 / 0.53 of
+ * a batch distinct), interleaved, with every field per id: dense / per id 1.05x / 1.00x / 0.92x /
+ * 0.93x; on the simulator's traffic, where most fields repeat heavily, per id was 1.30x faster. With
+ * this threshold `node build/bench/first-layer.js wasm` gives 1.08x / 1.00x / 0.99x / 0.97x.
+ */
+const PER_ID_MAX_DISTINCT_WASM = 0.4;
+
+export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, alloc, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
 
 /** The same, with every product of any size through the SIMD gemm (tests use it to reach the SIMD path with small models). */
 export const wasmKernelsAllSimd: Kernels = { ...wasmKernels, gemm: (out, a, b, m, n, k, o) => simdGemm(out, a, b, m, n, k, o, 1) };
