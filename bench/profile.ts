@@ -1,10 +1,13 @@
 /**
  * Where a training step's time goes: `npm run profile` runs 20 steps of the reference workload (bench
- * size) under V8's sampling profiler (node --cpu-prof), then prints self time by function.
+ * size, the default backend, in a step arena as train() runs them) under V8's sampling profiler
+ * (node --cpu-prof), then prints self time by function. `ESMM_BACKEND=ts npm run profile` for another.
  */
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Adam } from "../src/index.js";
+import { Adam, Arena } from "../src/index.js";
+
+const WASM_NAMES = ["packA", "packB", "kernel", "kernelRows", "sumRowBags"];
 import { randomBatches, referenceModel, timedStep } from "./workload.js";
 
 interface ProfileNode {
@@ -24,7 +27,9 @@ function summarize(dir: string): void {
     const n = byId.get(id)!;
     const dt = prof.timeDeltas[i] ?? 0;
     const url = n.callFrame.url.split("/").slice(-2).join("/");
-    const key = `${n.callFrame.functionName || "(anonymous)"} ${url}`;
+    // the wasm backend's functions, by their export names (the order addGemm defines them in)
+    const wasm = /^wasm-function\[(\d+)\]$/.exec(n.callFrame.functionName);
+    const key = wasm ? `${WASM_NAMES[Number(wasm[1])] ?? n.callFrame.functionName} (wasm)` : `${n.callFrame.functionName || "(anonymous)"} ${url}`;
     self.set(key, (self.get(key) ?? 0) + dt);
     total += dt;
   });
@@ -35,8 +40,10 @@ function summarize(dir: string): void {
 const i = process.argv.indexOf("--summarize");
 if (i >= 0) summarize(process.argv[i + 1]!);
 else {
+  if (process.env.ESMM_BACKEND) (await import("../src/index.js")).useBackend(process.env.ESMM_BACKEND as "naive" | "ts" | "wasm");
   const model = referenceModel(10_000);
   const opt = new Adam(model.namedParameters(), { lr: 1e-3 });
   const batches = randomBatches(10_000, 4);
-  for (let s = 0; s < 20; s++) timedStep(model, opt, batches[s % 4]!);
+  const arena = new Arena(); // as train() runs its steps
+  for (let s = 0; s < 20; s++) timedStep(model, opt, batches[s % 4]!, arena);
 }

@@ -15,7 +15,9 @@ import {
   fastKernels,
   naiveKernels,
   noGrad,
+  predictParallel,
   train,
+  workerFactory,
   useBackend,
   wasmKernels,
   wasmSimdSupported,
@@ -167,8 +169,25 @@ export async function workloadRun(backend: BackendName, threads: number, seconds
     }
     out.split = { forward: median(parts.forward), backward: median(parts.backward), optimizer: median(parts.optimizer) };
   }
-  const infer = timeCalls(() => void noGrad(() => model.predict(batches[1]!)), Math.min(1500, seconds * 500));
-  out.inferSamplesPerSec = BATCH / infer;
+  // inference: 1024-row batches, split over the threads as evaluate and predict do
+  const inferMs = Math.min(1500, seconds * 500);
+  if (threads === 1) out.inferSamplesPerSec = BATCH / timeCalls(() => void noGrad(() => model.predict(batches[1]!)), inferMs);
+  else {
+    const workers = await workerFactory()(model, threads - 1);
+    try {
+      const t: number[] = [];
+      for (let i = 0; i < 4; i++) await predictParallel(model, workers, batches[i % batches.length]!);
+      const end = performance.now() + inferMs;
+      for (let i = 0; t.length < 5 || performance.now() < end; i++) {
+        const t0 = performance.now();
+        await predictParallel(model, workers, batches[i % batches.length]!);
+        t.push((performance.now() - t0) / 1e3);
+      }
+      out.inferSamplesPerSec = BATCH / median(t);
+    } finally {
+      await workers.close();
+    }
+  }
   return out;
 }
 
