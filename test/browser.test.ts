@@ -5,6 +5,7 @@
  * and that the page logs no error. Skipped, with one line, where /usr/bin/chromium is absent.
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +25,7 @@ interface PageResult {
   ranking: Array<{ app: number; pCtr: number; pCvr: number; pCtcvr: number; gatesCtr: number[]; gatesCvr: number[] }>;
   error?: string;
   backend?: string;
+  threads?: number;
 }
 
 describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
@@ -78,12 +80,14 @@ describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
 
   it("trains in a worker: the loss falls and every number equals Node's", async (ctx) => {
     if (launchError) ctx.skip();
-    const q = new URLSearchParams(Object.entries({ ...OPTS, auto: 1 }).map(([k, v]) => [k, String(v)])).toString();
+    // one thread here (the page's default is every core where it is cross-origin isolated, below)
+    const q = new URLSearchParams(Object.entries({ ...OPTS, auto: 1, threads: 1 }).map(([k, v]) => [k, String(v)])).toString();
     const { result, errors } = await open(q);
     expect(result.error).toBe(undefined);
     expect(errors).toEqual([]);
     // the page's worker runs the wasm backend (esmm serve's COOP/COEP make shared memory available)
     expect(result.backend).toBe("wasm");
+    expect(result.threads).toBe(1);
     const node = core.trainAll(OPTS);
     expect(result.losses.length).toBe(OPTS.steps);
     const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
@@ -106,5 +110,25 @@ describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
     expect(loaded.errors).toEqual([]);
     const want = core.rankForUser(node.model, node.sim, 5, 20);
     loaded.result.ranking.forEach((r, i) => expect(Math.abs(r.pCtcvr - want[i].pCtcvr)).toBeLessThanOrEqual(1e-6));
+  }, 180_000);
+
+  it("trains on two threads (Web Workers over shared memory): every loss and score equals Node's on two threads", async (ctx) => {
+    if (launchError) ctx.skip();
+    await import(pathToFileURL(join(ROOT, "dist", "node", "index.js")).href); // Node's worker threads, for dist/'s train()
+    // the page's default where it is cross-origin isolated, as esmm serve makes it: every core (2 here), at most 4
+    const q = new URLSearchParams(Object.entries({ ...OPTS, auto: 1, ...(cpus().length === 2 ? {} : { threads: 2 }) }).map(([k, v]) => [k, String(v)])).toString();
+    const { result, errors } = await open(q);
+    expect(result.error).toBe(undefined);
+    expect(errors).toEqual([]);
+    expect(result.threads).toBe(2);
+    const node = await core.trainThreaded(OPTS, 2);
+    expect(result.losses.length).toBe(OPTS.steps);
+    result.losses.forEach((v, i) => expect(Math.abs(v - node.losses[i]), `loss ${i}`).toBeLessThanOrEqual(1e-6));
+    const ranked = core.rankForUser(node.model, node.sim, 0, 20);
+    expect(result.ranking.map((r) => r.app)).toEqual(ranked.map((r: { app: number }) => r.app));
+    result.ranking.forEach((r, i) => expect(Math.abs(r.pCtcvr - ranked[i].pCtcvr), `pCtcvr ${i}`).toBeLessThanOrEqual(1e-6));
+    // and two threads train the model one thread does, within float rounding
+    const one = core.trainAll(OPTS);
+    result.losses.forEach((v, i) => expect(Math.abs(v - one.losses[i]), `loss ${i} vs one thread`).toBeLessThanOrEqual(1e-4));
   }, 180_000);
 });

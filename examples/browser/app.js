@@ -22,6 +22,14 @@ function drawCurve() {
 
 function fmt(v) { return v === null || v === undefined ? "n/a" : v.toFixed(4); }
 
+let backendInfo = null;
+let autoStart = false;
+/** Training threads: ?threads=N, else every core (at most 4) where the page is cross-origin isolated. */
+function threads() {
+  if (num("threads") !== undefined) return Math.max(1, Math.floor(num("threads")));
+  return self.crossOriginIsolated ? Math.min(navigator.hardwareConcurrency || 1, 4) : 1;
+}
+
 function options() {
   const o = { steps: Number($("steps").value), seed: Number($("seed").value) };
   for (const k of ["trainRows", "validRows", "batch", "users", "apps", "simSeed"]) if (num(k) !== undefined) o[k] = num(k);
@@ -31,9 +39,14 @@ function options() {
 worker.onmessage = (e) => {
   const m = e.data;
   if (m.type === "backend") {
-    // One worker thread trains here; data-parallel training on several threads runs in Node (esmm train --threads).
-    $("backend").textContent = `backend: ${m.backend}${m.backend === "wasm" ? " (WebAssembly SIMD)" : ""}, 1 training thread; cross-origin isolated: ${m.isolated ? "yes" : "no"}`;
+    // Several threads train where the page may share memory (cross-origin isolated), else one.
+    backendInfo = m;
+    $("backend").textContent = `backend: ${m.backend}${m.backend === "wasm" ? " (WebAssembly SIMD)" : ""}; cross-origin isolated: ${m.isolated ? "yes" : "no"}; training threads: ${m.threadsAvailable ? threads() : 1}`;
     window.__esmm.backend = m.backend;
+    if (autoStart) {
+      autoStart = false;
+      $("start").click();
+    }
   } else if (m.type === "progress") {
     $("status").textContent = `step ${m.step}: loss ${m.loss.toFixed(4)} (ctr ${m.ctr.toFixed(4)}, ctcvr ${m.cvr.toFixed(4)})`;
   } else if (m.type === "trained") {
@@ -43,7 +56,8 @@ worker.onmessage = (e) => {
     const x = m.metrics;
     $("metrics").innerHTML = `<tr><th>metric</th><th>value</th></tr><tr><td>CTR AUC</td><td>${fmt(x.ctrAuc)}</td></tr><tr><td>CVR AUC (clicked)</td><td>${fmt(x.cvrAuc)}</td></tr>` +
       `<tr><td>CTCVR AUC</td><td>${fmt(x.ctcvrAuc)}</td></tr><tr><td>CVR AUC, entire space (vs truth)</td><td>${fmt(x.cvrAucEntireSpace)}</td></tr>`;
-    $("status").textContent = `trained: ${m.losses.length} steps, loss ${m.losses[0].toFixed(4)} -> ${m.losses.at(-1).toFixed(4)}`;
+    $("status").textContent = `trained on ${m.threads} thread(s): ${m.losses.length} steps, loss ${m.losses[0].toFixed(4)} -> ${m.losses.at(-1).toFixed(4)}`;
+    window.__esmm.threads = m.threads;
     window.__esmm.losses = m.losses;
     window.__esmm.metrics = m.metrics;
     $("rank").disabled = false;
@@ -69,10 +83,10 @@ worker.onmessage = (e) => {
 };
 
 $("start").onclick = () => {
-  window.__esmm = { done: false };
+  window.__esmm = { done: false, backend: backendInfo ? backendInfo.backend : undefined };
   $("rank").disabled = true;
   $("status").textContent = "training...";
-  worker.postMessage({ type: "train", opts: options() });
+  worker.postMessage({ type: "train", opts: options(), threads: backendInfo && backendInfo.threadsAvailable ? threads() : 1 });
 };
 $("rank").onclick = () => {
   window.__esmm.done = false;
@@ -82,4 +96,4 @@ if (params.has("steps")) $("steps").value = params.get("steps");
 if (params.has("seed")) $("seed").value = params.get("seed");
 if (params.has("user")) $("user").value = params.get("user");
 if (params.has("checkpoint")) worker.postMessage({ type: "load", url: params.get("checkpoint"), opts: options() });
-else if (params.get("auto") === "1") $("start").click();
+else if (params.get("auto") === "1") autoStart = true; // once the worker has said how many threads it can use

@@ -1,6 +1,6 @@
 // The browser demo's computation, shared by the page's Web Worker and by the Node test that checks the
 // page computes the same numbers. Plain ES module: it imports the built core from dist/, nothing else.
-import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, Rng, denseStats, evaluate, identity, modelFromCheckpoint } from "../../dist/index.js";
+import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, Rng, denseStats, evaluate, identity, modelFromCheckpoint, train as trainModel } from "../../dist/index.js";
 
 export const DEFAULTS = { seed: 1, simSeed: 7, users: 2000, apps: 400, trainRows: 30000, validRows: 10000, steps: 300, batch: 256, lr: 0.002 };
 
@@ -40,6 +40,53 @@ export function* trainSteps(opts = {}) {
   const m = evaluate(model, valid);
   const metrics = { ctrAuc: m.ctrAuc, cvrAuc: m.cvrAuc, ctcvrAuc: m.ctcvrAuc, cvrAucEntireSpace: m.truth ? m.truth.cvrAucEntireSpace : null };
   return { model, sim, metrics };
+}
+
+/**
+ * The same training on `threads` threads (data-parallel: each batch cut into shards computed at once;
+ * needs a registered worker implementation: esmm-ts/web in a page, esmm-ts/node in Node): the same
+ * batches in the same order as trainSteps; onStep(step) after every step. Resolves to
+ * { losses, model, sim, metrics }. Deterministic for the options and the thread count.
+ */
+export async function trainThreaded(opts = {}, threads = 2, onStep = () => {}) {
+  const o = { ...DEFAULTS, ...opts };
+  const sim = makeSimulator(o);
+  const train = sim.dataset(o.trainRows, 0);
+  const valid = sim.dataset(o.validRows, 1);
+  const st = denseStats(train);
+  const model = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: o.seed });
+  const optimizer = new Adam(model.namedParameters(), { lr: o.lr });
+  const rng = new Rng(o.seed);
+  const source = {
+    *batches() {
+      let order = rng.shuffle(identity(train.size));
+      let at = 0;
+      for (let step = 1; step <= o.steps; step++) {
+        if (at + o.batch > train.size) {
+          order = rng.shuffle(identity(train.size));
+          at = 0;
+        }
+        yield train.take(order, at, at + o.batch);
+        at += o.batch;
+      }
+    },
+  };
+  const losses = [];
+  await trainModel(model, source, {
+    epochs: 1,
+    optimizer,
+    threads,
+    progressEvery: 1,
+    onProgress: (e) => {
+      if (e.step > losses.length) {
+        losses.push(e.loss);
+        onStep({ step: e.step, loss: e.loss, ctr: e.ctrLoss, cvr: e.cvrLoss });
+      }
+    },
+  });
+  const m = evaluate(model, valid);
+  const metrics = { ctrAuc: m.ctrAuc, cvrAuc: m.cvrAuc, ctcvrAuc: m.ctcvrAuc, cvrAucEntireSpace: m.truth ? m.truth.cvrAucEntireSpace : null };
+  return { losses, model, sim, metrics };
 }
 
 /** Runs trainSteps to the end; returns the per-step losses, the metrics, the model and the simulator. */

@@ -1,9 +1,10 @@
 // The demo's Web Worker: trains and scores off the page's thread, so the page stays responsive.
-import { DEFAULTS, loadCheckpoint, makeSimulator, rankForUser, trainSteps } from "./demo-core.js";
+import { DEFAULTS, loadCheckpoint, makeSimulator, rankForUser, trainSteps, trainThreaded } from "./demo-core.js";
 import { backendName } from "../../dist/index.js";
+import { canUseThreads } from "../../dist/web/index.js"; // also registers Web Workers for train({ threads })
 
 // Which kernels run here, and whether the page may share memory between threads (COOP/COEP).
-self.postMessage({ type: "backend", backend: backendName(), isolated: self.crossOriginIsolated === true });
+self.postMessage({ type: "backend", backend: backendName(), isolated: self.crossOriginIsolated === true, threadsAvailable: canUseThreads() });
 
 let model = null;
 let sim = null;
@@ -11,14 +12,20 @@ let sim = null;
 self.onmessage = async (e) => {
   const msg = e.data;
   try {
-    if (msg.type === "train") {
+    if (msg.type === "train" && (msg.threads ?? 1) > 1 && canUseThreads()) {
+      const r = await trainThreaded(msg.opts, msg.threads, (p) => {
+        if (p.step % 5 === 0) self.postMessage({ type: "progress", ...p });
+      });
+      ({ model, sim } = r);
+      self.postMessage({ type: "trained", losses: r.losses, metrics: r.metrics, threads: msg.threads });
+    } else if (msg.type === "train") {
       const it = trainSteps(msg.opts);
       const losses = [];
       for (;;) {
         const r = it.next();
         if (r.done) {
           ({ model, sim } = r.value);
-          self.postMessage({ type: "trained", losses, metrics: r.value.metrics });
+          self.postMessage({ type: "trained", losses, metrics: r.value.metrics, threads: 1 });
           break;
         }
         losses.push(r.value.loss);

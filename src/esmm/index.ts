@@ -11,3 +11,6 @@ export { train, evaluate, evaluateParallel, scoreDataset, scoreDatasetParallel, 
 export type { BatchSource, MetricName, ProgressEvent, EpochRecord, TrainOptions, TrainResult } from "./train.js";
 export { registerWorkerFactory, workerFactory, partitionParameters, predictParallel, shardBatch, shardLossWeights, sliceBatch } from "./parallel.js";
 export type { ShardGrads, ShardResult, ShardWorkers, WorkerFactory } from "./parallel.js";
+export { startShardPool, shareParameters } from "./pool.js";
+export type { Endpoint, ShardInit, Spawn } from "./pool.js";
+export { hostShards } from "./shard-host.js";

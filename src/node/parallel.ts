@@ -1,31 +1,11 @@
 /**
- * Data-parallel training on Node's worker_threads (the ShardWorkers of src/esmm/parallel.ts).
- *
- * Every parameter is moved into a SharedArrayBuffer once, so each worker's replica of the model
- * reads the very values the owners update: no weights are sent per step. So are the Adam moments of
- * the parameters a worker updates. A step sends each worker its shard (a few hundred KB of ids and
- * labels) and gets back the gradients it does not own, transferred without copying; then hands it
- * the other shards' gradients of what it owns. Workers wait on their message port between steps
- * (they never spin). After every update the trainer bumps an atomic counter that the workers read
- * before their next forward pass: the memory model's guarantee that they see the new weights.
+ * Data-parallel training on Node's worker_threads: the platform's part of the shard pool
+ * (src/esmm/pool.ts has the protocol); importing esmm-ts/node registers it for train({ threads }).
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import {
-  backendName,
-  partitionParameters,
-  registerWorkerFactory,
-  type Adam,
-  type Batch,
-  type Esmm,
-  type Scores,
-  type LabeledBatch,
-  type LossWeights,
-  type ShardGrads,
-  type ShardResult,
-  type ShardWorkers,
-} from "../index.js";
+import { registerWorkerFactory, startShardPool, type Adam, type Endpoint, type Esmm, type ShardInit, type ShardWorkers } from "../index.js";
 
 /** The worker's script beside this module (dist/node when run from the compiled package). */
 function workerScript(): URL {
@@ -37,137 +17,23 @@ function workerScript(): URL {
   throw new Error("threads: the worker script shard-worker.js was not found (run `npm run build`)");
 }
 
-const isShared = (a: Float32Array): boolean => a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
-
-/** Moves every parameter of the model into shared memory (once); returns name -> shared buffer. */
-export function shareParameters(model: Esmm): Array<[string, SharedArrayBuffer]> {
-  return model.namedParameters().map(([name, p]) => {
-    if (!isShared(p.data)) p.moveDataTo(new Float32Array(new SharedArrayBuffer(p.size * 4)));
-    return [name, p.data.buffer as SharedArrayBuffer];
-  });
-}
-
-function shareArray(a: Float32Array): Float32Array {
-  if (isShared(a)) return a;
-  const s = new Float32Array(new SharedArrayBuffer(a.length * 4));
-  s.set(a);
-  return s;
-}
-
-type Reply = { type: "ready" } | { type: "scored"; scores: Scores } | { type: "result"; result: ShardResult } | { type: "checked"; bad: { name: string; count: number } | null } | { type: "done"; steps: Array<[string, number]> } | { type: "error"; message: string };
-
-/** One worker and its replies, queued until asked for (a reply may come before anyone waits). */
-class Lane {
-  private readonly replies: Reply[] = [];
-  private waiting: { type: string; resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
-  failed: Error | null = null;
-
-  constructor(readonly worker: Worker, readonly index: number) {
-    worker.on("message", (m: Reply) => {
-      if (m.type === "error") return this.fail(new Error(`thread ${index + 1}: ${m.message}`));
-      const w = this.waiting;
-      if (w && w.type === m.type) {
-        this.waiting = null;
-        w.resolve(m);
-      } else this.replies.push(m);
-    });
-    worker.on("error", (e) => this.fail(new Error(`thread ${index + 1}: ${e.message}`)));
-    worker.on("exit", (code) => {
-      if (code !== 0) this.fail(new Error(`thread ${index + 1} exited with code ${code}`));
-    });
-  }
-
-  private fail(e: Error): void {
-    this.failed ??= e;
-    const w = this.waiting;
-    this.waiting = null;
-    w?.reject(e);
-  }
-
-  post(msg: unknown, transfer: ArrayBuffer[] = []): void {
-    if (!this.failed) this.worker.postMessage(msg, transfer);
-  }
-
-  /** The next reply of type `type` (replies come in the order the requests went). */
-  next<T extends Reply["type"]>(type: T): Promise<Extract<Reply, { type: T }>> {
-    if (this.failed) return Promise.reject(this.failed);
-    const i = this.replies.findIndex((r) => r.type === type);
-    if (i >= 0) return Promise.resolve(this.replies.splice(i, 1)[0] as Extract<Reply, { type: T }>);
-    return new Promise((resolve, reject) => {
-      this.waiting = { type, resolve: resolve as (r: Reply) => void, reject };
-    });
-  }
-
-  ask<T extends Reply["type"]>(type: T, msg: unknown, transfer: ArrayBuffer[] = []): Promise<Extract<Reply, { type: T }>> {
-    this.post(msg, transfer);
-    return this.next(type);
-  }
-}
-
-const buffersOf = (g: ShardGrads): ArrayBuffer[] => [...g.dense.map(([, d]) => d.buffer), ...g.sparse.flatMap(([, r, v]) => [r.buffer, v.buffer])] as ArrayBuffer[];
-
-export async function startShardWorkers(model: Esmm, count: number, optimizer?: Adam): Promise<ShardWorkers> {
-  const params = shareParameters(model);
-  const epoch = new Int32Array(new SharedArrayBuffer(4));
-  // With gradient clipping the update needs every gradient at once: the caller keeps all of it.
-  // Scoring alone (no optimiser) or gradient clipping (the update needs every gradient at once):
-  // the caller keeps the whole update.
-  const parts = optimizer && optimizer.maxGradNorm === undefined ? partitionParameters(model, count, 1024) : [model.namedParameters().map(([n]) => n), ...Array.from({ length: count }, () => [])];
-  const owned = parts.slice(1).map((names) => new Set(names));
-  const hyper = optimizer ? { lr: optimizer.lr, beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps, weightDecay: optimizer.weightDecay } : {};
-  const script = workerScript();
-  const lanes: Lane[] = [];
-  await Promise.all(
-    owned.map((names, i) => {
-      // the moments of what worker i updates, in shared memory (the trainer's Adam keeps the same arrays)
-      const state = [...names].map((n) => {
-        const st = optimizer!.liveState(n);
-        const m = shareArray(st.m);
-        const v = shareArray(st.v);
-        optimizer!.useState(n, { step: st.step, m, v });
-        return [n, m.buffer, v.buffer, st.step] as const;
-      });
-      const init = { config: model.config, firstLayer: model.firstLayer, backend: backendName(), params, epoch: epoch.buffer, hyper, state, shards: count + 1 };
-      const lane = new Lane(new Worker(script, { workerData: init }), i);
-      lanes.push(lane);
-      return lane.next("ready");
-    }),
-  );
-  lanes.sort((a, b) => a.index - b.index);
+function spawnNode(init: ShardInit): Endpoint {
+  const w = new Worker(workerScript(), { workerData: init });
   return {
-    count,
-    owned,
-    async run(shards: LabeledBatch[], weights: LossWeights[]): Promise<ShardResult[]> {
-      const replies = await Promise.all(
-        shards.map((shard, i) => {
-          const transfer = [shard.ids.buffer, shard.click.buffer, shard.conversion.buffer, ...(shard.dense ? [shard.dense.buffer] : [])] as ArrayBuffer[];
-          return lanes[i]!.ask("result", { type: "step", shard, weights: weights[i] }, transfer);
-        }),
-      );
-      return replies.map((r) => r.result);
+    post: (msg, transfer) => w.postMessage(msg, transfer),
+    listen: (onMessage, onFailure) => {
+      w.on("message", onMessage);
+      w.on("error", onFailure);
+      w.on("exit", (code) => {
+        if (code !== 0) onFailure(new Error(`exited with code ${code}`));
+      });
     },
-    share(worker: number, grads: Array<ShardGrads & { shard: number }>): void {
-      lanes[worker]!.post({ type: "reduce", grads }, grads.flatMap(buffersOf));
-    },
-    async verdicts(): Promise<Array<{ name: string; count: number } | null>> {
-      return (await Promise.all(lanes.map((l) => l.next("checked")))).map((r) => r.bad);
-    },
-    async commit(apply: boolean): Promise<void> {
-      const replies = await Promise.all(lanes.map((l) => l.ask("done", { type: "commit", apply })));
-      // the step counts of the moments the workers updated, for the trainer's checkpoints
-      for (const r of replies) for (const [n, s] of r.steps) optimizer!.liveState(n).step = s;
-    },
-    async score(shards: Batch[]): Promise<Scores[]> {
-      const replies = await Promise.all(shards.map((shard, i) => lanes[i]!.ask("scored", { type: "score", shard }, [shard.ids.buffer, ...(shard.dense ? [shard.dense.buffer] : [])] as ArrayBuffer[])));
-      return replies.map((r) => r.scores);
-    },
-    publish(): void {
-      Atomics.add(epoch, 0, 1);
-    },
-    async close(): Promise<void> {
-      await Promise.all(lanes.map((l) => l.worker.terminate()));
-    },
+    terminate: () => w.terminate(),
   };
+}
+
+export function startShardWorkers(model: Esmm, count: number, optimizer?: Adam): Promise<ShardWorkers> {
+  return startShardPool(spawnNode, model, count, optimizer);
 }
 
 registerWorkerFactory(startShardWorkers);

@@ -1,107 +1,11 @@
-/**
- * One thread of data-parallel training (see parallel.ts): a replica of the model over the shared
- * parameters. Per step: its shard's forward, scaled loss and backward (the gradients it does not
- * own go back); the other shards' gradients of what it owns, summed in shard order and checked;
- * then, on the trainer's word, Adam on those parameters, with their moments in shared memory.
- */
+/** One thread of data-parallel training on Node: the shard host (src/esmm/shard-host.ts) on this worker's port. */
 import { parentPort, workerData } from "node:worker_threads";
-import { Adam, Arena, Esmm, useBackend, type Batch, type BackendName, type EsmmConfig, type LabeledBatch, type LossWeights, type ShardGrads, type ShardResult } from "../index.js";
+import { hostShards, type ShardInit } from "../index.js";
 
 const port = parentPort!;
-const init = workerData as {
-  config: EsmmConfig;
-  firstLayer: Esmm["firstLayer"];
-  backend: BackendName | "custom";
-  params: Array<[string, SharedArrayBuffer]>;
-  epoch: SharedArrayBuffer;
-  hyper: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number };
-  state: Array<[string, SharedArrayBuffer, SharedArrayBuffer, number]>;
-  shards: number;
-};
-type Msg = { type: "score"; shard: Batch } | { type: "step"; shard: LabeledBatch; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean };
-
 try {
-  if (init.backend !== "custom") useBackend(init.backend);
-  const model = new Esmm(init.config);
-  model.firstLayer = init.firstLayer;
-  const shared = new Map(init.params);
-  const params = model.namedParameters();
-  const byName = new Map(params);
-  for (const [name, p] of params) p.moveDataTo(new Float32Array(shared.get(name)!), false);
-  const mine = new Set(init.state.map(([n]) => n));
-  const adam = new Adam(params, init.hyper);
-  for (const [n, m, v, step] of init.state) adam.useState(n, { step, m: new Float32Array(m), v: new Float32Array(v) });
-  const epoch = new Int32Array(init.epoch);
-  const arena = new Arena();
-  const stepArena = new Arena();
-  let kept: ShardGrads & { shard: number } = { shard: -1, dense: [], sparse: [] };
-  let received: Array<ShardGrads & { shard: number }> = [];
-
-  const handlers = {
-    score(m: Extract<Msg, { type: "score" }>): void {
-      Atomics.load(epoch, 0); // see step
-      const scores = model.predict(m.shard);
-      const bufs = [scores.pCtr.buffer, scores.pCvr.buffer, scores.pCtcvr.buffer, ...(scores.gates ? [scores.gates.ctr.buffer, scores.gates.cvr.buffer] : [])] as ArrayBuffer[];
-      port.postMessage({ type: "scored", scores }, bufs);
-    },
-    step(m: Extract<Msg, { type: "step" }>): void {
-      Atomics.load(epoch, 0); // pairs with the trainer's Atomics.add after each update: this thread now sees the new weights
-      const result = arena.run((): ShardResult => {
-        const s = m.shard;
-        const loss = model.loss(model.forward(s), s.click, s.conversion, m.weights);
-        loss.total.backward();
-        const out: ShardResult = { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, dense: [], sparse: [] };
-        kept = { shard: -1, dense: [], sparse: [] };
-        for (const [name, p] of params) {
-          const into = mine.has(name) ? kept : out;
-          if (p.sparse) {
-            const g = p.sparseGrad;
-            if (g) into.sparse.push([name, g.rows.slice(), g.values.slice()]);
-          } else if (p.grad) into.dense.push([name, p.grad.slice()]);
-          p.zeroGrad();
-        }
-        return out;
-      });
-      port.postMessage({ type: "result", result }, [...result.dense.map(([, g]) => g.buffer), ...result.sparse.flatMap(([, r, v]) => [r.buffer, v.buffer])] as ArrayBuffer[]);
-    },
-    reduce(m: Extract<Msg, { type: "reduce" }>): void {
-      received.push(...m.grads);
-      if (received.length < init.shards - 1) return; // more shards to come
-      // this worker's own shard is the one missing from the others'
-      const others = received.map((g) => g.shard);
-      let own = 1;
-      while (others.includes(own)) own++;
-      kept.shard = own;
-      const all = [...received, kept].sort((a, b) => a.shard - b.shard);
-      received = [];
-      const bad = stepArena.run(() => {
-        for (const g of all) {
-          for (const [name, d] of g.dense) {
-            const into = byName.get(name)!.gradBuffer();
-            for (let k = 0; k < d.length; k++) into[k] = into[k]! + d[k]!;
-          }
-          for (const [name, rows, values] of g.sparse) byName.get(name)!.addRowGrad(rows, values);
-        }
-        return adam.nonFiniteGradient(mine);
-      });
-      port.postMessage({ type: "checked", bad });
-    },
-    commit(m: Extract<Msg, { type: "commit" }>): void {
-      if (m.apply && mine.size > 0) stepArena.run(() => adam.step(mine));
-      for (const n of mine) byName.get(n)!.zeroGrad();
-      port.postMessage({ type: "done", steps: [...mine].map((n) => [n, adam.liveState(n).step]) });
-    },
-  };
-  port.on("message", (m: Msg) => {
-    try {
-      if (m.type === "score") handlers.score(m);
-      else if (m.type === "step") handlers.step(m);
-      else if (m.type === "reduce") handlers.reduce(m);
-      else handlers.commit(m);
-    } catch (e) {
-      port.postMessage({ type: "error", message: (e as Error).message });
-    }
-  });
+  const handle = hostShards(workerData as ShardInit, (msg, transfer) => port.postMessage(msg, transfer ?? []));
+  port.on("message", handle);
   port.postMessage({ type: "ready" });
 } catch (e) {
   port.postMessage({ type: "error", message: (e as Error).message });

@@ -1,0 +1,102 @@
+/**
+ * What a shard worker does, on any platform (see pool.ts for the protocol): a replica of the model
+ * over the shared parameters. Per step: its shard's forward, scaled loss and backward (the gradients
+ * it does not own go back); the other shards' gradients of what it owns, summed in shard order and
+ * checked; then, on the trainer's word, Adam on those parameters, with their moments in shared
+ * memory. Also scoring (inference) of a shard. `hostShards(init, post)` returns the message handler;
+ * a platform's worker entry wires it to its message port.
+ */
+import { Arena, useBackend, type BackendName } from "../tensor/index.js";
+import { Adam } from "../optim/index.js";
+import type { Batch, LabeledBatch } from "./batch.js";
+import { Esmm, type LossWeights } from "./model.js";
+import type { ShardGrads, ShardResult } from "./parallel.js";
+import type { ShardInit } from "./pool.js";
+
+type Msg = { type: "score"; shard: Batch } | { type: "step"; shard: LabeledBatch; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean };
+
+export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: ArrayBuffer[]) => void): (msg: unknown) => void {
+  if (init.backend !== "custom") useBackend(init.backend as BackendName);
+  const model = new Esmm(init.config);
+  model.firstLayer = init.firstLayer;
+  const shared = new Map(init.params);
+  const params = model.namedParameters();
+  const byName = new Map(params);
+  for (const [name, p] of params) p.moveDataTo(new Float32Array(shared.get(name)!), false);
+  const mine = new Set(init.state.map(([n]) => n));
+  const adam = new Adam(params, init.hyper);
+  for (const [n, m, v, step] of init.state) adam.useState(n, { step, m: new Float32Array(m), v: new Float32Array(v) });
+  const epoch = new Int32Array(init.epoch);
+  const arena = new Arena();
+  const stepArena = new Arena();
+  let kept: ShardGrads & { shard: number } = { shard: -1, dense: [], sparse: [] };
+  let received: Array<ShardGrads & { shard: number }> = [];
+
+  const handlers = {
+    score(m: Extract<Msg, { type: "score" }>): void {
+      Atomics.load(epoch, 0); // see step
+      const scores = model.predict(m.shard);
+      post({ type: "scored", scores }, [scores.pCtr.buffer, scores.pCvr.buffer, scores.pCtcvr.buffer, ...(scores.gates ? [scores.gates.ctr.buffer, scores.gates.cvr.buffer] : [])] as ArrayBuffer[]);
+    },
+    step(m: Extract<Msg, { type: "step" }>): void {
+      Atomics.load(epoch, 0); // pairs with the trainer's Atomics.add after each update: this thread now sees the new weights
+      const result = arena.run((): ShardResult => {
+        const s = m.shard;
+        const loss = model.loss(model.forward(s), s.click, s.conversion, m.weights);
+        loss.total.backward();
+        const out: ShardResult = { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, dense: [], sparse: [] };
+        kept = { shard: -1, dense: [], sparse: [] };
+        for (const [name, p] of params) {
+          const into = mine.has(name) ? kept : out;
+          if (p.sparse) {
+            const g = p.sparseGrad;
+            if (g) into.sparse.push([name, g.rows.slice(), g.values.slice()]);
+          } else if (p.grad) into.dense.push([name, p.grad.slice()]);
+          p.zeroGrad();
+        }
+        return out;
+      });
+      post({ type: "result", result }, [...result.dense.map(([, g]) => g.buffer), ...result.sparse.flatMap(([, r, v]) => [r.buffer, v.buffer])] as ArrayBuffer[]);
+    },
+    reduce(m: Extract<Msg, { type: "reduce" }>): void {
+      received.push(...m.grads);
+      if (received.length < init.shards - 1) return; // more shards to come
+      // this worker's own shard is the one missing from the others'
+      const others = received.map((g) => g.shard);
+      let own = 1;
+      while (others.includes(own)) own++;
+      kept.shard = own;
+      const all = [...received, kept].sort((a, b) => a.shard - b.shard);
+      received = [];
+      // summed and checked here, updated in commit: both in stepArena (the second run allocates
+      // nothing, so the coalesced sparse gradients of the first stay as they are)
+      const bad = stepArena.run(() => {
+        for (const g of all) {
+          for (const [name, d] of g.dense) {
+            const into = byName.get(name)!.gradBuffer();
+            for (let k = 0; k < d.length; k++) into[k] = into[k]! + d[k]!;
+          }
+          for (const [name, rows, values] of g.sparse) byName.get(name)!.addRowGrad(rows, values);
+        }
+        return adam.nonFiniteGradient(mine);
+      });
+      post({ type: "checked", bad });
+    },
+    commit(m: Extract<Msg, { type: "commit" }>): void {
+      if (m.apply && mine.size > 0) stepArena.run(() => adam.step(mine));
+      for (const n of mine) byName.get(n)!.zeroGrad();
+      post({ type: "done", steps: [...mine].map((n) => [n, adam.liveState(n).step]) });
+    },
+  };
+  return (msg: unknown) => {
+    const m = msg as Msg;
+    try {
+      if (m.type === "score") handlers.score(m);
+      else if (m.type === "step") handlers.step(m);
+      else if (m.type === "reduce") handlers.reduce(m);
+      else handlers.commit(m);
+    } catch (e) {
+      post({ type: "error", message: (e as Error).message });
+    }
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * Data-parallel training in browsers: the platform's part of the shard pool (src/esmm/pool.ts has
+ * the protocol) on Web Workers. `import "esmm-ts/web"` registers it, so train({ threads }) works in a
+ * page (or a worker) that is cross-origin isolated: SharedArrayBuffer needs COOP/COEP, which
+ * `esmm serve` sends.
+ */
+import { registerWorkerFactory, startShardPool, type Adam, type Endpoint, type Esmm, type ShardInit, type ShardWorkers } from "../index.js";
+
+function spawnWeb(init: ShardInit): Endpoint {
+  const w = new Worker(new URL("./shard-worker.js", import.meta.url), { type: "module" });
+  w.postMessage({ type: "init", init });
+  return {
+    post: (msg, transfer) => w.postMessage(msg, transfer),
+    listen: (onMessage, onFailure) => {
+      w.onmessage = (e: MessageEvent) => onMessage(e.data);
+      w.onerror = (e: ErrorEvent) => onFailure(new Error(e.message || "the worker failed to start"));
+    },
+    terminate: () => w.terminate(),
+  };
+}
+
+/** Whether this context can share memory with workers (a cross-origin-isolated page or worker). */
+export function canUseThreads(): boolean {
+  return typeof SharedArrayBuffer === "function" && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+}
+
+export function startWebShardWorkers(model: Esmm, count: number, optimizer?: Adam): Promise<ShardWorkers> {
+  return startShardPool(spawnWeb, model, count, optimizer);
+}
+
+registerWorkerFactory(startWebShardWorkers);
