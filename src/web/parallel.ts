@@ -4,7 +4,8 @@
  * page (or a worker) that is cross-origin isolated: SharedArrayBuffer needs COOP/COEP, which
  * `esmm serve` sends.
  */
-import { registerWorkerFactory, startShardPool, type Adam, type Endpoint, type Esmm, type ShardInit, type ShardWorkers } from "../index.js";
+import type { Adam } from "../optim/index.js";
+import { registerWorkerFactory, startShardPool, type Endpoint, type Esmm, type ShardInit, type ShardWorkers } from "../esmm/index.js";
 
 function spawnWeb(init: ShardInit): Endpoint {
   const w = new Worker(new URL("./shard-worker.js", import.meta.url), { type: "module" });

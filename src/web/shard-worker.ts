@@ -1,5 +1,5 @@
 /** One thread of data-parallel training in a browser: the shard host on this Web Worker. */
-import { hostShards, type ShardInit } from "../index.js";
+import { hostShards, type ShardInit } from "../esmm/index.js";
 
 const scope = self as unknown as { postMessage(m: unknown, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent) => void) | null };
 scope.onmessage = (e: MessageEvent) => {
