@@ -21,3 +21,42 @@ export function expectAllClose(a: ArrayLike<number>, b: ArrayLike<number>, atol 
     }
   }
 }
+
+/** Seeded standard normal floats. */
+export function randF32(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+export interface GemmCase {
+  m: number;
+  n: number;
+  k: number;
+  a: Float32Array;
+  b: Float32Array;
+  init: Float32Array;
+  bias: Float32Array;
+  accumulate: boolean;
+  /** 0: none, 1: bias, 2: bias and ReLU */
+  epi: 0 | 1 | 2;
+  opts: { transA: boolean; transB: boolean; accumulate: boolean; bias: Float32Array | null; relu: boolean };
+}
+
+/**
+ * Every gemm case a kernel test runs in one form: each (m, n, k) of the given sizes with seeded
+ * operands, and for each the five epilogues (plain, accumulating, bias, bias + ReLU, accumulating
+ * bias + ReLU).
+ */
+export function* gemmCases(form: { transA: boolean; transB: boolean }, ms: number[], ns: number[], ks: number[], keep: (m: number, n: number, k: number) => boolean = () => true): Generator<GemmCase> {
+  let seed = 1;
+  for (const m of ms) for (const n of ns) for (const k of ks) {
+    if (!keep(m, n, k)) continue;
+    const a = randF32(m * k, seed++);
+    const b = randF32(k * n, seed++);
+    const init = randF32(m * n, seed++);
+    const bias = randF32(n, seed++);
+    for (const [accumulate, epi] of [[false, 0], [true, 0], [false, 1], [false, 2], [true, 2]] as const) {
+      yield { m, n, k, a, b, init, bias, accumulate, epi, opts: { transA: form.transA, transB: form.transB, accumulate, bias: epi > 0 ? bias : null, relu: epi === 2 } };
+    }
+  }
+}

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Rng, fastKernels, naiveKernels, type AdamHyper, type Kernels } from "../src/index.js";
-import { expectAllClose } from "./helpers.js";
+import { expectAllClose, gemmCases } from "./helpers.js";
 
 function rand(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -24,22 +24,13 @@ describe("gemm: fast vs naive", () => {
   ];
   for (const form of forms) {
     it(`${form.name} on all awkward shapes, plain, accumulating, with the bias / ReLU epilogue`, () => {
-      let seed = 1;
-      for (const m of SIZES) for (const n of SIZES) for (const k of [1, 7, 33]) {
-        const a = rand(m * k, seed++);
-        const b = rand(k * n, seed++);
-        const init = rand(m * n, seed++);
-        const bias = rand(n, seed++);
-        for (const [accumulate, epi] of [[false, 0], [true, 0], [false, 1], [false, 2], [true, 2]] as const) {
-          // epi 1: bias; 2: bias and ReLU
-          const o = { transA: form.transA, transB: form.transB, accumulate, bias: epi > 0 ? bias : null, relu: epi === 2 };
-          const ref = init.slice();
-          const got = init.slice();
-          naiveKernels.gemm(ref, a, b, m, n, k, o);
-          fastKernels.gemm(got, a, b, m, n, k, o);
-          // Same summation order in doubles: the results agree bit for bit.
-          expect(Array.from(got)).toEqual(Array.from(ref));
-        }
+      for (const { m, n, k, a, b, init, opts } of gemmCases(form, SIZES, SIZES, [1, 7, 33])) {
+        const ref = init.slice();
+        const got = init.slice();
+        naiveKernels.gemm(ref, a, b, m, n, k, opts);
+        fastKernels.gemm(got, a, b, m, n, k, opts);
+        // Same summation order in doubles: the results agree bit for bit.
+        expect(Array.from(got)).toEqual(Array.from(ref));
       }
     });
   }

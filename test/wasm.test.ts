@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { BACKENDS, Rng, backendName, fastKernels, gemmModuleBytes, naiveKernels, useBackend, wasmKernels, wasmSimdSupported, wasmWarmup, type BackendName, type Kernels } from "../src/index.js";
 import { F32, I32, ModuleBuilder, V128, sleb, uleb } from "../src/tensor/wasm/builder.js";
+import { gemmCases } from "./helpers.js";
 
 function rand(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -81,15 +82,9 @@ describe.skipIf(!wasmSimdSupported())("wasm gemm against the naive oracle", () =
 
   for (const form of forms) {
     it(`${form.name}: shapes 1..33 and k past the 256 block, plain, accumulating, bias, ReLU`, () => {
-      let seed = 1;
-      for (const m of [1, 3, 4, 5, 7, 33]) for (const n of [1, 7, 8, 9, 33]) for (const k of [1, 7, 33, 256, 300]) {
-        if (n * k < 256) continue; // below that the TypeScript gemm runs (tested bit for bit elsewhere)
-        const a = rand(m * k, seed++);
-        const b = rand(k * n, seed++);
-        const init = rand(m * n, seed++);
-        const bias = rand(n, seed++);
-        for (const [accumulate, epi] of [[false, 0], [true, 0], [false, 1], [false, 2], [true, 2]] as const) {
-          const o = { transA: form.transA, transB: form.transB, accumulate, bias: epi > 0 ? bias : null, relu: epi === 2 };
+      // below n k = 256 the TypeScript gemm runs (tested bit for bit elsewhere)
+      for (const { m, n, k, a, b, init, bias, accumulate, epi, opts: o } of gemmCases(form, [1, 3, 4, 5, 7, 33], [1, 7, 8, 9, 33], [1, 7, 33, 256, 300], (_, n, k) => n * k >= 256)) {
+        {
           const ref = init.slice();
           const got = init.slice();
           naiveKernels.gemm(ref, a, b, m, n, k, o);

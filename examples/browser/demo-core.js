@@ -13,14 +13,19 @@ export function makeSimulator(o) {
  * Trains esmm-mmoe step by step; yields { step, loss, ctr, cvr } after every step and returns
  * { model, sim, metrics } at the end. Deterministic for the options.
  */
-export function* trainSteps(opts = {}) {
+/** The demo's world, data, fresh model and optimiser for the options. */
+function setup(opts) {
   const o = { ...DEFAULTS, ...opts };
   const sim = makeSimulator(o);
   const train = sim.dataset(o.trainRows, 0);
   const valid = sim.dataset(o.validRows, 1);
   const st = denseStats(train);
   const model = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: o.seed });
-  const opt = new Adam(model.namedParameters(), { lr: o.lr });
+  return { o, sim, train, valid, model, opt: new Adam(model.namedParameters(), { lr: o.lr }) };
+}
+
+/** The training batches, in order: a seeded shuffle of the data, reshuffled when it runs out. */
+function* batchesOf(train, o) {
   const rng = new Rng(o.seed);
   let order = rng.shuffle(identity(train.size));
   let at = 0;
@@ -29,17 +34,27 @@ export function* trainSteps(opts = {}) {
       order = rng.shuffle(identity(train.size));
       at = 0;
     }
-    const b = train.take(order, at, at + o.batch);
+    yield train.take(order, at, at + o.batch);
     at += o.batch;
+  }
+}
+
+function validation(model, valid) {
+  const m = evaluate(model, valid);
+  return { ctrAuc: m.ctrAuc, cvrAuc: m.cvrAuc, ctcvrAuc: m.ctcvrAuc, cvrAucEntireSpace: m.truth ? m.truth.cvrAucEntireSpace : null };
+}
+
+export function* trainSteps(opts = {}) {
+  const { o, sim, train, valid, model, opt } = setup(opts);
+  let step = 0;
+  for (const b of batchesOf(train, o)) {
     const l = model.loss(model.forward(b), b.click, b.conversion);
     opt.zeroGrad();
     l.total.backward();
     opt.step();
-    yield { step, loss: l.total.item(), ctr: l.ctr, cvr: l.cvr };
+    yield { step: ++step, loss: l.total.item(), ctr: l.ctr, cvr: l.cvr };
   }
-  const m = evaluate(model, valid);
-  const metrics = { ctrAuc: m.ctrAuc, cvrAuc: m.cvrAuc, ctcvrAuc: m.ctcvrAuc, cvrAucEntireSpace: m.truth ? m.truth.cvrAucEntireSpace : null };
-  return { model, sim, metrics };
+  return { model, sim, metrics: validation(model, valid) };
 }
 
 /**
@@ -49,32 +64,11 @@ export function* trainSteps(opts = {}) {
  * { losses, model, sim, metrics }. Deterministic for the options and the thread count.
  */
 export async function trainThreaded(opts = {}, threads = 2, onStep = () => {}) {
-  const o = { ...DEFAULTS, ...opts };
-  const sim = makeSimulator(o);
-  const train = sim.dataset(o.trainRows, 0);
-  const valid = sim.dataset(o.validRows, 1);
-  const st = denseStats(train);
-  const model = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: o.seed });
-  const optimizer = new Adam(model.namedParameters(), { lr: o.lr });
-  const rng = new Rng(o.seed);
-  const source = {
-    *batches() {
-      let order = rng.shuffle(identity(train.size));
-      let at = 0;
-      for (let step = 1; step <= o.steps; step++) {
-        if (at + o.batch > train.size) {
-          order = rng.shuffle(identity(train.size));
-          at = 0;
-        }
-        yield train.take(order, at, at + o.batch);
-        at += o.batch;
-      }
-    },
-  };
+  const { o, sim, train, valid, model, opt } = setup(opts);
   const losses = [];
-  await trainModel(model, source, {
+  await trainModel(model, { batches: () => batchesOf(train, o) }, {
     epochs: 1,
-    optimizer,
+    optimizer: opt,
     threads,
     progressEvery: 1,
     onProgress: (e) => {
@@ -84,9 +78,7 @@ export async function trainThreaded(opts = {}, threads = 2, onStep = () => {}) {
       }
     },
   });
-  const m = evaluate(model, valid);
-  const metrics = { ctrAuc: m.ctrAuc, cvrAuc: m.cvrAuc, ctcvrAuc: m.ctcvrAuc, cvrAucEntireSpace: m.truth ? m.truth.cvrAucEntireSpace : null };
-  return { losses, model, sim, metrics };
+  return { losses, model, sim, metrics: validation(model, valid) };
 }
 
 /** Runs trainSteps to the end; returns the per-step losses, the metrics, the model and the simulator. */

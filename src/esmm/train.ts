@@ -8,7 +8,7 @@ import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
 import { predictParallel, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
-import type { Esmm, LossWeights } from "./model.js";
+import type { Esmm, LossWeights, Scores } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
 export interface BatchSource {
@@ -292,58 +292,52 @@ function now(): number {
   return performance.now() / 1000;
 }
 
-/** Scores every row of a dataset, in order, in batches. */
-export function scoreDataset(model: Esmm, ds: Dataset, batchSize = 4096): { pCtr: Float32Array; pCvr: Float32Array; pCtcvr: Float32Array; gates?: { ctr: Float32Array; cvr: Float32Array } } {
-  const n = ds.size;
+export type DatasetScores = { pCtr: Float32Array; pCvr: Float32Array; pCtcvr: Float32Array; gates?: { ctr: Float32Array; cvr: Float32Array } };
+
+/** The arrays of a dataset's scores, and where each batch's scores go in them. */
+function scoreSink(model: Esmm, n: number): { put(sc: Scores, at: number): void; result(): DatasetScores } {
   const pCtr = new Float32Array(n);
   const pCvr = new Float32Array(n);
   const pCtcvr = new Float32Array(n);
   const E = model.gates ? model.config.experts.count : 0;
   const gates = E ? { ctr: new Float32Array(n * E), cvr: new Float32Array(n * E) } : undefined;
-  const order = identity(n);
-  for (let s = 0; s < n; s += batchSize) {
-    const e = Math.min(s + batchSize, n);
-    const sc = model.predict(ds.take(order, s, e));
-    pCtr.set(sc.pCtr, s);
-    pCvr.set(sc.pCvr, s);
-    pCtcvr.set(sc.pCtcvr, s);
-    if (gates && sc.gates) {
-      gates.ctr.set(sc.gates.ctr, s * E);
-      gates.cvr.set(sc.gates.cvr, s * E);
-    }
-  }
-  return gates ? { pCtr, pCvr, pCtcvr, gates } : { pCtr, pCvr, pCtcvr };
+  return {
+    put(sc, at) {
+      pCtr.set(sc.pCtr, at);
+      pCvr.set(sc.pCvr, at);
+      pCtcvr.set(sc.pCtcvr, at);
+      if (gates && sc.gates) {
+        gates.ctr.set(sc.gates.ctr, at * E);
+        gates.cvr.set(sc.gates.cvr, at * E);
+      }
+    },
+    result: () => (gates ? { pCtr, pCvr, pCtcvr, gates } : { pCtr, pCvr, pCtcvr }),
+  };
+}
+
+/** Scores every row of a dataset, in order, in batches. */
+export function scoreDataset(model: Esmm, ds: Dataset, batchSize = 4096): DatasetScores {
+  const sink = scoreSink(model, ds.size);
+  const order = identity(ds.size);
+  for (let s = 0; s < ds.size; s += batchSize) sink.put(model.predict(ds.take(order, s, Math.min(s + batchSize, ds.size))), s);
+  return sink.result();
 }
 
 /**
  * scoreDataset on T threads (the caller and T - 1 workers; needs a worker implementation such as
  * esmm-ts/node's). The same scores, bit for bit, as on one thread.
  */
-export async function scoreDatasetParallel(model: Esmm, ds: Dataset, opts: { threads: number; batchSize?: number; workers?: ShardWorkers }): Promise<ReturnType<typeof scoreDataset>> {
+export async function scoreDatasetParallel(model: Esmm, ds: Dataset, opts: { threads: number; batchSize?: number; workers?: ShardWorkers }): Promise<DatasetScores> {
   const T = opts.threads;
   if (!Number.isInteger(T) || T < 1) throw new Error(`scoreDatasetParallel: threads must be a positive integer, got ${T}`);
   if (T === 1 && !opts.workers) return scoreDataset(model, ds, opts.batchSize);
   const workers = opts.workers ?? (await workerFactory()(model, T - 1));
   try {
-    const n = ds.size;
     const batchSize = opts.batchSize ?? 4096;
-    const E = model.gates ? model.config.experts.count : 0;
-    const pCtr = new Float32Array(n);
-    const pCvr = new Float32Array(n);
-    const pCtcvr = new Float32Array(n);
-    const gates = E ? { ctr: new Float32Array(n * E), cvr: new Float32Array(n * E) } : undefined;
-    const order = identity(n);
-    for (let s = 0; s < n; s += batchSize) {
-      const sc = await predictParallel(model, workers, ds.take(order, s, Math.min(s + batchSize, n)));
-      pCtr.set(sc.pCtr, s);
-      pCvr.set(sc.pCvr, s);
-      pCtcvr.set(sc.pCtcvr, s);
-      if (gates && sc.gates) {
-        gates.ctr.set(sc.gates.ctr, s * E);
-        gates.cvr.set(sc.gates.cvr, s * E);
-      }
-    }
-    return gates ? { pCtr, pCvr, pCtcvr, gates } : { pCtr, pCvr, pCtcvr };
+    const sink = scoreSink(model, ds.size);
+    const order = identity(ds.size);
+    for (let s = 0; s < ds.size; s += batchSize) sink.put(await predictParallel(model, workers, ds.take(order, s, Math.min(s + batchSize, ds.size))), s);
+    return sink.result();
   } finally {
     if (!opts.workers) await workers.close();
   }
