@@ -38,9 +38,9 @@ describe("the demo report", () => {
 describe("the training progress line", () => {
   it("shows a bar, rows/s, the loss per task and the ETA", () => {
     const line = progressLine({ epoch: 0, epochs: 2, rows: 25_000, epochRows: 100_000, samplesPerSec: 2500, ctrLoss: 0.19, cvrLoss: 0.034 });
-    expect(line).toBe("epoch 1/2 [######..................]  25% 2,500 rows/s loss ctr 0.1900 cvr 0.0340 ETA 30s");
-    expect(progressLine({ epoch: 1, epochs: 2, rows: 5000, epochRows: null, samplesPerSec: 1000, ctrLoss: 0.2, cvrLoss: 0.05 })).toBe(
-      "epoch 2/2 5,000 rows 1,000 rows/s loss ctr 0.2000 cvr 0.0500",
+    expect(line).toBe("epoch 1/2 [######..................]  25% 2,500 rows/s loss ctr 0.1900 ctcvr 0.0340 ETA 30s");
+    expect(progressLine({ epoch: 1, epochs: 2, rows: 5000, epochRows: null, samplesPerSec: 1000, ctrLoss: 0.2, cvrLoss: 0.05, secondLabel: "cvr(clicked)" })).toBe(
+      "epoch 2/2 5,000 rows 1,000 rows/s loss ctr 0.2000 cvr(clicked) 0.0500",
     );
   });
 });

@@ -80,6 +80,8 @@ export const SPECS: Record<string, { usage: string; options: Record<string, Opti
       "early-stop": { type: "string", help: "validation metric to stop on: ctrAuc, cvrAuc, ctcvrAuc, ctrLogLoss, ..." },
       patience: { type: "string", help: "epochs without improvement before stopping (default 1)" },
       threads: { type: "string", help: "threads of data-parallel training: N or auto (the machine's cores); default 1" },
+      json: { type: "flag", help: "print the final validation metrics (and the checkpoint) as one JSON object on standard output" },
+      "progress-seconds": { type: "string", help: "when standard error is not a terminal, a progress line every this many seconds (default 10)" },
       ...dataOptions(),
     },
   },
@@ -94,20 +96,22 @@ export const SPECS: Record<string, { usage: string; options: Record<string, Opti
     },
   },
   predict: {
-    usage: "esmm predict --model DIR --data FILE --out FILE [--gates]",
+    usage: "esmm predict --model DIR --data FILE --out FILE|- [--gates] [--keep COLS]",
     options: {
       model: { type: "string", help: "checkpoint directory (required)" },
       data: { type: "string", help: "rows to score; label columns are optional (required)" },
-      out: { type: "string", help: "CSV of pctr,pcvr,pctcvr in row order (required)" },
+      out: { type: "string", help: "CSV of pctr,pcvr,pctcvr in row order, or - for standard output (required)" },
+      keep: { type: "string", help: "comma-separated input columns to copy into the output first (keys to join the scores back on)" },
       gates: { type: "flag", help: "also write each task's gate weights (esmm-mmoe)" },
       threads: { type: "string", help: "threads that score the rows: N or auto (default 1; the same scores on any count)" },
       ...dataOptions(),
     },
   },
   inspect: {
-    usage: "esmm inspect --model DIR [--data FILE]",
+    usage: "esmm inspect --model DIR [--data FILE] [--json]",
     options: {
       model: { type: "string", help: "checkpoint directory (required)" },
+      json: { type: "flag", help: "print config, parameter counts, training record and gate usage as one JSON object" },
       data: { type: "string", help: "measure gate usage on this file (default: the usage saved at training)" },
       ...dataOptions(),
     },
@@ -231,8 +235,12 @@ export async function generate(p: Parsed, io: Io): Promise<void> {
 }
 
 /** Opens a file to be read exactly as a model's preprocessing expects (same columns and meanings). */
-async function openLike(p: Parsed, path: string, format: Format, pre: Preprocessor, noLabels = false): Promise<RowSource> {
-  const src = await openFor(p, path, format, format === "aliccp-raw" ? {} : csvOptionsOf(pre.schema, noLabels));
+async function openLike(p: Parsed, path: string, format: Format, pre: Preprocessor, noLabels = false, delimiter?: string, keep?: string[]): Promise<RowSource> {
+  // the file's delimiter: --delimiter, else the one the model was trained on, else ","
+  const d = str(p, "delimiter") ?? delimiter;
+  if (keep && format === "aliccp-raw") throw new UsageError("--keep needs a CSV format; aliccp-raw rows have no columns to keep");
+  const csv: CsvOptions = format === "aliccp-raw" ? {} : { ...csvOptionsOf(pre.schema, noLabels), ...(d ? { delimiter: d } : {}), ...(keep ? { keep } : {}) };
+  const src = await openFor(p, path, format, csv);
   checkSchema(src, pre, path);
   return src;
 }
@@ -272,6 +280,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   let model: Esmm;
   let optimizer: Adam;
   let startEpoch = 0;
+  let resumedDelimiter: string | undefined;
   let pre;
   const history: unknown[] = [];
   const changes: unknown[] = [];
@@ -283,6 +292,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
     if (!ck.optimizerState) throw new Error(`${dir}: checkpoint has no optimizer.safetensors; cannot resume exactly`);
     const tr = ck.json.training ?? {};
     startEpoch = Number(tr.epochsDone ?? 0);
+    if (typeof tr.delimiter === "string") resumedDelimiter = tr.delimiter;
     for (const f of FIXED_ON_RESUME) {
       if (p[f.flag] === undefined) continue;
       const given = f.parse(p);
@@ -336,7 +346,8 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
     const src0 = await openFor(p, trainPath, run.format, csvOptionsFrom(p));
     const s0 = emptyStats();
     pre = await fitPreprocessor(src0, { minCount: run.minCount, ...(run.hashBuckets !== undefined ? { hashBuckets: run.hashBuckets } : {}) }, s0);
-    reportStats(trainPath, s0, io.err);
+    // the loading pass below reads the same lines and reports them; a streamed file has no such pass
+    if (run.stream) reportStats(trainPath, s0, io.err);
     model = new Esmm({
       variant,
       fields: pre.fieldSpecs(),
@@ -349,14 +360,15 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
     optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
   }
   const { format, seed, batch } = run;
-  const src = await openLike(p, trainPath, format, pre);
+  const delimiter = str(p, "delimiter") ?? (p.resume ? resumedDelimiter : undefined);
+  const src = await openLike(p, trainPath, format, pre, false, delimiter);
   const stats = emptyStats();
   const data = run.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
   reportStats(trainPath, stats, io.err);
   let valid: Dataset | undefined;
   const validPath = str(p, "valid");
   if (validPath) {
-    const vs = await openLike(p, validPath, format, pre);
+    const vs = await openLike(p, validPath, format, pre, false, delimiter);
     const vstats = emptyStats();
     valid = await loadDataset(vs, pre, vstats);
     reportStats(validPath, vstats, io.err);
@@ -366,9 +378,14 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   // One train() call over the remaining epochs: it owns shuffling, validation and early stopping
   // (restoring the best weights); each epoch's checkpoint is written from onEpoch.
   let lastLen = 0;
+  let lastLog = performance.now();
+  let endedEpoch = -1;
+  const progressSeconds = num(p, "progress-seconds", 10, (x) => x > 0, "> 0");
+  // the second loss term is the CTCVR loss for the ESMM variants, the clicked-only CVR loss for base
+  const secondLabel = model.variant === "base" ? "cvr(clicked)" : "ctcvr";
   const threads = threadsOf(p);
   // the thread count is recorded, not fixed: a resumed run may use another (its bits then differ)
-  const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, threads, epochsDone, history, ...(changes.length ? { changes } : {}) });
+  const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, ...(delimiter ? { delimiter } : {}), threads, epochsDone, history, ...(changes.length ? { changes } : {}) });
   if (threads > 1) io.err(`training on ${threads} threads (data-parallel: a seed gives the same result for the same thread count)`);
   const result = await train(model, data, {
     threads,
@@ -379,13 +396,23 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
     optimizer,
     ...(valid ? { valid } : {}),
     ...(es ? { earlyStopping: { metric: es, patience: int(p, "patience", 1, 1) } } : {}),
-    progressEvery: io.isTTY ? 5 : 200,
+    // a terminal gets a live line; a log one line every --progress-seconds (by the clock, not by steps)
+    progressEvery: io.isTTY ? 5 : 1,
     onProgress: (ev) => {
-      const line = progressLine({ ...ev, epochs });
+      const line = progressLine({ ...ev, epochs, secondLabel });
       if (io.isTTY) {
         process.stderr.write(`\r${line.padEnd(lastLen)}`);
         lastLen = line.length;
-      } else io.err(line);
+      } else {
+        const now = performance.now();
+        // the epoch's last line once (train() reports the last step, then the epoch's end)
+        const endOfEpoch = ev.epochRows !== null && ev.rows >= ev.epochRows && endedEpoch !== ev.epoch;
+        if (now - lastLog >= progressSeconds * 1000 || endOfEpoch) {
+          io.err(line);
+          lastLog = now;
+          if (endOfEpoch) endedEpoch = ev.epoch;
+        }
+      }
     },
     onEpoch: async (rec) => {
       if (io.isTTY) process.stderr.write("\n");
@@ -407,7 +434,12 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
     await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training: { ...trainingMeta(epochsDone), bestEpoch: result.bestEpoch, earlyStop: es } });
     io.err(`restored the best epoch (${result.bestEpoch + 1}) by ${es}`);
   }
-  if (valid && result.history.length > 0) io.out(metricsTable([{ name: model.variant, metrics: evaluate(model, valid) }]));
+  const finalMetrics = valid && result.history.length > 0 ? evaluate(model, valid) : null;
+  if (p.json) {
+    io.out(JSON.stringify({ model: dir, variant: model.variant, epochsDone, bestEpoch: result.bestEpoch, validation: finalMetrics, history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, ctrLoss: h.ctrLoss, ctcvrLoss: h.cvrLoss, rows: h.rows, seconds: h.seconds })) }, null, 2));
+    return;
+  }
+  if (finalMetrics) io.out(metricsTable([{ name: model.variant, metrics: finalMetrics }]));
   io.out(`saved ${dir}`);
 }
 
@@ -415,12 +447,13 @@ function fmt(v: number | null): string {
   return v === null ? "n/a" : v.toFixed(4);
 }
 
-async function modelAndSource(p: Parsed, path: string, noLabels: boolean) {
+async function modelAndSource(p: Parsed, path: string, noLabels: boolean, keep?: string[]) {
   const dir = need(p, "model");
   const ck = await loadCheckpoint(dir);
   if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing (vocabularies); it cannot read raw files`);
   const format = formatOf(p, (ck.json.training?.format as Format) ?? "csv");
-  const src = await openLike(p, path, format, ck.preprocessor, noLabels);
+  const trainedDelimiter = typeof ck.json.training?.delimiter === "string" ? (ck.json.training.delimiter as string) : undefined;
+  const src = await openLike(p, path, format, ck.preprocessor, noLabels, trainedDelimiter, keep);
   return { ck, src, pre: ck.preprocessor };
 }
 
@@ -439,21 +472,27 @@ export async function evalCommand(p: Parsed, io: Io): Promise<void> {
 export async function predictCommand(p: Parsed, io: Io): Promise<void> {
   const path = need(p, "data");
   const out = need(p, "out");
-  const { ck, src, pre } = await modelAndSource(p, path, true);
+  const keep = list(p, "keep");
+  const format = str(p, "format");
+  if (keep && format && format !== "csv" && format !== "aliccp-csv" && format !== "aliexpress") throw new UsageError(`--keep needs a CSV format, not ${format}`);
+  const { ck, src, pre } = await modelAndSource(p, path, true, keep);
   const model = ck.model;
   const E = model.gates ? model.config.experts.count : 0;
   const gates = p.gates === true && E > 0;
   if (p.gates && E === 0) throw new UsageError(`--gates: a ${model.variant} model has no gates`);
   const threads = threadsOf(p);
   const workers = threads > 1 ? await workerFactory()(model, threads - 1) : null;
-  const w = await openAtomicWriter(out);
+  // "-" writes to standard output (and every message to standard error); else a file, atomically
+  const toStdout = out === "-";
+  const w = toStdout ? { write: async (s: string) => io.out(s.endsWith("\n") ? s.slice(0, -1) : s), close: async () => undefined, abort: async () => undefined } : await openAtomicWriter(out);
   const stats = emptyStats();
   let n = 0;
   try {
-    const head = ["pctr", "pcvr", "pctcvr"];
+    const head = [...(keep ?? []), "pctr", "pcvr", "pctcvr"];
     if (gates) for (const t of ["ctr", "cvr"]) for (let e = 0; e < E; e++) head.push(`gate_${t}_${e}`);
-    await w.write(head.join(",") + "\n");
+    await w.write(head.map((h) => csvCell(h)).join(",") + "\n");
     const bb = new BatchBuilder(pre);
+    let kept: string[][] = [];
     const flush = async (): Promise<void> => {
       const b = bb.flush();
       const s = workers ? await predictParallel(model, workers, b) : model.predict(b);
@@ -463,6 +502,7 @@ export async function predictCommand(p: Parsed, io: Io): Promise<void> {
       }
       let text = "";
       for (let i = 0; i < b.size; i++) {
+        if (keep) text += kept[i]!.map((c) => csvCell(c)).join(",") + ",";
         text += `${s.pCtr[i]},${s.pCvr[i]},${s.pCtcvr[i]}`;
         if (gates && s.gates) {
           for (let e = 0; e < E; e++) text += `,${s.gates.ctr[i * E + e]}`;
@@ -471,10 +511,12 @@ export async function predictCommand(p: Parsed, io: Io): Promise<void> {
         text += "\n";
       }
       n += b.size;
+      kept = [];
       await w.write(text);
     };
     for await (const r of src.rows(stats)) {
       bb.push(r);
+      if (keep) kept.push(r.kept ?? []);
       if (bb.size === 4096) await flush();
     }
     if (bb.size > 0) await flush();
@@ -486,8 +528,8 @@ export async function predictCommand(p: Parsed, io: Io): Promise<void> {
     await workers?.close();
   }
   reportStats(path, stats, io.err);
-  if (stats.bad > 0) io.err(`note: the ${stats.bad} skipped line(s) have no row in ${out}`);
-  io.out(`wrote ${n} predictions to ${out}`);
+  if (stats.bad > 0) io.err(`note: the ${stats.bad} skipped line(s) have no row in ${toStdout ? "the output" : out}`);
+  (toStdout ? io.err : io.out)(`wrote ${n} predictions to ${toStdout ? "standard output" : out}`);
 }
 
 export async function inspectCommand(p: Parsed, io: Io): Promise<void> {
@@ -516,6 +558,10 @@ export async function inspectCommand(p: Parsed, io: Io): Promise<void> {
     const { src, pre } = await modelAndSource(p, dataPath, true);
     usage = gateUsage(m, await loadDataset(src, pre));
     where = dataPath;
+  }
+  if (p.json) {
+    io.out(JSON.stringify({ model: dir, variant: m.variant, formatVersion: ck.json.formatVersion, config: c, parameters: m.parameterCount(), parameterGroups: Object.fromEntries(groups), training: { ...tr, history: undefined }, gateUsage: m.gates ? { source: usage ? where : null, ...(usage ?? {}) } : null }, null, 2));
+    return;
   }
   if (m.gates) {
     if (usage) {

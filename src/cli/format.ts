@@ -50,9 +50,9 @@ export function fmtDuration(s: number): string {
 }
 
 /** One progress line: a bar when the total is known, rows/s, per-task loss, ETA. */
-export function progressLine(p: { epoch: number; epochs: number; rows: number; epochRows: number | null; samplesPerSec: number; ctrLoss: number; cvrLoss: number }): string {
+export function progressLine(p: { epoch: number; epochs: number; rows: number; epochRows: number | null; samplesPerSec: number; ctrLoss: number; cvrLoss: number; secondLabel?: string }): string {
   const rate = `${Math.round(p.samplesPerSec).toLocaleString("en-US")} rows/s`;
-  const loss = `loss ctr ${p.ctrLoss.toFixed(4)} cvr ${p.cvrLoss.toFixed(4)}`;
+  const loss = `loss ctr ${p.ctrLoss.toFixed(4)} ${p.secondLabel ?? "ctcvr"} ${p.cvrLoss.toFixed(4)}`;
   if (p.epochRows) {
     const frac = Math.min(1, p.rows / p.epochRows);
     const width = 24;

@@ -5,6 +5,7 @@
 import { BACKENDS, useBackend, type BackendName } from "../index.js";
 import "../node/index.js"; // registers the worker threads that train --threads uses
 import { UsageError, helpText, parseArgs, type OptionSpec } from "./args.js";
+import { VERSION } from "./version.js";
 import { SPECS, evalCommand, generate, inspectCommand, predictCommand, trainCommand, type Io } from "./commands.js";
 import { DEMO_SPEC, demoCommand } from "./demo.js";
 import { SERVE_SPEC, serveCommand } from "./serve.js";
@@ -37,11 +38,15 @@ Commands:
   serve      serve the browser demo (examples/browser/) on localhost
   bench      the reference workload per backend and thread count: samples/s, gemm GFLOP/s, SIMD peak
 
-'esmm <command> --help' lists a command's options.
+'esmm <command> --help' lists a command's options; 'esmm --version' prints the version.
 `;
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === "--version" || cmd === "-v" || cmd === "version") {
+    io.out(`esmm-ts ${VERSION}`);
+    return 0;
+  }
   if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
     (cmd === undefined ? io.err : io.out)(TOP_HELP);
     return cmd === undefined ? 2 : 0;

@@ -18,6 +18,8 @@ export interface CsvOptions {
   user?: string | null;
   /** Scoring input: label columns are optional and ignored (click = conversion = 0). */
   noLabels?: boolean;
+  /** Columns whose raw cells each row carries along untouched (`RawRow.kept`), e.g. keys to join scores back on. */
+  keep?: string[];
 }
 
 /** Splits one CSV line; double quotes may wrap a cell and "" inside one is a literal quote. */
@@ -73,6 +75,7 @@ export class CsvRowParser {
     user: number;
     tp: number;
     tv: number;
+    keep: number[];
   };
 
   constructor(headerLine: string, opts: CsvOptions, readonly file: string) {
@@ -119,6 +122,7 @@ export class CsvRowParser {
       user: user ? need(user, "user") : -1,
       tp: where.get(TRUE_PCTR) ?? -1,
       tv: where.get(TRUE_PCVR) ?? -1,
+      keep: (opts.keep ?? []).map((k) => need(k, "kept")),
     };
   }
 
@@ -182,6 +186,7 @@ export class CsvRowParser {
       user: c.user >= 0 ? cells[c.user]! : null,
       truePctr: prob(c.tp),
       truePcvr: prob(c.tv),
+      ...(c.keep.length ? { kept: c.keep.map((i) => cells[i]!) } : {}),
     };
   }
 }

@@ -50,6 +50,8 @@ export interface RawRow {
   user: string | null;
   truePctr: number | null;
   truePcvr: number | null;
+  /** The raw cells of the columns asked for with CsvOptions.keep, in that order. */
+  kept?: string[];
 }
 
 /** Either an explicit vocabulary (id 0 = out of vocabulary) or hashing into `buckets` ids (plus 0). */

@@ -1,0 +1,127 @@
+/**
+ * The everyday paths of the CLI, as a user runs them: files with other delimiters end to end,
+ * predictions that can be joined back (--keep) or piped (--out -), machine-readable output
+ * (--json, --version), one summary of skipped lines, progress a log can follow.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { main } from "../src/cli/main.js";
+import type { Io } from "../src/cli/commands.js";
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string; outChunks: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
+  const code = await main(argv, io);
+  return { code, out: out.join("\n"), err: err.join("\n"), outChunks: out };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "esmm-everyday-"));
+const csv = join(dir, "train.csv");
+const valid = join(dir, "valid.csv");
+const SMALL = ["--dim", "4", "--epochs", "1", "--variant", "esmm"];
+
+beforeAll(async () => {
+  expect((await run("generate", "--rows", "2000", "--out", csv, "--users", "200", "--apps", "80")).code).toBe(0);
+  expect((await run("generate", "--rows", "600", "--stream", "1", "--out", valid, "--users", "200", "--apps", "80")).code).toBe(0);
+});
+
+/** The same file with another delimiter (and its schema sidecar beside it). */
+function withDelimiter(path: string, d: string, name: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, readFileSync(path, "utf8").split("\n").map((l) => l.split(",").join(d)).join("\n"));
+  writeFileSync(`${p}.schema.json`, readFileSync(`${path}.schema.json`));
+  return p;
+}
+
+describe("--delimiter, end to end", () => {
+  it.each([["semicolon", ";"], ["tab", "\t"]])("a %s file trains the very model the comma file does, then evaluates and predicts with the delimiter it was trained on", async (name, d) => {
+    const t = withDelimiter(csv, d, `train-${name}.csv`);
+    const v = withDelimiter(valid, d, `valid-${name}.csv`);
+    const comma = join(dir, `m-comma-${name}`);
+    const other = join(dir, `m-${name}`);
+    expect((await run("train", "--train", csv, "--model", comma, ...SMALL)).code).toBe(0);
+    const r = await run("train", "--train", t, "--valid", v, "--model", other, "--delimiter", d, ...SMALL);
+    expect(r.code, r.err).toBe(0);
+    expect(Buffer.compare(readFileSync(join(comma, "weights.safetensors")), readFileSync(join(other, "weights.safetensors")))).toBe(0);
+    expect(JSON.parse(readFileSync(join(other, "model.json"), "utf8")).training.delimiter).toBe(d);
+    // eval and predict need no --delimiter: the model remembers its files'
+    const e1 = JSON.parse((await run("eval", "--model", other, "--data", v, "--json")).out);
+    const e2 = JSON.parse((await run("eval", "--model", comma, "--data", valid, "--json")).out);
+    expect(e1.metrics).toEqual(e2.metrics);
+    const p1 = join(dir, `p-${name}.csv`);
+    const p2 = join(dir, `p-comma-${name}.csv`);
+    expect((await run("predict", "--model", other, "--data", v, "--out", p1)).code).toBe(0);
+    expect((await run("predict", "--model", comma, "--data", valid, "--out", p2)).code).toBe(0);
+    expect(readFileSync(p1, "utf8")).toBe(readFileSync(p2, "utf8"));
+    // and a wrong delimiter says so (the header then has one column)
+    const bad = await run("eval", "--model", other, "--data", valid);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/missing .* column/);
+  });
+});
+
+describe("predictions a pipeline can use", () => {
+  it("--keep copies key columns first; --out - writes the CSV to standard output and messages to standard error", async () => {
+    const m = join(dir, "m-keep");
+    expect((await run("train", "--train", csv, "--model", m, ...SMALL)).code).toBe(0);
+    const file = join(dir, "keep.csv");
+    expect((await run("predict", "--model", m, "--data", valid, "--out", file, "--keep", "user_id,app_id")).code).toBe(0);
+    const lines = readFileSync(file, "utf8").trimEnd().split("\n");
+    expect(lines[0]).toBe("user_id,app_id,pctr,pcvr,pctcvr");
+    const input = readFileSync(valid, "utf8").trimEnd().split("\n");
+    const header = input[0]!.split(",");
+    const [u, a] = [header.indexOf("user_id"), header.indexOf("app_id")];
+    expect(lines.length).toBe(input.length);
+    for (let i = 1; i < 50; i++) expect(lines[i]!.split(",").slice(0, 2)).toEqual([input[i]!.split(",")[u], input[i]!.split(",")[a]]);
+    const plain = join(dir, "plain.csv");
+    expect((await run("predict", "--model", m, "--data", valid, "--out", plain)).code).toBe(0);
+    const piped = await run("predict", "--model", m, "--data", valid, "--out", "-", "--keep", "user_id,app_id");
+    expect(piped.code).toBe(0);
+    expect(piped.outChunks.join("\n") + "\n").toBe(readFileSync(file, "utf8"));
+    expect(piped.err).toMatch(/wrote 600 predictions to standard output/);
+    expect(lines.map((l) => l.split(",").slice(2).join(","))).toEqual(readFileSync(plain, "utf8").trimEnd().split("\n"));
+    const missing = await run("predict", "--model", m, "--data", valid, "--out", "-", "--keep", "no_such");
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('column "no_such": missing kept column');
+  });
+});
+
+describe("machine-readable output", () => {
+  it("--version, inspect --json, train --json", async () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8")) as { version: string };
+    const v = await run("--version");
+    expect([v.code, v.out]).toEqual([0, `esmm-ts ${pkg.version}`]);
+    const m = join(dir, "m-json");
+    const t = await run("train", "--train", csv, "--valid", valid, "--model", m, ...SMALL, "--json");
+    expect(t.code).toBe(0);
+    const j = JSON.parse(t.out);
+    expect(j.variant).toBe("esmm");
+    expect(j.epochsDone).toBe(1);
+    expect(j.validation.rows).toBe(600);
+    expect(j.validation).toEqual(JSON.parse((await run("eval", "--model", m, "--data", valid, "--json")).out).metrics); // the saved model's metrics
+    const ins = JSON.parse((await run("inspect", "--model", m, "--json")).out);
+    expect(ins.config.dim).toBe(4);
+    expect(ins.parameters).toBe(Object.values(ins.parameterGroups as Record<string, number>).reduce((s, x) => s + x, 0));
+    expect(ins.training.seed).toBe(1);
+    expect(ins.gateUsage).toBe(null); // esmm has no gates
+  });
+});
+
+describe("logs", () => {
+  it("--skip-bad reports its summary once; progress lines come by the clock", async () => {
+    const p = join(dir, "mixed.csv");
+    writeFileSync(p, readFileSync(csv, "utf8").replace(/\n1,0,/, "\n1,7,"));
+    const r = await run("train", "--train", p, "--model", join(dir, "m-mixed"), ...SMALL, "--skip-bad", "--progress-seconds", "3600");
+    expect(r.code, r.err).toBe(0);
+    expect(r.err.match(/skipped 1 bad line/g)?.length).toBe(1);
+    // with an hour between lines, only the epoch's end is printed, and the loss is named for what it is
+    const progress = r.err.split("\n").filter((l) => l.startsWith("epoch 1/1"));
+    expect(progress.length).toBe(1);
+    expect(progress[0]).toMatch(/100% .* loss ctr \d\.\d{4} ctcvr \d\.\d{4}/);
+    const every = await run("train", "--train", csv, "--model", join(dir, "m-every"), ...SMALL, "--batch", "256", "--progress-seconds", "0.000001");
+    expect(every.err.split("\n").filter((l) => l.startsWith("epoch 1/1")).length).toBeGreaterThanOrEqual(8);
+  });
+});
