@@ -155,28 +155,7 @@ export class CsvRowParser {
       if (v < 0 || v > 1) throw err(this.header[i]!, `probability ${v} is outside [0, 1]`);
       return v;
     };
-    const multis = c.multis.map((i, k) => {
-      const cell = cells[i]!.trim();
-      const m = this.schema.multi[k]!;
-      if (cell === "") return { tokens: [], weights: null };
-      const parts = cell.split(m.sep ?? "|");
-      const tokens: string[] = [];
-      let weights: number[] | null = null;
-      parts.forEach((p, j) => {
-        const colon = p.lastIndexOf(":");
-        if (colon >= 0) {
-          const w = Number(p.slice(colon + 1));
-          if (p.slice(colon + 1) === "" || !Number.isFinite(w) || Math.abs(w) > F32_MAX) throw err(m.name, `weight "${p.slice(colon + 1)}" of "${p}" is not a finite number`);
-          if (!weights) weights = new Array<number>(j).fill(1);
-          weights.push(w);
-          tokens.push(p.slice(0, colon));
-        } else {
-          if (weights) weights.push(1);
-          tokens.push(p);
-        }
-      });
-      return { tokens, weights };
-    });
+    const multis = c.multis.map((i, k) => parseBag(cells[i]!, this.schema.multi[k]!, (reason) => err(this.schema.multi[k]!.name, reason)));
     return {
       singles: c.singles.map((i) => cells[i]!),
       multis,
@@ -189,6 +168,31 @@ export class CsvRowParser {
       ...(c.keep.length ? { kept: c.keep.map((i) => cells[i]!) } : {}),
     };
   }
+}
+
+/**
+ * One multi-valued cell, "a|b:2|c" (the column's separator; an optional ":weight" per id, default 1)
+ * -> its tokens and weights (null when no id has a weight). `fail` builds the error for a bad weight.
+ */
+export function parseBag(cellIn: string, m: MultiColumn, fail: (reason: string) => Error): { tokens: string[]; weights: number[] | null } {
+  const cell = cellIn.trim();
+  if (cell === "") return { tokens: [], weights: null };
+  const tokens: string[] = [];
+  let weights: number[] | null = null;
+  cell.split(m.sep ?? "|").forEach((p, j) => {
+    const colon = p.lastIndexOf(":");
+    if (colon >= 0) {
+      const w = Number(p.slice(colon + 1));
+      if (p.slice(colon + 1) === "" || !Number.isFinite(w) || Math.abs(w) > F32_MAX) throw fail(`weight "${p.slice(colon + 1)}" of "${p}" is not a finite number`);
+      if (!weights) weights = new Array<number>(j).fill(1);
+      weights.push(w);
+      tokens.push(p.slice(0, colon));
+    } else {
+      if (weights) weights.push(1);
+      tokens.push(p);
+    }
+  });
+  return { tokens, weights };
 }
 
 /** Writes a CSV cell, quoting when it holds the delimiter, a quote or a line break. */

@@ -6,6 +6,7 @@ import {
   CHECKPOINT_FORMAT,
   Esmm,
   OPTIMIZER_FILE,
+  ScoringModel,
   WEIGHTS_FILE,
   checkWeightsHeader,
   checkpointFiles,
@@ -113,4 +114,14 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
     }
   }
   return { model, json, preprocessor, optimizerState, dir };
+}
+
+/**
+ * A checkpoint directory as a ScoringModel: score raw records as the training data had them (see
+ * src/io/scoring.ts). The browser's `loadModel(url)` in esmm-ts does the same from fetched bytes.
+ */
+export async function loadModel(dir: string): Promise<ScoringModel> {
+  const ck = await loadCheckpoint(dir);
+  if (!ck.preprocessor) throw new Error(`${dir}: no preprocessing (vocabularies) is saved with this model, so raw records cannot be scored`);
+  return new ScoringModel(ck.model, ck.preprocessor);
 }

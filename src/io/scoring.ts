@@ -1,0 +1,119 @@
+/**
+ * Scoring records, for an app that embeds a model: a record is a plain object of raw feature values
+ * as they appear in the training data (`{ user_id: "4715", app_id: "328", price: 0.99, ... }`); the
+ * checkpoint's own preprocessing (vocabularies or hashing, bag syntax, dense standardisation) turns it
+ * into the model's input, so the scores are those `esmm predict` writes for the same rows, bit for
+ * bit. Values never seen in training map to the out-of-vocabulary id; labels are not needed.
+ * Browser-safe: `loadModel(url)` fetches, `modelFromBytes` takes bytes; `esmm-ts/node` has
+ * `loadModel(dir)` for a checkpoint directory.
+ */
+import { FieldError, type Esmm, type Scores } from "../esmm/index.js";
+import { BatchBuilder, Preprocessor, parseBag, type RawRow } from "../data/index.js";
+import { modelFromCheckpoint, parseModelJson, WEIGHTS_FILE } from "./checkpoint.js";
+
+/** A record's raw values by column name; a bag may be "a|b:2" (its column's syntax) or an array of ids. */
+export type FeatureRecord = Readonly<Record<string, string | number | boolean | null | undefined | ReadonlyArray<string | number>>>;
+
+export interface RecordScore {
+  pCtr: number;
+  pCvr: number;
+  pCtcvr: number;
+  /** esmm-mmoe: each task's gate weights over the experts. */
+  gates?: { ctr: number[]; cvr: number[] };
+}
+
+export type RankBy = "pCtcvr" | "pCtr" | "pCvr";
+
+/** A model and the preprocessing it was trained with: what an app scores records with. */
+export class ScoringModel {
+  constructor(
+    readonly model: Esmm,
+    readonly preprocessor: Preprocessor,
+  ) {}
+
+  /** The columns a record may carry (the others are ignored): categorical, multi-valued and dense. */
+  get columns(): { categorical: string[]; multi: string[]; dense: string[] } {
+    const s = this.preprocessor.schema;
+    return { categorical: [...s.categorical], multi: s.multi.map((m) => m.name), dense: [...s.dense] };
+  }
+
+  private toRow(r: FeatureRecord, index: number): RawRow {
+    const s = this.preprocessor.schema;
+    const at = (col: string): string => `record ${index}: "${col}"`;
+    const text = (v: FeatureRecord[string]): string => (v === null || v === undefined ? "" : String(v));
+    const dense = s.dense.map((col) => {
+      const v = r[col];
+      const x = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
+      if (!Number.isFinite(x)) throw new FieldError(at(col), `dense feature must be a finite number, got ${JSON.stringify(v ?? null)}`);
+      return x;
+    });
+    return {
+      singles: s.categorical.map((col) => text(r[col])),
+      multis: s.multi.map((m) => {
+        const v = r[m.name];
+        if (Array.isArray(v)) return { tokens: v.map(String), weights: null };
+        return parseBag(text(v as FeatureRecord[string]), m, (reason) => new FieldError(at(m.name), reason));
+      }),
+      dense,
+      click: 0,
+      conversion: 0,
+      user: null,
+      truePctr: null,
+      truePcvr: null,
+    };
+  }
+
+  /** Scores records synchronously, in order (in batches of `batchSize`). */
+  scoreSync(records: readonly FeatureRecord[], batchSize = 4096): RecordScore[] {
+    const out: RecordScore[] = [];
+    const E = this.model.gates ? this.model.config.experts.count : 0;
+    for (let s = 0; s < records.length; s += batchSize) {
+      const bb = new BatchBuilder(this.preprocessor);
+      for (let i = s; i < Math.min(s + batchSize, records.length); i++) bb.push(this.toRow(records[i]!, i));
+      const sc: Scores = this.model.predict(bb.flush());
+      for (let i = 0; i < sc.pCtr.length; i++) {
+        const r: RecordScore = { pCtr: sc.pCtr[i]!, pCvr: sc.pCvr[i]!, pCtcvr: sc.pCtcvr[i]! };
+        if (E && sc.gates) r.gates = { ctr: Array.from(sc.gates.ctr.subarray(i * E, (i + 1) * E)), cvr: Array.from(sc.gates.cvr.subarray(i * E, (i + 1) * E)) };
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  /** Scores records, in order. (Asynchronous so that a future backend may score on workers.) */
+  async score(records: readonly FeatureRecord[]): Promise<RecordScore[]> {
+    return this.scoreSync(records);
+  }
+
+  /**
+   * Candidates for one user, best first by `by` (pCTCVR by default: expected conversions per
+   * impression); each candidate's fields are merged over the user's. Ties keep the given order.
+   */
+  rank<T extends FeatureRecord>(user: FeatureRecord, candidates: readonly T[], by: RankBy = "pCtcvr"): Array<{ candidate: T; score: RecordScore }> {
+    const scores = this.scoreSync(candidates.map((c) => ({ ...user, ...c })));
+    const order = candidates.map((_, i) => i);
+    order.sort((a, b) => scores[b]![by] - scores[a]![by] || a - b);
+    return order.map((i) => ({ candidate: candidates[i]!, score: scores[i]! }));
+  }
+}
+
+/** A scoring model from checkpoint bytes (model.json text and weights.safetensors); it needs the checkpoint's preprocessing. */
+export function modelFromBytes(modelJsonText: string, weights: Uint8Array, what = "checkpoint"): ScoringModel {
+  const { model, json } = modelFromCheckpoint(modelJsonText, weights, what);
+  if (json.preprocessor === undefined) throw new Error(`${what}/model.json: no preprocessing (vocabularies) is saved with this model, so raw records cannot be scored; score Batches of ids with model.predict`);
+  try {
+    return new ScoringModel(model, Preprocessor.fromJSON(json.preprocessor, json.config.fields));
+  } catch (e) {
+    throw new Error(`${what}/model.json: ${(e as Error).message}`);
+  }
+}
+
+/** Fetches a checkpoint directory's model.json and weights from a base URL (a browser, or any fetch). */
+export async function loadModel(baseUrl: string, fetchFn: typeof fetch = fetch): Promise<ScoringModel> {
+  const base = baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`;
+  const [j, w] = await Promise.all([fetchFn(`${base}model.json`), fetchFn(`${base}${WEIGHTS_FILE}`)]);
+  if (!j.ok || !w.ok) throw new Error(`cannot fetch the checkpoint at ${base} (model.json ${j.status}, weights ${w.status})`);
+  const text = await j.text();
+  parseModelJson(text, `${base}model.json`); // a clear error before the weights are read
+  return modelFromBytes(text, new Uint8Array(await w.arrayBuffer()), base.replace(/\/$/, ""));
+}

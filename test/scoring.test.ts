@@ -1,0 +1,90 @@
+/**
+ * Scoring records as an app does: a CLI-trained checkpoint, rows given as plain objects of raw values,
+ * the same scores `esmm predict` writes, bit for bit; unseen values; ranking; bad records; bytes and
+ * fetched URLs as a browser loads them.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { main } from "../src/cli/main.js";
+import { loadModel as loadModelUrl, modelFromBytes, splitCsvLine, type FeatureRecord } from "../src/index.js";
+import { loadModel } from "../src/node/index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "esmm-scoring-"));
+const csv = join(dir, "train.csv");
+const valid = join(dir, "valid.csv");
+const model = join(dir, "m");
+const io = { out: () => undefined, err: () => undefined, isTTY: false };
+
+beforeAll(async () => {
+  expect(await main(["generate", "--rows", "3000", "--out", csv, "--users", "200", "--apps", "80"], io)).toBe(0);
+  expect(await main(["generate", "--rows", "700", "--stream", "1", "--out", valid, "--users", "300", "--apps", "120"], io)).toBe(0); // some ids unseen in training
+  expect(await main(["train", "--train", csv, "--model", model, "--epochs", "1", "--dim", "4", "--min-count", "2"], io)).toBe(0);
+});
+
+/** The rows of a CSV file as records of their raw cells (what an app would hold). */
+function records(path: string): FeatureRecord[] {
+  const [head, ...rows] = readFileSync(path, "utf8").trimEnd().split("\n");
+  const cols = splitCsvLine(head!, ",")!;
+  return rows.map((r) => Object.fromEntries(splitCsvLine(r, ",")!.map((c, i) => [cols[i]!, c])));
+}
+
+describe("record scoring", () => {
+  it("equals esmm predict --gates bit for bit", async () => {
+    const out = join(dir, "preds.csv");
+    expect(await main(["predict", "--model", model, "--data", valid, "--out", out, "--gates"], io)).toBe(0);
+    const want = readFileSync(out, "utf8").trimEnd().split("\n").slice(1).map((l) => l.split(",").map(Number));
+    const sm = await loadModel(model);
+    const got = sm.scoreSync(records(valid), 256); // another batch size than predict's: the scores do not depend on it
+    expect(got.length).toBe(700);
+    got.forEach((s, i) => expect([s.pCtr, s.pCvr, s.pCtcvr, ...s.gates!.ctr, ...s.gates!.cvr], `row ${i}`).toEqual(want[i]));
+    expect(await sm.score(records(valid).slice(0, 3))).toEqual(got.slice(0, 3));
+  });
+
+  it("maps unseen values to the out-of-vocabulary row, takes bags as text or arrays, needs no labels", async () => {
+    const sm = await loadModel(model);
+    const base = records(valid)[0]!;
+    const { click: _c, conversion: _v, true_pctr: _t, true_pcvr: _u, ...bare } = base as Record<string, string>;
+    const [a, b, c] = sm.scoreSync([{ ...bare, user_id: "never-seen-1" }, { ...bare, user_id: "never-seen-2" }, bare]);
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+    // a bag as its column's text or as an array of ids (weight 1 each) is the same bag
+    const [asText, asArray, other] = sm.scoreSync([{ ...bare, recent_cats: "4|7" }, { ...bare, recent_cats: ["4", 7] }, { ...bare, recent_cats: "4:3|7" }]);
+    expect(asArray).toEqual(asText);
+    expect(other).not.toEqual(asText);
+    expect(() => sm.scoreSync([{ ...bare, app_downloads: "many" }])).toThrow('record 0: "app_downloads": dense feature must be a finite number, got "many"');
+    expect(() => sm.scoreSync([{ ...bare, recent_cats: "3:x" }])).toThrow(/record 0: "recent_cats": weight "x"/);
+    expect(sm.columns.dense).toEqual(["app_downloads", "user_tenure"]);
+  });
+
+  it("ranks a user's candidates by pCTCVR (or another score), best first", async () => {
+    const sm = await loadModel(model);
+    const rows = records(valid);
+    const user = { user_id: rows[0]!.user_id!, age: rows[0]!.age!, gender: rows[0]!.gender!, device: rows[0]!.device!, region: rows[0]!.region!, activity: rows[0]!.activity!, user_tenure: rows[0]!.user_tenure! };
+    const candidates = rows.slice(0, 30).map((r) => ({ app_id: r.app_id!, category: r.category!, developer: r.developer!, price: r.price!, rating: r.rating!, size: r.size!, position: "1", hour: "12", page: "0", recent_cats: r.recent_cats!, app_downloads: r.app_downloads! }));
+    const ranked = sm.rank(user, candidates);
+    expect(ranked.length).toBe(30);
+    for (let i = 1; i < ranked.length; i++) expect(ranked[i - 1]!.score.pCtcvr).toBeGreaterThanOrEqual(ranked[i]!.score.pCtcvr);
+    const direct = sm.scoreSync(candidates.map((c) => ({ ...user, ...c })));
+    expect(ranked[0]!.score).toEqual(direct[candidates.indexOf(ranked[0]!.candidate)]);
+    const byCtr = sm.rank(user, candidates, "pCtr");
+    for (let i = 1; i < byCtr.length; i++) expect(byCtr[i - 1]!.score.pCtr).toBeGreaterThanOrEqual(byCtr[i]!.score.pCtr);
+  });
+
+  it("loads from bytes and from a URL as a browser does", async () => {
+    const text = readFileSync(join(model, "model.json"), "utf8");
+    const weights = new Uint8Array(readFileSync(join(model, "weights.safetensors")));
+    const rows = records(valid).slice(0, 40);
+    const want = (await loadModel(model)).scoreSync(rows);
+    expect(modelFromBytes(text, weights).scoreSync(rows)).toEqual(want);
+    const fakeFetch = (async (url: string) => {
+      const name = url.split("/").at(-1)!;
+      const body = readFileSync(join(model, name));
+      return { ok: true, status: 200, text: async () => body.toString("utf8"), arrayBuffer: async () => body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) };
+    }) as unknown as typeof fetch;
+    expect((await loadModelUrl("https://example.invalid/m/", fakeFetch)).scoreSync(rows)).toEqual(want);
+    const missing = (async () => ({ ok: false, status: 404 })) as unknown as typeof fetch;
+    await expect(loadModelUrl("https://example.invalid/none", missing)).rejects.toThrow("cannot fetch the checkpoint at https://example.invalid/none/ (model.json 404, weights 404)");
+  });
+});
