@@ -4,7 +4,7 @@
  * equal what Node computes with the same code and seed, that a checkpoint loads from fetched bytes,
  * and that the page logs no error. Skipped, with one line, where /usr/bin/chromium is absent.
  */
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -110,6 +110,35 @@ describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
     expect(loaded.errors).toEqual([]);
     const want = core.rankForUser(node.model, node.sim, 5, 20);
     loaded.result.ranking.forEach((r, i) => expect(Math.abs(r.pCtcvr - want[i].pCtcvr)).toBeLessThanOrEqual(1e-6));
+  }, 180_000);
+
+  it("scores a CLI-trained checkpoint through its vocabularies: the page's scores and gates are esmm predict --gates's", async (ctx) => {
+    if (launchError) ctx.skip();
+    const { main } = await import("../src/cli/main.js");
+    const io = { out: () => undefined, err: () => undefined, isTTY: false };
+    const base = join(ROOT, "runs", "browser-test");
+    mkdirSync(base, { recursive: true });
+    const csv = join(base, "cli-train.csv");
+    const rows = join(base, "cli-rows.csv");
+    const ck = join(base, "cli-ckpt");
+    rmSync(ck, { recursive: true, force: true });
+    expect(await main(["generate", "--rows", "3000", "--out", csv, "--users", String(OPTS.users), "--apps", String(OPTS.apps)], io)).toBe(0);
+    expect(await main(["generate", "--rows", "200", "--stream", "1", "--out", rows, "--users", String(OPTS.users), "--apps", String(OPTS.apps)], io)).toBe(0);
+    expect(await main(["train", "--train", csv, "--model", ck, "--epochs", "1", "--dim", "4", "--min-count", "2"], io)).toBe(0);
+    const preds = join(base, "cli-preds.csv");
+    expect(await main(["predict", "--model", ck, "--data", rows, "--out", preds, "--gates"], io)).toBe(0);
+    const want = readFileSync(preds, "utf8").trimEnd().split("\n").slice(1).map((l) => l.split(",").map(Number));
+    const { result, errors } = await open(`checkpoint=/runs/browser-test/cli-ckpt/&data=/runs/browser-test/cli-rows.csv&users=${OPTS.users}&apps=${OPTS.apps}&user=3`);
+    expect(errors).toEqual([]);
+    expect(result.error).toBe(undefined);
+    const got = (result as unknown as { scored: Array<{ pCtr: number; pCvr: number; pCtcvr: number; gates: { ctr: number[]; cvr: number[] } }> }).scored;
+    expect(got.length).toBe(200);
+    got.forEach((s, i) => [s.pCtr, s.pCvr, s.pCtcvr, ...s.gates.ctr, ...s.gates.cvr].forEach((v, k) => expect(Math.abs(v - want[i]![k]!), `row ${i} column ${k}`).toBeLessThanOrEqual(1e-6)));
+    // and its ranking goes through the same vocabularies (the simulator's rows as the CSV has them)
+    const { loadModel } = await import(pathToFileURL(join(ROOT, "dist", "node", "index.js")).href);
+    const scorer = await loadModel(ck);
+    const ranked = core.rankForUser(scorer.model, core.makeSimulator({ ...core.DEFAULTS, users: OPTS.users, apps: OPTS.apps }), 3, 20, scorer);
+    result.ranking.forEach((r, i) => expect(Math.abs(r.pCtcvr - ranked[i].pCtcvr)).toBeLessThanOrEqual(1e-6));
   }, 180_000);
 
   it("trains on two threads (Web Workers over shared memory): every loss and score equals Node's on two threads", async (ctx) => {

@@ -62,8 +62,11 @@ worker.onmessage = (e) => {
     window.__esmm.metrics = m.metrics;
     $("rank").disabled = false;
     worker.postMessage({ type: "rank", user: Number($("user").value), count: 20 });
+  } else if (m.type === "scored") {
+    window.__esmm.scored = m.rows;
+    if (window.__esmm.ranking) window.__esmm.done = true;
   } else if (m.type === "loaded") {
-    $("status").textContent = `loaded a ${m.variant} checkpoint (${m.parameters} parameters)`;
+    $("status").textContent = `loaded a ${m.variant} checkpoint (${m.parameters} parameters${m.records ? ", scoring records through its vocabularies" : ", trained on raw simulator ids"})`;
     $("rank").disabled = false;
     worker.postMessage({ type: "rank", user: Number($("user").value), count: 20 });
   } else if (m.type === "ranking") {
@@ -74,7 +77,8 @@ worker.onmessage = (e) => {
         (E ? `<td>${bar(r.gatesCtr)}</td><td>${bar(r.gatesCvr)}</td>` : "") + "</tr>").join("");
     window.__esmm.ranking = m.rows;
     window.__esmm.user = m.user;
-    window.__esmm.done = true;
+    // with ?data= the page is done once those rows are scored too
+    window.__esmm.done = !params.has("data") || window.__esmm.scored !== undefined;
   } else if (m.type === "error") {
     $("status").textContent = `error: ${m.message}`;
     window.__esmm.error = m.message;
@@ -95,5 +99,5 @@ $("rank").onclick = () => {
 if (params.has("steps")) $("steps").value = params.get("steps");
 if (params.has("seed")) $("seed").value = params.get("seed");
 if (params.has("user")) $("user").value = params.get("user");
-if (params.has("checkpoint")) worker.postMessage({ type: "load", url: params.get("checkpoint"), opts: options() });
+if (params.has("checkpoint")) worker.postMessage({ type: "load", url: params.get("checkpoint"), data: params.get("data"), opts: options() });
 else if (params.get("auto") === "1") autoStart = true; // once the worker has said how many threads it can use

@@ -1,6 +1,6 @@
 // The browser demo's computation, shared by the page's Web Worker and by the Node test that checks the
 // page computes the same numbers. Plain ES module: it imports the built core from dist/, nothing else.
-import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, Rng, denseStats, evaluate, identity, modelFromCheckpoint, train as trainModel } from "../../dist/index.js";
+import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, MULTI_FIELDS, Rng, SINGLE_FIELDS, denseStats, evaluate, identity, modelFromBytes, modelFromCheckpoint, splitCsvLine, train as trainModel } from "../../dist/index.js";
 
 export const DEFAULTS = { seed: 1, simSeed: 7, users: 2000, apps: 400, trainRows: 30000, validRows: 10000, steps: 300, batch: 256, lr: 0.002 };
 
@@ -92,19 +92,53 @@ export function trainAll(opts = {}) {
   }
 }
 
-/** Scores the `count` most popular apps for one user and ranks them by pCTCVR. */
-export function rankForUser(model, sim, user, count = 20) {
+/**
+ * The simulator's candidate rows as records of raw values, as `esmm generate` writes them to CSV
+ * (ids as text, a bag as "id:weight|...", dense values to 6 significant digits): what a model trained
+ * by the CLI on such files scores through its own vocabularies.
+ */
+export function candidateRecords(batch) {
+  const Fs = SINGLE_FIELDS.length;
+  const bag = batch.bags[0];
+  return Array.from({ length: batch.size }, (_, i) => {
+    const r = {};
+    SINGLE_FIELDS.forEach((f, k) => (r[f] = String(batch.ids[i * Fs + k])));
+    const parts = [];
+    for (let j = bag.offsets[i]; j < bag.offsets[i + 1]; j++) parts.push(`${bag.ids[j]}:${bag.weights ? bag.weights[j] : 1}`);
+    r[MULTI_FIELDS[0]] = parts.join("|");
+    r[DENSE_FEATURES[0]] = Number(batch.dense[i * 2].toPrecision(6));
+    r[DENSE_FEATURES[1]] = batch.dense[i * 2 + 1];
+    return r;
+  });
+}
+
+/**
+ * Scores the `count` most popular apps for one user and ranks them by pCTCVR. With a `scorer` (a
+ * checkpoint trained by the CLI, with its vocabularies), the rows go through it as records; without
+ * one (a model trained here, on the simulator's raw ids), straight to the model.
+ */
+export function rankForUser(model, sim, user, count = 20, scorer = null) {
   const apps = Array.from({ length: Math.min(count, sim.size.apps) }, (_, i) => i);
   const { batch, truth } = sim.candidates(user, apps);
-  const s = model.predict(batch);
-  const E = s.gates ? s.gates.ctr.length / batch.size : 0;
+  let scores;
+  if (scorer) scores = scorer.scoreSync(candidateRecords(batch));
+  else {
+    const s = model.predict(batch);
+    const E = s.gates ? s.gates.ctr.length / batch.size : 0;
+    scores = apps.map((_, i) => ({
+      pCtr: s.pCtr[i],
+      pCvr: s.pCvr[i],
+      pCtcvr: s.pCtcvr[i],
+      gates: E ? { ctr: Array.from(s.gates.ctr.subarray(i * E, (i + 1) * E)), cvr: Array.from(s.gates.cvr.subarray(i * E, (i + 1) * E)) } : undefined,
+    }));
+  }
   const rows = apps.map((app, i) => ({
     app,
-    pCtr: s.pCtr[i],
-    pCvr: s.pCvr[i],
-    pCtcvr: s.pCtcvr[i],
-    gatesCtr: E ? Array.from(s.gates.ctr.subarray(i * E, (i + 1) * E)) : [],
-    gatesCvr: E ? Array.from(s.gates.cvr.subarray(i * E, (i + 1) * E)) : [],
+    pCtr: scores[i].pCtr,
+    pCvr: scores[i].pCvr,
+    pCtcvr: scores[i].pCtcvr,
+    gatesCtr: scores[i].gates ? scores[i].gates.ctr : [],
+    gatesCvr: scores[i].gates ? scores[i].gates.cvr : [],
     truePctr: truth[i].pCtr,
     truePcvr: truth[i].pCvr,
   }));
@@ -112,10 +146,23 @@ export function rankForUser(model, sim, user, count = 20) {
   return rows;
 }
 
-/** Loads a checkpoint's model.json and weights.safetensors from fetched bytes. */
+/** The rows of a CSV text as records of their raw cells (header names as keys). */
+export function csvRecords(text) {
+  const [head, ...lines] = text.replace(/\r/g, "").trimEnd().split("\n");
+  const cols = splitCsvLine(head, ",");
+  return lines.filter((l) => l !== "").map((l) => Object.fromEntries(splitCsvLine(l, ",").map((c, i) => [cols[i], c])));
+}
+
+/**
+ * Loads a checkpoint's model.json and weights.safetensors from fetched bytes: the model, and, when the
+ * checkpoint carries its preprocessing (one written by `esmm train`), a scorer of raw records.
+ */
 export async function loadCheckpoint(baseUrl, fetchFn = fetch) {
   const base = baseUrl.endsWith("/") ? baseUrl : baseUrl + "/";
   const [j, w] = await Promise.all([fetchFn(base + "model.json"), fetchFn(base + "weights.safetensors")]);
   if (!j.ok || !w.ok) throw new Error(`cannot fetch the checkpoint at ${base} (${j.status}, ${w.status})`);
-  return modelFromCheckpoint(await j.text(), new Uint8Array(await w.arrayBuffer())).model;
+  const text = await j.text();
+  const bytes = new Uint8Array(await w.arrayBuffer());
+  const { model, json } = modelFromCheckpoint(text, bytes);
+  return { model, scorer: json.preprocessor !== undefined ? modelFromBytes(text, bytes) : null };
 }

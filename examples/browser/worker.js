@@ -1,5 +1,5 @@
 // The demo's Web Worker: trains and scores off the page's thread, so the page stays responsive.
-import { DEFAULTS, loadCheckpoint, makeSimulator, rankForUser, trainSteps, trainThreaded } from "./demo-core.js";
+import { DEFAULTS, csvRecords, loadCheckpoint, makeSimulator, rankForUser, trainSteps, trainThreaded } from "./demo-core.js";
 import { backendName } from "../../dist/index.js";
 import { canUseThreads } from "../../dist/web/index.js"; // also registers Web Workers for train({ threads })
 
@@ -8,6 +8,7 @@ self.postMessage({ type: "backend", backend: backendName(), isolated: self.cross
 
 let model = null;
 let sim = null;
+let scorer = null; // a CLI-trained checkpoint's own preprocessing, when it has one
 
 self.onmessage = async (e) => {
   const msg = e.data;
@@ -32,11 +33,18 @@ self.onmessage = async (e) => {
         if (r.value.step % 5 === 0) self.postMessage({ type: "progress", ...r.value });
       }
     } else if (msg.type === "load") {
-      model = await loadCheckpoint(new URL(msg.url, self.location.href).href);
+      ({ model, scorer } = await loadCheckpoint(new URL(msg.url, self.location.href).href));
       sim = makeSimulator({ ...DEFAULTS, ...(msg.opts || {}) });
-      self.postMessage({ type: "loaded", variant: model.variant, parameters: model.parameterCount() });
+      self.postMessage({ type: "loaded", variant: model.variant, parameters: model.parameterCount(), records: scorer !== null });
+      if (msg.data) {
+        // score the rows of a CSV file through the checkpoint's preprocessing, as esmm predict does
+        const res = await fetch(new URL(msg.data, self.location.href).href);
+        if (!res.ok) throw new Error(`cannot fetch ${msg.data} (${res.status})`);
+        if (!scorer) throw new Error("this checkpoint has no preprocessing: it cannot score raw rows");
+        self.postMessage({ type: "scored", rows: scorer.scoreSync(csvRecords(await res.text())) });
+      }
     } else if (msg.type === "rank") {
-      self.postMessage({ type: "ranking", user: msg.user, rows: rankForUser(model, sim, msg.user, msg.count) });
+      self.postMessage({ type: "ranking", user: msg.user, rows: rankForUser(model, sim, msg.user, msg.count, scorer) });
     }
   } catch (err) {
     self.postMessage({ type: "error", message: String(err && err.stack ? err.stack : err) });
