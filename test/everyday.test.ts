@@ -125,3 +125,19 @@ describe("logs", () => {
     expect(every.err.split("\n").filter((l) => l.startsWith("epoch 1/1")).length).toBeGreaterThanOrEqual(8);
   });
 });
+
+describe("a numeric column read as categorical", () => {
+  it("is named in a warning, with the flag that reads it as a number; integer ids are not", async () => {
+    const p = join(dir, "floats.csv");
+    const lines = ["click,conversion,user_id,price"];
+    for (let i = 0; i < 600; i++) lines.push(`${i % 7 === 0 ? 1 : 0},0,${i % 150},${(i * 0.37).toFixed(2)}`);
+    writeFileSync(p, lines.join("\n") + "\n");
+    const r = await run("train", "--train", p, "--model", join(dir, "m-floats"), ...SMALL);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: column "price" looks numeric \(\d+ distinct values, e\.g\. 0\.00, 0\.37, 0\.74\) but is read as categorical, one id per value; if it is a number, pass --dense price/);
+    expect(r.err).not.toMatch(/column "user_id" looks numeric/);
+    const d = await run("train", "--train", p, "--model", join(dir, "m-floats-dense"), ...SMALL, "--dense", "price");
+    expect(d.code).toBe(0);
+    expect(d.err).not.toMatch(/looks numeric/);
+  });
+});

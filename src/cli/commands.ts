@@ -345,7 +345,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
     await assertCheckpointWritable(dir);
     const src0 = await openFor(p, trainPath, run.format, csvOptionsFrom(p));
     const s0 = emptyStats();
-    pre = await fitPreprocessor(src0, { minCount: run.minCount, ...(run.hashBuckets !== undefined ? { hashBuckets: run.hashBuckets } : {}) }, s0);
+    pre = await fitPreprocessor(src0, { minCount: run.minCount, warn: io.err, ...(run.hashBuckets !== undefined ? { hashBuckets: run.hashBuckets } : {}) }, s0);
     // the loading pass below reads the same lines and reports them; a streamed file has no such pass
     if (run.stream) reportStats(trainPath, s0, io.err);
     model = new Esmm({

@@ -116,6 +116,30 @@ export class VocabBuilder {
     });
   }
 
+  /**
+   * Single-valued categorical columns that look like numbers read the wrong way: at least
+   * `minDistinct` distinct values, nearly all (95%) of them numbers and some not integers (integer
+   * ids are categorical on purpose; prices, ratings, durations are not). Each is one id per value.
+   */
+  numericLooking(minDistinct = 100): Array<{ column: string; distinct: number; examples: string[] }> {
+    const out: Array<{ column: string; distinct: number; examples: string[] }> = [];
+    this.schema.categorical.forEach((column, i) => {
+      const c = this.counts[i]!;
+      if (c.size < minDistinct) return;
+      let numbers = 0;
+      let fractional = 0;
+      for (const t of c.keys()) {
+        const v = t.trim() === "" ? Number.NaN : Number(t);
+        if (Number.isFinite(v)) {
+          numbers++;
+          if (!Number.isInteger(v)) fractional++;
+        }
+      }
+      if (numbers >= 0.95 * c.size && fractional > 0) out.push({ column, distinct: c.size, examples: [...c.keys()].slice(0, 3) });
+    });
+    return out;
+  }
+
   /** Fitted preprocessing. With `hashBuckets` every field hashes instead of keeping a vocabulary. */
   finish(opts: { minCount?: number; hashBuckets?: number } = {}): Preprocessor {
     const minCount = opts.minCount ?? 1;

@@ -172,10 +172,13 @@ async function openAliccpRaw(spec: SourceSpec): Promise<RowSource> {
 }
 
 /** First pass over training data: vocabularies (or hashing) and dense statistics. */
-export async function fitPreprocessor(src: RowSource, opts: { minCount?: number; hashBuckets?: number } = {}, stats?: ReadStats): Promise<Preprocessor> {
+export async function fitPreprocessor(src: RowSource, opts: { minCount?: number; hashBuckets?: number; warn?: (message: string) => void } = {}, stats?: ReadStats): Promise<Preprocessor> {
   const vb = new VocabBuilder(src.schema);
   for await (const r of src.rows(stats)) vb.add(r);
   if (vb.rows === 0) throw new DataError("(training data)", 0, null, "no data rows");
+  for (const n of vb.numericLooking()) {
+    opts.warn?.(`warning: column "${n.column}" looks numeric (${n.distinct} distinct values, e.g. ${n.examples.join(", ")}) but is read as categorical, one id per value; if it is a number, pass --dense ${n.column}`);
+  }
   return vb.finish(opts);
 }
 
