@@ -141,3 +141,30 @@ describe("a numeric column read as categorical", () => {
     expect(d.err).not.toMatch(/looks numeric/);
   });
 });
+
+describe("a config file and the architecture from the command line", () => {
+  it("train --config takes the flags' keys, flags override it; --experts, --expert-hidden, --tower-hidden, --loss-weights shape the run", async () => {
+    const cfg = join(dir, "train.json");
+    const m = join(dir, "m-config");
+    writeFileSync(cfg, JSON.stringify({ train: csv, model: m, epochs: 1, dim: 4, experts: 3, "expert-hidden": [8, 4], "tower-hidden": "2", "loss-weights": "1,0.5", batch: 256, seed: 3 }));
+    const r = await run("train", "--config", cfg, "--seed", "4");
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(readFileSync(join(m, "model.json"), "utf8"));
+    expect([j.config.experts.count, j.config.experts.hidden, j.config.towers.hidden, j.config.dim]).toEqual([3, [8, 4], [2], 4]);
+    expect([j.training.seed, j.training.batch, j.training.lossWeights]).toEqual([4, 256, { ctr: 1, cvr: 0.5 }]);
+    // the loss weights change the training: another weight, other weights
+    const m2 = join(dir, "m-config-2");
+    expect((await run("train", "--config", cfg, "--seed", "4", "--model", m2, "--loss-weights", "1,1")).code).toBe(0);
+    expect(Buffer.compare(readFileSync(join(m, "weights.safetensors")), readFileSync(join(m2, "weights.safetensors")))).not.toBe(0);
+    const resumed = await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume", "--loss-weights", "1,1");
+    expect(resumed.code).toBe(2);
+    expect(resumed.err).toContain("--loss-weights 1,1 contradicts the checkpoint's 1,0.5");
+    expect((await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume", "--experts", "2")).code).toBe(2);
+    expect((await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume")).code).toBe(0);
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ train: csv, model: m, epochz: 2 }));
+    const b = await run("train", "--config", bad);
+    expect(b.code).toBe(2);
+    expect(b.err).toContain(`${bad}: unknown option "epochz"`);
+  });
+});

@@ -72,3 +72,30 @@ export function helpText(usage: string, spec: Record<string, OptionSpec>): strin
   const rows = Object.entries(spec).map(([k, s]) => `  --${k}${s.type === "string" ? " VALUE" : ""}`.padEnd(26) + s.help);
   return `${usage}\n\nOptions:\n${rows.join("\n")}\n  --help                  this text\n`;
 }
+
+/**
+ * Options from a JSON config file (`--config FILE`): the same keys as the flags (without "--"),
+ * values as strings, numbers, booleans (flags) or arrays (comma lists); the command line overrides
+ * the file. An unknown key or a value of the wrong kind is a usage error naming the file and key.
+ */
+export function withConfigFile(p: Parsed, spec: Record<string, OptionSpec>, path: string, text: string): Parsed {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!j || typeof j !== "object" || Array.isArray(j)) throw new UsageError(`${path}: must hold one JSON object of options`);
+  const fromFile: Parsed = {};
+  for (const [key, v] of Object.entries(j as Record<string, unknown>)) {
+    const s = spec[key];
+    if (!s || key === "config") throw new UsageError(`${path}: unknown option "${key}"`);
+    if (s.type === "flag") {
+      if (typeof v !== "boolean") throw new UsageError(`${path}: "${key}" is a flag: true or false`);
+      if (v) fromFile[key] = true;
+    } else if (typeof v === "string" || typeof v === "number") fromFile[key] = String(v);
+    else if (Array.isArray(v) && v.every((x) => typeof x === "string" || typeof x === "number")) fromFile[key] = v.join(",");
+    else throw new UsageError(`${path}: "${key}" must be a string, a number or a list`);
+  }
+  return { ...fromFile, ...Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) };
+}

@@ -42,7 +42,8 @@ import {
   type ReadStats,
   type RowSource,
 } from "../node/index.js";
-import { UsageError, int, list, need, num, str, type OptionSpec, type Parsed } from "./args.js";
+import { readFile } from "node:fs/promises";
+import { UsageError, int, list, need, num, str, withConfigFile, type OptionSpec, type Parsed } from "./args.js";
 import { metricsTable, progressLine } from "./format.js";
 import { simulatorRateOptions, simulatorRates } from "./sim-options.js";
 
@@ -82,6 +83,11 @@ export const SPECS: Record<string, { usage: string; options: Record<string, Opti
       threads: { type: "string", help: "threads of data-parallel training: N or auto (the machine's cores); default 1" },
       json: { type: "flag", help: "print the final validation metrics (and the checkpoint) as one JSON object on standard output" },
       "progress-seconds": { type: "string", help: "when standard error is not a terminal, a progress line every this many seconds (default 10)" },
+      config: { type: "string", help: "a JSON file of these options (the same keys, without --); flags given here override it" },
+      experts: { type: "string", help: "esmm-mmoe: number of experts (default 2)" },
+      "expert-hidden": { type: "string", help: "hidden sizes of each expert (esmm/base: of each task's MLP before its tower), comma-separated (default 256,128)" },
+      "tower-hidden": { type: "string", help: "hidden sizes of each task's tower, comma-separated (default 64; empty for none)" },
+      "loss-weights": { type: "string", help: "weights of the CTR and the CTCVR (base: clicked-only CVR) loss terms, as ctr,cvr (default 1,1)" },
       ...dataOptions(),
     },
   },
@@ -267,7 +273,38 @@ const FIXED_ON_RESUME: Array<{ flag: string; key: string; parse: (p: Parsed) => 
   { flag: "hash-buckets", key: "hashBuckets", parse: (p) => int(p, "hash-buckets", 0, 1) },
 ];
 
-export async function trainCommand(p: Parsed, io: Io): Promise<void> {
+/** A comma list of positive integers (layer sizes); "" for none. */
+function sizes(p: Parsed, key: string): number[] | undefined {
+  const v = str(p, key);
+  if (v === undefined) return undefined;
+  if (v.trim() === "") return [];
+  return v.split(",").map((x) => {
+    const n = Number(x.trim());
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${key} must be comma-separated positive integers, got "${v}"`);
+    return n;
+  });
+}
+
+function lossWeightsOf(p: Parsed): { ctr: number; cvr: number } | undefined {
+  const v = str(p, "loss-weights");
+  if (v === undefined) return undefined;
+  const w = v.split(",").map((x) => Number(x.trim()));
+  if (w.length !== 2 || w.some((x) => !Number.isFinite(x) || x < 0)) throw new UsageError(`--loss-weights must be two finite numbers >= 0 as ctr,cvr, got "${v}"`);
+  return { ctr: w[0]!, cvr: w[1]! };
+}
+
+export async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
+  const configPath = str(pIn, "config");
+  let p = pIn;
+  if (configPath) {
+    let text: string;
+    try {
+      text = await readFile(configPath, "utf8");
+    } catch (e) {
+      throw new Error(`${configPath}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    p = withConfigFile(pIn, SPECS.train!.options, configPath, text);
+  }
   const trainPath = need(p, "train");
   const dir = need(p, "model");
   const epochs = int(p, "epochs", 2, 1);
@@ -285,7 +322,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   const history: unknown[] = [];
   const changes: unknown[] = [];
   // What the run is: from the flags for a new run, from the checkpoint for a resumed one.
-  let run: { format: Format; seed: number; batch: number; lr: number; weightDecay: number; maxGradNorm?: number; stream: boolean; minCount: number; hashBuckets?: number };
+  let run: { format: Format; seed: number; batch: number; lr: number; weightDecay: number; maxGradNorm?: number; stream: boolean; minCount: number; hashBuckets?: number; lossWeights?: { ctr: number; cvr: number } };
   if (p.resume) {
     const ck = await loadCheckpoint(dir);
     if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing; cannot resume`);
@@ -314,7 +351,16 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
       minCount: savedNum("minCount", 1),
       ...(typeof tr.maxGradNorm === "number" ? { maxGradNorm: tr.maxGradNorm } : {}),
       ...(typeof tr.hashBuckets === "number" ? { hashBuckets: tr.hashBuckets } : {}),
+      ...(tr.lossWeights && typeof tr.lossWeights === "object" ? { lossWeights: tr.lossWeights as { ctr: number; cvr: number } } : {}),
     };
+    const lw = lossWeightsOf(p);
+    const savedLw = run.lossWeights ?? { ctr: 1, cvr: 1 };
+    if (lw && (lw.ctr !== savedLw.ctr || lw.cvr !== savedLw.cvr)) throw new UsageError(`--loss-weights ${lw.ctr},${lw.cvr} contradicts the checkpoint's ${savedLw.ctr},${savedLw.cvr}`);
+    const c = ck.model.config;
+    const same = (a: number[] | undefined, b: number[]): boolean => a === undefined || (a.length === b.length && a.every((x, i) => x === b[i]));
+    if (str(p, "experts") !== undefined && int(p, "experts", 2, 1) !== c.experts.count) throw new UsageError(`--experts ${str(p, "experts")} contradicts the checkpoint's ${c.experts.count}`);
+    if (!same(sizes(p, "expert-hidden"), c.experts.hidden)) throw new UsageError(`--expert-hidden contradicts the checkpoint's ${c.experts.hidden.join(",")}`);
+    if (!same(sizes(p, "tower-hidden"), c.towers.hidden)) throw new UsageError(`--tower-hidden contradicts the checkpoint's ${c.towers.hidden.join(",")}`);
     changes.push(...((tr.changes as unknown[] | undefined) ?? []));
     if (str(p, "lr") !== undefined && lr !== run.lr) {
       changes.push({ atEpoch: startEpoch, option: "lr", from: run.lr, to: lr });
@@ -340,7 +386,11 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
       minCount: int(p, "min-count", 1, 1),
       ...(str(p, "clip-norm") ? { maxGradNorm: num(p, "clip-norm", 0, (x) => x > 0, "> 0") } : {}),
       ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}),
+      ...(lossWeightsOf(p) ? { lossWeights: lossWeightsOf(p)! } : {}),
     };
+    const expertHidden = sizes(p, "expert-hidden");
+    const towerHidden = sizes(p, "tower-hidden");
+    if (expertHidden && expertHidden.length === 0) throw new UsageError("--expert-hidden needs at least one size");
     // Refuse a --model that is not ours before any work, not after the first epoch.
     await assertCheckpointWritable(dir);
     const src0 = await openFor(p, trainPath, run.format, csvOptionsFrom(p));
@@ -356,6 +406,8 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
       denseStd: pre.denseStd,
       dim: int(p, "dim", 16, 1),
       seed: run.seed,
+      experts: { count: int(p, "experts", 2, 1), ...(expertHidden ? { hidden: expertHidden } : {}) },
+      ...(towerHidden ? { towers: { hidden: towerHidden } } : {}),
     });
     optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
   }
@@ -389,6 +441,7 @@ export async function trainCommand(p: Parsed, io: Io): Promise<void> {
   if (threads > 1) io.err(`training on ${threads} threads (data-parallel: a seed gives the same result for the same thread count)`);
   const result = await train(model, data, {
     threads,
+    ...(run.lossWeights ? { lossWeights: run.lossWeights } : {}),
     epochs: epochs - startEpoch,
     startEpoch,
     batchSize: batch,
