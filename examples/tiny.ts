@@ -1,6 +1,7 @@
 /**
  * The engine in twenty lines: a two-layer MLP learns XOR with autograd and Adam.
- * The README prints this example's output, and test/readme.test.ts checks that it still does.
+ * `npm run example -- tiny`. The README prints this example's output, and test/readme.test.ts checks
+ * that it still does.
  */
 import { Adam, Linear, Rng, bceWithLogits, relu, tensor } from "../src/index.js";
 
@@ -23,4 +24,9 @@ export function runTiny(): string[] {
   const p = l2.forward(relu(l1.forward(x))).data;
   lines.push(`logits: ${Array.from(p, (v) => v.toFixed(2)).join(" ")}`);
   return lines;
+}
+
+/** What `npm run example -- tiny` prints. */
+export function main(): string[] {
+  return runTiny();
 }
