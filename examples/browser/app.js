@@ -7,17 +7,30 @@ const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "modu
 const losses = [];
 window.__esmm = { done: false };
 
+/**
+ * The loss curve, drawn while training: the raw losses faint, an exponential moving average
+ * (weight 0.9 on the past) over them; the y-range runs from the lowest loss to the highest after the
+ * first tenth of the steps, so the first steps (far above the rest) do not flatten the curve; values
+ * above the range are drawn at its top.
+ */
 function drawCurve() {
   const svg = $("curve");
-  const W = 460, H = 220, P = 36;
+  const W = 460, H = 220, P = 40;
   if (losses.length < 2) return;
-  const lo = Math.min(...losses), hi = Math.max(...losses);
-  const X = (i) => P + (i / (losses.length - 1)) * (W - P - 8);
-  const Y = (v) => H - 24 - ((v - lo) / (hi - lo || 1)) * (H - 40);
-  const d = losses.map((v, i) => `${i ? "L" : "M"}${X(i).toFixed(1)},${Y(v).toFixed(1)}`).join("");
+  const tail = losses.slice(Math.floor(losses.length / 10));
+  const lo = Math.min(...losses), hi = Math.max(...tail);
+  const steps = Math.max(losses.length, Number($("steps").value) || losses.length);
+  const X = (i) => P + (i / (steps - 1)) * (W - P - 8);
+  const Y = (v) => H - 24 - ((Math.min(v, hi) - lo) / (hi - lo || 1)) * (H - 40);
+  const path = (vals) => vals.map((v, i) => `${i ? "L" : "M"}${X(i).toFixed(1)},${Y(v).toFixed(1)}`).join("");
+  const ema = [];
+  losses.forEach((v, i) => ema.push(i ? 0.9 * ema[i - 1] + 0.1 * v : v));
   svg.innerHTML = `<line x1="${P}" y1="${H - 24}" x2="${W - 8}" y2="${H - 24}" stroke="#333"/><line x1="${P}" y1="16" x2="${P}" y2="${H - 24}" stroke="#333"/>` +
     `<text x="${P - 4}" y="${Y(hi) + 4}" font-size="10" text-anchor="end">${hi.toFixed(3)}</text><text x="${P - 4}" y="${Y(lo) + 4}" font-size="10" text-anchor="end">${lo.toFixed(3)}</text>` +
-    `<text x="${W - 8}" y="${H - 6}" font-size="10" text-anchor="end">step ${losses.length}</text><path d="${d}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>`;
+    `<text x="${W - 8}" y="${H - 6}" font-size="10" text-anchor="end">step ${losses.length} of ${steps}</text>` +
+    `<path d="${path(losses)}" fill="none" stroke="#1f77b4" stroke-opacity="0.3" stroke-width="1"/><path d="${path(ema)}" fill="none" stroke="#1f77b4" stroke-width="1.8"/>` +
+    `<g font-size="10"><line x1="${W - 150}" y1="22" x2="${W - 135}" y2="22" stroke="#1f77b4" stroke-opacity="0.3"/><text x="${W - 131}" y="25">loss per step</text>` +
+    `<line x1="${W - 150}" y1="36" x2="${W - 135}" y2="36" stroke="#1f77b4" stroke-width="1.8"/><text x="${W - 131}" y="39">moving average (0.9)</text></g>`;
 }
 
 function fmt(v) { return v === null || v === undefined ? "n/a" : v.toFixed(4); }
@@ -48,6 +61,9 @@ worker.onmessage = (e) => {
       $("start").click();
     }
   } else if (m.type === "progress") {
+    if (m.step <= 5) losses.length = 0; // a new run
+    losses.push(...(m.losses || []));
+    drawCurve();
     $("status").textContent = `step ${m.step}: loss ${m.loss.toFixed(4)} (ctr ${m.ctr.toFixed(4)}, ctcvr ${m.cvr.toFixed(4)})`;
   } else if (m.type === "trained") {
     losses.length = 0;
@@ -72,6 +88,7 @@ worker.onmessage = (e) => {
   } else if (m.type === "ranking") {
     const E = m.rows[0] ? m.rows[0].gatesCtr.length : 0;
     const bar = (w) => w.map((v, i) => `<span class="bar" style="width:${(v * 60).toFixed(0)}px;background:${i ? "#d62728" : "#1f77b4"}" title="expert ${i}: ${(v * 100).toFixed(1)}%"></span>`).join("");
+    $("gate-legend").innerHTML = E ? `gate bars: each task's weight on <span class="bar" style="width:12px;background:#1f77b4"></span> expert 0 and <span class="bar" style="width:12px;background:#d62728"></span> expert 1` : "";
     $("ranking").innerHTML = `<tr><th>rank</th><th>app</th><th>pCTR</th><th>pCVR</th><th>pCTCVR</th><th>true pCTR x pCVR</th>${E ? "<th>CTR gate</th><th>CVR gate</th>" : ""}</tr>` +
       m.rows.map((r, i) => `<tr><td>${i + 1}</td><td>app ${r.app}</td><td>${r.pCtr.toFixed(4)}</td><td>${r.pCvr.toFixed(4)}</td><td>${r.pCtcvr.toFixed(5)}</td><td>${(r.truePctr * r.truePcvr).toFixed(5)}</td>` +
         (E ? `<td>${bar(r.gatesCtr)}</td><td>${bar(r.gatesCvr)}</td>` : "") + "</tr>").join("");

@@ -14,8 +14,10 @@ self.onmessage = async (e) => {
   const msg = e.data;
   try {
     if (msg.type === "train" && (msg.threads ?? 1) > 1 && canUseThreads()) {
+      const fresh = [];
       const r = await trainThreaded(msg.opts, msg.threads, (p) => {
-        if (p.step % 5 === 0) self.postMessage({ type: "progress", ...p });
+        fresh.push(p.loss);
+        if (p.step % 5 === 0) self.postMessage({ type: "progress", ...p, losses: fresh.splice(0) });
       });
       ({ model, sim } = r);
       self.postMessage({ type: "trained", losses: r.losses, metrics: r.metrics, threads: msg.threads });
@@ -30,7 +32,8 @@ self.onmessage = async (e) => {
           break;
         }
         losses.push(r.value.loss);
-        if (r.value.step % 5 === 0) self.postMessage({ type: "progress", ...r.value });
+        // the losses since the last report travel with it, so the page draws the curve as it grows
+        if (r.value.step % 5 === 0) self.postMessage({ type: "progress", ...r.value, losses: losses.slice(r.value.step - 5) });
       }
     } else if (msg.type === "load") {
       ({ model, scorer } = await loadCheckpoint(new URL(msg.url, self.location.href).href));
