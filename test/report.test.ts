@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lineChart, renderReport } from "../src/cli/report.js";
+import { lineChart, niceTicks, renderReport, smooth } from "../src/cli/report.js";
 import { observations } from "../src/cli/demo.js";
 import type { DemoResult } from "../src/cli/demo-run.js";
 import { esmmMetrics } from "../src/index.js";
@@ -15,10 +15,29 @@ function result(variant: DemoResult["variant"], pCvr: number[]): DemoResult {
 }
 
 describe("the demo report", () => {
-  it("draws charts as inline SVG with integer epoch ticks", () => {
-    const svg = lineChart("t", [{ name: "a", points: [[1, 0.5], [2, 0.6]] }], "epoch", "AUC");
+  it("draws charts as inline SVG: two axes, integer epoch ticks, round value ticks, a legend beside the plot", () => {
+    const svg = lineChart("t", [{ name: "a", points: [[1, 0.5], [2, 0.6]] }, { name: "b", points: [[1, 0.55], [2, 0.71]] }], "epoch", "AUC");
     expect(svg.startsWith("<svg")).toBe(true);
-    expect(svg.match(/text-anchor="middle" font-size="11">(\d+)</g)!.map((m) => m.replace(/.*>(\d+)</, "$1"))).toEqual(["1", "2"]);
+    expect(svg.match(/class="axis"/g)!.length).toBe(2);
+    const xTicks = /<g class="x-ticks">(.*?)<\/g>/.exec(svg)![1]!.match(/>([^<]+)</g)!.map((m) => m.slice(1, -1));
+    expect(xTicks).toEqual(["1", "2"]);
+    const yTicks = /<g class="y-ticks">(.*?)<\/g>/.exec(svg)![1]!.match(/>([^<]+)</g)!.map((m) => m.slice(1, -1));
+    // data 0.5..0.71, about 4 intervals: a step of 0.1 (1, 2 or 5 x 10^k, the first at least 0.21 / 4), widened to 0.8
+    expect(yTicks).toEqual(["0.5", "0.6", "0.7", "0.8"]);
+    const legend = [...svg.matchAll(/<g class="legend-entry"><rect x="(\d+)"[^>]*\/><text[^>]*>([^<]+)<\/text><\/g>/g)];
+    expect(legend.map((m) => m[2])).toEqual(["a", "b"]);
+    for (const m of legend) expect(Number(m[1])).toBeGreaterThan(530 - 150); // right of the plot area, never over a line
+  });
+
+  it("round ticks and the smoothing the report says it uses", () => {
+    expect(niceTicks(0.081, 0.372, 4)).toEqual({ ticks: [0.1, 0.2, 0.3], decimals: 1 });
+    expect(niceTicks(0, 1000, 5).ticks).toEqual([0, 200, 400, 600, 800, 1000]);
+    expect(niceTicks(0.6831, 0.6912, 4)).toEqual({ ticks: [0.685, 0.69], decimals: 3 }); // 0.0081 / 4 > 0.002: step 0.005
+    expect(smooth([[1, 1], [2, 0], [3, 0]])).toEqual([[1, 1], [2, 0.9], [3, 0.81]]);
+    // raw curves are drawn faint and left out of the legend
+    const svg = lineChart("t", [{ name: "a (raw)", points: [[1, 1], [2, 0]], faint: true, color: 0 }, { name: "a", points: smooth([[1, 1], [2, 0]]), color: 0 }], "step", "loss");
+    expect(svg).toContain('stroke-opacity="0.25"');
+    expect([...svg.matchAll(/class="legend-entry"/g)].length).toBe(1);
   });
 
   it("states the measured ranking, whichever model it favours", () => {
@@ -30,6 +49,8 @@ describe("the demo report", () => {
     expect(notes.at(-1)).toBe("esmm-mmoe gates: the CTR task weighs the experts 75% / 25%, the CVR task 50% / 50%.");
     const html = renderReport(res, { seed: 1 }, notes);
     expect(html).toContain("<h2>Gate usage");
+    expect(html).toContain("exponential moving average (weight 0.9 on the past");
+    expect(html.match(/<text[^>]*>expert [01]<\/text>/g)!.length).toBe(2); // the gate chart's legend
     expect(html).not.toMatch(/<script/);
   });
 });
