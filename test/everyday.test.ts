@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
-import type { Io } from "../src/cli/commands.js";
+import type { Io } from "../src/cli/io.js";
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string; outChunks: string[] }> {
   const out: string[] = [];

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
-import type { Io } from "../src/cli/commands.js";
+import type { Io } from "../src/cli/io.js";
 import {
   Adam,
   CONFIG_LIMITS,

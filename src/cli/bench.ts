@@ -29,7 +29,7 @@ import {
 import { F32, I32, ModuleBuilder, V128 } from "../tensor/wasm/builder.js";
 import "../node/index.js"; // the worker threads behind --threads
 import { UsageError, list, num, type OptionSpec, type Parsed } from "./args.js";
-import type { Io } from "./commands.js";
+import type { Command, Io } from "./io.js";
 import { BATCH, randomBatches, referenceModel, timedStep } from "./workload.js";
 
 export const BENCH_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
@@ -251,3 +251,5 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
   if (warmupMs !== null) lines.push(`wasm start-up (compile + warm-up to the optimising tier): ${warmupMs.toFixed(1)} ms`);
   io.out(lines.join("\n"));
 }
+
+export const command: Command = { name: "bench", summary: "the reference workload per backend and thread count: samples/s, gemm GFLOP/s, SIMD peak", ...BENCH_SPEC, run: benchCommand };

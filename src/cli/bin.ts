@@ -1,12 +1,25 @@
 #!/usr/bin/env node
 /** The executable behind `esmm` (package.json "bin"). */
-import type { Io } from "./commands.js";
+import type { Io } from "./io.js";
 import { main } from "./main.js";
 
 const io: Io = {
   out: (s) => process.stdout.write(s.endsWith("\n") ? s : s + "\n"),
   err: (s) => process.stderr.write(s.endsWith("\n") ? s : s + "\n"),
   isTTY: process.stderr.isTTY === true,
+  // a live line on a terminal: rewritten in place, padded over the previous one; "" ends it
+  status: (() => {
+    let last = 0;
+    return (line: string) => {
+      if (line === "") {
+        if (last) process.stderr.write("\n");
+        last = 0;
+        return;
+      }
+      process.stderr.write(`\r${line.padEnd(last)}`);
+      last = line.length;
+    };
+  })(),
 };
 
 main(process.argv.slice(2), io).then(

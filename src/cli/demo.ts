@@ -9,7 +9,8 @@ import { Worker } from "node:worker_threads";
 import { VARIANTS, type Variant } from "../index.js";
 import { writeFileAtomic } from "../node/index.js";
 import { int, num, str, type OptionSpec, type Parsed } from "./args.js";
-import type { Io } from "./commands.js";
+import { trainingOptions } from "./shared.js";
+import type { Command, Io } from "./io.js";
 import { runDemoJob, type DemoJob, type DemoResult } from "./demo-run.js";
 import { fmtDuration, metricsTable } from "./format.js";
 import { renderReport } from "./report.js";
@@ -20,9 +21,7 @@ export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } =
   usage: "esmm demo [--rows N] [--epochs N] [--out DIR] [--workers N] [--ctr R --cvr R --bias B --seed S]",
   options: {
     rows: { type: "string", help: "training impressions (default 100000); validation is a fifth of that, test as many" },
-    epochs: { type: "string", help: "epochs per model (default 2)" },
-    batch: { type: "string", help: "batch size (default 1024)" },
-    lr: { type: "string", help: "Adam learning rate (default 0.001)" },
+    ...trainingOptions(), // epochs (per model), batch, lr: as esmm train has them
     out: { type: "string", help: "directory for report.html and results.json (default runs/demo)" },
     workers: { type: "string", help: "models trained at once (default: the number of cores, at most 3)" },
     variants: { type: "string", help: `comma-separated subset of ${VARIANTS.join(", ")}` },
@@ -141,3 +140,5 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   await writeFileAtomic(`${outDir}/results.json`, JSON.stringify({ meta, results }, null, 1) + "\n");
   io.out(`report: ${outDir}/report.html (results: ${outDir}/results.json)`);
 }
+
+export const command: Command = { name: "demo", summary: "the main job (npm start): simulate, train all three variants, compare, write a report", ...DEMO_SPEC, run: demoCommand };

@@ -4,39 +4,28 @@
  */
 import { BACKENDS, useBackend, type BackendName } from "../index.js";
 import "../node/index.js"; // registers the worker threads that train --threads uses
-import { UsageError, helpText, parseArgs, type OptionSpec } from "./args.js";
+import { UsageError, helpText, parseArgs } from "./args.js";
 import { VERSION } from "./version.js";
-import { SPECS, evalCommand, generate, inspectCommand, predictCommand, trainCommand, type Io } from "./commands.js";
-import { DEMO_SPEC, demoCommand } from "./demo.js";
-import { SERVE_SPEC, serveCommand } from "./serve.js";
-import { BENCH_SPEC, benchCommand } from "./bench.js";
+import type { Command, Io } from "./io.js";
+import { command as generate } from "./commands/generate.js";
+import { command as train } from "./commands/train.js";
+import { command as evalCmd } from "./commands/eval.js";
+import { command as predict } from "./commands/predict.js";
+import { command as inspect } from "./commands/inspect.js";
+import { command as demo } from "./demo.js";
+import { command as serve } from "./serve.js";
+import { command as bench } from "./bench.js";
 
-const COMMANDS: Record<string, (p: ReturnType<typeof parseArgs>, io: Io) => Promise<void>> = {
-  generate,
-  train: trainCommand,
-  eval: evalCommand,
-  predict: predictCommand,
-  inspect: inspectCommand,
-  demo: demoCommand,
-  serve: serveCommand,
-  bench: benchCommand,
-};
-
-const ALL_SPECS: Record<string, { usage: string; options: Record<string, OptionSpec> }> = { ...SPECS, demo: DEMO_SPEC, serve: SERVE_SPEC, bench: BENCH_SPEC };
+/** Every command, in the order --help lists them; each module exports its name, summary, usage, options and run. */
+const COMMANDS: readonly Command[] = [generate, train, evalCmd, predict, inspect, demo, serve, bench];
+const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const TOP_HELP = `esmm: train and serve ESMM multi-task (pCTR, pCVR) models with no dependencies
 
 Usage: esmm <command> [options]
 
 Commands:
-  generate   write simulated app-store impressions (with true pCTR / pCVR) to a CSV file
-  train      fit a model (esmm-mmoe, esmm or base) and save a checkpoint directory
-  eval       ESMM's metrics of a checkpoint on labelled data (text, or --json)
-  predict    score a file: pctr,pcvr,pctcvr per row, in row order
-  inspect    a checkpoint's config, parameter count and gate usage
-  demo       the main job (npm start): simulate, train all three variants, compare, write a report
-  serve      serve the browser demo (examples/browser/) on localhost
-  bench      the reference workload per backend and thread count: samples/s, gemm GFLOP/s, SIMD peak
+${COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n")}
 
 'esmm <command> --help' lists a command's options; 'esmm --version' prints the version.
 `;
@@ -51,8 +40,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     (cmd === undefined ? io.err : io.out)(TOP_HELP);
     return cmd === undefined ? 2 : 0;
   }
-  const run = COMMANDS[cmd];
-  const spec = ALL_SPECS[cmd];
+  const spec = BY_NAME.get(cmd);
+  const run = spec?.run;
   if (!run || !spec) {
     io.err(`esmm: unknown command "${cmd}"\n\n${TOP_HELP}`);
     return 2;

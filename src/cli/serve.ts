@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startStaticServer } from "../node/index.js";
 import { int, str, type OptionSpec, type Parsed } from "./args.js";
-import type { Io } from "./commands.js";
+import type { Command, Io } from "./io.js";
 
 export const SERVE_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
   usage: "esmm serve [--port 8080] [--root DIR] [--host 127.0.0.1]",
@@ -22,3 +22,5 @@ export async function serveCommand(p: Parsed, io: Io): Promise<void> {
   io.out(`serving ${root} at ${url}/ (browser demo: ${url}/examples/browser/); Ctrl-C stops`);
   await new Promise(() => undefined); // until the process is stopped
 }
+
+export const command: Command = { name: "serve", summary: "serve the browser demo (examples/browser/) on localhost", ...SERVE_SPEC, run: serveCommand };

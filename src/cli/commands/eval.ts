@@ -1,0 +1,33 @@
+/** `esmm eval`: ESMM's metrics of a checkpoint on labelled data (text, or --json). Returns normally on success and throws on failure (see main.ts). */
+import { evaluate, evaluateParallel } from "../../index.js";
+import { emptyStats, loadDataset } from "../../node/index.js";
+import { need, type Parsed } from "../args.js";
+import { metricsTable } from "../format.js";
+import { dataOptions, modelAndSource, reportStats, threadsOf } from "../shared.js";
+import type { Command, Io } from "../io.js";
+
+async function evalCommand(p: Parsed, io: Io): Promise<void> {
+  const path = need(p, "data");
+  const { ck, src, pre } = await modelAndSource(p, path, false);
+  const stats = emptyStats();
+  const ds = await loadDataset(src, pre, stats);
+  reportStats(path, stats, io.err);
+  const threads = threadsOf(p);
+  const m = threads > 1 ? await evaluateParallel(ck.model, ds, { threads }) : evaluate(ck.model, ds);
+  if (p.json) io.out(JSON.stringify({ model: need(p, "model"), variant: ck.model.variant, data: path, metrics: m }, null, 2));
+  else io.out(metricsTable([{ name: ck.model.variant, metrics: m }]));
+}
+
+export const command: Command = {
+  name: "eval",
+  summary: "ESMM's metrics of a checkpoint on labelled data (text, or --json)",
+  usage: "esmm eval --model DIR --data FILE [--json]",
+  options: {
+      model: { type: "string", help: "checkpoint directory (required)" },
+      data: { type: "string", help: "labelled data (required)" },
+      json: { type: "flag", help: "print the metrics as JSON" },
+      threads: { type: "string", help: "threads that score the rows: N or auto (default 1; the same scores on any count)" },
+      ...dataOptions(),
+    },
+  run: evalCommand,
+};

@@ -1,0 +1,59 @@
+/** `esmm inspect`: a checkpoint's config, parameter counts, training record and gate usage (text, or --json). Returns normally on success and throws on failure (see main.ts). */
+import { gateUsage } from "../../index.js";
+import { loadCheckpoint, loadDataset } from "../../node/index.js";
+import { need, str, type Parsed } from "../args.js";
+import { dataOptions, modelAndSource } from "../shared.js";
+import type { Command, Io } from "../io.js";
+
+async function inspectCommand(p: Parsed, io: Io): Promise<void> {
+  const dir = need(p, "model");
+  const ck = await loadCheckpoint(dir);
+  const m = ck.model;
+  const c = m.config;
+  const lines: string[] = [];
+  lines.push(`${dir}: ${m.variant}, checkpoint format version ${ck.json.formatVersion}`);
+  lines.push(`fields (${c.fields.length}, D = ${c.dim}): ${c.fields.map((f) => `${f.name}${f.kind === "multi" ? "[bag]" : ""}(${f.vocab})`).join(", ")}`);
+  if (c.dense.length) lines.push(`dense features: ${c.dense.join(", ")}`);
+  if (m.gates) lines.push(`experts: ${c.experts.count} x [${c.experts.hidden.join(" -> ")}], gates per task, towers [${c.towers.hidden.join(" -> ")} -> 1]`);
+  else lines.push(`towers: CTR and CVR MLPs [${[...c.experts.hidden, ...c.towers.hidden].join(" -> ")} -> 1]`);
+  const groups = new Map<string, number>();
+  for (const [name, t] of m.namedParameters()) {
+    const g = name.split(".")[0]!;
+    groups.set(g, (groups.get(g) ?? 0) + t.size);
+  }
+  lines.push(`parameters: ${m.parameterCount().toLocaleString("en-US")} (${[...groups].map(([g, n]) => `${g} ${n.toLocaleString("en-US")}`).join(", ")})`);
+  const tr = ck.json.training ?? {};
+  if (tr.epochsDone !== undefined) lines.push(`trained: ${String(tr.epochsDone)} epoch(s), seed ${String(tr.seed)}, batch ${String(tr.batch)}, lr ${String(tr.lr)}`);
+  let usage = (tr.gateUsage as { ctr: number[]; cvr: number[] } | undefined) ?? null;
+  let where = "validation data at training";
+  const dataPath = str(p, "data");
+  if (dataPath && m.gates) {
+    const { src, pre } = await modelAndSource(p, dataPath, true);
+    usage = gateUsage(m, await loadDataset(src, pre));
+    where = dataPath;
+  }
+  if (p.json) {
+    io.out(JSON.stringify({ model: dir, variant: m.variant, formatVersion: ck.json.formatVersion, config: c, parameters: m.parameterCount(), parameterGroups: Object.fromEntries(groups), training: { ...tr, history: undefined }, gateUsage: m.gates ? { source: usage ? where : null, ...(usage ?? {}) } : null }, null, 2));
+    return;
+  }
+  if (m.gates) {
+    if (usage) {
+      lines.push(`gate usage (mean weight on each expert, ${where}):`);
+      for (const t of ["ctr", "cvr"] as const) lines.push(`  ${t.toUpperCase()} task: ${usage[t].map((v, e) => `expert ${e} ${(v * 100).toFixed(1)}%`).join(", ")}`);
+    } else lines.push("gate usage: unknown (train with --valid, or pass --data)");
+  }
+  io.out(lines.join("\n"));
+}
+
+export const command: Command = {
+  name: "inspect",
+  summary: "a checkpoint's config, parameter count and gate usage (text, or --json)",
+  usage: "esmm inspect --model DIR [--data FILE] [--json]",
+  options: {
+      model: { type: "string", help: "checkpoint directory (required)" },
+      json: { type: "flag", help: "print config, parameter counts, training record and gate usage as one JSON object" },
+      data: { type: "string", help: "measure gate usage on this file (default: the usage saved at training)" },
+      ...dataOptions(),
+    },
+  run: inspectCommand,
+};

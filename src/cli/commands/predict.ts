@@ -1,0 +1,86 @@
+/** `esmm predict`: scores per row, in row order, to a CSV file or standard output (--keep copies key columns). Returns normally on success and throws on failure (see main.ts). */
+import { csvCell, predictParallel, workerFactory, firstNonFinite } from "../../index.js";
+import { BatchBuilder } from "../../data/index.js";
+import { emptyStats, openAtomicWriter } from "../../node/index.js";
+import { UsageError, list, need, str, type Parsed } from "../args.js";
+import { dataOptions, modelAndSource, reportStats, threadsOf } from "../shared.js";
+import type { Command, Io } from "../io.js";
+
+async function predictCommand(p: Parsed, io: Io): Promise<void> {
+  const path = need(p, "data");
+  const out = need(p, "out");
+  const keep = list(p, "keep");
+  const format = str(p, "format");
+  if (keep && format && format !== "csv" && format !== "aliccp-csv" && format !== "aliexpress") throw new UsageError(`--keep needs a CSV format, not ${format}`);
+  const { ck, src, pre } = await modelAndSource(p, path, true, keep);
+  const model = ck.model;
+  const E = model.gates ? model.config.experts.count : 0;
+  const gates = p.gates === true && E > 0;
+  if (p.gates && E === 0) throw new UsageError(`--gates: a ${model.variant} model has no gates`);
+  const threads = threadsOf(p);
+  const workers = threads > 1 ? await workerFactory()(model, threads - 1) : null;
+  // "-" writes to standard output (and every message to standard error); else a file, atomically
+  const toStdout = out === "-";
+  const w = toStdout ? { write: async (s: string) => io.out(s.endsWith("\n") ? s.slice(0, -1) : s), close: async () => undefined, abort: async () => undefined } : await openAtomicWriter(out);
+  const stats = emptyStats();
+  let n = 0;
+  try {
+    const head = [...(keep ?? []), "pctr", "pcvr", "pctcvr"];
+    if (gates) for (const t of ["ctr", "cvr"]) for (let e = 0; e < E; e++) head.push(`gate_${t}_${e}`);
+    await w.write(head.map((h) => csvCell(h)).join(",") + "\n");
+    const bb = new BatchBuilder(pre);
+    let kept: string[][] = [];
+    const flush = async (): Promise<void> => {
+      const b = bb.flush();
+      const s = workers ? await predictParallel(model, workers, b) : model.predict(b);
+      for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) {
+        const bad = firstNonFinite(s[k]);
+        if (bad) throw new Error(`${path}: the model scores ${bad.count} row(s) as a non-finite ${k} (first: data row ${n + bad.index + 1}); nothing was written to ${out}`);
+      }
+      let text = "";
+      for (let i = 0; i < b.size; i++) {
+        if (keep) text += kept[i]!.map((c) => csvCell(c)).join(",") + ",";
+        text += `${s.pCtr[i]},${s.pCvr[i]},${s.pCtcvr[i]}`;
+        if (gates && s.gates) {
+          for (let e = 0; e < E; e++) text += `,${s.gates.ctr[i * E + e]}`;
+          for (let e = 0; e < E; e++) text += `,${s.gates.cvr[i * E + e]}`;
+        }
+        text += "\n";
+      }
+      n += b.size;
+      kept = [];
+      await w.write(text);
+    };
+    for await (const r of src.rows(stats)) {
+      bb.push(r);
+      if (keep) kept.push(r.kept ?? []);
+      if (bb.size === 4096) await flush();
+    }
+    if (bb.size > 0) await flush();
+    await w.close();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  } finally {
+    await workers?.close();
+  }
+  reportStats(path, stats, io.err);
+  if (stats.bad > 0) io.err(`note: the ${stats.bad} skipped line(s) have no row in ${toStdout ? "the output" : out}`);
+  (toStdout ? io.err : io.out)(`wrote ${n} predictions to ${toStdout ? "standard output" : out}`);
+}
+
+export const command: Command = {
+  name: "predict",
+  summary: "score a file: pctr,pcvr,pctcvr per row, in row order (--keep, --out -)",
+  usage: "esmm predict --model DIR --data FILE --out FILE|- [--gates] [--keep COLS]",
+  options: {
+      model: { type: "string", help: "checkpoint directory (required)" },
+      data: { type: "string", help: "rows to score; label columns are optional (required)" },
+      out: { type: "string", help: "CSV of pctr,pcvr,pctcvr in row order, or - for standard output (required)" },
+      keep: { type: "string", help: "comma-separated input columns to copy into the output first (keys to join the scores back on)" },
+      gates: { type: "flag", help: "also write each task's gate weights (esmm-mmoe)" },
+      threads: { type: "string", help: "threads that score the rows: N or auto (default 1; the same scores on any count)" },
+      ...dataOptions(),
+    },
+  run: predictCommand,
+};

@@ -1,0 +1,284 @@
+/** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
+import { Adam, Esmm, VARIANTS, evaluate, gateUsage, train, type Dataset, type MetricName, type Variant } from "../../index.js";
+import {
+  assertCheckpointWritable,
+  emptyStats,
+  fitPreprocessor,
+  loadCheckpoint,
+  loadDataset,
+  saveCheckpoint,
+  streamingSource,
+  type Format,
+} from "../../node/index.js";
+import { readFile } from "node:fs/promises";
+import { UsageError, int, need, num, str, withConfigFile, type Parsed } from "../args.js";
+import { metricsTable, progressLine } from "../format.js";
+import { csvOptionsFrom, dataOptions, fmt, formatOf, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import type { Command, Io } from "../io.js";
+
+/**
+ * Options a resumed run takes from the checkpoint it continues: giving one that differs is an
+ * error, since the run would no longer be the run it continues. `lr` may change (recorded).
+ */
+const FIXED_ON_RESUME: Array<{ flag: string; key: string; parse: (p: Parsed) => unknown; fallback?: unknown }> = [
+  { flag: "seed", key: "seed", parse: (p) => int(p, "seed", 1) },
+  { flag: "batch", key: "batch", parse: (p) => int(p, "batch", 1024, 1) },
+  { flag: "weight-decay", key: "weightDecay", parse: (p) => num(p, "weight-decay", 0, (x) => x >= 0, ">= 0"), fallback: 0 },
+  { flag: "clip-norm", key: "maxGradNorm", parse: (p) => num(p, "clip-norm", 0, (x) => x > 0, "> 0") },
+  { flag: "format", key: "format", parse: (p) => formatOf(p), fallback: "csv" },
+  { flag: "stream", key: "stream", parse: (p) => p.stream === true, fallback: false },
+  { flag: "min-count", key: "minCount", parse: (p) => int(p, "min-count", 1, 1), fallback: 1 },
+  { flag: "hash-buckets", key: "hashBuckets", parse: (p) => int(p, "hash-buckets", 0, 1) },
+];
+
+/** A comma list of positive integers (layer sizes); "" for none. */
+function sizes(p: Parsed, key: string): number[] | undefined {
+  const v = str(p, key);
+  if (v === undefined) return undefined;
+  if (v.trim() === "") return [];
+  return v.split(",").map((x) => {
+    const n = Number(x.trim());
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${key} must be comma-separated positive integers, got "${v}"`);
+    return n;
+  });
+}
+
+function lossWeightsOf(p: Parsed): { ctr: number; cvr: number } | undefined {
+  const v = str(p, "loss-weights");
+  if (v === undefined) return undefined;
+  const w = v.split(",").map((x) => Number(x.trim()));
+  if (w.length !== 2 || w.some((x) => !Number.isFinite(x) || x < 0)) throw new UsageError(`--loss-weights must be two finite numbers >= 0 as ctr,cvr, got "${v}"`);
+  return { ctr: w[0]!, cvr: w[1]! };
+}
+
+async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
+  const configPath = str(pIn, "config");
+  let p = pIn;
+  if (configPath) {
+    let text: string;
+    try {
+      text = await readFile(configPath, "utf8");
+    } catch (e) {
+      throw new Error(`${configPath}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    p = withConfigFile(pIn, command.options, configPath, text);
+  }
+  const trainPath = need(p, "train");
+  const dir = need(p, "model");
+  const epochs = int(p, "epochs", 2, 1);
+  const es = str(p, "early-stop") as MetricName | undefined;
+  const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
+  if (es && !METRICS.includes(es)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}`);
+  if (es && !str(p, "valid")) throw new UsageError("--early-stop needs --valid");
+  const lr = num(p, "lr", 1e-3, (x) => x > 0, "> 0");
+
+  let model: Esmm;
+  let optimizer: Adam;
+  let startEpoch = 0;
+  let resumedDelimiter: string | undefined;
+  let pre;
+  const history: unknown[] = [];
+  const changes: unknown[] = [];
+  // What the run is: from the flags for a new run, from the checkpoint for a resumed one.
+  let run: { format: Format; seed: number; batch: number; lr: number; weightDecay: number; maxGradNorm?: number; stream: boolean; minCount: number; hashBuckets?: number; lossWeights?: { ctr: number; cvr: number } };
+  if (p.resume) {
+    const ck = await loadCheckpoint(dir);
+    if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing; cannot resume`);
+    if (!ck.optimizerState) throw new Error(`${dir}: checkpoint has no optimizer.safetensors; cannot resume exactly`);
+    const tr = ck.json.training ?? {};
+    startEpoch = Number(tr.epochsDone ?? 0);
+    if (typeof tr.delimiter === "string") resumedDelimiter = tr.delimiter;
+    for (const f of FIXED_ON_RESUME) {
+      if (p[f.flag] === undefined) continue;
+      const given = f.parse(p);
+      const saved = tr[f.key] ?? f.fallback;
+      if (given !== saved) {
+        throw new UsageError(`--${f.flag} ${String(given)} contradicts the checkpoint, which was trained with ${f.flag} ${saved === undefined ? "unset" : String(saved)}; a resumed run keeps the options of the run it continues (leave the option out, or train a new --model)`);
+      }
+    }
+    if (str(p, "variant") && str(p, "variant") !== ck.model.variant) throw new UsageError(`--variant ${str(p, "variant")} contradicts the checkpoint's ${ck.model.variant}`);
+    if (str(p, "dim") && int(p, "dim", 16, 1) !== ck.model.config.dim) throw new UsageError(`--dim ${str(p, "dim")} contradicts the checkpoint's ${ck.model.config.dim}`);
+    const savedNum = (k: string, fallback: number): number => (typeof tr[k] === "number" ? (tr[k] as number) : fallback);
+    run = {
+      format: (tr.format as Format | undefined) ?? "csv",
+      seed: savedNum("seed", ck.model.config.seed),
+      batch: savedNum("batch", 1024),
+      lr: savedNum("lr", 1e-3),
+      weightDecay: savedNum("weightDecay", 0),
+      stream: tr.stream === true,
+      minCount: savedNum("minCount", 1),
+      ...(typeof tr.maxGradNorm === "number" ? { maxGradNorm: tr.maxGradNorm } : {}),
+      ...(typeof tr.hashBuckets === "number" ? { hashBuckets: tr.hashBuckets } : {}),
+      ...(tr.lossWeights && typeof tr.lossWeights === "object" ? { lossWeights: tr.lossWeights as { ctr: number; cvr: number } } : {}),
+    };
+    const lw = lossWeightsOf(p);
+    const savedLw = run.lossWeights ?? { ctr: 1, cvr: 1 };
+    if (lw && (lw.ctr !== savedLw.ctr || lw.cvr !== savedLw.cvr)) throw new UsageError(`--loss-weights ${lw.ctr},${lw.cvr} contradicts the checkpoint's ${savedLw.ctr},${savedLw.cvr}`);
+    const c = ck.model.config;
+    const same = (a: number[] | undefined, b: number[]): boolean => a === undefined || (a.length === b.length && a.every((x, i) => x === b[i]));
+    if (str(p, "experts") !== undefined && int(p, "experts", 2, 1) !== c.experts.count) throw new UsageError(`--experts ${str(p, "experts")} contradicts the checkpoint's ${c.experts.count}`);
+    if (!same(sizes(p, "expert-hidden"), c.experts.hidden)) throw new UsageError(`--expert-hidden contradicts the checkpoint's ${c.experts.hidden.join(",")}`);
+    if (!same(sizes(p, "tower-hidden"), c.towers.hidden)) throw new UsageError(`--tower-hidden contradicts the checkpoint's ${c.towers.hidden.join(",")}`);
+    changes.push(...((tr.changes as unknown[] | undefined) ?? []));
+    if (str(p, "lr") !== undefined && lr !== run.lr) {
+      changes.push({ atEpoch: startEpoch, option: "lr", from: run.lr, to: lr });
+      io.err(`changing the learning rate from ${run.lr} to ${lr} (recorded in model.json)`);
+      run.lr = lr;
+    }
+    model = ck.model;
+    pre = ck.preprocessor;
+    optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
+    optimizer.loadStateDict(ck.optimizerState);
+    history.push(...((tr.history as unknown[]) ?? []));
+    io.err(`resuming ${dir} (${model.variant}) after epoch ${startEpoch} of ${epochs}`);
+  } else {
+    const variant = (str(p, "variant") ?? "esmm-mmoe") as Variant;
+    if (!VARIANTS.includes(variant)) throw new UsageError(`--variant must be one of ${VARIANTS.join(", ")}, got "${variant}"`);
+    run = {
+      format: formatOf(p),
+      seed: int(p, "seed", 1),
+      batch: int(p, "batch", 1024, 1),
+      lr,
+      weightDecay: num(p, "weight-decay", 0, (x) => x >= 0, ">= 0"),
+      stream: p.stream === true,
+      minCount: int(p, "min-count", 1, 1),
+      ...(str(p, "clip-norm") ? { maxGradNorm: num(p, "clip-norm", 0, (x) => x > 0, "> 0") } : {}),
+      ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}),
+      ...(lossWeightsOf(p) ? { lossWeights: lossWeightsOf(p)! } : {}),
+    };
+    const expertHidden = sizes(p, "expert-hidden");
+    const towerHidden = sizes(p, "tower-hidden");
+    if (expertHidden && expertHidden.length === 0) throw new UsageError("--expert-hidden needs at least one size");
+    // Refuse a --model that is not ours before any work, not after the first epoch.
+    await assertCheckpointWritable(dir);
+    const src0 = await openFor(p, trainPath, run.format, csvOptionsFrom(p));
+    const s0 = emptyStats();
+    pre = await fitPreprocessor(src0, { minCount: run.minCount, warn: io.err, ...(run.hashBuckets !== undefined ? { hashBuckets: run.hashBuckets } : {}) }, s0);
+    // the loading pass below reads the same lines and reports them; a streamed file has no such pass
+    if (run.stream) reportStats(trainPath, s0, io.err);
+    model = new Esmm({
+      variant,
+      fields: pre.fieldSpecs(),
+      dense: pre.schema.dense,
+      denseMean: pre.denseMean,
+      denseStd: pre.denseStd,
+      dim: int(p, "dim", 16, 1),
+      seed: run.seed,
+      experts: { count: int(p, "experts", 2, 1), ...(expertHidden ? { hidden: expertHidden } : {}) },
+      ...(towerHidden ? { towers: { hidden: towerHidden } } : {}),
+    });
+    optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
+  }
+  const { format, seed, batch } = run;
+  const delimiter = str(p, "delimiter") ?? (p.resume ? resumedDelimiter : undefined);
+  const src = await openLike(p, trainPath, format, pre, false, delimiter);
+  const stats = emptyStats();
+  const data = run.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
+  reportStats(trainPath, stats, io.err);
+  let valid: Dataset | undefined;
+  const validPath = str(p, "valid");
+  if (validPath) {
+    const vs = await openLike(p, validPath, format, pre, false, delimiter);
+    const vstats = emptyStats();
+    valid = await loadDataset(vs, pre, vstats);
+    reportStats(validPath, vstats, io.err);
+  }
+  io.err(`${model.variant}: ${model.parameterCount().toLocaleString("en-US")} parameters, ${model.config.fields.length} fields, D = ${model.config.dim}`);
+
+  // One train() call over the remaining epochs: it owns shuffling, validation and early stopping
+  // (restoring the best weights); each epoch's checkpoint is written from onEpoch.
+  let lastLog = performance.now();
+  let endedEpoch = -1;
+  const progressSeconds = num(p, "progress-seconds", 10, (x) => x > 0, "> 0");
+  // the second loss term is the CTCVR loss for the ESMM variants, the clicked-only CVR loss for base
+  const secondLabel = model.variant === "base" ? "cvr(clicked)" : "ctcvr";
+  const threads = threadsOf(p);
+  // the thread count is recorded, not fixed: a resumed run may use another (its bits then differ)
+  const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, ...(delimiter ? { delimiter } : {}), threads, epochsDone, history, ...(changes.length ? { changes } : {}) });
+  if (threads > 1) io.err(`training on ${threads} threads (data-parallel: a seed gives the same result for the same thread count)`);
+  const result = await train(model, data, {
+    threads,
+    ...(run.lossWeights ? { lossWeights: run.lossWeights } : {}),
+    epochs: epochs - startEpoch,
+    startEpoch,
+    batchSize: batch,
+    seed,
+    optimizer,
+    ...(valid ? { valid } : {}),
+    ...(es ? { earlyStopping: { metric: es, patience: int(p, "patience", 1, 1) } } : {}),
+    // a terminal gets a live line; a log one line every --progress-seconds (by the clock, not by steps)
+    progressEvery: io.isTTY ? 5 : 1,
+    onProgress: (ev) => {
+      const line = progressLine({ ...ev, epochs, secondLabel });
+      if (io.isTTY && io.status) io.status(line);
+      else {
+        const now = performance.now();
+        // the epoch's last line once (train() reports the last step, then the epoch's end)
+        const endOfEpoch = ev.epochRows !== null && ev.rows >= ev.epochRows && endedEpoch !== ev.epoch;
+        if (now - lastLog >= progressSeconds * 1000 || endOfEpoch) {
+          io.err(line);
+          lastLog = now;
+          if (endOfEpoch) endedEpoch = ev.epoch;
+        }
+      }
+    },
+    onEpoch: async (rec) => {
+      if (io.isTTY && io.status) io.status("");
+      const entry: Record<string, unknown> = { epoch: rec.epoch, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, rows: rec.rows, seconds: rec.seconds };
+      if (rec.valid) {
+        entry.valid = rec.valid;
+        io.err(`epoch ${rec.epoch + 1}/${epochs} valid: CTR AUC ${fmt(rec.valid.ctrAuc)}, CVR AUC ${fmt(rec.valid.cvrAuc)}, CTCVR AUC ${fmt(rec.valid.ctcvrAuc)}`);
+      }
+      history.push(entry);
+      const gates = valid && model.gates ? { gateUsage: gateUsage(model, valid) } : {};
+      await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training: { ...trainingMeta(rec.epoch + 1), ...gates } });
+    },
+  });
+  const epochsDone = startEpoch + result.history.length;
+  if (es) {
+    if (epochsDone < epochs) io.err(`early stop: ${es} has not improved since epoch ${result.bestEpoch + 1}`);
+    // the model now holds the best epoch's weights: save them over the last epoch's checkpoint
+    await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training: { ...trainingMeta(epochsDone), bestEpoch: result.bestEpoch, earlyStop: es } });
+    io.err(`restored the best epoch (${result.bestEpoch + 1}) by ${es}`);
+  }
+  const finalMetrics = valid && result.history.length > 0 ? evaluate(model, valid) : null;
+  if (p.json) {
+    io.out(JSON.stringify({ model: dir, variant: model.variant, epochsDone, bestEpoch: result.bestEpoch, validation: finalMetrics, history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, ctrLoss: h.ctrLoss, ctcvrLoss: h.cvrLoss, rows: h.rows, seconds: h.seconds })) }, null, 2));
+    return;
+  }
+  if (finalMetrics) io.out(metricsTable([{ name: model.variant, metrics: finalMetrics }]));
+  io.out(`saved ${dir}`);
+}
+
+export const command: Command = {
+  name: "train",
+  summary: "fit a model (esmm-mmoe, esmm or base) and save a checkpoint directory",
+  usage: "esmm train --train FILE --model DIR [--valid FILE] [--variant esmm-mmoe|esmm|base] [options]",
+  options: {
+      train: { type: "string", help: "training data (required)" },
+      valid: { type: "string", help: "validation data, evaluated after every epoch" },
+      model: { type: "string", help: "checkpoint directory to write (required)" },
+      variant: { type: "string", help: `model variant: ${VARIANTS.join(", ")} (default esmm-mmoe)` },
+      ...trainingOptions(),
+      "weight-decay": { type: "string", help: "AdamW decoupled weight decay (default 0)" },
+      "clip-norm": { type: "string", help: "clip the global gradient norm to this value" },
+      dim: { type: "string", help: "embedding width D (default 16)" },
+      "min-count": { type: "string", help: "keep ids seen at least this often in training, else out-of-vocabulary (default 1)" },
+      "hash-buckets": { type: "string", help: "hash every id into this many buckets instead of building vocabularies" },
+      seed: { type: "string", help: "seed of the initialisation and the shuffling (default 1)" },
+      resume: { type: "flag", help: "continue the checkpoint in --model (weights, optimizer, vocabularies) up to --epochs" },
+      stream: { type: "flag", help: "stream the training file each epoch (larger than memory) with a shuffle buffer" },
+      "early-stop": { type: "string", help: "validation metric to stop on: ctrAuc, cvrAuc, ctcvrAuc, ctrLogLoss, ..." },
+      patience: { type: "string", help: "epochs without improvement before stopping (default 1)" },
+      threads: { type: "string", help: "threads of data-parallel training: N or auto (the machine's cores); default 1" },
+      json: { type: "flag", help: "print the final validation metrics (and the checkpoint) as one JSON object on standard output" },
+      "progress-seconds": { type: "string", help: "when standard error is not a terminal, a progress line every this many seconds (default 10)" },
+      config: { type: "string", help: "a JSON file of these options (the same keys, without --); flags given here override it" },
+      experts: { type: "string", help: "esmm-mmoe: number of experts (default 2)" },
+      "expert-hidden": { type: "string", help: "hidden sizes of each expert (esmm/base: of each task's MLP before its tower), comma-separated (default 256,128)" },
+      "tower-hidden": { type: "string", help: "hidden sizes of each task's tower, comma-separated (default 64; empty for none)" },
+      "loss-weights": { type: "string", help: "weights of the CTR and the CTCVR (base: clicked-only CVR) loss terms, as ctr,cvr (default 1,1)" },
+      ...dataOptions(),
+    },
+  run: trainCommand,
+};

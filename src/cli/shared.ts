@@ -1,0 +1,142 @@
+/** What several `esmm` commands share: option groups (data, backend, training), reading files as a model expects, reporting. */
+import {
+  BACKENDS,
+  type CsvOptions,
+  type Schema,
+} from "../index.js";
+import { availableParallelism } from "node:os";
+import { type Preprocessor } from "../data/index.js";
+import {
+  FORMATS,
+  checkSchema,
+  loadCheckpoint,
+  DEFAULT_MAX_LINE,
+  openSource,
+  type Format,
+  type ReadStats,
+  type RowSource,
+} from "../node/index.js";
+
+import { UsageError, int, list, need, str, type OptionSpec, type Parsed } from "./args.js";
+
+export type { Io } from "./io.js";
+/** --backend, which every command that computes takes (ESMM_BACKEND sets the same). */
+export function backendOption(): Record<string, OptionSpec> {
+  return { backend: { type: "string", help: `kernels: ${BACKENDS.join(", ")} (default wasm where WebAssembly SIMD runs, else ts; env ESMM_BACKEND)` } };
+}
+
+/** --threads N | auto. */
+export function threadsOf(p: Parsed): number {
+  const t = str(p, "threads");
+  if (t === undefined) return 1;
+  if (t === "auto") return availableParallelism();
+  return int(p, "threads", 1, 1);
+}
+
+export function dataOptions(): Record<string, OptionSpec> {
+  return {
+    ...backendOption(),
+    format: { type: "string", help: `data format: ${FORMATS.join(", ")} (default csv, or the model's)` },
+    common: { type: "string", help: "aliccp-raw: the common_features file" },
+    click: { type: "string", help: "csv: click label column (default click)" },
+    conversion: { type: "string", help: "csv: conversion label column (default conversion)" },
+    categorical: { type: "string", help: "csv: comma-separated categorical columns (default: all the others)" },
+    multi: { type: "string", help: "csv: comma-separated multi-valued columns (ids split by --multi-sep, optional id:weight)" },
+    "multi-sep": { type: "string", help: "csv: separator between the ids of a multi-valued cell (default |)" },
+    dense: { type: "string", help: "csv: comma-separated dense numeric columns" },
+    ignore: { type: "string", help: "csv: comma-separated columns to ignore" },
+    user: { type: "string", help: "csv: user column for GAUC (default user_id when present)" },
+    delimiter: { type: "string", help: "csv: field delimiter (default ,)" },
+    "max-line": { type: "string", help: `longest line accepted, in characters (default ${DEFAULT_MAX_LINE}); a longer one stops with its file and line` },
+    "skip-bad": { type: "flag", help: "skip bad lines and count them instead of stopping at the first" },
+  };
+}
+
+/** The options of a training run that train and demo share. */
+export function trainingOptions(): Record<string, OptionSpec> {
+  return {
+    epochs: { type: "string", help: "total epochs (default 2)" },
+    batch: { type: "string", help: "batch size (default 1024)" },
+    lr: { type: "string", help: "Adam learning rate (default 0.001)" },
+  };
+}
+
+export function csvOptionsFrom(p: Parsed): CsvOptions {
+  const o: CsvOptions = {};
+  const c = str(p, "click");
+  if (c) o.click = c;
+  const v = str(p, "conversion");
+  if (v) o.conversion = v;
+  const cat = list(p, "categorical");
+  if (cat) o.categorical = cat;
+  const multi = list(p, "multi");
+  const sep = str(p, "multi-sep");
+  if (sep === "") throw new UsageError("--multi-sep must not be empty");
+  if (multi) o.multi = multi.map((name) => (sep ? { name, sep } : { name }));
+  const dense = list(p, "dense");
+  if (dense) o.dense = dense;
+  const ignore = list(p, "ignore");
+  if (ignore) o.ignore = ignore;
+  const user = str(p, "user");
+  if (user !== undefined) o.user = user === "" ? null : user;
+  const d = str(p, "delimiter");
+  if (d) o.delimiter = d;
+  return o;
+}
+
+/** CSV options that reproduce a trained model's schema on a new file. */
+export function csvOptionsOf(schema: Schema, noLabels = false): CsvOptions {
+  return {
+    click: schema.click,
+    conversion: schema.conversion,
+    categorical: schema.categorical,
+    multi: schema.multi,
+    dense: schema.dense,
+    user: schema.user,
+    noLabels,
+  };
+}
+
+export function formatOf(p: Parsed, fallback: Format = "csv"): Format {
+  const f = str(p, "format") ?? fallback;
+  if (!FORMATS.includes(f as Format)) throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, got "${f}"`);
+  return f as Format;
+}
+
+export function reportStats(what: string, s: ReadStats, log: (s: string) => void): void {
+  if (s.bad > 0) log(`${what}: skipped ${s.bad} bad line(s); first: ${s.badExamples.join(" | ")}`);
+  if (s.dropped > 0) log(`${what}: dropped ${s.dropped} row(s) with a conversion but no click (as the paper does)`);
+}
+
+/** Opens a file to be read exactly as a model's preprocessing expects (same columns and meanings). */
+export async function openLike(p: Parsed, path: string, format: Format, pre: Preprocessor, noLabels = false, delimiter?: string, keep?: string[]): Promise<RowSource> {
+  // the file's delimiter: --delimiter, else the one the model was trained on, else ","
+  const d = str(p, "delimiter") ?? delimiter;
+  if (keep && format === "aliccp-raw") throw new UsageError("--keep needs a CSV format; aliccp-raw rows have no columns to keep");
+  const csv: CsvOptions = format === "aliccp-raw" ? {} : { ...csvOptionsOf(pre.schema, noLabels), ...(d ? { delimiter: d } : {}), ...(keep ? { keep } : {}) };
+  const src = await openFor(p, path, format, csv);
+  checkSchema(src, pre, path);
+  return src;
+}
+
+export async function openFor(p: Parsed, path: string, format: Format, csv: CsvOptions): Promise<RowSource> {
+  const spec = { format, path, csv, skipBad: p["skip-bad"] === true, maxLine: int(p, "max-line", DEFAULT_MAX_LINE, 1) } as Parameters<typeof openSource>[0];
+  const common = str(p, "common");
+  if (common) spec.common = common;
+  return openSource(spec);
+}
+
+export function fmt(v: number | null): string {
+  return v === null ? "n/a" : v.toFixed(4);
+}
+
+export async function modelAndSource(p: Parsed, path: string, noLabels: boolean, keep?: string[]) {
+  const dir = need(p, "model");
+  const ck = await loadCheckpoint(dir);
+  if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing (vocabularies); it cannot read raw files`);
+  const format = formatOf(p, (ck.json.training?.format as Format) ?? "csv");
+  const trainedDelimiter = typeof ck.json.training?.delimiter === "string" ? (ck.json.training.delimiter as string) : undefined;
+  const src = await openLike(p, path, format, ck.preprocessor, noLabels, trainedDelimiter, keep);
+  return { ck, src, pre: ck.preprocessor };
+}
+
