@@ -227,3 +227,43 @@ describe("reference values", () => {
     expect(dz[0]).toBe(1);
   });
 });
+
+describe("kernels the ops call (moved from inline loops), every backend, hand-derived values", () => {
+  const sets: Array<[string, Kernels]> = [["naive", naiveKernels], ["ts", fastKernels]];
+  it.each(sets)("%s: mixExperts and its backward", (_, K) => {
+    // gates [0.25, 0.75]; experts [1, 2] and [3, 4]: y = 0.25 [1, 2] + 0.75 [3, 4] = [2.5, 3.5]
+    const y = new Float32Array(2);
+    const gates = Float32Array.of(0.25, 0.75);
+    const experts = [Float32Array.of(1, 2), Float32Array.of(3, 4)];
+    K.mixExperts(y, gates, experts, 1, 2);
+    expect(Array.from(y)).toEqual([2.5, 3.5]);
+    const dg = new Float32Array(2);
+    const dx = [new Float32Array(2), null];
+    K.mixExpertsBackward(dg, dx, Float32Array.of(1, 1), gates, experts, 1, 2);
+    expect(Array.from(dg)).toEqual([3, 7]); // <dy, expert e>
+    expect(Array.from(dx[0]!)).toEqual([0.25, 0.25]); // gate e * dy; expert 1's gradient skipped
+  });
+
+  it.each(sets)("%s: the product loss at a = b = 0 (p = 1/4)", (_, K) => {
+    const da = new Float32Array(2);
+    const db = new Float32Array(2);
+    // row 0: y = 1, loss ln 4, d/da = -sig(-a) = -1/2; row 1: y = 0, loss -ln(3/4), d/da = p sig(-a) / (1 - p) = 1/6
+    const loss = K.bceWithLogitsProduct(da, db, new Float32Array(2), new Float32Array(2), Float32Array.of(1, 0), null, 2);
+    expect(loss).toBeCloseTo((Math.log(4) - Math.log(0.75)) / 2, 12);
+    expect(da[0]).toBeCloseTo(-0.5 / 2, 7);
+    expect(da[1]).toBeCloseTo(1 / 6 / 2, 7);
+    expect(Array.from(db)).toEqual(Array.from(da)); // symmetric in a and b
+    expect(K.bceWithLogitsProduct(da, db, Float32Array.of(1), Float32Array.of(1), Float32Array.of(1), Float32Array.of(0), 1)).toBe(0); // all weights zero
+  });
+
+  it.each(sets)("%s: copyColumns and addScaled", (_, K) => {
+    const dst = new Float32Array(6); // [2, 3]
+    K.copyColumns(dst, 3, 1, Float32Array.of(1, 2, 3, 4), 2, 0, 2, 2, false); // src [2, 2] into columns 1..2
+    expect(Array.from(dst)).toEqual([0, 1, 2, 0, 3, 4]);
+    K.copyColumns(dst, 3, 0, Float32Array.of(10, 20), 1, 0, 1, 2, true);
+    expect(Array.from(dst)).toEqual([10, 1, 2, 20, 3, 4]);
+    const out = Float32Array.of(1, 1);
+    K.addScaled(out, Float32Array.of(2, 4), 0.5, 2);
+    expect(Array.from(out)).toEqual([2, 3]);
+  });
+});

@@ -2,7 +2,7 @@
  * Elementwise ops. Binary ops broadcast like NumPy; their backward sums the gradient back over the
  * broadcast dimensions (a bias of shape [H] added to [B, H] receives the column sums of dy).
  */
-import { Tensor, broadcastShapes, broadcastStrides, kernels, sameShape, sizeOf, tensor, type Shape } from "../../tensor/index.js";
+import { Tensor, broadcastShapes, broadcastStrides, kernels, sameShape, sizeOf, softplusScalar, tensor, type Shape } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
 /**
@@ -145,10 +145,7 @@ export function log(x: Tensor): Tensor {
   return unary("log", x, Math.log, (xv) => 1 / xv);
 }
 
-/** Stable softplus(x) = ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|). */
-export function softplusScalar(x: number): number {
-  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
-}
+export { softplusScalar };
 
 /** ln(1 + e^x), stable for any x.  backward: dx += dy * sigmoid(x). */
 export function softplus(x: Tensor): Tensor {

@@ -171,14 +171,9 @@ function scratch(i: number, n: number): Float32Array {
   return pool[i]!.data.subarray(0, n);
 }
 
-/** dst[r, dc : dc + width] = src[r, sc : sc + width] for r < rows (row strides ds and ss); with `add`, +=. */
+/** dst[r, dc : dc + width] (+)= src[r, sc : sc + width] for r < rows (the kernel; see Kernels.copyColumns). */
 function copyColumns(dst: Float32Array, ds: number, dc: number, src: Float32Array, ss: number, sc: number, width: number, rows: number, add = false): void {
-  for (let r = 0; r < rows; r++) {
-    const d0 = r * ds + dc;
-    const s0 = r * ss + sc;
-    if (add) for (let c = 0; c < width; c++) dst[d0 + c] = dst[d0 + c]! + src[s0 + c]!;
-    else for (let c = 0; c < width; c++) dst[d0 + c] = src[s0 + c]!;
-  }
+  kernels.copyColumns(dst, ds, dc, src, ss, sc, width, rows, add);
 }
 
 /** Offsets of B bags of n rows each: 0, n, 2n, ..., Bn. */

@@ -4,7 +4,6 @@
  */
 import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { record } from "../engine.js";
-import { softplusScalar } from "./elementwise.js";
 
 export interface BceOptions {
   /** Per-row weights; the mean divides by their sum. A zero weight removes a row (and its gradient). */
@@ -42,16 +41,8 @@ export function bceWithLogits(logits: Tensor, targets: Tensor | Float32Array | A
   const loss = kernels.bceWithLogits(dz, logits.data, y, w, n);
   const out = new Tensor(Float32Array.of(loss), []);
   return record("bceWithLogits", out, [logits], (dy) => {
-    const g = logits.gradBuffer();
-    const s = dy[0]!;
-    for (let i = 0; i < n; i++) g[i] = g[i]! + s * dz[i]!;
+    kernels.addScaled(logits.gradBuffer(), dz, dy[0]!, n);
   });
-}
-
-/** ln(e^u + e^v + e^w) without overflow. */
-function logSumExp3(u: number, v: number, w: number): number {
-  const m = Math.max(u, v, w);
-  return m + Math.log(Math.exp(u - m) + Math.exp(v - m) + Math.exp(w - m));
 }
 
 /**
@@ -77,41 +68,13 @@ export function bceWithLogitsProduct(
   const y = targetsOf("bceWithLogitsProduct", a, targets);
   const n = a.size;
   const w = checkWeights("bceWithLogitsProduct", n, opts.weights);
-  let wsum = 0;
-  for (let i = 0; i < n; i++) wsum += w ? w[i]! : 1;
   const da = allocF32(n);
   const db = allocF32(n);
-  let loss = 0;
-  if (wsum > 0) {
-    for (let i = 0; i < n; i++) {
-      const wi = (w ? w[i]! : 1) / wsum;
-      if (wi === 0) continue;
-      const av = a.data[i]!;
-      const bv = b.data[i]!;
-      const yi = y[i]!;
-      const lsa = -softplusScalar(-av); // ln sig(a)
-      const lsb = -softplusScalar(-bv);
-      const logP = lsa + lsb;
-      const log1mP = logSumExp3(-av, -bv, -av - bv) + logP;
-      loss += -wi * (yi * logP + (1 - yi) * log1mP);
-      const lsNegA = -softplusScalar(av); // ln sig(-a)
-      const lsNegB = -softplusScalar(bv);
-      const ra = Math.exp(logP + lsNegA - log1mP);
-      const rb = Math.exp(logP + lsNegB - log1mP);
-      da[i] = wi * (-yi * Math.exp(lsNegA) + (1 - yi) * ra);
-      db[i] = wi * (-yi * Math.exp(lsNegB) + (1 - yi) * rb);
-    }
-  }
+  const loss = kernels.bceWithLogitsProduct(da, db, a.data, b.data, y, w, n);
   const out = new Tensor(Float32Array.of(loss), []);
   return record("bceWithLogitsProduct", out, [a, b], (dy) => {
     const s = dy[0]!;
-    if (a.needsGrad) {
-      const g = a.gradBuffer();
-      for (let i = 0; i < n; i++) g[i] = g[i]! + s * da[i]!;
-    }
-    if (b.needsGrad) {
-      const g = b.gradBuffer();
-      for (let i = 0; i < n; i++) g[i] = g[i]! + s * db[i]!;
-    }
+    if (a.needsGrad) kernels.addScaled(a.gradBuffer(), da, s, n);
+    if (b.needsGrad) kernels.addScaled(b.gradBuffer(), db, s, n);
   });
 }

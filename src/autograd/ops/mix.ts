@@ -1,5 +1,5 @@
 /** The MMoE mixture: a gate's weights blend the experts' outputs, row by row. */
-import { Tensor, fmt } from "../../tensor/index.js";
+import { Tensor, fmt, kernels } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
 /**
@@ -21,31 +21,9 @@ export function mixExperts(gates: Tensor, experts: readonly Tensor[]): Tensor {
   }
   const y = Tensor.empty([B, H]);
   const G = gates.data;
-  for (let e = 0; e < E; e++) {
-    const X = experts[e]!.data;
-    for (let b = 0; b < B; b++) {
-      const g = G[b * E + e]!;
-      const o = b * H;
-      for (let h = 0; h < H; h++) y.data[o + h] = y.data[o + h]! + g * X[o + h]!;
-    }
-  }
+  const X = experts.map((x) => x.data);
+  kernels.mixExperts(y.data, G, X, B, H);
   return record("mixExperts", y, [gates, ...experts], (dy) => {
-    const gg = gates.needsGrad ? gates.gradBuffer() : null;
-    for (let e = 0; e < E; e++) {
-      const x = experts[e]!;
-      const X = x.data;
-      const gx = x.needsGrad ? x.gradBuffer() : null;
-      for (let b = 0; b < B; b++) {
-        const o = b * H;
-        const g = G[b * E + e]!;
-        let dot = 0;
-        for (let h = 0; h < H; h++) {
-          const d = dy[o + h]!;
-          dot += d * X[o + h]!;
-          if (gx) gx[o + h] = gx[o + h]! + g * d;
-        }
-        if (gg) gg[b * E + e] = gg[b * E + e]! + dot;
-      }
-    }
+    kernels.mixExpertsBackward(gates.needsGrad ? gates.gradBuffer() : null, experts.map((x) => (x.needsGrad ? x.gradBuffer() : null)), dy, G, X, B, H);
   });
 }

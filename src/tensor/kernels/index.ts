@@ -1,5 +1,5 @@
 export type { AdamHyper, GemmOpts, Kernels } from "./types.js";
-export { naiveKernels, sigmoidScalar } from "./naive.js";
+export { naiveKernels, sigmoidScalar, softplusScalar } from "./naive.js";
 export { fastKernels } from "./fast.js";
 export { wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, gemmModuleBytes, wasmWarmup } from "./wasm.js";
 import { fastKernels } from "./fast.js";

@@ -49,6 +49,87 @@ export function sigmoidScalar(x: number): number {
   return e / (1 + e);
 }
 
+/** Stable softplus(x) = ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|). */
+export function softplusScalar(x: number): number {
+  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+}
+
+/** ln(e^u + e^v + e^w) without overflow. */
+function logSumExp3(u: number, v: number, w: number): number {
+  const m = Math.max(u, v, w);
+  return m + Math.log(Math.exp(u - m) + Math.exp(v - m) + Math.exp(w - m));
+}
+
+function bceWithLogitsProduct(da: Float32Array, db: Float32Array, a: Float32Array, b: Float32Array, y: Float32Array, w: Float32Array | null, n: number): number {
+  let wsum = 0;
+  for (let i = 0; i < n; i++) wsum += w ? w[i]! : 1;
+  let loss = 0;
+  if (!(wsum > 0)) return 0;
+  for (let i = 0; i < n; i++) {
+    const wi = (w ? w[i]! : 1) / wsum;
+    if (wi === 0) continue;
+    const av = a[i]!;
+    const bv = b[i]!;
+    const yi = y[i]!;
+    const lsa = -softplusScalar(-av); // ln sig(a)
+    const lsb = -softplusScalar(-bv);
+    const logP = lsa + lsb;
+    const log1mP = logSumExp3(-av, -bv, -av - bv) + logP;
+    loss += -wi * (yi * logP + (1 - yi) * log1mP);
+    const lsNegA = -softplusScalar(av); // ln sig(-a)
+    const lsNegB = -softplusScalar(bv);
+    const ra = Math.exp(logP + lsNegA - log1mP);
+    const rb = Math.exp(logP + lsNegB - log1mP);
+    da[i] = wi * (-yi * Math.exp(lsNegA) + (1 - yi) * ra);
+    db[i] = wi * (-yi * Math.exp(lsNegB) + (1 - yi) * rb);
+  }
+  return loss;
+}
+
+function addScaled(out: Float32Array, x: Float32Array, s: number, n: number): void {
+  for (let i = 0; i < n; i++) out[i] = out[i]! + s * x[i]!;
+}
+
+function mixExperts(y: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void {
+  const E = experts.length;
+  for (let e = 0; e < E; e++) {
+    const X = experts[e]!;
+    for (let b = 0; b < batch; b++) {
+      const g = gates[b * E + e]!;
+      const o = b * width;
+      for (let h = 0; h < width; h++) y[o + h] = y[o + h]! + g * X[o + h]!;
+    }
+  }
+}
+
+function mixExpertsBackward(dgates: Float32Array | null, dexperts: ReadonlyArray<Float32Array | null>, dy: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void {
+  const E = experts.length;
+  for (let e = 0; e < E; e++) {
+    const X = experts[e]!;
+    const gx = dexperts[e] ?? null;
+    for (let b = 0; b < batch; b++) {
+      const o = b * width;
+      const g = gates[b * E + e]!;
+      let dot = 0;
+      for (let h = 0; h < width; h++) {
+        const d = dy[o + h]!;
+        dot += d * X[o + h]!;
+        if (gx) gx[o + h] = gx[o + h]! + g * d;
+      }
+      if (dgates) dgates[b * E + e] = dgates[b * E + e]! + dot;
+    }
+  }
+}
+
+function copyColumns(dst: Float32Array, ds: number, dc: number, src: Float32Array, ss: number, sc: number, width: number, rows: number, add: boolean): void {
+  for (let r = 0; r < rows; r++) {
+    const d0 = r * ds + dc;
+    const s0 = r * ss + sc;
+    if (add) for (let c = 0; c < width; c++) dst[d0 + c] = dst[d0 + c]! + src[s0 + c]!;
+    else for (let c = 0; c < width; c++) dst[d0 + c] = src[s0 + c]!;
+  }
+}
+
 function sigmoid(y: Float32Array, x: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) y[i] = sigmoidScalar(x[i]!);
 }
@@ -143,6 +224,11 @@ export const naiveKernels: Kernels = {
   sumRowsInto,
   relu,
   reluBackward,
+  bceWithLogitsProduct,
+  addScaled,
+  mixExperts,
+  mixExpertsBackward,
+  copyColumns,
   sigmoid,
   sigmoidBackward,
   softmaxRows,

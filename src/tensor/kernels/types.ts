@@ -88,6 +88,29 @@ export interface Kernels {
    */
   bceWithLogits(dz: Float32Array, z: Float32Array, y: Float32Array, w: Float32Array | null, n: number): number;
 
+  /**
+   * ESMM's CTCVR loss: mean BCE of p = sigmoid(a) sigmoid(b) against y, from the logits in log space
+   * (see src/autograd/ops/loss.ts for the derivation), with optional row weights (mean = sum / sum w).
+   * Writes d loss / d a_i and d loss / d b_i into `da`, `db`; returns the loss.
+   */
+  bceWithLogitsProduct(da: Float32Array, db: Float32Array, a: Float32Array, b: Float32Array, y: Float32Array, w: Float32Array | null, n: number): number;
+  /** out[i] += s * x[i] (a backward's accumulation of a scaled gradient). */
+  addScaled(out: Float32Array, x: Float32Array, s: number, n: number): void;
+  /**
+   * The MMoE mixture: y[b, :] += sum_e gates[b, e] * experts[e][b, :]  (y [B, H], gates [B, E]).
+   */
+  mixExperts(y: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void;
+  /**
+   * Its backward: dgates[b, e] += <dy[b, :], experts[e][b, :]>, dexperts[e][b, :] += gates[b, e] dy[b, :]
+   * (a null output skips that gradient).
+   */
+  mixExpertsBackward(dgates: Float32Array | null, dexperts: ReadonlyArray<Float32Array | null>, dy: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void;
+  /**
+   * Columns of one row-major matrix into another: dst[r, dc .. dc + width) (+)= src[r, sc .. sc + width)
+   * for r < rows; ds and ss are the row strides (the per-id first layer's blocks of W).
+   */
+  copyColumns(dst: Float32Array, ds: number, dc: number, src: Float32Array, ss: number, sc: number, width: number, rows: number, add: boolean): void;
+
   /** Adam / AdamW update of a dense parameter; see src/optim/adam.ts for the formulas. */
   adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void;
   /**
