@@ -203,3 +203,27 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
     expect(arena.heldFloats).toBe(0);
   });
 });
+
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm reluBackward", () => {
+  it("equals the TypeScript kernel bit for bit, -0 included, on views of the kernels' memory", async () => {
+    const { Arena, allocF32 } = await import("../src/index.js");
+    useBackend("wasm");
+    const arena = new Arena();
+    for (const n of [64, 67, 1031]) {
+      arena.run(() => {
+        const y = allocF32(n), dy = allocF32(n), dx = allocF32(n);
+        y.set(rand(n, 40));
+        dy.set(rand(n, 41));
+        dx.set(rand(n, 42));
+        dx[0] = -0;
+        y[0] = -1; // masked: dx stays -0
+        const ref = dx.slice();
+        fastKernels.reluBackward(ref, dy, y, n);
+        wasmKernels.reluBackward(dx, dy, y, n);
+        expect(dx.buffer instanceof SharedArrayBuffer).toBe(true);
+        expect(Object.is(dx[0], -0)).toBe(true);
+        expect(Array.from(dx)).toEqual(Array.from(ref));
+      });
+    }
+  });
+});

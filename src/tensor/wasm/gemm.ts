@@ -235,6 +235,25 @@ function sumRowBags(f: Fn): void {
   });
 }
 
+/**
+ * reluBackward(dx, dy, y, n): dx += dy where y > 0, four lanes at a time; a lane where y <= 0 keeps
+ * dx exactly (bitselect, so even a -0 stays -0): the TypeScript kernel's bits. n % 4 lanes are left
+ * to the caller.
+ */
+function reluBackward(f: Fn): void {
+  const [dx, dy, y, n] = [0, 1, 2, 3];
+  const i = f.local(I32), end = f.local(I32), d = f.local(V128);
+  f.get(n).i32(2).op("i32.shl").set(end);
+  f.for(i, () => f.i32(0), () => f.get(end), 16, () => {
+    f.get(dx).get(i).op("i32.add").simd("v128.load").set(d);
+    f.get(dx).get(i).op("i32.add"); // where the result goes
+    f.get(d).get(dy).get(i).op("i32.add").simd("v128.load").simd("f32x4.add"); // dx + dy
+    f.get(d); // or dx as it was
+    f.get(y).get(i).op("i32.add").simd("v128.load").v128f32(0).simd("f32x4.gt"); // mask: y > 0
+    f.simd("v128.bitselect").simd("v128.store");
+  });
+}
+
 /** Adds the kernels' functions to a module. */
 export function addGemm(m: ModuleBuilder): void {
   const i32s = (n: number): ValType[] => Array.from({ length: n }, (): ValType => I32);
@@ -243,4 +262,5 @@ export function addGemm(m: ModuleBuilder): void {
   m.fn("kernel", i32s(12), [], (f) => kernel(f, false));
   m.fn("kernelRows", i32s(12), [], (f) => kernel(f, true));
   m.fn("sumRowBags", i32s(8), [], sumRowBags);
+  m.fn("reluBackward", i32s(4), [], reluBackward);
 }
