@@ -15,7 +15,7 @@
  * while it is absent, so its effective step differs from dense Adam's.
  */
 import type { AdamHyper, Tensor } from "../tensor/index.js";
-import { firstNonFinite, kernels } from "../tensor/index.js";
+import { allocLasting, firstNonFinite, kernels } from "../tensor/index.js";
 import type { NamedParameters } from "../layers/index.js";
 
 export interface AdamOptions {
@@ -134,7 +134,7 @@ export class Adam {
   private stateOf(name: string, p: Tensor): AdamParamState {
     let st = this.state.get(name);
     if (!st) {
-      st = { step: 0, m: new Float32Array(p.size), v: new Float32Array(p.size) };
+      st = { step: 0, m: allocLasting(p.size), v: allocLasting(p.size) };
       this.state.set(name, st);
     }
     return st;

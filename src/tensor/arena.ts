@@ -89,3 +89,19 @@ import { kernels } from "./kernels/index.js";
 export function allocF32(n: number): Float32Array {
   return current ? current.take(n) : new Float32Array(n);
 }
+
+/** Returns a lent buffer to its backend once nothing refers to the view any more. */
+const lasting = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<() => void>((release) => release()) : null;
+
+/**
+ * n zeroed floats that live across steps (a parameter, its gradient, an optimiser's moments): from
+ * the backend's own memory when it lends some (the wasm backend: its kernels then use them in place),
+ * else a plain Float32Array. A lent buffer goes back to the backend when the view is collected, so
+ * holding the array keeps it valid.
+ */
+export function allocLasting(n: number): Float32Array {
+  const loan = lasting ? (kernels.alloc?.(n) ?? null) : null;
+  if (!loan) return new Float32Array(n);
+  lasting!.register(loan.data, loan.release);
+  return loan.data;
+}

@@ -4,7 +4,7 @@
  *
  * Ids (embedding lookups) are plain Int32Arrays, never tensors: they carry no gradient.
  */
-import { allocF32 } from "./arena.js";
+import { allocF32, allocLasting } from "./arena.js";
 import { kernels } from "./kernels/index.js";
 import { Rng } from "./rng.js";
 import { checkShape, fmt, sizeOf, type Shape } from "./shape.js";
@@ -108,7 +108,7 @@ export class Tensor {
   gradBuffer(): Float32Array {
     if (this.sparse) throw new Error(`gradBuffer: ${this.label()} takes row-sparse gradients; use addRowGrad`);
     // Intermediates' gradients live one step (from the running arena, if any); leaves' live on.
-    if (!this.grad) this.grad = this.node ? allocF32(this.size) : new Float32Array(this.size);
+    if (!this.grad) this.grad = this.node ? allocF32(this.size) : allocLasting(this.size);
     return this.grad;
   }
 
@@ -233,8 +233,9 @@ export function tensor(data: Nested | Float32Array | ArrayLike<number>, shape?: 
   return new Tensor(arr, shape ?? [arr.length], opts);
 }
 
+/** Zeros; a tensor that requires grad (a parameter) gets lasting memory from the backend (see allocLasting). */
 export function zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
-  return new Tensor(new Float32Array(sizeOf(shape)), shape, opts);
+  return new Tensor(opts.requiresGrad ? allocLasting(sizeOf(shape)) : new Float32Array(sizeOf(shape)), shape, opts);
 }
 
 export function ones(shape: Shape, opts: TensorOptions = {}): Tensor {

@@ -63,6 +63,8 @@ class Heap {
   /** Every buffer object this memory has had (a shared memory gives a new one after each grow). */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private top = 64; // byte 0..63 unused: no view starts at address 0
+  /** Bytes below this have been handed out at some time; above it the memory is as grown: zeros never touched. */
+  private highWater = 64;
   private free: Array<[number, number]> = []; // [byte offset, bytes], sorted by offset
   private f32: Float32Array;
 
@@ -117,7 +119,11 @@ class Heap {
       this.ensure(this.top + 64); // 64 bytes of slack: an edge tile may read (never write) just past a view
     }
     const data = new Float32Array(this.view().buffer, at, floats);
-    data.fill(0);
+    // Memory past the high-water mark is as the grow left it, zeros nobody touched: not writing them
+    // keeps untouched pages unmapped (the moments of table rows no batch reaches cost no RSS). The
+    // scratch region above `top` is written by calls, so the mark follows the largest scratch too.
+    if (at < this.highWater) data.fill(0, 0, Math.min(floats, (this.highWater - at) / 4));
+    this.highWater = Math.max(this.highWater, at + bytes);
     let released = false;
     return {
       data,
@@ -148,6 +154,7 @@ class Heap {
   scratch(floats: number): { base: number; h: Float32Array } {
     const base = this.top;
     this.ensure(base + floats * 4 + 64);
+    this.highWater = Math.max(this.highWater, base + floats * 4 + 64);
     return { base: base / 4, h: this.view() };
   }
 }
