@@ -227,3 +227,34 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
     }
   });
 });
+
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm Adam", () => {
+  it("dense and lazy rows equal the TypeScript kernels bit for bit, on lasting buffers of the kernels' memory", async () => {
+    const { allocLasting } = await import("../src/index.js");
+    useBackend("wasm");
+    const h = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.999 ** 3, gradScale: 0.7 };
+    const lasting = (src: Float32Array): Float32Array => {
+      const a = allocLasting(src.length);
+      a.set(src);
+      return a;
+    };
+    for (const n of [16, 37, 1000]) {
+      const [p, g, m, v] = [rand(n, 50), rand(n, 51), rand(n, 52), rand(n, 53).map(Math.abs)].map(lasting) as [Float32Array, Float32Array, Float32Array, Float32Array];
+      expect(p.buffer instanceof SharedArrayBuffer).toBe(true);
+      const [p2, m2, v2] = [p.slice(), m.slice(), v.slice()];
+      fastKernels.adamDense(p2, g, m2, v2, n, h);
+      wasmKernels.adamDense(p, g, m, v, n, h);
+      expect([Array.from(p), Array.from(m), Array.from(v)]).toEqual([Array.from(p2), Array.from(m2), Array.from(v2)]);
+    }
+    const dim = 16;
+    const V = 50;
+    const rows = Int32Array.of(3, 0, 49, 17);
+    const [p, m, v] = [rand(V * dim, 60), rand(V * dim, 61), rand(V * dim, 62).map(Math.abs)].map(lasting) as [Float32Array, Float32Array, Float32Array];
+    const g = lasting(rand(rows.length * dim, 63));
+    const [p2, m2, v2] = [p.slice(), m.slice(), v.slice()];
+    fastKernels.adamRows(p2, g, rows, m2, v2, dim, h);
+    wasmKernels.adamRows(p, g, rows, m, v, dim, h);
+    expect([Array.from(p), Array.from(m), Array.from(v)]).toEqual([Array.from(p2), Array.from(m2), Array.from(v2)]);
+    expect(p[5 * dim]).toBe(p2[5 * dim]); // an untouched row stays as it was
+  });
+});

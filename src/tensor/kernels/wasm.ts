@@ -14,7 +14,7 @@
 import { ModuleBuilder } from "../wasm/builder.js";
 import { ADD_BIAS, LOAD_C, RELU, addGemm } from "../wasm/gemm.js";
 import { fastKernels } from "./fast.js";
-import type { GemmOpts, Kernels } from "./types.js";
+import type { AdamHyper, GemmOpts, Kernels } from "./types.js";
 
 /** A module using one SIMD instruction: what `WebAssembly.validate` must accept for the wasm backend. */
 function simdProbe(): Uint8Array<ArrayBuffer> {
@@ -51,6 +51,8 @@ interface KernelExports {
   kernelRows(a: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number, n: number): void;
   sumRowBags(out: number, x: number, offsets: number, rows: number, groups: number, dim: number, accumulate: number, relu: number): void;
   reluBackward(dx: number, dy: number, y: number, n: number): void;
+  adamDense(p: number, g: number, m: number, v: number, n: number, beta1: number, beta2: number, c1: number, c2: number, step: number, sq2: number, decay: number, eps: number, gradScale: number): void;
+  adamRows(p: number, g: number, rows: number, count: number, dim: number, m: number, v: number, beta1: number, beta2: number, c1: number, c2: number, step: number, sq2: number, decay: number, eps: number, gradScale: number): void;
 }
 
 /**
@@ -291,6 +293,39 @@ function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: nu
   for (let i = n4; i < n; i++) if (y[i]! > 0) dx[i] = dx[i]! + dy[i]!;
 }
 
+/** Adam's per-step constants, as the TypeScript kernel derives them (the same doubles). */
+function adamArgs(h: AdamHyper): [number, number, number, number, number, number, number, number, number] {
+  return [h.beta1, h.beta2, 1 - h.beta1, 1 - h.beta2, h.lr / h.bc1, Math.sqrt(h.bc2), 1 - h.lr * h.weightDecay, h.eps, h.gradScale];
+}
+
+/**
+ * See Kernels.adamDense: in f64x2 lanes where p, g, m and v are views of the kernels' memory (lasting
+ * allocations on this backend), bit-identical to the TypeScript kernel; else that kernel.
+ */
+function adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void {
+  const hp = heapCache;
+  if (!hp || n < 16 || !hp.owns(p) || !hp.owns(g) || !hp.owns(m) || !hp.owns(v)) {
+    fastKernels.adamDense(p, g, m, v, n, h);
+    return;
+  }
+  const n4 = n & ~3;
+  instance().adamDense(p.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, n4, ...adamArgs(h));
+  if (n4 < n) fastKernels.adamDense(p.subarray(n4), g.subarray(n4), m.subarray(n4), v.subarray(n4), n - n4, h);
+}
+
+/** See Kernels.adamRows: the lazy update in f64x2 lanes (the row ids copied in), bit-identical to the TypeScript kernel. */
+function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32Array, v: Float32Array, dim: number, h: AdamHyper): void {
+  const hp = heapCache;
+  if (!hp || dim % 4 !== 0 || rows.length === 0 || !hp.owns(p) || !hp.owns(g) || !hp.owns(m) || !hp.owns(v)) {
+    fastKernels.adamRows(p, g, rows, m, v, dim, h);
+    return;
+  }
+  const w = instance();
+  const { base, h: mem } = hp.scratch(rows.length);
+  new Int32Array(mem.buffer, base * 4, rows.length).set(rows);
+  w.adamRows(p.byteOffset, g.byteOffset, base * 4, rows.length, dim, m.byteOffset, v.byteOffset, ...adamArgs(h));
+}
+
 /** Zeroed floats in the kernels' memory, for step arenas (null where it cannot be shared). */
 function alloc(n: number): { data: Float32Array; release: () => void } | null {
   if (!wasmSimdSupported()) return null;
@@ -298,7 +333,7 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
   return heap().alloc(n);
 }
 
-/** The wasm backend's kernels: SIMD gemm, sumRowBags and reluBackward, everything else as in the fast TypeScript set. */
+/** The wasm backend's kernels: SIMD gemm, sumRowBags, reluBackward and Adam (dense, lazy rows), everything else as in the fast TypeScript set. */
 /**
  * With a gemm 8x the ts one, per-id first layers pay off only where ids repeat more. Training steps of
  * the reference model at 1,000 / 2,500 / 5,000 / 10,000 rows per field (0.35 / 0.43 / 0.48 / 0.53 of
@@ -308,7 +343,7 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
  */
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
-export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, alloc, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
+export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, adamDense, adamRows, alloc, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
 
 /** The same, with every product of any size through the SIMD gemm (tests use it to reach the SIMD path with small models). */
 export const wasmKernelsAllSimd: Kernels = { ...wasmKernels, gemm: (out, a, b, m, n, k, o) => simdGemm(out, a, b, m, n, k, o, 1) };

@@ -69,6 +69,7 @@ export const SIMD = {
   "v128.or": 0x50,
   "v128.xor": 0x51,
   "v128.bitselect": 0x52,
+  "f64x2.splat": 0x14,
   "f32x4.demote_f64x2_zero": 0x5e,
   "f64x2.promote_low_f32x4": 0x5f,
   "f32x4.abs": 0xe0,

@@ -13,7 +13,7 @@
  * Accumulation is in float32 (the naive oracle sums in doubles): results differ from it by float32
  * rounding, bounded by about k * 2^-24 * sum_p |a_ip b_pj| per entry, which the tests check.
  */
-import { F32, I32, V128, type Fn, type ModuleBuilder, type ValType } from "./builder.js";
+import { F32, F64, I32, V128, type Fn, type ModuleBuilder, type ValType } from "./builder.js";
 
 /** kernel flags */
 export const LOAD_C = 1;
@@ -254,6 +254,90 @@ function reluBackward(f: Fn): void {
   });
 }
 
+/**
+ * Four lanes of Adam at p, g, m, v (byte addresses in locals), in f64x2 pairs exactly as the
+ * TypeScript kernel computes in doubles: gi = g * gradScale; m = beta1 m + c1 gi and
+ * v = beta2 v + c2 gi gi, each stored as float32 and read back as it was stored; then
+ * p = p decay - step m / (sqrt(v) / sq2 + eps). The same operations in the same order, rounded at the
+ * same points: the same bits. `k` holds the f64x2 splats of the constants.
+ */
+function adamLanes(f: Fn, pa: number, ga: number, ma: number, va: number, k: Record<"beta1" | "beta2" | "c1" | "c2" | "step" | "sq2" | "decay" | "eps" | "gs", number>, t: Record<"g" | "m" | "v" | "p" | "lo" | "hi", number>): void {
+  const halves = (src: number, lo: number, hi: number): void => {
+    f.get(src).simd("f64x2.promote_low_f32x4").set(lo);
+    f.get(src).get(src).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").set(hi);
+  };
+  const join = (lo: number, hi: number): void => {
+    f.get(lo).simd("f32x4.demote_f64x2_zero").get(hi).simd("f32x4.demote_f64x2_zero").shuffle(LOW_LOW);
+  };
+  f.get(ga).simd("v128.load").set(t.g);
+  f.get(ma).simd("v128.load").set(t.m);
+  f.get(va).simd("v128.load").set(t.v);
+  f.get(pa).simd("v128.load").set(t.p);
+  // m and v, per half: new = beta x old + c (gi or gi^2), rounded to float32 on the store
+  const gLo = f.local(V128), gHi = f.local(V128), mLo = f.local(V128), mHi = f.local(V128), vLo = f.local(V128), vHi = f.local(V128);
+  halves(t.g, gLo, gHi);
+  for (const x of [gLo, gHi]) f.get(x).get(k.gs).simd("f64x2.mul").set(x);
+  halves(t.m, mLo, mHi);
+  halves(t.v, vLo, vHi);
+  for (const [mm, gg] of [[mLo, gLo], [mHi, gHi]] as const) f.get(k.beta1).get(mm).simd("f64x2.mul").get(k.c1).get(gg).simd("f64x2.mul").simd("f64x2.add").set(mm);
+  for (const [vv, gg] of [[vLo, gLo], [vHi, gHi]] as const) f.get(k.beta2).get(vv).simd("f64x2.mul").get(k.c2).get(gg).simd("f64x2.mul").get(gg).simd("f64x2.mul").simd("f64x2.add").set(vv);
+  join(mLo, mHi);
+  f.set(t.m);
+  join(vLo, vHi);
+  f.set(t.v);
+  f.get(ma).get(t.m).simd("v128.store");
+  f.get(va).get(t.v).simd("v128.store");
+  // p, from the moments as stored
+  halves(t.m, mLo, mHi);
+  halves(t.v, vLo, vHi);
+  halves(t.p, t.lo, t.hi);
+  for (const [pp, mm, vv] of [[t.lo, mLo, vLo], [t.hi, mHi, vHi]] as const) {
+    f.get(pp).get(k.decay).simd("f64x2.mul");
+    f.get(k.step).get(mm).simd("f64x2.mul");
+    f.get(vv).simd("f64x2.sqrt").get(k.sq2).simd("f64x2.div").get(k.eps).simd("f64x2.add");
+    f.simd("f64x2.div").simd("f64x2.sub").set(pp);
+  }
+  f.get(pa);
+  join(t.lo, t.hi);
+  f.simd("v128.store");
+}
+
+const ADAM_CONSTANTS = ["beta1", "beta2", "c1", "c2", "step", "sq2", "decay", "eps", "gs"] as const;
+
+/** adamDense(p, g, m, v, n, beta1, beta2, c1, c2, step, sq2, decay, eps, gradScale): n a multiple of 4. */
+function adamDense(f: Fn): void {
+  const [p, g, m, v, n] = [0, 1, 2, 3, 4];
+  const k = Object.fromEntries(ADAM_CONSTANTS.map((name) => [name, f.local(V128)])) as Record<(typeof ADAM_CONSTANTS)[number], number>;
+  ADAM_CONSTANTS.forEach((name, i) => f.get(5 + i).simd("f64x2.splat").set(k[name]));
+  const t = { g: f.local(V128), m: f.local(V128), v: f.local(V128), p: f.local(V128), lo: f.local(V128), hi: f.local(V128) };
+  const i = f.local(I32), end = f.local(I32), pa = f.local(I32), ga = f.local(I32), ma = f.local(I32), va = f.local(I32);
+  f.get(n).i32(2).op("i32.shl").set(end);
+  f.for(i, () => f.i32(0), () => f.get(end), 16, () => {
+    for (const [a, base] of [[pa, p], [ga, g], [ma, m], [va, v]] as const) f.get(base).get(i).op("i32.add").set(a);
+    adamLanes(f, pa, ga, ma, va, k, t);
+  });
+}
+
+/** adamRows(p, g, rows, count, dim, m, v, ...constants): the lazy update of the listed rows; dim a multiple of 4. */
+function adamRows(f: Fn): void {
+  const [p, g, rows, count, dim, m, v] = [0, 1, 2, 3, 4, 5, 6];
+  const k = Object.fromEntries(ADAM_CONSTANTS.map((name) => [name, f.local(V128)])) as Record<(typeof ADAM_CONSTANTS)[number], number>;
+  ADAM_CONSTANTS.forEach((name, i) => f.get(7 + i).simd("f64x2.splat").set(k[name]));
+  const t = { g: f.local(V128), m: f.local(V128), v: f.local(V128), p: f.local(V128), lo: f.local(V128), hi: f.local(V128) };
+  const r = f.local(I32), d = f.local(I32), row = f.local(I32), rowBytes = f.local(I32), pa = f.local(I32), ga = f.local(I32), ma = f.local(I32), va = f.local(I32);
+  f.get(dim).i32(2).op("i32.shl").set(rowBytes);
+  f.for(r, () => f.i32(0), () => f.get(count), 1, () => {
+    f.get(rows).get(r).i32(2).op("i32.shl").op("i32.add").mem("i32.load").get(rowBytes).op("i32.mul").set(row); // byte offset of the table row
+    f.for(d, () => f.i32(0), () => f.get(rowBytes), 16, () => {
+      f.get(p).get(row).op("i32.add").get(d).op("i32.add").set(pa);
+      f.get(m).get(row).op("i32.add").get(d).op("i32.add").set(ma);
+      f.get(v).get(row).op("i32.add").get(d).op("i32.add").set(va);
+      f.get(g).get(r).get(rowBytes).op("i32.mul").op("i32.add").get(d).op("i32.add").set(ga);
+      adamLanes(f, pa, ga, ma, va, k, t);
+    });
+  });
+}
+
 /** Adds the kernels' functions to a module. */
 export function addGemm(m: ModuleBuilder): void {
   const i32s = (n: number): ValType[] => Array.from({ length: n }, (): ValType => I32);
@@ -263,4 +347,6 @@ export function addGemm(m: ModuleBuilder): void {
   m.fn("kernelRows", i32s(12), [], (f) => kernel(f, true));
   m.fn("sumRowBags", i32s(8), [], sumRowBags);
   m.fn("reluBackward", i32s(4), [], reluBackward);
+  m.fn("adamDense", [...i32s(5), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamDense);
+  m.fn("adamRows", [...i32s(7), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamRows);
 }
