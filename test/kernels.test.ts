@@ -267,3 +267,22 @@ describe("kernels the ops call (moved from inline loops), every backend, hand-de
     expect(Array.from(out)).toEqual([2, 3]);
   });
 });
+
+describe("embedding kernels (gatherFields' backward, embeddingBag), hand-derived", () => {
+  it.each([["naive", naiveKernels], ["ts", fastKernels]] as Array<[string, Kernels]>)("%s", (_, K) => {
+    // x [2 rows, 2 fields x 2]: field 1 of row 0 is [3, 4], of row 1 [7, 8]
+    const col = new Float32Array(4);
+    K.fieldColumn(col, Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8), 2, 2, 1, 2);
+    expect(Array.from(col)).toEqual([3, 4, 7, 8]);
+    // table rows [1, 2], [3, 4], [5, 6]; bag 0 = {row 2 x 0.5, row 0 x 0.5} (a mean of two), bag 1 = {} (zeros)
+    const y = new Float32Array(4);
+    const ids = Int32Array.of(2, 0);
+    const offsets = Int32Array.of(0, 2, 2);
+    const coef = Float32Array.of(0.5, 0.5);
+    K.bagForward(y, Float32Array.of(1, 2, 3, 4, 5, 6), ids, offsets, coef, 2);
+    expect(Array.from(y)).toEqual([3, 4, 0, 0]);
+    const vals = new Float32Array(4);
+    K.bagBackward(vals, Float32Array.of(2, -2, 9, 9), offsets, coef, 2);
+    expect(Array.from(vals)).toEqual([1, -1, 1, -1]); // each id of bag 0 gets 0.5 dy[0]
+  });
+});

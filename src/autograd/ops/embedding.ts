@@ -90,12 +90,9 @@ export function gatherFields(tables: readonly Tensor[], idsIn: Int32Array | Arra
       const t = tables[f]!;
       if (!t.needsGrad) continue;
       const rows = new Int32Array(B);
+      for (let b = 0; b < B; b++) rows[b] = saved[b * F + f]!;
       const vals = allocF32(B * D);
-      for (let b = 0; b < B; b++) {
-        rows[b] = saved[b * F + f]!;
-        const src = (b * F + f) * D;
-        for (let d = 0; d < D; d++) vals[b * D + d] = dy[src + d]!;
-      }
+      kernels.fieldColumn(vals, dy, B, F, f, D);
       t.addRowGrad(rows, vals);
     }
   });
@@ -142,25 +139,12 @@ export function embeddingBag(
     for (let i = lo; i < hi; i++) coef[i] = (weights ? weights[i]! : 1) * scale;
   }
   const y = Tensor.empty([B, D]);
-  const T = table.data;
-  for (let b = 0; b < B; b++) {
-    const o = b * D;
-    for (let i = offsets[b]!; i < offsets[b + 1]!; i++) {
-      const src = ids[i]! * D;
-      const c = coef[i]!;
-      for (let d = 0; d < D; d++) y.data[o + d] = y.data[o + d]! + c * T[src + d]!;
-    }
-  }
+  kernels.bagForward(y.data, table.data, ids, offsets, coef, D);
   const savedIds = ids.slice();
   const savedOffsets = offsets.slice();
   return record("embeddingBag", y, [table], (dy) => {
     const vals = allocF32(savedIds.length * D);
-    for (let b = 0; b < B; b++) {
-      for (let i = savedOffsets[b]!; i < savedOffsets[b + 1]!; i++) {
-        const c = coef[i]!;
-        for (let d = 0; d < D; d++) vals[i * D + d] = c * dy[b * D + d]!;
-      }
-    }
+    kernels.bagBackward(vals, dy, savedOffsets, coef, D);
     table.addRowGrad(savedIds, vals);
   });
 }

@@ -86,6 +86,33 @@ function bceWithLogitsProduct(da: Float32Array, db: Float32Array, a: Float32Arra
   return loss;
 }
 
+function fieldColumn(out: Float32Array, x: Float32Array, batch: number, fields: number, f: number, dim: number): void {
+  for (let b = 0; b < batch; b++) {
+    const src = (b * fields + f) * dim;
+    for (let d = 0; d < dim; d++) out[b * dim + d] = x[src + d]!;
+  }
+}
+
+function bagForward(y: Float32Array, table: Float32Array, ids: Int32Array, offsets: Int32Array, coef: Float32Array, dim: number): void {
+  for (let b = 0; b + 1 < offsets.length; b++) {
+    const o = b * dim;
+    for (let i = offsets[b]!; i < offsets[b + 1]!; i++) {
+      const src = ids[i]! * dim;
+      const c = coef[i]!;
+      for (let d = 0; d < dim; d++) y[o + d] = y[o + d]! + c * table[src + d]!;
+    }
+  }
+}
+
+function bagBackward(vals: Float32Array, dy: Float32Array, offsets: Int32Array, coef: Float32Array, dim: number): void {
+  for (let b = 0; b + 1 < offsets.length; b++) {
+    for (let i = offsets[b]!; i < offsets[b + 1]!; i++) {
+      const c = coef[i]!;
+      for (let d = 0; d < dim; d++) vals[i * dim + d] = c * dy[b * dim + d]!;
+    }
+  }
+}
+
 function addScaled(out: Float32Array, x: Float32Array, s: number, n: number): void {
   for (let i = 0; i < n; i++) out[i] = out[i]! + s * x[i]!;
 }
@@ -229,6 +256,9 @@ export const naiveKernels: Kernels = {
   mixExperts,
   mixExpertsBackward,
   copyColumns,
+  fieldColumn,
+  bagForward,
+  bagBackward,
   sigmoid,
   sigmoidBackward,
   softmaxRows,

@@ -111,6 +111,13 @@ export interface Kernels {
    */
   copyColumns(dst: Float32Array, ds: number, dc: number, src: Float32Array, ss: number, sc: number, width: number, rows: number, add: boolean): void;
 
+  /** out[b, :] = x[b, f*dim : (f+1)*dim] for b < batch: field f's block of a [batch, fields*dim] matrix (gatherFields' backward). */
+  fieldColumn(out: Float32Array, x: Float32Array, batch: number, fields: number, f: number, dim: number): void;
+  /** Pooled bags: y[b, :] += sum over i in [offsets[b], offsets[b+1]) of coef[i] * table[ids[i], :] (embeddingBag). */
+  bagForward(y: Float32Array, table: Float32Array, ids: Int32Array, offsets: Int32Array, coef: Float32Array, dim: number): void;
+  /** Its backward, one gradient row per id: vals[i, :] = coef[i] * dy[b, :] for each i of bag b. */
+  bagBackward(vals: Float32Array, dy: Float32Array, offsets: Int32Array, coef: Float32Array, dim: number): void;
+
   /** Adam / AdamW update of a dense parameter; see src/optim/adam.ts for the formulas. */
   adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void;
   /**
