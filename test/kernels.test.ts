@@ -286,3 +286,20 @@ describe("embedding kernels (gatherFields' backward, embeddingBag), hand-derived
     expect(Array.from(vals)).toEqual([1, -1, 1, -1]); // each id of bag 0 gets 0.5 dy[0]
   });
 });
+
+describe("broadcast binary kernels, hand-derived", () => {
+  it.each([["naive", naiveKernels], ["ts", fastKernels]] as Array<[string, Kernels]>)("%s: [2, 2] op [2] (a row broadcast) and its backward", (_, K) => {
+    const y = new Float32Array(4);
+    const sa = Int32Array.of(2, 1);
+    const sb = Int32Array.of(0, 1); // b repeats along the rows
+    K.binary("sub", y, Float32Array.of(1, 2, 3, 4), Float32Array.of(10, 20), [2, 2], sa, sb);
+    expect(Array.from(y)).toEqual([-9, -18, -7, -16]);
+    K.binary("mul", y, Float32Array.of(1, 2, 3, 4), Float32Array.of(5, 6, 7, 8), [2, 2], null, null);
+    expect(Array.from(y)).toEqual([5, 12, 21, 32]);
+    const ga = new Float32Array(4);
+    const gb = new Float32Array(2);
+    K.binaryBackward("mul", ga, gb, Float32Array.of(1, 1, 1, 1), Float32Array.of(1, 2, 3, 4), Float32Array.of(10, 20), [2, 2], sa, sb);
+    expect(Array.from(ga)).toEqual([10, 20, 10, 20]); // dy * b
+    expect(Array.from(gb)).toEqual([4, 6]); // dy * a, summed over the broadcast rows
+  });
+});

@@ -2,89 +2,20 @@
  * Elementwise ops. Binary ops broadcast like NumPy; their backward sums the gradient back over the
  * broadcast dimensions (a bias of shape [H] added to [B, H] receives the column sums of dy).
  */
-import { Tensor, broadcastShapes, broadcastStrides, kernels, sameShape, sizeOf, softplusScalar, tensor, type Shape } from "../../tensor/index.js";
+import { Tensor, broadcastShapes, broadcastStrides, kernels, sameShape, softplusScalar, tensor, type BinaryOp } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
-/**
- * Calls fn(o, ia, ib) for every output index o of `outShape`, with ia / ib the matching flat indices
- * into the two (broadcast) inputs. Counters advance incrementally: no division per element.
- */
-function forEachBroadcast(outShape: Shape, sa: Int32Array, sb: Int32Array, fn: (o: number, ia: number, ib: number) => void): void {
-  const n = sizeOf(outShape);
-  const rank = outShape.length;
-  const idx = new Int32Array(rank);
-  let ia = 0;
-  let ib = 0;
-  for (let o = 0; o < n; o++) {
-    fn(o, ia, ib);
-    for (let d = rank - 1; d >= 0; d--) {
-      idx[d]!++;
-      ia += sa[d]!;
-      ib += sb[d]!;
-      if (idx[d]! < outShape[d]!) break;
-      ia -= sa[d]! * outShape[d]!;
-      ib -= sb[d]! * outShape[d]!;
-      idx[d] = 0;
-    }
-  }
-}
-
-type Binary = "add" | "sub" | "mul" | "div";
+type Binary = BinaryOp;
 
 function binary(op: Binary, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const y = Tensor.empty(shape);
-  const A = a.data;
-  const B = b.data;
-  const Y = y.data;
-  const f = FORWARD[op];
-  if (sameShape(a.shape, b.shape)) {
-    for (let i = 0; i < Y.length; i++) Y[i] = f(A[i]!, B[i]!);
-  } else {
-    const sa = broadcastStrides(a.shape, shape);
-    const sb = broadcastStrides(b.shape, shape);
-    forEachBroadcast(shape, sa, sb, (o, ia, ib) => {
-      Y[o] = f(A[ia]!, B[ib]!);
-    });
-  }
+  const same = sameShape(a.shape, b.shape);
+  kernels.binary(op, y.data, a.data, b.data, shape, same ? null : broadcastStrides(a.shape, shape), same ? null : broadcastStrides(b.shape, shape));
   return record(op, y, [a, b], (dy) => {
-    const ga = a.needsGrad ? a.gradBuffer() : null;
-    const gb = b.needsGrad ? b.gradBuffer() : null;
-    const sa = broadcastStrides(a.shape, shape);
-    const sb = broadcastStrides(b.shape, shape);
-    // d(a op b)/da and /db, multiplied by dy and accumulated at the (possibly shared) input index.
-    forEachBroadcast(shape, sa, sb, (o, ia, ib) => {
-      const g = dy[o]!;
-      const av = A[ia]!;
-      const bv = B[ib]!;
-      switch (op) {
-        case "add":
-          if (ga) ga[ia] = ga[ia]! + g;
-          if (gb) gb[ib] = gb[ib]! + g;
-          break;
-        case "sub":
-          if (ga) ga[ia] = ga[ia]! + g;
-          if (gb) gb[ib] = gb[ib]! - g;
-          break;
-        case "mul":
-          if (ga) ga[ia] = ga[ia]! + g * bv;
-          if (gb) gb[ib] = gb[ib]! + g * av;
-          break;
-        case "div":
-          if (ga) ga[ia] = ga[ia]! + g / bv;
-          if (gb) gb[ib] = gb[ib]! - (g * av) / (bv * bv);
-          break;
-      }
-    });
+    kernels.binaryBackward(op, a.needsGrad ? a.gradBuffer() : null, b.needsGrad ? b.gradBuffer() : null, dy, a.data, b.data, shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
   });
 }
-
-const FORWARD: Record<Binary, (x: number, y: number) => number> = {
-  add: (x, y) => x + y,
-  sub: (x, y) => x - y,
-  mul: (x, y) => x * y,
-  div: (x, y) => x / y,
-};
 
 function asTensor(x: Tensor | number): Tensor {
   return typeof x === "number" ? tensor(x) : x;

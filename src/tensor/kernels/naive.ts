@@ -2,7 +2,77 @@
  * The naive reference kernels: the most obvious loops, kept forever as the oracle that every fast
  * kernel is tested against. Do not optimise this file.
  */
-import type { AdamHyper, GemmOpts, Kernels } from "./types.js";
+import type { AdamHyper, BinaryOp, GemmOpts, Kernels } from "./types.js";
+
+/**
+ * Calls fn(o, ia, ib) for every output index o of `outShape`, with ia / ib the matching flat indices
+ * into the two (broadcast) inputs. Counters advance incrementally: no division per element.
+ */
+function forEachBroadcast(outShape: readonly number[], sa: Int32Array, sb: Int32Array, fn: (o: number, ia: number, ib: number) => void): void {
+  let n = 1;
+  for (const d of outShape) n *= d;
+  const rank = outShape.length;
+  const idx = new Int32Array(rank);
+  let ia = 0;
+  let ib = 0;
+  for (let o = 0; o < n; o++) {
+    fn(o, ia, ib);
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]!++;
+      ia += sa[d]!;
+      ib += sb[d]!;
+      if (idx[d]! < outShape[d]!) break;
+      ia -= sa[d]! * outShape[d]!;
+      ib -= sb[d]! * outShape[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+const FORWARD: Record<BinaryOp, (x: number, y: number) => number> = {
+  add: (x, y) => x + y,
+  sub: (x, y) => x - y,
+  mul: (x, y) => x * y,
+  div: (x, y) => x / y,
+};
+
+function binary(op: BinaryOp, y: Float32Array, a: Float32Array, b: Float32Array, shape: readonly number[], sa: Int32Array | null, sb: Int32Array | null): void {
+  const f = FORWARD[op];
+  if (!sa || !sb) {
+    for (let i = 0; i < y.length; i++) y[i] = f(a[i]!, b[i]!);
+    return;
+  }
+  forEachBroadcast(shape, sa, sb, (o, ia, ib) => {
+    y[o] = f(a[ia]!, b[ib]!);
+  });
+}
+
+function binaryBackward(op: BinaryOp, ga: Float32Array | null, gb: Float32Array | null, dy: Float32Array, A: Float32Array, B: Float32Array, shape: readonly number[], sa: Int32Array, sb: Int32Array): void {
+  // d(a op b)/da and /db, multiplied by dy and accumulated at the (possibly shared) input index.
+  forEachBroadcast(shape, sa, sb, (o, ia, ib) => {
+    const g = dy[o]!;
+    const av = A[ia]!;
+    const bv = B[ib]!;
+    switch (op) {
+      case "add":
+        if (ga) ga[ia] = ga[ia]! + g;
+        if (gb) gb[ib] = gb[ib]! + g;
+        break;
+      case "sub":
+        if (ga) ga[ia] = ga[ia]! + g;
+        if (gb) gb[ib] = gb[ib]! - g;
+        break;
+      case "mul":
+        if (ga) ga[ia] = ga[ia]! + g * bv;
+        if (gb) gb[ib] = gb[ib]! + g * av;
+        break;
+      case "div":
+        if (ga) ga[ia] = ga[ia]! + g / bv;
+        if (gb) gb[ib] = gb[ib]! - (g * av) / (bv * bv);
+        break;
+    }
+  });
+}
 
 function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts = {}): void {
   for (let i = 0; i < m; i++) {
@@ -256,6 +326,8 @@ export const naiveKernels: Kernels = {
   mixExperts,
   mixExpertsBackward,
   copyColumns,
+  binary,
+  binaryBackward,
   fieldColumn,
   bagForward,
   bagBackward,

@@ -118,6 +118,15 @@ export interface Kernels {
   /** Its backward, one gradient row per id: vals[i, :] = coef[i] * dy[b, :] for each i of bag b. */
   bagBackward(vals: Float32Array, dy: Float32Array, offsets: Int32Array, coef: Float32Array, dim: number): void;
 
+  /**
+   * y = a op b elementwise, broadcast like NumPy: over every index of `shape`, a and b are read at
+   * their broadcast strides `sa`, `sb` (a stride of 0 repeats an entry; see broadcastStrides); null
+   * strides mean both have `shape` itself.
+   */
+  binary(op: BinaryOp, y: Float32Array, a: Float32Array, b: Float32Array, shape: readonly number[], sa: Int32Array | null, sb: Int32Array | null): void;
+  /** Its backward: ga += d(a op b)/da * dy, gb += d(a op b)/db * dy, summed where an input was broadcast (null skips one). */
+  binaryBackward(op: BinaryOp, ga: Float32Array | null, gb: Float32Array | null, dy: Float32Array, a: Float32Array, b: Float32Array, shape: readonly number[], sa: Int32Array, sb: Int32Array): void;
+
   /** Adam / AdamW update of a dense parameter; see src/optim/adam.ts for the formulas. */
   adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void;
   /**
@@ -126,6 +135,8 @@ export interface Kernels {
    */
   adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32Array, v: Float32Array, dim: number, h: AdamHyper): void;
 }
+
+export type BinaryOp = "add" | "sub" | "mul" | "div";
 
 /** Per-step Adam constants, bias corrections folded in. */
 export interface AdamHyper {
