@@ -303,3 +303,22 @@ describe("broadcast binary kernels, hand-derived", () => {
     expect(Array.from(gb)).toEqual([4, 6]); // dy * a, summed over the broadcast rows
   });
 });
+
+describe("unary and reduction kernels, hand-derived", () => {
+  it.each([["naive", naiveKernels], ["ts", fastKernels]] as Array<[string, Kernels]>)("%s", (_, K) => {
+    const y = new Float32Array(2);
+    K.unary("softplus", y, Float32Array.of(0, 100), 2);
+    expect(y[0]).toBeCloseTo(Math.LN2, 7); // ln 2
+    expect(y[1]).toBe(100); // no overflow
+    const dx = new Float32Array(2);
+    K.unaryBackward("exp", dx, Float32Array.of(2, 3), Float32Array.of(0, 0), Float32Array.of(1, 1), 2); // d e^x = e^x = y
+    expect(Array.from(dx)).toEqual([2, 3]);
+    // x [2, 3, 1] summed over the middle axis: [1+2+3, 4+5+6]; mean scales by 1/3
+    const s = new Float32Array(2);
+    K.sumAxis(s, Float32Array.of(1, 2, 3, 4, 5, 6), 2, 3, 1, 1 / 3);
+    expect(Array.from(s)).toEqual([2, 5]);
+    const g = new Float32Array(6);
+    K.sumAxisBackward(g, Float32Array.of(3, 6), 2, 3, 1, 1 / 3);
+    expect(Array.from(g)).toEqual([1, 1, 1, 2, 2, 2]);
+  });
+});

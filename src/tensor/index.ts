@@ -6,5 +6,5 @@ export * from "./init.js";
 export * from "./shape.js";
 export { kernels, useKernels, useBackend, backendName, BACKENDS, naiveKernels, fastKernels, wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, gemmModuleBytes, wasmWarmup, sigmoidScalar, softplusScalar } from "./kernels/index.js";
 export type { BackendName } from "./kernels/index.js";
-export type { Kernels, GemmOpts, AdamHyper, BinaryOp } from "./kernels/index.js";
+export type { Kernels, GemmOpts, AdamHyper, BinaryOp, UnaryOp } from "./kernels/index.js";
 export { firstNonFinite, assertFinite } from "./finite.js";

@@ -2,7 +2,7 @@
  * Elementwise ops. Binary ops broadcast like NumPy; their backward sums the gradient back over the
  * broadcast dimensions (a bias of shape [H] added to [B, H] receives the column sums of dy).
  */
-import { Tensor, broadcastShapes, broadcastStrides, kernels, sameShape, softplusScalar, tensor, type BinaryOp } from "../../tensor/index.js";
+import { Tensor, broadcastShapes, broadcastStrides, kernels, sameShape, softplusScalar, tensor, type BinaryOp, type UnaryOp } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
 type Binary = BinaryOp;
@@ -41,58 +41,40 @@ export function div(a: Tensor | number, b: Tensor | number): Tensor {
   return binary("div", asTensor(a), asTensor(b));
 }
 
-/**
- * Shared shape of the unary ops: y = f(x) elementwise, dx += dy * f'(x), where f' may be written in
- * terms of x or of the saved output y (whichever is cheaper and stable).
- */
-function unary(
-  op: "neg" | "exp" | "log" | "logSigmoid" | "softplus",
-  x: Tensor,
-  f: (v: number) => number,
-  df: (xv: number, yv: number) => number,
-): Tensor {
+/** The unary ops' shared shape: y = f(x) through the kernel, dx += dy * f'(x) (f' from x or the saved y). */
+function unary(op: UnaryOp, x: Tensor): Tensor {
   const y = Tensor.empty(x.shape);
-  const X = x.data;
-  const Y = y.data;
-  for (let i = 0; i < X.length; i++) Y[i] = f(X[i]!);
-  return record(op, y, [x], (dy) => {
-    const gx = x.gradBuffer();
-    for (let i = 0; i < gx.length; i++) gx[i] = gx[i]! + dy[i]! * df(X[i]!, Y[i]!);
-  });
+  kernels.unary(op, y.data, x.data, x.size);
+  return record(op, y, [x], (dy) => kernels.unaryBackward(op, x.gradBuffer(), dy, x.data, y.data, x.size));
 }
 
 /** -x.  backward: dx -= dy. */
 export function neg(x: Tensor): Tensor {
-  return unary("neg", x, (v) => -v, () => -1);
+  return unary("neg", x);
 }
 
 /** e^x.  backward: dx += dy * y. */
 export function exp(x: Tensor): Tensor {
-  return unary("exp", x, Math.exp, (_x, y) => y);
+  return unary("exp", x);
 }
 
 /** ln x.  backward: dx += dy / x. */
 export function log(x: Tensor): Tensor {
-  return unary("log", x, Math.log, (xv) => 1 / xv);
+  return unary("log", x);
 }
 
 export { softplusScalar };
 
 /** ln(1 + e^x), stable for any x.  backward: dx += dy * sigmoid(x). */
 export function softplus(x: Tensor): Tensor {
-  return unary("softplus", x, softplusScalar, (xv) => sigmoidOf(xv));
+  return unary("softplus", x);
 }
 
 /** ln sigmoid(x) = -softplus(-x), stable for any x (no log of 0).  backward: dx += dy * sigmoid(-x). */
 export function logSigmoid(x: Tensor): Tensor {
-  return unary("logSigmoid", x, (v) => -softplusScalar(-v), (xv) => sigmoidOf(-xv));
+  return unary("logSigmoid", x);
 }
 
-function sigmoidOf(v: number): number {
-  if (v >= 0) return 1 / (1 + Math.exp(-v));
-  const e = Math.exp(v);
-  return e / (1 + e);
-}
 
 /** max(x, 0).  backward: dx += dy * [y > 0]. */
 export function relu(x: Tensor): Tensor {

@@ -15,40 +15,17 @@ function around(x: Tensor, axis: number, op: string): { outer: number; n: number
 }
 
 function reduce(op: "sum" | "mean", x: Tensor, axis: number | undefined, keepDims: boolean): Tensor {
-  if (axis === undefined) {
-    const n = x.size;
-    let s = 0;
-    for (let i = 0; i < n; i++) s += x.data[i]!;
-    const scale = op === "mean" ? 1 / n : 1;
-    const y = new Tensor(Float32Array.of(s * scale), keepDims ? x.shape.map(() => 1) : []);
-    return record(op, y, [x], (dy) => {
-      const g = x.gradBuffer();
-      const d = dy[0]! * scale;
-      for (let i = 0; i < n; i++) g[i] = g[i]! + d;
-    });
+  // the whole tensor is one [1, size, 1] reduction; an axis, [outer, n, inner]
+  const { outer, n, inner, axis: ax } = axis === undefined ? { outer: 1, n: x.size, inner: 1, axis: -1 } : around(x, axis, op);
+  const shape = axis === undefined ? (keepDims ? x.shape.map(() => 1) : []) : x.shape.slice();
+  if (axis !== undefined) {
+    if (keepDims) shape[ax] = 1;
+    else shape.splice(ax, 1);
   }
-  const { outer, n, inner, axis: ax } = around(x, axis, op);
-  const shape = x.shape.slice();
-  if (keepDims) shape[ax] = 1;
-  else shape.splice(ax, 1);
   const y = Tensor.empty(shape);
   const scale = op === "mean" ? 1 / n : 1;
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += x.data[(o * n + k) * inner + i]!;
-      y.data[o * inner + i] = s * scale;
-    }
-  }
-  return record(op, y, [x], (dy) => {
-    const g = x.gradBuffer();
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) {
-        const d = dy[o * inner + i]! * scale;
-        for (let k = 0; k < n; k++) g[(o * n + k) * inner + i]! += d;
-      }
-    }
-  });
+  kernels.sumAxis(y.data, x.data, outer, n, inner, scale);
+  return record(op, y, [x], (dy) => kernels.sumAxisBackward(x.gradBuffer(), dy, outer, n, inner, scale));
 }
 
 /** Sum of all elements (axis undefined) or along one axis.  backward: dx += dy broadcast back. */

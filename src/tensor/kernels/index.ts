@@ -1,4 +1,4 @@
-export type { AdamHyper, BinaryOp, GemmOpts, Kernels } from "./types.js";
+export type { AdamHyper, BinaryOp, GemmOpts, Kernels, UnaryOp } from "./types.js";
 export { naiveKernels, sigmoidScalar, softplusScalar } from "./naive.js";
 export { fastKernels } from "./fast.js";
 export { wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, gemmModuleBytes, wasmWarmup } from "./wasm.js";

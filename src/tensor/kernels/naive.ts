@@ -2,7 +2,7 @@
  * The naive reference kernels: the most obvious loops, kept forever as the oracle that every fast
  * kernel is tested against. Do not optimise this file.
  */
-import type { AdamHyper, BinaryOp, GemmOpts, Kernels } from "./types.js";
+import type { AdamHyper, BinaryOp, GemmOpts, Kernels, UnaryOp } from "./types.js";
 
 /**
  * Calls fn(o, ia, ib) for every output index o of `outShape`, with ia / ib the matching flat indices
@@ -183,6 +183,43 @@ function bagBackward(vals: Float32Array, dy: Float32Array, offsets: Int32Array, 
   }
 }
 
+const UNARY: Record<UnaryOp, { f: (v: number) => number; df: (xv: number, yv: number) => number }> = {
+  neg: { f: (v) => -v, df: () => -1 },
+  exp: { f: Math.exp, df: (_x, y) => y },
+  log: { f: Math.log, df: (xv) => 1 / xv },
+  softplus: { f: (v) => softplusScalar(v), df: (xv) => sigmoidScalar(xv) },
+  logSigmoid: { f: (v) => -softplusScalar(-v), df: (xv) => sigmoidScalar(-xv) },
+};
+
+function unary(op: UnaryOp, y: Float32Array, x: Float32Array, n: number): void {
+  const f = UNARY[op].f;
+  for (let i = 0; i < n; i++) y[i] = f(x[i]!);
+}
+
+function unaryBackward(op: UnaryOp, dx: Float32Array, dy: Float32Array, x: Float32Array, y: Float32Array, n: number): void {
+  const df = UNARY[op].df;
+  for (let i = 0; i < n; i++) dx[i] = dx[i]! + dy[i]! * df(x[i]!, y[i]!);
+}
+
+function sumAxis(y: Float32Array, x: Float32Array, outer: number, n: number, inner: number, scale: number): void {
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += x[(o * n + k) * inner + i]!;
+      y[o * inner + i] = s * scale;
+    }
+  }
+}
+
+function sumAxisBackward(dx: Float32Array, dy: Float32Array, outer: number, n: number, inner: number, scale: number): void {
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const d = dy[o * inner + i]! * scale;
+      for (let k = 0; k < n; k++) dx[(o * n + k) * inner + i]! += d;
+    }
+  }
+}
+
 function addScaled(out: Float32Array, x: Float32Array, s: number, n: number): void {
   for (let i = 0; i < n; i++) out[i] = out[i]! + s * x[i]!;
 }
@@ -326,6 +363,10 @@ export const naiveKernels: Kernels = {
   mixExperts,
   mixExpertsBackward,
   copyColumns,
+  unary,
+  unaryBackward,
+  sumAxis,
+  sumAxisBackward,
   binary,
   binaryBackward,
   fieldColumn,

@@ -127,6 +127,15 @@ export interface Kernels {
   /** Its backward: ga += d(a op b)/da * dy, gb += d(a op b)/db * dy, summed where an input was broadcast (null skips one). */
   binaryBackward(op: BinaryOp, ga: Float32Array | null, gb: Float32Array | null, dy: Float32Array, a: Float32Array, b: Float32Array, shape: readonly number[], sa: Int32Array, sb: Int32Array): void;
 
+  /** y = f(x) elementwise for f one of neg, exp, log, softplus (stable), logSigmoid (stable). */
+  unary(op: UnaryOp, y: Float32Array, x: Float32Array, n: number): void;
+  /** dx += dy * f'(x), f' written with x or with the saved y (exp: y; softplus: sigmoid(x); ...). */
+  unaryBackward(op: UnaryOp, dx: Float32Array, dy: Float32Array, x: Float32Array, y: Float32Array, n: number): void;
+  /** y[o, i] = scale * sum_k x[o, k, i] (x viewed as [outer, n, inner]; the sum in doubles, k ascending). */
+  sumAxis(y: Float32Array, x: Float32Array, outer: number, n: number, inner: number, scale: number): void;
+  /** Its backward: dx[o, k, i] += scale * dy[o, i]. */
+  sumAxisBackward(dx: Float32Array, dy: Float32Array, outer: number, n: number, inner: number, scale: number): void;
+
   /** Adam / AdamW update of a dense parameter; see src/optim/adam.ts for the formulas. */
   adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void;
   /**
@@ -137,6 +146,7 @@ export interface Kernels {
 }
 
 export type BinaryOp = "add" | "sub" | "mul" | "div";
+export type UnaryOp = "neg" | "exp" | "log" | "softplus" | "logSigmoid";
 
 /** Per-step Adam constants, bias corrections folded in. */
 export interface AdamHyper {
