@@ -322,3 +322,14 @@ describe("unary and reduction kernels, hand-derived", () => {
     expect(Array.from(g)).toEqual([1, 1, 1, 2, 2, 2]);
   });
 });
+
+describe("groupBySlot (the per-id layer's row grouping), hand-derived", () => {
+  it.each([["naive", naiveKernels], ["ts", fastKernels]] as Array<[string, Kernels]>)("%s", (_, K) => {
+    // rows 0..5 with slots 2, 0, 2, 1, 0, 2: slot 0 holds rows 1, 4; slot 1 row 3; slot 2 rows 0, 2, 5
+    const first = new Int32Array(4);
+    const rows = new Int32Array(6);
+    K.groupBySlot(first, rows, Int32Array.of(2, 0, 2, 1, 0, 2), 3);
+    expect(Array.from(first)).toEqual([0, 2, 3, 6]);
+    expect(Array.from(rows)).toEqual([1, 4, 3, 0, 2, 5]);
+  });
+});

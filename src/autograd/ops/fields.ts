@@ -193,11 +193,8 @@ function groupRows(rowSlot: Int32Array, u: number): { first: Int32Array; rows: I
   const cached = groupCache.get(rowSlot);
   if (cached) return cached;
   const first = new Int32Array(u + 1);
-  for (let r = 0; r < rowSlot.length; r++) first[rowSlot[r]! + 1]!++;
-  for (let s = 0; s < u; s++) first[s + 1]! += first[s]!;
-  const next = first.slice(0, u);
   const rows = new Int32Array(rowSlot.length);
-  for (let r = 0; r < rowSlot.length; r++) rows[next[rowSlot[r]!]!++] = r;
+  kernels.groupBySlot(first, rows, rowSlot, u);
   groupCache.set(rowSlot, { first, rows });
   return { first, rows };
 }

@@ -220,6 +220,13 @@ function sumAxisBackward(dx: Float32Array, dy: Float32Array, outer: number, n: n
   }
 }
 
+function groupBySlot(first: Int32Array, rows: Int32Array, slot: Int32Array, u: number): void {
+  for (let r = 0; r < slot.length; r++) first[slot[r]! + 1]!++;
+  for (let s = 0; s < u; s++) first[s + 1]! += first[s]!;
+  const next = first.slice(0, u);
+  for (let r = 0; r < slot.length; r++) rows[next[slot[r]!]!++] = r;
+}
+
 function addScaled(out: Float32Array, x: Float32Array, s: number, n: number): void {
   for (let i = 0; i < n; i++) out[i] = out[i]! + s * x[i]!;
 }
@@ -363,6 +370,7 @@ export const naiveKernels: Kernels = {
   mixExperts,
   mixExpertsBackward,
   copyColumns,
+  groupBySlot,
   unary,
   unaryBackward,
   sumAxis,

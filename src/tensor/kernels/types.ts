@@ -136,6 +136,12 @@ export interface Kernels {
   /** Its backward: dx[o, k, i] += scale * dy[o, i]. */
   sumAxisBackward(dx: Float32Array, dy: Float32Array, outer: number, n: number, inner: number, scale: number): void;
 
+  /**
+   * Rows grouped by slot (a counting sort): afterwards rows[first[s] .. first[s + 1]) are, ascending,
+   * the r with slot[r] = s, for s < u. `first` has u + 1 entries and `rows` slot.length, both zeroed.
+   */
+  groupBySlot(first: Int32Array, rows: Int32Array, slot: Int32Array, u: number): void;
+
   /** Adam / AdamW update of a dense parameter; see src/optim/adam.ts for the formulas. */
   adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void;
   /**
