@@ -1,5 +1,5 @@
 /** Ops that only move data: reshape (a view in spirit; here a copy-free rewrap) and concat. */
-import { Tensor, fmt, sizeOf, type Shape } from "../../tensor/index.js";
+import { Tensor, fmt, kernels, sizeOf, type Shape } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
 /**
@@ -18,8 +18,7 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   }
   const y = new Tensor(x.data, s);
   return record("reshape", y, [x], (dy) => {
-    const g = x.gradBuffer();
-    for (let i = 0; i < g.length; i++) g[i] = g[i]! + dy[i]!;
+    kernels.addScaled(x.gradBuffer(), dy, 1, x.size); // g += dy (1 * dy is dy exactly)
   });
 }
 
@@ -45,25 +44,17 @@ export function concat(xs: readonly Tensor[], axis = -1): Tensor {
   const shape = first.shape.slice();
   shape[ax] = xs.reduce((s, t) => s + t.shape[ax]!, 0);
   const y = Tensor.empty(shape);
-  for (let o = 0; o < outer; o++) {
-    let off = o * total;
-    xs.forEach((t, k) => {
-      const w = widths[k]!;
-      y.data.set(t.data.subarray(o * w, o * w + w), off);
-      off += w;
-    });
-  }
+  // each input is a block of `width` columns of y viewed as [outer, total]: column copies both ways
+  let col = 0;
+  const cols = widths.map((w) => {
+    const c = col;
+    col += w;
+    return c;
+  });
+  xs.forEach((t, k) => kernels.copyColumns(y.data, total, cols[k]!, t.data, widths[k]!, 0, widths[k]!, outer, false));
   return record("concat", y, xs, (dy) => {
-    for (let o = 0; o < outer; o++) {
-      let off = o * total;
-      xs.forEach((t, k) => {
-        const w = widths[k]!;
-        if (t.needsGrad) {
-          const g = t.gradBuffer();
-          for (let i = 0; i < w; i++) g[o * w + i] = g[o * w + i]! + dy[off + i]!;
-        }
-        off += w;
-      });
-    }
+    xs.forEach((t, k) => {
+      if (t.needsGrad) kernels.copyColumns(t.gradBuffer(), widths[k]!, 0, dy, total, cols[k]!, widths[k]!, outer, true);
+    });
   });
 }
