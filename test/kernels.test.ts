@@ -3,7 +3,10 @@
  * tile are where bugs live), plus reference values a reader can re-derive by hand.
  */
 import { describe, expect, it } from "vitest";
-import { Rng, fastKernels, naiveKernels, type AdamHyper, type Kernels } from "../src/index.js";
+import { Rng, fastKernels, naiveKernels, wasmKernels, wasmSimdSupported, type AdamHyper, type Kernels } from "../src/index.js";
+
+/** The backends every kernel test below runs on (wasm where this engine has SIMD). */
+const BACKEND_SETS: Array<[string, Kernels]> = [["naive", naiveKernels], ["ts", fastKernels], ...(wasmSimdSupported() ? ([["wasm", wasmKernels]] as Array<[string, Kernels]>) : [])];
 import { expectAllClose, gemmCases } from "./helpers.js";
 
 function rand(n: number, seed: number): Float32Array {
@@ -229,8 +232,7 @@ describe("reference values", () => {
 });
 
 describe("kernels the ops call (moved from inline loops), every backend, hand-derived values", () => {
-  const sets: Array<[string, Kernels]> = [["naive", naiveKernels], ["ts", fastKernels]];
-  it.each(sets)("%s: mixExperts and its backward", (_, K) => {
+  it.each(BACKEND_SETS)("%s: mixExperts and its backward", (_, K) => {
     // gates [0.25, 0.75]; experts [1, 2] and [3, 4]: y = 0.25 [1, 2] + 0.75 [3, 4] = [2.5, 3.5]
     const y = new Float32Array(2);
     const gates = Float32Array.of(0.25, 0.75);
@@ -244,7 +246,7 @@ describe("kernels the ops call (moved from inline loops), every backend, hand-de
     expect(Array.from(dx[0]!)).toEqual([0.25, 0.25]); // gate e * dy; expert 1's gradient skipped
   });
 
-  it.each(sets)("%s: the product loss at a = b = 0 (p = 1/4)", (_, K) => {
+  it.each(BACKEND_SETS)("%s: the product loss at a = b = 0 (p = 1/4)", (_, K) => {
     const da = new Float32Array(2);
     const db = new Float32Array(2);
     // row 0: y = 1, loss ln 4, d/da = -sig(-a) = -1/2; row 1: y = 0, loss -ln(3/4), d/da = p sig(-a) / (1 - p) = 1/6
@@ -256,7 +258,7 @@ describe("kernels the ops call (moved from inline loops), every backend, hand-de
     expect(K.bceWithLogitsProduct(da, db, Float32Array.of(1), Float32Array.of(1), Float32Array.of(1), Float32Array.of(0), 1)).toBe(0); // all weights zero
   });
 
-  it.each(sets)("%s: copyColumns and addScaled", (_, K) => {
+  it.each(BACKEND_SETS)("%s: copyColumns and addScaled", (_, K) => {
     const dst = new Float32Array(6); // [2, 3]
     K.copyColumns(dst, 3, 1, Float32Array.of(1, 2, 3, 4), 2, 0, 2, 2, false); // src [2, 2] into columns 1..2
     expect(Array.from(dst)).toEqual([0, 1, 2, 0, 3, 4]);
@@ -269,7 +271,7 @@ describe("kernels the ops call (moved from inline loops), every backend, hand-de
 });
 
 describe("embedding kernels (gatherFields' backward, embeddingBag), hand-derived", () => {
-  it.each([["naive", naiveKernels], ["ts", fastKernels]] as Array<[string, Kernels]>)("%s", (_, K) => {
+  it.each(BACKEND_SETS)("%s", (_, K) => {
     // x [2 rows, 2 fields x 2]: field 1 of row 0 is [3, 4], of row 1 [7, 8]
     const col = new Float32Array(4);
     K.fieldColumn(col, Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8), 2, 2, 1, 2);
@@ -288,7 +290,7 @@ describe("embedding kernels (gatherFields' backward, embeddingBag), hand-derived
 });
 
 describe("broadcast binary kernels, hand-derived", () => {
-  it.each([["naive", naiveKernels], ["ts", fastKernels]] as Array<[string, Kernels]>)("%s: [2, 2] op [2] (a row broadcast) and its backward", (_, K) => {
+  it.each(BACKEND_SETS)("%s: [2, 2] op [2] (a row broadcast) and its backward", (_, K) => {
     const y = new Float32Array(4);
     const sa = Int32Array.of(2, 1);
     const sb = Int32Array.of(0, 1); // b repeats along the rows
@@ -305,7 +307,7 @@ describe("broadcast binary kernels, hand-derived", () => {
 });
 
 describe("unary and reduction kernels, hand-derived", () => {
-  it.each([["naive", naiveKernels], ["ts", fastKernels]] as Array<[string, Kernels]>)("%s", (_, K) => {
+  it.each(BACKEND_SETS)("%s", (_, K) => {
     const y = new Float32Array(2);
     K.unary("softplus", y, Float32Array.of(0, 100), 2);
     expect(y[0]).toBeCloseTo(Math.LN2, 7); // ln 2
@@ -324,7 +326,7 @@ describe("unary and reduction kernels, hand-derived", () => {
 });
 
 describe("groupBySlot (the per-id layer's row grouping), hand-derived", () => {
-  it.each([["naive", naiveKernels], ["ts", fastKernels]] as Array<[string, Kernels]>)("%s", (_, K) => {
+  it.each(BACKEND_SETS)("%s", (_, K) => {
     // rows 0..5 with slots 2, 0, 2, 1, 0, 2: slot 0 holds rows 1, 4; slot 1 row 3; slot 2 rows 0, 2, 5
     const first = new Int32Array(4);
     const rows = new Int32Array(6);
