@@ -3,7 +3,7 @@
  * validates, and the SIMD gemm agrees with the naive oracle within float32 rounding on awkward shapes.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { BACKENDS, Rng, backendName, fastKernels, gemmModuleBytes, naiveKernels, useBackend, wasmKernels, wasmSimdSupported, wasmWarmup, type BackendName, type Kernels } from "../src/index.js";
+import { BACKENDS, Rng, backendName, fastKernels, gemmModuleBytes, naiveKernels, useBackend, wasmFmaKernels, wasmFmaSupported, wasmKernels, wasmSimdSupported, wasmWarmup, type BackendName, type Kernels } from "../src/index.js";
 import { F32, I32, ModuleBuilder, V128, sleb, uleb } from "../src/tensor/wasm/builder.js";
 import { gemmCases } from "./helpers.js";
 
@@ -12,7 +12,7 @@ function rand(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => rng.normal());
 }
 
-const SETS: Record<BackendName, Kernels> = { naive: naiveKernels, ts: fastKernels, wasm: wasmKernels };
+const SETS: Record<BackendName, Kernels> = { naive: naiveKernels, ts: fastKernels, wasm: wasmKernels, "wasm-fma": wasmFmaKernels };
 
 describe("the module builder", () => {
   it("LEB128 as the spec's examples: 624485 -> e5 8e 26, -123456 -> c0 bb 78", () => {
@@ -134,6 +134,10 @@ describe.each(BACKENDS)("backend %s", (name) => {
   afterEach(() => useBackend(wasmSimdSupported() ? "wasm" : "ts"));
   it("computes hand-derived products and the fused epilogue", () => {
     if (name === "wasm" && !wasmSimdSupported()) return;
+    if (name === "wasm-fma" && !wasmFmaSupported()) {
+      expect(() => useBackend("wasm-fma")).toThrow(/"wasm-fma" needs relaxed SIMD/); // opt-in, and says what it needs
+      return;
+    }
     const K = SETS[name];
     const out = new Float32Array(4);
     K.gemm(out, Float32Array.of(1, 2, 3, 4), Float32Array.of(5, 6, 7, 8), 2, 2, 2);
@@ -151,7 +155,7 @@ describe.each(BACKENDS)("backend %s", (name) => {
 });
 
 it("useBackend names what it accepts", () => {
-  expect(() => useBackend("gpu" as BackendName)).toThrow('useBackend: "gpu" is not one of naive, ts, wasm');
+  expect(() => useBackend("gpu" as BackendName)).toThrow('useBackend: "gpu" is not one of naive, ts, wasm, wasm-fma');
   expect(backendName()).toBe(wasmSimdSupported() ? "wasm" : "ts"); // the default
 });
 
@@ -256,5 +260,36 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
     wasmKernels.adamRows(p, g, rows, m, v, dim, h);
     expect([Array.from(p), Array.from(m), Array.from(v)]).toEqual([Array.from(p2), Array.from(m2), Array.from(v2)]);
     expect(p[5 * dim]).toBe(p2[5 * dim]); // an untouched row stays as it was
+  });
+});
+
+describe.skipIf(!wasmSimdSupported())("the opt-in FMA gemm (relaxed SIMD)", () => {
+  it("validates and agrees with the oracle within float32 rounding, in a Node that accepts relaxed SIMD", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { join } = await import("node:path");
+    const dist = join(import.meta.dirname, "..", "dist", "index.js");
+    const script = `const k = await import(${JSON.stringify("file://" + dist)});
+if (!k.wasmFmaSupported()) { console.log("unsupported"); process.exit(0); }
+k.useBackend("wasm-fma");
+const [m, n, k2] = [33, 40, 300];
+const r = new k.Rng(3);
+const a = Float32Array.from({ length: m * k2 }, () => r.normal()), b = Float32Array.from({ length: k2 * n }, () => r.normal());
+const got = new Float32Array(m * n), ref = new Float32Array(m * n);
+k.kernels.gemm(got, a, b, m, n, k2, { transB: false });
+k.naiveKernels.gemm(ref, a, b, m, n, k2, {});
+let worst = 0;
+for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+  let mag = 0; for (let p = 0; p < k2; p++) mag += Math.abs(a[i * k2 + p] * b[p * n + j]);
+  worst = Math.max(worst, Math.abs(got[i * n + j] - ref[i * n + j]) / ((k2 + 4) * 2 ** -24 * mag));
+}
+console.log(worst <= 1 ? "ok" : "off " + worst);`;
+    let out: string;
+    try {
+      out = execFileSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--input-type=module", "-e", script], { encoding: "utf8" }).trim();
+    } catch {
+      return; // this Node does not know the flag: nothing to check here
+    }
+    expect(["ok", "unsupported"]).toContain(out);
+    if (out === "unsupported") console.log("wasm-fma: this Node does not accept relaxed SIMD even with the flag");
   });
 });

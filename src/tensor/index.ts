@@ -4,7 +4,7 @@ export { Rng } from "./rng.js";
 export { Arena, allocF32, allocLasting } from "./arena.js";
 export * from "./init.js";
 export * from "./shape.js";
-export { kernels, useKernels, useBackend, backendName, BACKENDS, naiveKernels, fastKernels, wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, gemmModuleBytes, wasmWarmup, sigmoidScalar, softplusScalar } from "./kernels/index.js";
+export { kernels, useKernels, useBackend, backendName, BACKENDS, naiveKernels, fastKernels, wasmKernels, wasmKernelsAllSimd, wasmFmaKernels, wasmSimdSupported, wasmFmaSupported, gemmModuleBytes, wasmWarmup, sigmoidScalar, softplusScalar } from "./kernels/index.js";
 export type { BackendName } from "./kernels/index.js";
 export type { Kernels, GemmOpts, AdamHyper, BinaryOp, UnaryOp } from "./kernels/index.js";
 export { firstNonFinite, assertFinite } from "./finite.js";

@@ -1,11 +1,11 @@
 export type { AdamHyper, BinaryOp, GemmOpts, Kernels, UnaryOp } from "./types.js";
 export { naiveKernels, sigmoidScalar, softplusScalar } from "./naive.js";
 export { fastKernels } from "./fast.js";
-export { wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, gemmModuleBytes, wasmWarmup } from "./wasm.js";
+export { wasmKernels, wasmKernelsAllSimd, wasmFmaKernels, wasmSimdSupported, wasmFmaSupported, gemmModuleBytes, wasmWarmup } from "./wasm.js";
 import { fastKernels } from "./fast.js";
 import { naiveKernels } from "./naive.js";
 import type { Kernels } from "./types.js";
-import { wasmKernels, wasmSimdSupported } from "./wasm.js";
+import { wasmFmaKernels, wasmFmaSupported, wasmKernels, wasmSimdSupported } from "./wasm.js";
 
 /**
  * A backend is one kernel set; every op calls whichever is current:
@@ -13,12 +13,15 @@ import { wasmKernels, wasmSimdSupported } from "./wasm.js";
  *  - "ts":    the fast TypeScript kernels (packed, register-tiled, fused; bit-identical to naive);
  *  - "wasm":  the ts set with gemm as WebAssembly SIMD, emitted by our module builder (float32
  *             accumulation: within float32 rounding of naive, not bit-identical).
+ *  - "wasm-fma": opt-in only, never the default: "wasm" with a gemm that multiply-adds with relaxed
+ *             SIMD (f32x4.relaxed_madd; fused or not as the CPU has it, so bits vary by machine;
+ *             Node 20 needs --experimental-wasm-relaxed-simd).
  * The default is "wasm" where WebAssembly.validate accepts SIMD128, else "ts".
  */
-export type BackendName = "naive" | "ts" | "wasm";
-export const BACKENDS: readonly BackendName[] = ["naive", "ts", "wasm"];
+export type BackendName = "naive" | "ts" | "wasm" | "wasm-fma";
+export const BACKENDS: readonly BackendName[] = ["naive", "ts", "wasm", "wasm-fma"];
 
-const SETS: Record<BackendName, Kernels> = { naive: naiveKernels, ts: fastKernels, wasm: wasmKernels };
+const SETS: Record<BackendName, Kernels> = { naive: naiveKernels, ts: fastKernels, wasm: wasmKernels, "wasm-fma": wasmFmaKernels };
 
 export let kernels: Kernels = wasmSimdSupported() ? wasmKernels : fastKernels;
 
@@ -31,6 +34,7 @@ export function useKernels(k: Kernels): void {
 export function useBackend(name: BackendName): void {
   if (!BACKENDS.includes(name)) throw new Error(`useBackend: "${String(name)}" is not one of ${BACKENDS.join(", ")}`);
   if (name === "wasm" && !wasmSimdSupported()) throw new Error('useBackend: "wasm" needs WebAssembly with SIMD128, which this engine lacks (use "ts")');
+  if (name === "wasm-fma" && !wasmFmaSupported()) throw new Error('useBackend: "wasm-fma" needs relaxed SIMD, which this engine does not accept (Node 20: node --experimental-wasm-relaxed-simd; or use "wasm")');
   kernels = SETS[name];
 }
 

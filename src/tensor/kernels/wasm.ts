@@ -37,11 +37,20 @@ export function wasmSimdSupported(): boolean {
 /** 4 GiB: the most a 32-bit memory can address (only reserved, not committed, until it grows). */
 const MAX_PAGES = 65536;
 
-/** The bytes of the kernel module (exported so the tests can validate exactly what runs). */
-export function gemmModuleBytes(shared = false): Uint8Array<ArrayBuffer> {
+/** The bytes of the kernel module (exported so the tests can validate exactly what runs); `fma` for the relaxed-SIMD gemm. */
+export function gemmModuleBytes(shared = false, fma = false): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder(shared ? { initialPages: 16, shared: true, maximumPages: MAX_PAGES } : { initialPages: 16 });
-  addGemm(m);
+  addGemm(m, { fma });
   return m.toBytes();
+}
+
+/** Whether this engine accepts relaxed SIMD (f32x4.relaxed_madd): what the opt-in "wasm-fma" backend needs. */
+export function wasmFmaSupported(): boolean {
+  try {
+    return wasmSimdSupported() && WebAssembly.validate(gemmModuleBytes(false, true));
+  } catch {
+    return false;
+  }
 }
 
 interface KernelExports {
@@ -163,6 +172,16 @@ class Heap {
 
 let heapCache: Heap | null = null;
 let exportsCache: KernelExports | null = null;
+let fmaExports: KernelExports | null = null;
+
+/** The relaxed-SIMD module, over the same memory (so lent buffers serve both). */
+function fmaInstance(): KernelExports {
+  if (fmaExports) return fmaExports;
+  instance();
+  const hp = heap();
+  fmaExports = new WebAssembly.Instance(new WebAssembly.Module(gemmModuleBytes(hp.shared, true)), { env: { memory: hp.memory } }).exports as unknown as KernelExports;
+  return fmaExports;
+}
 let warmupMs: number | null = null;
 
 function heap(): Heap {
@@ -213,12 +232,12 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
   simdGemm(out, a, b, m, n, k, o, SMALL_ROW);
 }
 
-function simdGemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts | undefined, smallRow: number): void {
+function simdGemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts | undefined, smallRow: number, fma = false): void {
   if (n * k < smallRow || m === 0 || k === 0) {
     fastKernels.gemm(out, a, b, m, n, k, o);
     return;
   }
-  const w = instance();
+  const w = fma ? fmaInstance() : instance();
   const hp = heap();
   const transA = o?.transA === true;
   const transB = o?.transB === true;
@@ -344,6 +363,13 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
 export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, adamDense, adamRows, alloc, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
+
+/**
+ * Opt-in, never the default: the wasm set with a gemm that multiply-adds with relaxed SIMD
+ * (f32x4.relaxed_madd). Whether it fuses (one rounding) depends on the CPU, so its bits may differ
+ * from machine to machine; Node 20 accepts it only behind --experimental-wasm-relaxed-simd.
+ */
+export const wasmFmaKernels: Kernels = { ...wasmKernels, gemm: (out, a, b, m, n, k, o) => simdGemm(out, a, b, m, n, k, o, SMALL_ROW, true) };
 
 /** The same, with every product of any size through the SIMD gemm (tests use it to reach the SIMD path with small models). */
 export const wasmKernelsAllSimd: Kernels = { ...wasmKernels, gemm: (out, a, b, m, n, k, o) => simdGemm(out, a, b, m, n, k, o, 1) };

@@ -100,7 +100,7 @@ function packB(f: Fn): void {
  * m reads row m - 1 again (its results are never stored). That
  * saves packing A in the A@B and A@B^T forms.
  */
-function kernel(f: Fn, rows: boolean): void {
+function kernel(f: Fn, rows: boolean, fma = false): void {
   const [PA, PB, C, bias, mp, np, kc, ldc, flags, lda, m, n] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const ip = f.local(I32), jp = f.local(I32), pb = f.local(I32), end = f.local(I32), row = f.local(I32), i = f.local(I32);
   const pa = Array.from({ length: 4 }, () => f.local(I32)); // rows: one pointer per tile row; packed: pa[0]
@@ -125,8 +125,14 @@ function kernel(f: Fn, rows: boolean): void {
         for (let r = 0; r < 4; r++) {
           if (rows) f.get(pa[r]!).simd("v128.load32_splat").set(a);
           else f.get(pa[0]!).simd("v128.load32_splat", 4 * r).set(a);
-          f.get(acc[2 * r]!).get(a).get(b0).simd("f32x4.mul").simd("f32x4.add").set(acc[2 * r]!);
-          f.get(acc[2 * r + 1]!).get(a).get(b1).simd("f32x4.mul").simd("f32x4.add").set(acc[2 * r + 1]!);
+          if (fma) {
+            // relaxed SIMD: acc = a * b + acc, fused or not as the CPU has it (opt-in: "wasm-fma")
+            f.get(a).get(b0).get(acc[2 * r]!).simd("f32x4.relaxed_madd").set(acc[2 * r]!);
+            f.get(a).get(b1).get(acc[2 * r + 1]!).simd("f32x4.relaxed_madd").set(acc[2 * r + 1]!);
+          } else {
+            f.get(acc[2 * r]!).get(a).get(b0).simd("f32x4.mul").simd("f32x4.add").set(acc[2 * r]!);
+            f.get(acc[2 * r + 1]!).get(a).get(b1).simd("f32x4.mul").simd("f32x4.add").set(acc[2 * r + 1]!);
+          }
         }
         if (rows) for (let r = 0; r < 4; r++) f.get(pa[r]!).i32(4).op("i32.add").set(pa[r]!);
         else f.get(pa[0]!).i32(16).op("i32.add").set(pa[0]!);
@@ -338,13 +344,17 @@ function adamRows(f: Fn): void {
   });
 }
 
-/** Adds the kernels' functions to a module. */
-export function addGemm(m: ModuleBuilder): void {
+/**
+ * Adds the kernels' functions to a module. With `fma`, the gemm's micro-kernels multiply-add with
+ * relaxed SIMD's f32x4.relaxed_madd (one rounding where the CPU fuses it, two where it does not).
+ */
+export function addGemm(m: ModuleBuilder, opts: { fma?: boolean } = {}): void {
+  const fma = opts.fma === true;
   const i32s = (n: number): ValType[] => Array.from({ length: n }, (): ValType => I32);
   m.fn("packA", i32s(7), [], packA);
   m.fn("packB", i32s(7), [], packB);
-  m.fn("kernel", i32s(12), [], (f) => kernel(f, false));
-  m.fn("kernelRows", i32s(12), [], (f) => kernel(f, true));
+  m.fn("kernel", i32s(12), [], (f) => kernel(f, false, fma));
+  m.fn("kernelRows", i32s(12), [], (f) => kernel(f, true, fma));
   m.fn("sumRowBags", i32s(8), [], sumRowBags);
   m.fn("reluBackward", i32s(4), [], reluBackward);
   m.fn("adamDense", [...i32s(5), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamDense);
