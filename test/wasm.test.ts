@@ -293,3 +293,34 @@ console.log(worst <= 1 ? "ok" : "off " + worst);`;
     if (out === "unsupported") console.log("wasm-fma: this Node does not accept relaxed SIMD even with the flag");
   });
 });
+
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm addRowVector and mixExperts", () => {
+  it("equal the TypeScript kernels bit for bit on the kernels' memory", async () => {
+    const { Arena, allocF32 } = await import("../src/index.js");
+    useBackend("wasm");
+    const arena = new Arena();
+    arena.run(() => {
+      const [B, H, E] = [37, 64, 3];
+      const lent = (src: Float32Array): Float32Array => {
+        const a = allocF32(src.length);
+        a.set(src);
+        return a;
+      };
+      const x = lent(rand(B * H, 70));
+      const bias = lent(rand(H, 71));
+      const out = allocF32(B * H);
+      const ref = new Float32Array(B * H);
+      fastKernels.addRowVector(ref, x, bias, B, H);
+      wasmKernels.addRowVector(out, x, bias, B, H);
+      expect(out.buffer instanceof SharedArrayBuffer).toBe(true);
+      expect(Array.from(out)).toEqual(Array.from(ref));
+      const gates = lent(rand(B * E, 72));
+      const experts = [0, 1, 2].map((e) => lent(rand(B * H, 73 + e)));
+      const y = lent(rand(B * H, 80));
+      const y2 = y.slice();
+      fastKernels.mixExperts(y2, gates, experts, B, H);
+      wasmKernels.mixExperts(y, gates, experts, B, H);
+      expect(Array.from(y)).toEqual(Array.from(y2));
+    });
+  });
+});

@@ -60,6 +60,8 @@ interface KernelExports {
   kernelRows(a: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number, n: number): void;
   sumRowBags(out: number, x: number, offsets: number, rows: number, groups: number, dim: number, accumulate: number, relu: number): void;
   reluBackward(dx: number, dy: number, y: number, n: number): void;
+  addRowVector(out: number, x: number, bias: number, rows: number, cols: number): void;
+  mixExperts(y: number, gates: number, experts: number, count: number, batch: number, width: number): void;
   adamDense(p: number, g: number, m: number, v: number, n: number, beta1: number, beta2: number, c1: number, c2: number, step: number, sq2: number, decay: number, eps: number, gradScale: number): void;
   adamRows(p: number, g: number, rows: number, count: number, dim: number, m: number, v: number, beta1: number, beta2: number, c1: number, c2: number, step: number, sq2: number, decay: number, eps: number, gradScale: number): void;
 }
@@ -312,6 +314,30 @@ function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: nu
   for (let i = n4; i < n; i++) if (y[i]! > 0) dx[i] = dx[i]! + dy[i]!;
 }
 
+/** See Kernels.addRowVector: in SIMD on lent buffers (the same bits), else TypeScript. */
+function addRowVector(out: Float32Array, x: Float32Array, bias: Float32Array, rows: number, cols: number): void {
+  const hp = heapCache;
+  if (!hp || cols % 4 !== 0 || rows * cols < 256 || !hp.owns(out) || !hp.owns(x) || !hp.owns(bias)) {
+    fastKernels.addRowVector(out, x, bias, rows, cols);
+    return;
+  }
+  instance().addRowVector(out.byteOffset, x.byteOffset, bias.byteOffset, rows, cols);
+}
+
+/** See Kernels.mixExperts: f64x2 lanes on lent buffers (the same bits), else TypeScript. */
+function mixExperts(y: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void {
+  const hp = heapCache;
+  if (!hp || width % 4 !== 0 || batch * width < 256 || !hp.owns(y) || !hp.owns(gates) || !experts.every((x) => hp.owns(x))) {
+    fastKernels.mixExperts(y, gates, experts, batch, width);
+    return;
+  }
+  const w = instance();
+  const { base, h } = hp.scratch(experts.length);
+  const ptrs = new Int32Array(h.buffer, base * 4, experts.length);
+  experts.forEach((x, e) => (ptrs[e] = x.byteOffset));
+  w.mixExperts(y.byteOffset, gates.byteOffset, base * 4, experts.length, batch, width);
+}
+
 /** Adam's per-step constants, as the TypeScript kernel derives them (the same doubles). */
 function adamArgs(h: AdamHyper): [number, number, number, number, number, number, number, number, number] {
   return [h.beta1, h.beta2, 1 - h.beta1, 1 - h.beta2, h.lr / h.bc1, Math.sqrt(h.bc2), 1 - h.lr * h.weightDecay, h.eps, h.gradScale];
@@ -352,7 +378,7 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
   return heap().alloc(n);
 }
 
-/** The wasm backend's kernels: SIMD gemm, sumRowBags, reluBackward and Adam (dense, lazy rows), everything else as in the fast TypeScript set. */
+/** The wasm backend's kernels: SIMD gemm, sumRowBags, reluBackward, addRowVector, mixExperts and Adam (dense, lazy rows), everything else as in the fast TypeScript set. */
 /**
  * With a gemm 8x the ts one, per-id first layers pay off only where ids repeat more. Training steps of
  * the reference model at 1,000 / 2,500 / 5,000 / 10,000 rows per field (0.35 / 0.43 / 0.48 / 0.53 of
@@ -362,7 +388,7 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
  */
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
-export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, adamDense, adamRows, alloc, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
+export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, addRowVector, mixExperts, adamDense, adamRows, alloc, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
 
 /**
  * Opt-in, never the default: the wasm set with a gemm that multiply-adds with relaxed SIMD

@@ -345,6 +345,56 @@ function adamRows(f: Fn): void {
 }
 
 /**
+ * addRowVector(out, x, bias, rows, cols): out[r, c] = x[r, c] + bias[c], four columns at a time
+ * (cols a multiple of 4). One float32 addition per entry: the TypeScript kernel's bits.
+ */
+function addRowVector(f: Fn): void {
+  const [out, x, bias, rows, cols] = [0, 1, 2, 3, 4];
+  const r = f.local(I32), c = f.local(I32), rowBytes = f.local(I32), at = f.local(I32);
+  f.get(cols).i32(2).op("i32.shl").set(rowBytes);
+  f.for(r, () => f.i32(0), () => f.get(rows), 1, () => {
+    f.get(r).get(rowBytes).op("i32.mul").set(at);
+    f.for(c, () => f.i32(0), () => f.get(rowBytes), 16, () => {
+      f.get(out).get(at).op("i32.add").get(c).op("i32.add");
+      f.get(x).get(at).op("i32.add").get(c).op("i32.add").simd("v128.load");
+      f.get(bias).get(c).op("i32.add").simd("v128.load");
+      f.simd("f32x4.add").simd("v128.store");
+    });
+  });
+}
+
+/**
+ * mixExperts(y, gates, experts, E, batch, width): y[b, :] += gates[b, e] * experts[e][b, :] for e in
+ * order, each update in f64x2 lanes and rounded to float32 once, as the TypeScript kernel does it
+ * (the product of two floats is exact in a double): the same bits. `experts` holds E byte offsets;
+ * width a multiple of 4.
+ */
+function mixExperts(f: Fn): void {
+  const [y, gates, experts, E, batch, width] = [0, 1, 2, 3, 4, 5];
+  const e = f.local(I32), b = f.local(I32), h = f.local(I32), rowBytes = f.local(I32), X = f.local(I32), yp = f.local(I32), xp = f.local(I32);
+  const g = f.local(V128), yv = f.local(V128), xv = f.local(V128), lo = f.local(V128), hi = f.local(V128);
+  f.get(width).i32(2).op("i32.shl").set(rowBytes);
+  f.for(e, () => f.i32(0), () => f.get(E), 1, () => {
+    f.get(experts).get(e).i32(2).op("i32.shl").op("i32.add").mem("i32.load").set(X);
+    f.for(b, () => f.i32(0), () => f.get(batch), 1, () => {
+      // g = gates[b E + e], as a double in both lanes
+      f.get(gates).get(b).get(E).op("i32.mul").get(e).op("i32.add").i32(2).op("i32.shl").op("i32.add").mem("f32.load").op("f64.promote_f32").simd("f64x2.splat").set(g);
+      f.get(y).get(b).get(rowBytes).op("i32.mul").op("i32.add").set(yp);
+      f.get(X).get(b).get(rowBytes).op("i32.mul").op("i32.add").set(xp);
+      f.for(h, () => f.i32(0), () => f.get(rowBytes), 16, () => {
+        f.get(yp).get(h).op("i32.add").simd("v128.load").set(yv);
+        f.get(xp).get(h).op("i32.add").simd("v128.load").set(xv);
+        f.get(yv).simd("f64x2.promote_low_f32x4").get(g).get(xv).simd("f64x2.promote_low_f32x4").simd("f64x2.mul").simd("f64x2.add").set(lo);
+        f.get(yv).get(yv).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").get(g).get(xv).get(xv).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").simd("f64x2.mul").simd("f64x2.add").set(hi);
+        f.get(yp).get(h).op("i32.add");
+        f.get(lo).simd("f32x4.demote_f64x2_zero").get(hi).simd("f32x4.demote_f64x2_zero").shuffle(LOW_LOW);
+        f.simd("v128.store");
+      });
+    });
+  });
+}
+
+/**
  * Adds the kernels' functions to a module. With `fma`, the gemm's micro-kernels multiply-add with
  * relaxed SIMD's f32x4.relaxed_madd (one rounding where the CPU fuses it, two where it does not).
  */
@@ -357,6 +407,8 @@ export function addGemm(m: ModuleBuilder, opts: { fma?: boolean } = {}): void {
   m.fn("kernelRows", i32s(12), [], (f) => kernel(f, true, fma));
   m.fn("sumRowBags", i32s(8), [], sumRowBags);
   m.fn("reluBackward", i32s(4), [], reluBackward);
+  m.fn("addRowVector", i32s(5), [], addRowVector);
+  m.fn("mixExperts", i32s(6), [], mixExperts);
   m.fn("adamDense", [...i32s(5), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamDense);
   m.fn("adamRows", [...i32s(7), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamRows);
 }
