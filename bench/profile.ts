@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Adam, Arena } from "../src/index.js";
 
-const WASM_NAMES = ["packA", "packB", "kernel", "kernelRows", "sumRowBags", "reluBackward", "addRowVector", "mixExperts", "adamDense", "adamRows"];
+const WASM_NAMES = ["packA", "packB", "kernel", "kernelRows", "sumRowBags", "reluBackward", "addRowVector", "gatherFields", "mixExperts", "adamDense", "adamRows"];
 import { randomBatches, referenceModel, timedStep } from "./workload.js";
 
 interface ProfileNode {

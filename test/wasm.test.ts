@@ -324,3 +324,26 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
     });
   });
 });
+
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm gatherFields", () => {
+  it("equals the TypeScript kernel on lent tables and output", async () => {
+    const { Arena, allocF32, allocLasting } = await import("../src/index.js");
+    useBackend("wasm");
+    const rng = new Rng(90);
+    const [F, B, D, V] = [5, 33, 16, 40];
+    const tables = Array.from({ length: F }, (_, f) => {
+      const t = allocLasting(V * D);
+      t.set(rand(V * D, 91 + f));
+      return t;
+    });
+    const ids = Int32Array.from({ length: B * F }, () => rng.int(V));
+    new Arena().run(() => {
+      const out = allocF32(B * F * D);
+      const ref = new Float32Array(B * F * D);
+      fastKernels.gatherFields(ref, tables, ids, B, D);
+      wasmKernels.gatherFields(out, tables, ids, B, D);
+      expect(out.buffer instanceof SharedArrayBuffer).toBe(true);
+      expect(Array.from(out)).toEqual(Array.from(ref));
+    });
+  });
+});

@@ -395,6 +395,28 @@ function mixExperts(f: Fn): void {
 }
 
 /**
+ * gatherFields(out, tables, ids, F, batch, dim): out[b, f dim .. (f+1) dim) = tables[f][ids[b F + f], :]
+ * (tables: F byte offsets; dim a multiple of 4): v128 copies, the TypeScript kernel's result exactly.
+ */
+function gatherFields(f: Fn): void {
+  const [out, tables, ids, F, batch, dim] = [0, 1, 2, 3, 4, 5];
+  const fi = f.local(I32), b = f.local(I32), d = f.local(I32), rowBytes = f.local(I32), t = f.local(I32), src = f.local(I32), dst = f.local(I32);
+  f.get(dim).i32(2).op("i32.shl").set(rowBytes);
+  f.for(fi, () => f.i32(0), () => f.get(F), 1, () => {
+    f.get(tables).get(fi).i32(2).op("i32.shl").op("i32.add").mem("i32.load").set(t);
+    f.for(b, () => f.i32(0), () => f.get(batch), 1, () => {
+      // src = table + ids[b F + f] * rowBytes; dst = out + (b F + f) * rowBytes
+      f.get(b).get(F).op("i32.mul").get(fi).op("i32.add").set(dst);
+      f.get(t).get(ids).get(dst).i32(2).op("i32.shl").op("i32.add").mem("i32.load").get(rowBytes).op("i32.mul").op("i32.add").set(src);
+      f.get(out).get(dst).get(rowBytes).op("i32.mul").op("i32.add").set(dst);
+      f.for(d, () => f.i32(0), () => f.get(rowBytes), 16, () => {
+        f.get(dst).get(d).op("i32.add").get(src).get(d).op("i32.add").simd("v128.load").simd("v128.store");
+      });
+    });
+  });
+}
+
+/**
  * Adds the kernels' functions to a module. With `fma`, the gemm's micro-kernels multiply-add with
  * relaxed SIMD's f32x4.relaxed_madd (one rounding where the CPU fuses it, two where it does not).
  */
@@ -408,6 +430,7 @@ export function addGemm(m: ModuleBuilder, opts: { fma?: boolean } = {}): void {
   m.fn("sumRowBags", i32s(8), [], sumRowBags);
   m.fn("reluBackward", i32s(4), [], reluBackward);
   m.fn("addRowVector", i32s(5), [], addRowVector);
+  m.fn("gatherFields", i32s(6), [], gatherFields);
   m.fn("mixExperts", i32s(6), [], mixExperts);
   m.fn("adamDense", [...i32s(5), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamDense);
   m.fn("adamRows", [...i32s(7), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamRows);
