@@ -272,9 +272,12 @@ describe("divergence stops training; NaN weights are never saved or served", () 
     expect(r.err).toMatch(/training diverged at epoch \d, step \d+/);
     expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
     if (existsSync(m)) {
-      // an earlier epoch's checkpoint may stand; it must load (finite)
-      await expect(loadCheckpoint(m)).resolves.toBeTruthy();
-    }
+      // an earlier epoch's checkpoint may stand: one of the epochs before the diverging one, finite
+      const ck = await loadCheckpoint(m);
+      const diverged = Number(/training diverged at epoch (\d)/.exec(r.err)![1]);
+      expect(ck.json.training!.epochsDone).toBe(diverged - 1);
+      for (const [n, p] of ck.model.namedParameters()) expect(p.data.every(Number.isFinite), n).toBe(true);
+    } else expect(r.err).toMatch(/training diverged at epoch 1,/); // nothing saved: it diverged in the first epoch
     expect((await run("train", "--train", trainCsv, "--model", m, "--lr", "1e999")).code).toBe(2); // Infinity is not a rate
   });
 
