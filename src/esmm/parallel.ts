@@ -10,6 +10,7 @@
  * calling thread applies Adam. A fixed order makes a seed give the same bits on every run with the
  * same T; a different T sums in a different order, so its bits differ (within float rounding).
  */
+import type { Tensor } from "../tensor/index.js";
 import type { Bag, Batch, LabeledBatch } from "./batch.js";
 import type { Adam } from "../optim/index.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
@@ -53,6 +54,34 @@ export interface ShardWorkers {
   /** Makes the parameters' current values visible to the workers (after every update). */
   publish(): void;
   close(): Promise<void>;
+}
+
+/** Copies of some parameters' current gradients (dense, and the coalesced row-sparse ones). */
+export function gradsOf(params: ReadonlyMap<string, Tensor>, names: Iterable<string>): ShardGrads {
+  const g: ShardGrads = { dense: [], sparse: [] };
+  for (const n of names) {
+    const p = params.get(n)!;
+    if (p.sparse) {
+      const s = p.sparseGrad;
+      if (s) g.sparse.push([n, s.rows.slice(), s.values.slice()]);
+    } else if (p.grad) g.dense.push([n, p.grad.slice()]);
+  }
+  return g;
+}
+
+/** Adds one shard's gradients into the parameters' (dense: +=; sparse: another part, in arrival order), for the names in `only`. */
+export function addGrads(params: ReadonlyMap<string, Tensor>, g: ShardGrads, only: ReadonlySet<string>): void {
+  for (const [name, d] of g.dense) {
+    if (!only.has(name)) continue;
+    const into = params.get(name)!.gradBuffer();
+    for (let k = 0; k < d.length; k++) into[k] = into[k]! + d[k]!;
+  }
+  for (const [name, rows, values] of g.sparse) if (only.has(name)) params.get(name)!.addRowGrad(rows, values);
+}
+
+/** The buffers of a set of gradients, to transfer them to another thread without copying. */
+export function buffersOf(g: ShardGrads): ArrayBuffer[] {
+  return [...g.dense.map(([, d]) => d.buffer), ...g.sparse.flatMap(([, r, v]) => [r.buffer, v.buffer])] as ArrayBuffer[];
 }
 
 /** Starts `count` workers for a model and, for training, its optimiser (parameters and moments move into shared memory). */

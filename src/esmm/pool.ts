@@ -15,7 +15,7 @@ import { backendName } from "../tensor/index.js";
 import type { Adam } from "../optim/index.js";
 import type { Batch, LabeledBatch } from "./batch.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
-import { partitionParameters, type ShardGrads, type ShardResult, type ShardWorkers } from "./parallel.js";
+import { buffersOf, partitionParameters, type ShardGrads, type ShardResult, type ShardWorkers } from "./parallel.js";
 
 const isShared = (a: Float32Array): boolean => a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 
@@ -110,7 +110,6 @@ class Lane {
   }
 }
 
-const buffersOf = (g: ShardGrads): ArrayBuffer[] => [...g.dense.map(([, d]) => d.buffer), ...g.sparse.flatMap(([, r, v]) => [r.buffer, v.buffer])] as ArrayBuffer[];
 
 /**
  * Starts `count` shard workers for a model (and, for training, its optimiser) with a platform's

@@ -10,7 +10,7 @@ import { Arena, useBackend, type BackendName } from "../tensor/index.js";
 import { Adam } from "../optim/index.js";
 import type { Batch, LabeledBatch } from "./batch.js";
 import { Esmm, type LossWeights } from "./model.js";
-import type { ShardGrads, ShardResult } from "./parallel.js";
+import { addGrads, buffersOf, gradsOf, type ShardGrads, type ShardResult } from "./parallel.js";
 import type { ShardInit } from "./pool.js";
 
 type Msg = { type: "score"; shard: Batch } | { type: "step"; shard: LabeledBatch; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean };
@@ -44,19 +44,14 @@ export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: Arra
         const s = m.shard;
         const loss = model.loss(model.forward(s), s.click, s.conversion, m.weights);
         loss.total.backward();
-        const out: ShardResult = { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, dense: [], sparse: [] };
-        kept = { shard: -1, dense: [], sparse: [] };
-        for (const [name, p] of params) {
-          const into = mine.has(name) ? kept : out;
-          if (p.sparse) {
-            const g = p.sparseGrad;
-            if (g) into.sparse.push([name, g.rows.slice(), g.values.slice()]);
-          } else if (p.grad) into.dense.push([name, p.grad.slice()]);
-          p.zeroGrad();
-        }
+        // what this thread updates stays here until the other shards' parts arrive; the rest goes back
+        const others = params.map(([n]) => n).filter((n) => !mine.has(n));
+        const out: ShardResult = { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, ...gradsOf(byName, others) };
+        kept = { shard: -1, ...gradsOf(byName, mine) };
+        for (const [, p] of params) p.zeroGrad();
         return out;
       });
-      post({ type: "result", result }, [...result.dense.map(([, g]) => g.buffer), ...result.sparse.flatMap(([, r, v]) => [r.buffer, v.buffer])] as ArrayBuffer[]);
+      post({ type: "result", result }, buffersOf(result));
     },
     reduce(m: Extract<Msg, { type: "reduce" }>): void {
       received.push(...m.grads);
@@ -71,13 +66,7 @@ export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: Arra
       // summed and checked here, updated in commit: both in stepArena (the second run allocates
       // nothing, so the coalesced sparse gradients of the first stay as they are)
       const bad = stepArena.run(() => {
-        for (const g of all) {
-          for (const [name, d] of g.dense) {
-            const into = byName.get(name)!.gradBuffer();
-            for (let k = 0; k < d.length; k++) into[k] = into[k]! + d[k]!;
-          }
-          for (const [name, rows, values] of g.sparse) byName.get(name)!.addRowGrad(rows, values);
-        }
+        for (const g of all) addGrads(byName, g, mine);
         return adam.nonFiniteGradient(mine);
       });
       post({ type: "checked", bad });

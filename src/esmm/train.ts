@@ -3,11 +3,11 @@
  *
  * A step: forward -> entire-space loss -> backward -> Adam (dense and lazy-row updates) -> zero grads.
  */
-import { Arena, Rng, firstNonFinite, type Tensor } from "../tensor/index.js";
+import { Arena, Rng, firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
-import { predictParallel, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
+import { addGrads, gradsOf, predictParallel, shardBatch, shardLossWeights, workerFactory, type ShardWorkers } from "./parallel.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
@@ -188,29 +188,6 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
   if (best) model.loadStateDict(best.state);
   const bestEpoch = best ? best.epoch : (history.at(-1)?.epoch ?? start + epochs - 1);
   return { history, bestEpoch, optimizer };
-}
-
-/** Copies of some parameters' current gradients (dense, and the coalesced row-sparse ones). */
-function gradsOf(params: ReadonlyMap<string, Tensor>, names: Iterable<string>): ShardGrads {
-  const g: ShardGrads = { dense: [], sparse: [] };
-  for (const n of names) {
-    const p = params.get(n)!;
-    if (p.sparse) {
-      const s = p.sparseGrad;
-      if (s) g.sparse.push([n, s.rows.slice(), s.values.slice()]);
-    } else if (p.grad) g.dense.push([n, p.grad.slice()]);
-  }
-  return g;
-}
-
-/** Adds one shard's gradients into the parameters' (dense: +=; sparse: another part, in arrival order). */
-function addGrads(params: ReadonlyMap<string, Tensor>, g: ShardGrads, only: ReadonlySet<string>): void {
-  for (const [name, d] of g.dense) {
-    if (!only.has(name)) continue;
-    const into = params.get(name)!.gradBuffer();
-    for (let k = 0; k < d.length; k++) into[k] = into[k]! + d[k]!;
-  }
-  for (const [name, rows, values] of g.sparse) if (only.has(name)) params.get(name)!.addRowGrad(rows, values);
 }
 
 /**
