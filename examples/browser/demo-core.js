@@ -1,6 +1,6 @@
 // The browser demo's computation, shared by the page's Web Worker and by the Node test that checks the
 // page computes the same numbers. Plain ES module: it imports the built core from dist/, nothing else.
-import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, MULTI_FIELDS, Rng, SINGLE_FIELDS, denseStats, evaluate, identity, modelFromBytes, modelFromCheckpoint, splitCsvLine, train as trainModel } from "../../dist/index.js";
+import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, MULTI_FIELDS, Rng, SINGLE_FIELDS, ScoringModel, denseStats, evaluate, identity, modelFromCheckpoint, splitCsvLine, train as trainModel } from "../../dist/index.js";
 
 export const DEFAULTS = { seed: 1, simSeed: 7, users: 2000, apps: 400, trainRows: 30000, validRows: 10000, steps: 300, batch: 256, lr: 0.002 };
 
@@ -161,8 +161,6 @@ export async function loadCheckpoint(baseUrl, fetchFn = fetch) {
   const base = baseUrl.endsWith("/") ? baseUrl : baseUrl + "/";
   const [j, w] = await Promise.all([fetchFn(base + "model.json"), fetchFn(base + "weights.safetensors")]);
   if (!j.ok || !w.ok) throw new Error(`cannot fetch the checkpoint at ${base} (${j.status}, ${w.status})`);
-  const text = await j.text();
-  const bytes = new Uint8Array(await w.arrayBuffer());
-  const { model, json } = modelFromCheckpoint(text, bytes);
-  return { model, scorer: json.preprocessor !== undefined ? modelFromBytes(text, bytes) : null };
+  const { model, preprocessor } = modelFromCheckpoint(await j.text(), new Uint8Array(await w.arrayBuffer()));
+  return { model, scorer: preprocessor ? new ScoringModel(model, preprocessor) : null };
 }

@@ -13,6 +13,7 @@ import { firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamParamState } from "../optim/index.js";
 import { Esmm, FieldError, expectObject, expectString, parameterCount, resolveConfig, type EsmmConfig } from "../esmm/index.js";
 import { crc32Hex } from "./crc32.js";
+import { Preprocessor } from "../data/index.js";
 import { decodeSafetensors, encodeSafetensors, readSafetensorsHeader, type NamedArray } from "./safetensors.js";
 
 export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
@@ -163,17 +164,29 @@ export function verifyChecksum(json: ModelJson, file: string, bytes: Uint8Array,
 }
 
 /**
- * Builds a model from checkpoint bytes: what a browser does with fetched model.json and weights.
- * Checks in the order the module comment gives, so a crafted file fails before it allocates.
+ * Builds a model (and, when the checkpoint carries it, its preprocessing) from checkpoint bytes: what
+ * a browser does with fetched model.json and weights, and what the Node loader does with a directory's
+ * files (`what` names them in errors). Checks in the order the module comment gives, so a crafted
+ * file fails before it allocates.
  */
-export function modelFromCheckpoint(modelJsonText: string, weights: Uint8Array, what = "checkpoint"): { model: Esmm; json: ModelJson } {
-  const json = parseModelJson(modelJsonText, `${what}/model.json`);
+export function modelFromCheckpoint(modelJsonText: string, weights: Uint8Array, what = "checkpoint"): { model: Esmm; json: ModelJson; preprocessor: Preprocessor | null } {
+  const mj = `${what}/model.json`;
+  const json = parseModelJson(modelJsonText, mj);
   const wp = `${what}/${WEIGHTS_FILE}`;
   verifyChecksum(json, WEIGHTS_FILE, weights, wp);
   checkWeightsHeader(json.config, weights, wp);
+  let preprocessor: Preprocessor | null = null;
+  if (json.preprocessor !== undefined) {
+    try {
+      // the vocabularies' sizes are held against the tables before any lookup map is built
+      preprocessor = Preprocessor.fromJSON(json.preprocessor, json.config.fields);
+    } catch (e) {
+      throw new Error(`${mj}: ${(e as Error).message}`);
+    }
+  }
   const model = new Esmm(json.config);
   loadWeights(model, weights, wp);
-  return { model, json };
+  return { model, json, preprocessor };
 }
 
 /** Everything of a checkpoint as bytes: model.json (with the checksums of the others) and the files. */

@@ -8,8 +8,8 @@
  * `loadModel(dir)` for a checkpoint directory.
  */
 import { FieldError, type Esmm, type Scores } from "../esmm/index.js";
-import { BatchBuilder, Preprocessor, parseBag, type RawRow } from "../data/index.js";
-import { modelFromCheckpoint, parseModelJson, WEIGHTS_FILE } from "./checkpoint.js";
+import { BatchBuilder, parseBag, type Preprocessor, type RawRow } from "../data/index.js";
+import { modelFromCheckpoint, WEIGHTS_FILE } from "./checkpoint.js";
 
 /** A record's raw values by column name; a bag may be "a|b:2" (its column's syntax) or an array of ids. */
 export type FeatureRecord = Readonly<Record<string, string | number | boolean | null | undefined | ReadonlyArray<string | number>>>;
@@ -99,13 +99,9 @@ export class ScoringModel {
 
 /** A scoring model from checkpoint bytes (model.json text and weights.safetensors); it needs the checkpoint's preprocessing. */
 export function modelFromBytes(modelJsonText: string, weights: Uint8Array, what = "checkpoint"): ScoringModel {
-  const { model, json } = modelFromCheckpoint(modelJsonText, weights, what);
-  if (json.preprocessor === undefined) throw new Error(`${what}/model.json: no preprocessing (vocabularies) is saved with this model, so raw records cannot be scored; score Batches of ids with model.predict`);
-  try {
-    return new ScoringModel(model, Preprocessor.fromJSON(json.preprocessor, json.config.fields));
-  } catch (e) {
-    throw new Error(`${what}/model.json: ${(e as Error).message}`);
-  }
+  const { model, preprocessor } = modelFromCheckpoint(modelJsonText, weights, what);
+  if (!preprocessor) throw new Error(`${what}/model.json: no preprocessing (vocabularies) is saved with this model, so raw records cannot be scored; score Batches of ids with model.predict`);
+  return new ScoringModel(model, preprocessor);
 }
 
 /** Fetches a checkpoint directory's model.json and weights from a base URL (a browser, or any fetch). */
@@ -113,7 +109,5 @@ export async function loadModel(baseUrl: string, fetchFn: typeof fetch = fetch):
   const base = baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`;
   const [j, w] = await Promise.all([fetchFn(`${base}model.json`), fetchFn(`${base}${WEIGHTS_FILE}`)]);
   if (!j.ok || !w.ok) throw new Error(`cannot fetch the checkpoint at ${base} (model.json ${j.status}, weights ${w.status})`);
-  const text = await j.text();
-  parseModelJson(text, `${base}model.json`); // a clear error before the weights are read
-  return modelFromBytes(text, new Uint8Array(await w.arrayBuffer()), base.replace(/\/$/, ""));
+  return modelFromBytes(await j.text(), new Uint8Array(await w.arrayBuffer()), base.replace(/\/$/, ""));
 }

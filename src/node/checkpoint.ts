@@ -8,15 +8,13 @@ import {
   OPTIMIZER_FILE,
   ScoringModel,
   WEIGHTS_FILE,
-  checkWeightsHeader,
   checkpointFiles,
   decodeOptimizer,
-  loadWeights,
-  parseModelJson,
+  modelFromCheckpoint,
   verifyChecksum,
   type ModelJson,
 } from "../index.js";
-import { Preprocessor } from "../data/index.js";
+import type { Preprocessor } from "../data/index.js";
 import { checkReplaceable, writeDirAtomic, type DirFs } from "./files.js";
 
 export interface SaveOptions {
@@ -86,22 +84,9 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
   // An interrupted swap leaves the previous checkpoint at <dir>.old (see writeDirAtomic).
   const dir = !existsSync(given) && existsSync(`${given}.old`) ? `${given}.old` : given;
   if (!existsSync(dir)) throw new Error(`${dirIn}: no such checkpoint directory`);
-  const mj = join(dir, "model.json");
-  const json = parseModelJson((await readOr(mj, "model.json")).toString("utf8"), mj);
-  const wp = join(dir, WEIGHTS_FILE);
-  const wb = bytesOf(await readOr(wp, "weights"));
-  verifyChecksum(json, WEIGHTS_FILE, wb, wp);
-  checkWeightsHeader(json.config, wb, wp);
-  let preprocessor: Preprocessor | null = null;
-  if (json.preprocessor !== undefined) {
-    try {
-      preprocessor = Preprocessor.fromJSON(json.preprocessor, json.config.fields);
-    } catch (e) {
-      throw new Error(`${mj}: ${(e as Error).message}`);
-    }
-  }
-  const model = new Esmm(json.config);
-  loadWeights(model, wb, wp);
+  const text = (await readOr(join(dir, "model.json"), "model.json")).toString("utf8");
+  const wb = bytesOf(await readOr(join(dir, WEIGHTS_FILE), "weights"));
+  const { model, json, preprocessor } = modelFromCheckpoint(text, wb, dir);
   const op = join(dir, OPTIMIZER_FILE);
   let optimizerState: LoadedCheckpoint["optimizerState"] = null;
   if (existsSync(op)) {
