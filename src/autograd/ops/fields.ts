@@ -171,10 +171,6 @@ function scratch(i: number, n: number): Float32Array {
   return pool[i]!.data.subarray(0, n);
 }
 
-/** dst[r, dc : dc + width] (+)= src[r, sc : sc + width] for r < rows (the kernel; see Kernels.copyColumns). */
-function copyColumns(dst: Float32Array, ds: number, dc: number, src: Float32Array, ss: number, sc: number, width: number, rows: number, add = false): void {
-  kernels.copyColumns(dst, ds, dc, src, ss, sc, width, rows, add);
-}
 
 /** Offsets of B bags of n rows each: 0, n, 2n, ..., Bn. */
 function everyN(B: number, n: number): Int32Array {
@@ -216,8 +212,8 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
   const otherBlock = (block: Float32Array, wLike: Float32Array, toBlock: boolean): void => {
     let k = 0;
     for (const [s, width] of otherColumns) {
-      if (toBlock) copyColumns(block, K, k, wLike, I, s, width, O);
-      else copyColumns(wLike, I, s, block, K, k, width, O, true);
+      if (toBlock) kernels.copyColumns(block, K, k, wLike, I, s, width, O, false);
+      else kernels.copyColumns(wLike, I, s, block, K, k, width, O, true);
       k += width;
     }
   };
@@ -242,7 +238,7 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
     const prods = scratch(2, O * start[P]!);
     const wf = scratch(0, O * D);
     perId.forEach((p, j) => {
-      copyColumns(wf, D, 0, w.data, I, p.column, D, O);
+      kernels.copyColumns(wf, D, 0, w.data, I, p.column, D, O, false);
       kernels.gemm(prods.subarray(O * start[j]!, O * start[j + 1]!), p.rows, wf, p.uniq.length, O, D, { transB: true });
     });
     const bagRows = new Int32Array(B * P);
@@ -292,10 +288,10 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
       const blk = scratch(0, O * D);
       if (w.needsGrad) {
         kernels.gemm(blk, S, p.rows, O, D, u, { transA: true }); // dW_f = S_f^T @ U_f   [O, D]
-        copyColumns(w.gradBuffer(), I, p.column, blk, D, 0, D, O, true);
+        kernels.copyColumns(w.gradBuffer(), I, p.column, blk, D, 0, D, O, true);
       }
       if (t.needsGrad) {
-        copyColumns(blk, D, 0, w.data, I, p.column, D, O);
+        kernels.copyColumns(blk, D, 0, w.data, I, p.column, D, O, false);
         const dU = allocF32(u * D); // kept by the table as its row-sparse gradient part
         kernels.gemm(dU, S, blk, u, D, O); // dE_f[uniq] = S_f @ W_f   [u, D]
         t.addRowGrad(p.uniq, dU);

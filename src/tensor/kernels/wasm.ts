@@ -5,11 +5,11 @@
  *
  * Memory. The kernels see one linear memory, which JS owns. Where SharedArrayBuffer is available
  * (Node; a cross-origin-isolated page) it is a *shared* WebAssembly.Memory: growing it never detaches
- * the views already handed out, so it can hold tensors. Step arenas then take their buffers from it
- * (`alloc`), and a kernel whose operands are such views reads and writes them in place. Operands
- * from elsewhere (parameters, inputs, anything outside an arena) are copied into a scratch region
- * above the allocated ones for the call, and results copied back; that is also the whole story
- * where memory cannot be shared.
+ * the views already handed out, so it can hold tensors. Step arenas, parameters, their gradients and
+ * Adam's moments take their buffers from it (`alloc`, through allocF32 and allocLasting), and a kernel
+ * whose operands are such views reads and writes them in place. Operands from elsewhere (inputs,
+ * arrays a caller passes) are copied into a scratch region above the allocated ones for the call, and
+ * results copied back; that is also the whole story where memory cannot be shared.
  */
 import { ModuleBuilder } from "../wasm/builder.js";
 import { ADD_BIAS, LOAD_C, RELU, addGemm } from "../wasm/gemm.js";
@@ -222,6 +222,11 @@ const KC = 256;
  */
 const SMALL_ROW = 256;
 
+/** Scratch floats an operand of `len` floats needs: none when it is a view of the memory, else a 16-byte-aligned copy. */
+function scratchFor(hp: Heap, x: Float32Array, len: number): number {
+  return hp.owns(x) ? 0 : Math.ceil(len / 4) * 4;
+}
+
 /** Where an operand is for the kernels: in place (a view of the memory) or copied into the scratch. */
 function place(hp: Heap, x: Float32Array, n: number, h: Float32Array, at: { next: number }, copy: boolean): number {
   if (hp.owns(x)) return x.byteOffset;
@@ -249,8 +254,7 @@ function simdGemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number
   const mp = (m + 3) >> 2;
   const np = (n + 7) >> 3;
   const kc = Math.min(KC, k);
-  const outside = (x: Float32Array, len: number): number => (hp.owns(x) ? 0 : Math.ceil(len / 4) * 4);
-  const need = outside(a, m * k) + outside(b, k * n) + outside(out, m * n) + np * 8 + (transA ? mp * 4 * kc : 0) + np * 8 * kc + 16;
+  const need = scratchFor(hp, a, m * k) + scratchFor(hp, b, k * n) + scratchFor(hp, out, m * n) + np * 8 + (transA ? mp * 4 * kc : 0) + np * 8 * kc + 16;
   const { base, h } = hp.scratch(need);
   const at = { next: base };
   const pA = place(hp, a, m * k, h, at, true);
@@ -284,8 +288,7 @@ function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, row
   }
   const w = instance();
   const hp = heap();
-  const outside = (v: Float32Array, len: number): number => (hp.owns(v) ? 0 : Math.ceil(len / 4) * 4);
-  const { base, h } = hp.scratch(outside(out, groups * dim) + outside(x, x.length) + offsets.length + rows.length + 8);
+  const { base, h } = hp.scratch(scratchFor(hp, out, groups * dim) + scratchFor(hp, x, x.length) + offsets.length + rows.length + 8);
   const at = { next: base };
   const pOut = place(hp, out, groups * dim, h, at, accumulate);
   const pX = place(hp, x, x.length, h, at, true);
