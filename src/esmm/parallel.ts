@@ -129,29 +129,28 @@ function sliceBag(b: Bag, from: number, to: number): Bag {
 }
 
 /** Rows [from, to) of a batch as a batch of their own (copies, so a shard can be sent to a thread). */
-export function sliceBatch(b: LabeledBatch, from: number, to: number): LabeledBatch {
+function sliceInput(b: Batch, from: number, to: number): Batch {
   const Fs = b.size ? b.ids.length / b.size : 0;
   const Nd = b.dense && b.size ? b.dense.length / b.size : 0;
-  return {
-    size: to - from,
-    ids: b.ids.slice(from * Fs, to * Fs),
-    bags: b.bags.map((bag) => sliceBag(bag, from, to)),
-    dense: b.dense ? b.dense.slice(from * Nd, to * Nd) : null,
-    click: b.click.slice(from, to),
-    conversion: b.conversion.slice(from, to),
-  };
+  return { size: to - from, ids: b.ids.slice(from * Fs, to * Fs), bags: b.bags.map((bag) => sliceBag(bag, from, to)), dense: b.dense ? b.dense.slice(from * Nd, to * Nd) : null };
+}
+
+/** The same for a labelled batch: its labels too. */
+export function sliceBatch(b: LabeledBatch, from: number, to: number): LabeledBatch {
+  return { ...sliceInput(b, from, to), click: b.click.slice(from, to), conversion: b.conversion.slice(from, to) };
+}
+
+/** Where `parts` contiguous shards of `size` rows start and end: near-equal sizes, the first ones one row larger. */
+function shardCuts(size: number, parts: number): number[] {
+  const cuts = [0];
+  for (let p = 0; p < parts; p++) cuts.push(cuts[p]! + Math.floor(size / parts) + (p < size % parts ? 1 : 0));
+  return cuts;
 }
 
 /** Cuts a batch into `parts` contiguous shards of near-equal size (the first ones one row larger). */
 export function shardBatch(b: LabeledBatch, parts: number): LabeledBatch[] {
-  const out: LabeledBatch[] = [];
-  let at = 0;
-  for (let p = 0; p < parts; p++) {
-    const n = Math.floor(b.size / parts) + (p < b.size % parts ? 1 : 0);
-    out.push(sliceBatch(b, at, at + n));
-    at += n;
-  }
-  return out;
+  const cuts = shardCuts(b.size, parts);
+  return Array.from({ length: parts }, (_, p) => sliceBatch(b, cuts[p]!, cuts[p + 1]!));
 }
 
 /**
@@ -170,12 +169,6 @@ export function shardLossWeights(model: Esmm, shards: LabeledBatch[], base: Loss
   }));
 }
 
-/** Rows [from, to) of an unlabelled batch (a scoring shard). */
-function sliceInput(b: Batch, from: number, to: number): Batch {
-  const Fs = b.size ? b.ids.length / b.size : 0;
-  const Nd = b.dense && b.size ? b.dense.length / b.size : 0;
-  return { size: to - from, ids: b.ids.slice(from * Fs, to * Fs), bags: b.bags.map((bag) => sliceBag(bag, from, to)), dense: b.dense ? b.dense.slice(from * Nd, to * Nd) : null };
-}
 
 /**
  * Scores a batch on this thread and the workers at once: shard 0 here, the others there, the rows'
@@ -184,8 +177,7 @@ function sliceInput(b: Batch, from: number, to: number): Batch {
  */
 export async function predictParallel(model: Esmm, workers: ShardWorkers, batch: Batch): Promise<Scores> {
   const T = workers.count + 1;
-  const cuts = [0];
-  for (let p = 0; p < T; p++) cuts.push(cuts[p]! + Math.floor(batch.size / T) + (p < batch.size % T ? 1 : 0));
+  const cuts = shardCuts(batch.size, T);
   const shards = Array.from({ length: T }, (_, p) => sliceInput(batch, cuts[p]!, cuts[p + 1]!));
   const pending = workers.score(shards.slice(1));
   const first = model.predict(shards[0]!);
