@@ -10,6 +10,6 @@ const sim = new AppStoreSimulator({});
 const tr = sim.dataset(100_000, 0);
 const va = sim.dataset(50_000, 1);
 const st = denseStats(tr);
-const m = new Esmm({ variant, fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], denseMean: st.mean, denseStd: st.std, seed: 1, embeddingInit: { kind: "normal", std } });
+const m = new Esmm({ preset: variant, fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], denseMean: st.mean, denseStd: st.std, seed: 1, embeddingInit: { kind: "normal", std } });
 const f = (v: number | null | undefined) => (v == null ? "-" : v.toFixed(4));
 await train(m, tr, { epochs, batchSize: 1024, lr, valid: va, onEpoch: (e) => console.log(`std=${std} ${variant} lr=${lr} ep${e.epoch} loss=${e.loss.toFixed(4)} ctr=${f(e.valid!.ctrAuc)} cvr=${f(e.valid!.cvrAuc)} ctcvr=${f(e.valid!.ctcvrAuc)} esCvr=${f(e.valid!.truth!.cvrAucEntireSpace)} ctrLL=${f(e.valid!.ctrLogLoss)} ctcvrLL=${f(e.valid!.ctcvrLogLoss)} ${e.seconds.toFixed(0)}s`) });

@@ -13,7 +13,7 @@ export async function main(rows = 100_000): Promise<string[]> {
   const trainSet = sim.dataset(rows, 0);                      // stream 0: training impressions
   const testSet = sim.dataset(rows, 2);                       // stream 2: held-out impressions
   const { mean, std } = denseStats(trainSet);
-  const model = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], denseMean: mean, denseStd: std });
+  const model = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], denseMean: mean, denseStd: std });
   await train(model, trainSet, {
     epochs: 2,
     batchSize: 1024,

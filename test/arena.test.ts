@@ -44,7 +44,7 @@ describe("a training step in an arena", () => {
   const order = Int32Array.from({ length: ds.size }, (_, i) => i);
   const batches: LabeledBatch[] = [ds.take(order, 0, 128), ds.take(order, 128, 256)];
   const make = (): { model: Esmm; opt: Adam } => {
-    const model = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 5 });
+    const model = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 5 });
     return { model, opt: new Adam(model.namedParameters(), { lr: 1e-2 }) };
   };
   const step = (model: Esmm, opt: Adam, b: LabeledBatch): void => {

@@ -14,7 +14,7 @@ const st = denseStats(trainSet);
 
 async function trained(k: Kernels): Promise<{ weights: Map<string, Float32Array>; auc: { ctr: number; cvr: number; ctcvr: number } }> {
   useKernels(k);
-  const model = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, dim: 8, experts: { count: 2, hidden: [32, 16] }, towers: { hidden: [8] }, seed: 4 });
+  const model = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, dim: 8, experts: { count: 2, hidden: [32, 16] }, towers: { hidden: [8] }, seed: 4 });
   await train(model, trainSet, { epochs: 2, batchSize: 256, lr: 3e-3, seed: 2 });
   const m = evaluate(model, validSet);
   return { weights: model.stateDict(), auc: { ctr: m.ctrAuc!, cvr: m.cvrAuc!, ctcvr: m.ctcvrAuc! } };

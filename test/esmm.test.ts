@@ -4,7 +4,7 @@ import { AppStoreSimulator, Esmm, Rng, denseGrad, denseStats, gradcheck, train, 
 /** A tiny all-single-field model and a batch with labels. */
 function tiny(variant: "esmm-mmoe" | "esmm" | "base", seed = 1): Esmm {
   return new Esmm({
-    variant,
+    preset: variant,
     fields: [{ name: "user", vocab: 10 }, { name: "item", vocab: 8 }, { name: "pos", vocab: 4 }],
     dim: 4,
     experts: { count: 2, hidden: [8, 6] },
@@ -150,7 +150,7 @@ describe("training", () => {
     const tr = sim.dataset(3000, 0);
     const va = sim.dataset(1000, 1);
     const st = denseStats(tr);
-    const m = new Esmm({ variant: "esmm", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], denseMean: st.mean, denseStd: st.std, dim: 4, experts: { count: 2, hidden: [16] }, towers: { hidden: [8] } });
+    const m = new Esmm({ preset: "esmm", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], denseMean: st.mean, denseStd: st.std, dim: 4, experts: { count: 2, hidden: [16] }, towers: { hidden: [8] } });
     const seen: Array<Map<string, Float32Array>> = [];
     const r = await train(m, tr, {
       epochs: 6,
@@ -174,7 +174,7 @@ describe("training", () => {
   it("the simulator's multi-valued and dense features flow through the model", () => {
     const sim = new AppStoreSimulator({ users: 50, apps: 30, seed: 4 });
     const ds = sim.dataset(16);
-    const m = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8] }, towers: { hidden: [4] } });
+    const m = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8] }, towers: { hidden: [4] } });
     const o = m.forward(ds.all());
     expect(o.pCtr.shape).toEqual([16]);
     m.loss(o, ds.click, ds.conversion).total.backward();

@@ -100,7 +100,7 @@ describe("the model's first layers: per distinct id vs over the materialised inp
   const sim = new AppStoreSimulator({ users: 200, apps: 80, seed: 6 });
   const ds = sim.dataset(300);
   const make = (firstLayer: "per-id" | "dense"): Esmm => {
-    const m = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 3 });
+    const m = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 3 });
     m.firstLayer = firstLayer;
     return m;
   };

@@ -23,7 +23,7 @@ describe.skipIf(!hasTorch)("interop with PyTorch (python3-torch)", () => {
   it("save in esmm-ts, load and save in PyTorch, load in esmm-ts: bit-identical weights", async () => {
     for (const variant of ["esmm-mmoe", "esmm", "base"] as const) {
       const sim = new AppStoreSimulator({ users: 50, apps: 40 });
-      const model = new Esmm({ variant, fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8, 6] }, towers: { hidden: [4] } });
+      const model = new Esmm({ preset: variant, fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8, 6] }, towers: { hidden: [4] } });
       const ck = join(dir, variant);
       await saveCheckpoint(ck, model);
       const back = join(dir, `${variant}-back.safetensors`);

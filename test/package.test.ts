@@ -40,7 +40,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 const sim = new AppStoreSimulator({ users: 200, apps: 80 });
 const data = sim.dataset(3000, 0);
-const model = new Esmm({ variant: "esmm", fields: sim.fieldSpecs(), dim: 4, experts: { hidden: [8] } });
+const model = new Esmm({ preset: "esmm", fields: sim.fieldSpecs(), dim: 4, experts: { hidden: [8] } });
 await train(model, data, { epochs: 1, batchSize: 256 });
 const m: EsmmMetrics = evaluate(model, sim.dataset(1000, 1));
 const dir = join(tmpdir(), "esmm-pkg-ck-" + process.pid);

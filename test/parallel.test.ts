@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseGrad, denseStats, evaluate, shardBatch, shardLossWeights, train, type LabeledBatch } from "../src/index.js";
+import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseGrad, denseStats, evaluate, shardBatch, shardLossWeights, train, type LabeledBatch, type Preset } from "../src/index.js";
 import "../src/node/index.js";
 import { main } from "../src/cli/main.js";
 
@@ -16,8 +16,8 @@ const sim = new AppStoreSimulator({ users: 300, apps: 120, seed: 3 });
 const trainSet = sim.dataset(6000, 0);
 const validSet = sim.dataset(3000, 1);
 const st = denseStats(trainSet);
-const modelOf = (variant: "esmm-mmoe" | "esmm" | "base"): Esmm =>
-  new Esmm({ variant, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 5 });
+const modelOf = (variant: Preset): Esmm =>
+  new Esmm({ preset: variant, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 5 });
 
 describe("shards", () => {
   it("cut a batch into contiguous parts, bags rebased, and weigh them so the losses add up", () => {
@@ -38,7 +38,7 @@ describe("shards", () => {
     }
   });
 
-  it.each(["esmm-mmoe", "esmm", "base"] as const)("%s: the shards' scaled gradients sum to the whole batch's", (variant) => {
+  it.each(["esmm-mmoe", "esmm", "base", "base-shared", "escm2-ips", "escm2-dr"] as const)("%s: the shards' scaled gradients sum to the whole batch's", (variant) => {
     const order = Array.from({ length: 200 }, (_, i) => i);
     const b: LabeledBatch = trainSet.take(order, 0, 200);
     const whole = modelOf(variant);

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { afterAll, beforeAll } from "vitest";
-import { Adam, Esmm, denseGrad, fastKernels, naiveKernels, useKernels, wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, type Batch, type EsmmConfigInput, type Kernels } from "../src/index.js";
+import { Adam, Esmm, PRESET_NAMES, denseGrad, fastKernels, naiveKernels, useKernels, wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, type Batch, type EsmmConfigInput, type Kernels } from "../src/index.js";
 
 interface Fixture {
   config: EsmmConfigInput;
@@ -20,7 +20,7 @@ interface Fixture {
     conversion: number[];
   };
   outputs: Record<string, number[]>;
-  loss: { total: number; ctr: number; cvr: number };
+  loss: { total: number; ctr: number; cvr: number; counterfactual?: number; imputation?: number };
   grads: Record<string, number[]>;
   adam: { lr: number; steps: number; weights: Record<string, number[]> };
 }
@@ -50,7 +50,7 @@ function setup(fx: Fixture): { model: Esmm; batch: Batch; click: Float32Array; c
 // Every backend; the fixtures' layers are small (n k < 256), which the wasm set computes with the
 // TypeScript gemm, so it runs once more with every product forced through its SIMD kernel.
 const BACKEND_SETS: Array<[string, Kernels]> = [["naive", naiveKernels], ["ts", fastKernels], ...(wasmSimdSupported() ? ([["wasm", wasmKernels], ["wasm, every product in SIMD", wasmKernelsAllSimd]] as Array<[string, Kernels]>) : [])];
-const PAIRS = BACKEND_SETS.flatMap(([b, k]) => ["esmm-mmoe", "esmm", "base"].map((v) => [v, b, k] as const));
+const PAIRS = BACKEND_SETS.flatMap(([b, k]) => PRESET_NAMES.map((v) => [v, b, k] as const));
 
 describe.each(PAIRS)("parity with PyTorch: %s on %s", (variant, _backend, kernelSet) => {
   beforeAll(() => useKernels(kernelSet));
@@ -74,8 +74,13 @@ describe.each(PAIRS)("parity with PyTorch: %s on %s", (variant, _backend, kernel
       close(out.gates.ctr.data, fx.outputs.gates_ctr!, "gates_ctr");
       close(out.gates.cvr.data, fx.outputs.gates_cvr!, "gates_cvr");
     }
+    if (fx.outputs.imp_logit) close(out.impLogit!.data, fx.outputs.imp_logit, "imp_logit");
     const l = model.loss(out, click, conversion);
     close([l.total.item(), l.ctr, l.cvr], [fx.loss.total, fx.loss.ctr, fx.loss.cvr], "loss");
+    for (const k of ["counterfactual", "imputation"] as const) {
+      expect(l.terms[k] === undefined, `the ${k} term`).toBe(fx.loss[k] === undefined);
+      if (fx.loss[k] !== undefined) close([l.terms[k]!], [fx.loss[k]], `loss ${k}`);
+    }
     l.total.backward();
     for (const [n, p] of model.namedParameters()) close(denseGrad(p), fx.grads[n]!, `grad ${n}`, 1e-5, 1e-6);
   });

@@ -17,7 +17,7 @@ import {
   Preprocessor,
   Rng,
   TrainingDivergedError,
-  VARIANTS,
+  PRESET_NAMES,
   auc,
   crc32Hex,
   decodeSafetensors,
@@ -125,7 +125,7 @@ describe("never delete what is not ours", () => {
 });
 
 describe("the checkpoint swap survives a crash at every step, however often", () => {
-  const cfg: EsmmConfigInput = { variant: "esmm", fields: [{ name: "a", vocab: 5 }], dim: 2, experts: { count: 2, hidden: [3] }, towers: { hidden: [] } };
+  const cfg: EsmmConfigInput = { preset: "esmm", fields: [{ name: "a", vocab: 5 }], dim: 2, experts: { count: 2, hidden: [3] }, towers: { hidden: [] } };
   const version = (v: number): Esmm => {
     const m = new Esmm(cfg);
     m.namedParameters()[0]![1].data[0] = v; // the version is readable from the weights
@@ -233,7 +233,7 @@ describe("no hangs on NaN", () => {
 
 describe("divergence stops training; NaN weights are never saved or served", () => {
   it("train() throws naming epoch, step and parameter, before a non-finite update", async () => {
-    const model = new Esmm({ variant: "esmm", fields: [{ name: "a", vocab: 4 }], dim: 2, experts: { hidden: [3] }, towers: { hidden: [] } });
+    const model = new Esmm({ preset: "esmm", fields: [{ name: "a", vocab: 4 }], dim: 2, experts: { hidden: [3] }, towers: { hidden: [] } });
     const ids = Int32Array.of(0, 1, 2, 3);
     const data = { batches: () => [{ size: 4, ids, bags: [], dense: null, click: Float32Array.of(1, 0, 1, 0), conversion: Float32Array.of(0, 0, 1, 0) }] };
     const poisoned = model.towers.ctr.layers[0]!.weight;
@@ -244,12 +244,12 @@ describe("divergence stops training; NaN weights are never saved or served", () 
     // (ReLU maps a NaN pre-activation to 0, so the loss can stay finite; the gradient cannot)
     expect((err as Error).message).toMatch(/training diverged at epoch 1, step 1: the gradient of ".*" has \d+ non-finite value\(s\) \(parameter "towers\.ctr\.0\.weight" holds non-finite values\)/);
     expect((err as TrainingDivergedError).parameter).toBe("towers.ctr.0.weight");
-    const m3 = new Esmm({ variant: "base", fields: [{ name: "a", vocab: 4 }], dim: 2, experts: { hidden: [3] }, towers: { hidden: [] } });
+    const m3 = new Esmm({ preset: "base", fields: [{ name: "a", vocab: 4 }], dim: 2, experts: { hidden: [3] }, towers: { hidden: [] } });
     m3.towers.cvr.layers[1]!.bias!.data[0] = Number.NaN; // the logit itself: the loss is NaN
     await expect(train(m3, data, { epochs: 1 })).rejects.toThrow(/step 1: the loss is NaN \(parameter "towers\.cvr\.1\.bias" holds non-finite values\)/);
 
     // finite weights whose logits overflow: caught at the loss, and no update is applied
-    const m2 = new Esmm({ variant: "esmm", fields: [{ name: "a", vocab: 4 }], dim: 2, experts: { hidden: [3] }, towers: { hidden: [] } });
+    const m2 = new Esmm({ preset: "esmm", fields: [{ name: "a", vocab: 4 }], dim: 2, experts: { hidden: [3] }, towers: { hidden: [] } });
     m2.towers.ctr.layers[1]!.weight.data.fill(3e38);
     const before = m2.stateDict();
     const e2 = await train(m2, data, { epochs: 1 }).catch((e: unknown) => e);
@@ -298,7 +298,7 @@ describe("divergence stops training; NaN weights are never saved or served", () 
   });
 
   it("saveCheckpoint refuses non-finite weights", async () => {
-    const model = new Esmm({ variant: "base", fields: [{ name: "a", vocab: 3 }], dim: 2, experts: { hidden: [2] } });
+    const model = new Esmm({ preset: "base", fields: [{ name: "a", vocab: 3 }], dim: 2, experts: { hidden: [2] } });
     model.embeddings[0]!.weight.data[4] = Number.POSITIVE_INFINITY;
     const dir = join(tmp, "m-inf");
     await expect(saveCheckpoint(dir, model)).rejects.toThrow('parameter "embeddings.a.weight" has 1 non-finite value(s) (first at index 4)');
@@ -312,7 +312,7 @@ describe("divergence stops training; NaN weights are never saved or served", () 
     expect(r.code).toBe(1);
     expect(r.err).toContain(`${p}:3: column "x": 1e39 is beyond float32's range`);
     // and the library refuses a batch whose dense values are not finite, naming the feature
-    const model = new Esmm({ variant: "base", fields: [{ name: "a", vocab: 3 }], dense: ["x"], dim: 2, experts: { hidden: [2] } });
+    const model = new Esmm({ preset: "base", fields: [{ name: "a", vocab: 3 }], dense: ["x"], dim: 2, experts: { hidden: [2] } });
     expect(() => model.predict({ size: 1, ids: Int32Array.of(1), bags: [], dense: Float32Array.of(Number.NaN) })).toThrow('dense feature "x" of row 0 is NaN or infinite');
   });
 });
@@ -365,9 +365,9 @@ describe("untrusted checkpoints are checked before anything is allocated", () =>
   };
 
   it("parameterCount(config) is the model's count for every variant (so the header check is exact)", () => {
-    for (const variant of VARIANTS) {
+    for (const variant of PRESET_NAMES) {
       for (const extra of [{}, { dense: ["x", "y"], experts: { count: 3, hidden: [5, 4] }, towers: { hidden: [3, 2] } }]) {
-        const c = resolveConfig({ variant, fields: [{ name: "a", vocab: 7 }, { name: "b", vocab: 2, kind: "multi" }], dim: 3, ...extra });
+        const c = resolveConfig({ preset: variant, fields: [{ name: "a", vocab: 7 }, { name: "b", vocab: 2, kind: "multi" }], dim: 3, ...extra });
         expect(parameterCount(c)).toBe(new Esmm(c).parameterCount());
       }
     }

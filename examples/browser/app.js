@@ -82,7 +82,7 @@ worker.onmessage = (e) => {
     window.__esmm.scored = m.rows;
     if (window.__esmm.ranking) window.__esmm.done = true;
   } else if (m.type === "loaded") {
-    $("status").textContent = `loaded a ${m.variant} checkpoint (${m.parameters} parameters${m.records ? ", scoring records through its vocabularies" : ", trained on raw simulator ids"})`;
+    $("status").textContent = `loaded a ${m.name} checkpoint (${m.parameters} parameters${m.records ? ", scoring records through its vocabularies" : ", trained on raw simulator ids"})`;
     $("rank").disabled = false;
     worker.postMessage({ type: "rank", user: Number($("user").value), count: 20 });
   } else if (m.type === "ranking") {

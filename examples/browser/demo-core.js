@@ -20,7 +20,7 @@ function setup(opts) {
   const train = sim.dataset(o.trainRows, 0);
   const valid = sim.dataset(o.validRows, 1);
   const st = denseStats(train);
-  const model = new Esmm({ variant: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: o.seed });
+  const model = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: o.seed });
   return { o, sim, train, valid, model, opt: new Adam(model.namedParameters(), { lr: o.lr }) };
 }
 

@@ -38,7 +38,7 @@ self.onmessage = async (e) => {
     } else if (msg.type === "load") {
       ({ model, scorer } = await loadCheckpoint(new URL(msg.url, self.location.href).href));
       sim = makeSimulator({ ...DEFAULTS, ...(msg.opts || {}) });
-      self.postMessage({ type: "loaded", variant: model.variant, parameters: model.parameterCount(), records: scorer !== null });
+      self.postMessage({ type: "loaded", variant: model.name, parameters: model.parameterCount(), records: scorer !== null });
       if (msg.data) {
         // score the rows of a CSV file through the checkpoint's preprocessing, as esmm predict does
         const res = await fetch(new URL(msg.data, self.location.href).href);

@@ -23,7 +23,7 @@ def main():
     torch.manual_seed(1)
     f, b = 24, 1024
     cfg = {
-        "variant": "esmm-mmoe",
+        "preset": "esmm-mmoe",
         "fields": [{"name": f"f{i}", "vocab": a.vocab, "kind": "single"} for i in range(f)],
         "dense": [], "denseMean": [], "denseStd": [], "dim": 16,
         "experts": {"count": 2, "hidden": [256, 128]}, "towers": {"hidden": [64]},
@@ -40,7 +40,7 @@ def main():
 
     def step(i):
         out = model({"ids": ids[i % 8], "bags": [], "dense": None})
-        loss, _, _ = model.loss(out, click[i % 8], conv[i % 8])
+        loss, _ = model.loss(out, click[i % 8], conv[i % 8])
         for o in opts:
             o.zero_grad()
         loss.backward()

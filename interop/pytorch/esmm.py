@@ -1,5 +1,5 @@
 """
-ESMM in PyTorch, twin of esmm-ts: the same three variants, the same parameter names and shapes, and a
+ESMM in PyTorch, twin of esmm-ts: the same bottoms and objectives, the same parameter names and shapes, and a
 safetensors reader / writer (written from the format's specification, no extra package), so that a
 model trained in one engine is served by the other.
 
@@ -11,10 +11,12 @@ model trained in one engine is served by the other.
 
 The forward pass follows src/esmm/model.ts exactly:
   x = [single-valued field embeddings (config order) | pooled bags (config order) | standardised dense]
-  esmm-mmoe: experts (ReLU after every layer), softmax gates per task, towers (ReLU between layers)
-  esmm / base: one MLP per task straight from x.
-The loss follows Esmm.loss: BCE(pCTR, click) + BCE(pCTCVR, click*conversion) from the logits in log
-space, or for base a clicked-only CVR BCE.
+  bottom mmoe: experts (ReLU after every layer), softmax gates per task, towers (ReLU between layers)
+  bottom shared: one MLP per task straight from x; separate: the same, the CVR net on its own tables
+  (cvrEmbeddings.*); escm2-dr adds towers.imp beside the CVR tower.
+The loss follows Esmm.loss and src/esmm/objectives.ts (each formula is written there): entire-space
+BCE(pCTR, click) + BCE(pCTCVR, click*conversion) from the logits in log space; clicked: a clicked-only
+CVR BCE; escm2-ips / escm2-dr: entire-space plus the counterfactual CVR risk, pCTR detached.
 """
 import json
 import struct
@@ -80,9 +82,23 @@ def write_safetensors(path: str, tensors: Dict[str, torch.Tensor], metadata: Opt
 def load_config(checkpoint_dir: str) -> dict:
     with open(f"{checkpoint_dir}/model.json", "r", encoding="utf-8") as f:
         j = json.load(f)
-    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") not in (1, 2):
-        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1 or 2")
-    return j["config"]
+    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") not in (1, 2, 3):
+        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1, 2 or 3")
+    cfg = dict(j["config"])
+    if j["formatVersion"] < 3:  # the old variant names (their base is base-shared)
+        cfg.update(LEGACY_VARIANTS[cfg.pop("variant", "esmm-mmoe")])
+    return cfg
+
+
+PRESETS = {
+    "esmm-mmoe": {"bottom": "mmoe", "objective": "entire-space"},
+    "esmm": {"bottom": "shared", "objective": "entire-space"},
+    "base": {"bottom": "separate", "objective": "clicked"},
+    "base-shared": {"bottom": "shared", "objective": "clicked"},
+    "escm2-ips": {"bottom": "shared", "objective": "escm2-ips"},
+    "escm2-dr": {"bottom": "shared", "objective": "escm2-dr"},
+}
+LEGACY_VARIANTS = {"esmm-mmoe": PRESETS["esmm-mmoe"], "esmm": PRESETS["esmm"], "base": PRESETS["base-shared"]}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -172,9 +188,16 @@ class Esmm(nn.Module):
     def __init__(self, cfg: dict, sparse: bool = False):
         super().__init__()
         self.cfg = cfg
-        self.variant = cfg["variant"]
+        preset = PRESETS[cfg.get("preset", "esmm-mmoe")]
+        self.bottom = cfg.get("bottom", preset["bottom"])
+        self.objective = cfg.get("objective", preset["objective"])
+        cf = cfg.get("counterfactual", {})
+        self.clip = cf.get("clip", 0.05)
+        self.normalize = cf.get("normalize", False)
         d = cfg["dim"]
-        self.embeddings = nn.ModuleDict({f["name"]: nn.Embedding(f["vocab"], d, sparse=sparse) for f in cfg["fields"]})
+        tables = lambda: nn.ModuleDict({f["name"]: nn.Embedding(f["vocab"], d, sparse=sparse) for f in cfg["fields"]})
+        self.embeddings = tables()
+        self.cvrEmbeddings = tables() if self.bottom == "separate" else None
         self.single = [f["name"] for f in cfg["fields"] if f.get("kind", "single") == "single"]
         self.multi = [(f["name"], f.get("pooling", "mean")) for f in cfg["fields"] if f.get("kind") == "multi"]
         self.register_buffer("dense_mean", torch.tensor(cfg.get("denseMean", []), dtype=torch.float32), persistent=False)
@@ -182,31 +205,33 @@ class Esmm(nn.Module):
         width = len(cfg["fields"]) * d + len(cfg.get("dense", []))
         eh = cfg["experts"]["hidden"]
         th = cfg["towers"]["hidden"]
-        if self.variant == "esmm-mmoe":
+        heads = ("ctr", "cvr", "imp") if self.objective == "escm2-dr" else ("ctr", "cvr")
+        if self.bottom == "mmoe":
             e = cfg["experts"]["count"]
             self.experts = nn.ModuleList([Mlp([width] + eh, activate_last=True) for _ in range(e)])
             self.gates = nn.ModuleDict({"ctr": nn.Linear(width, e), "cvr": nn.Linear(width, e)})
-            self.towers = nn.ModuleDict({t: Mlp([eh[-1]] + th + [1]) for t in ("ctr", "cvr")})
+            self.towers = nn.ModuleDict({t: Mlp([eh[-1]] + th + [1]) for t in heads})
         else:
             self.experts = nn.ModuleList()
             self.gates = None
-            self.towers = nn.ModuleDict({t: Mlp([width] + eh + th + [1]) for t in ("ctr", "cvr")})
+            self.towers = nn.ModuleDict({t: Mlp([width] + eh + th + [1]) for t in heads})
 
-    def embed(self, batch: dict) -> torch.Tensor:
+    def embed(self, batch: dict, tables=None) -> torch.Tensor:
         """batch: ids [B, Fs] long; bags: list of (offsets [B+1], ids, weights or None); dense [B, Nd]."""
+        tables = self.embeddings if tables is None else tables
         ids = batch["ids"]
         b = ids.shape[0]
-        parts = [self.embeddings[n](ids[:, i]) for i, n in enumerate(self.single)]
+        parts = [tables[n](ids[:, i]) for i, n in enumerate(self.single)]
         for k, (name, pooling) in enumerate(self.multi):
             offsets, bag_ids, weights = batch["bags"][k]
             counts = offsets[1:] - offsets[:-1]
-            dtype = self.embeddings[name].weight.dtype
+            dtype = tables[name].weight.dtype
             w = torch.ones(bag_ids.shape[0], dtype=dtype) if weights is None else weights.to(dtype)
             if pooling == "mean":
                 per = torch.repeat_interleave(counts.clamp(min=1).to(dtype), counts)
                 w = w / per
             # sum pooling with per-id coefficients; empty bags give zeros (as esmm-ts)
-            emb = self.embeddings[name].weight[bag_ids] * w[:, None]
+            emb = tables[name].weight[bag_ids] * w[:, None]
             seg = torch.repeat_interleave(torch.arange(b), counts)
             pooled = torch.zeros(b, emb.shape[1], dtype=emb.dtype).index_add_(0, seg, emb)
             parts.append(pooled)
@@ -225,26 +250,45 @@ class Esmm(nn.Module):
             h_cvr = (g_cvr[:, :, None] * experts).sum(1)
             out["gates"] = {"ctr": g_ctr, "cvr": g_cvr}
         else:
-            h_ctr = h_cvr = x
+            h_ctr = x
+            h_cvr = self.embed(batch, self.cvrEmbeddings) if self.cvrEmbeddings is not None else x
         ctr_logit = self.towers["ctr"](h_ctr).reshape(-1)
         cvr_logit = self.towers["cvr"](h_cvr).reshape(-1)
         p_ctr = torch.sigmoid(ctr_logit)
         p_cvr = torch.sigmoid(cvr_logit)
         out.update(ctr_logit=ctr_logit, cvr_logit=cvr_logit, p_ctr=p_ctr, p_cvr=p_cvr, p_ctcvr=p_ctr * p_cvr)
+        if "imp" in self.towers:
+            out["imp_logit"] = self.towers["imp"](h_cvr).reshape(-1)
         return out
 
-    def loss(self, out: dict, click: torch.Tensor, conversion: torch.Tensor, w_ctr: float = 1.0, w_cvr: float = 1.0):
+    def loss(self, out: dict, click: torch.Tensor, conversion: torch.Tensor, w_ctr: float = 1.0, w_cvr: float = 1.0, w_cf: float = 1.0, w_imp: float = 1.0):
+        """(total, terms): the objective's terms, each a mean, as src/esmm/objectives.ts defines them."""
         if bool(((conversion == 1) & (click != 1)).any()):
             raise ValueError("a conversion without a click is a data error, not a label")
         a, b = out["ctr_logit"], out["cvr_logit"]
-        ctr = F.binary_cross_entropy_with_logits(a, click)
-        if self.variant == "base":
+        terms = {"ctr": F.binary_cross_entropy_with_logits(a, click)}
+        if self.objective == "clicked":
             s = click.sum()
             per = F.binary_cross_entropy_with_logits(b, conversion, reduction="none")
-            second = (per * click).sum() / s if s > 0 else (per * 0).sum()
+            terms["cvr"] = (per * click).sum() / s if s > 0 else (per * 0).sum()
         else:
             y = click * conversion
             log_p = F.logsigmoid(a) + F.logsigmoid(b)
             log_1mp = torch.logsumexp(torch.stack([-a, -b, -a - b]), dim=0) + log_p
-            second = -(y * log_p + (1 - y) * log_1mp).mean()
-        return w_ctr * ctr + w_cvr * second, ctr, second
+            terms["cvr"] = -(y * log_p + (1 - y) * log_1mp).mean()
+        if self.objective in ("escm2-ips", "escm2-dr"):
+            p = torch.sigmoid(a.detach())
+            w = click / torch.clamp(p, min=self.clip)  # inverse propensity weights, pCTR held fixed
+            n = w.sum() if self.normalize else torch.tensor(float(a.shape[0]), dtype=a.dtype)
+            e = F.binary_cross_entropy_with_logits(b, conversion, reduction="none")
+            if self.objective == "escm2-ips":
+                terms["counterfactual"] = (w * e).sum() / n
+            else:
+                q = torch.sigmoid(out["imp_logit"])
+                e_hat = F.binary_cross_entropy_with_logits(b, q.detach(), reduction="none")  # q held fixed
+                terms["counterfactual"] = e_hat.mean() + (w * (e - e_hat)).sum() / n
+                delta = (q - conversion) * b.detach()  # e - e_hat with the CVR logit held fixed
+                terms["imputation"] = (w * delta * delta).sum() / n
+        weights = {"ctr": w_ctr, "cvr": w_cvr, "counterfactual": w_cf, "imputation": w_imp}
+        total = sum(weights[k] * v for k, v in terms.items())
+        return total, terms

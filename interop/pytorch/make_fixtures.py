@@ -20,9 +20,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "..", "test", "fixtures")
 
 
-def config(variant):
+def config(preset):
     return {
-        "variant": variant,
+        "preset": preset,
         "fields": [
             {"name": "user", "vocab": 6, "kind": "single", "pooling": "mean"},
             {"name": "item", "vocab": 5, "kind": "single", "pooling": "mean"},
@@ -66,9 +66,16 @@ def flat(t):
     return [float(v) for v in t.detach().reshape(-1).tolist()]
 
 
+# the counterfactual options each ESCM2 fixture exercises: a clip that binds for some rows, and the
+# self-normalised weights
+COUNTERFACTUAL = {"escm2-ips": {"clip": 0.45, "normalize": False}, "escm2-dr": {"clip": 0.05, "normalize": True}}
+
+
 def make(variant, seed):
     torch.manual_seed(seed)
     cfg = config(variant)
+    if variant in COUNTERFACTUAL:
+        cfg["counterfactual"] = COUNTERFACTUAL[variant]
     model = esmm.Esmm(cfg)
     # float32 weights first, so that both engines start from exactly the same values; then float64.
     weights = {n: p.detach().to(torch.float32).clone() for n, p in model.named_parameters()}
@@ -80,10 +87,12 @@ def make(variant, seed):
     click = torch.tensor(b["click"], dtype=torch.float64)
     conv = torch.tensor(b["conversion"], dtype=torch.float64)
     out = model(tb)
-    total, ctr, second = model.loss(out, click, conv)
+    total, terms = model.loss(out, click, conv)
     total.backward()
     grads = {n: flat(p.grad) for n, p in model.named_parameters()}
     outputs = {k: flat(out[k]) for k in ("ctr_logit", "cvr_logit", "p_ctr", "p_cvr", "p_ctcvr")}
+    if "imp_logit" in out:
+        outputs["imp_logit"] = flat(out["imp_logit"])
     if "gates" in out:
         outputs["gates_ctr"] = flat(out["gates"]["ctr"])
         outputs["gates_cvr"] = flat(out["gates"]["cvr"])
@@ -101,7 +110,7 @@ def make(variant, seed):
         "weights": {n: {"shape": list(w.shape), "data": flat(w)} for n, w in weights.items()},
         "batch": b,
         "outputs": outputs,
-        "loss": {"total": float(total), "ctr": float(ctr), "cvr": float(second)},
+        "loss": {"total": float(total), **{k: float(v) for k, v in terms.items()}},
         "grads": grads,
         "adam": {"lr": 0.01, "steps": 2, "weights": after},
     }
@@ -109,7 +118,8 @@ def make(variant, seed):
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    for i, variant in enumerate(["esmm-mmoe", "esmm", "base"]):
+    # one fixture per preset: every bottom and every objective is covered
+    for i, variant in enumerate(["esmm-mmoe", "esmm", "base", "base-shared", "escm2-ips", "escm2-dr"]):
         path = os.path.join(OUT, f"pytorch-{variant}.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(make(variant, 100 + i), f)

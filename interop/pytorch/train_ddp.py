@@ -135,7 +135,8 @@ def run(a):
     rank, world = dist.get_rank(), dist.get_world_size()
     with open(os.path.join(a.model, "model.json"), encoding="utf-8") as f:
         mj = json.load(f)
-    cfg, pre = mj["config"], mj["preprocessor"]
+    cfg, pre = esmm.load_config(a.model), mj["preprocessor"]
+    mj["config"] = cfg  # written back in format 3 (bottom and objective, no variant)
     model = esmm.Esmm(cfg)
     model.load_state_dict(esmm.read_safetensors(os.path.join(a.model, "weights.safetensors")))
     ddp = DDP(model)
@@ -153,7 +154,7 @@ def run(a):
         for s in range(steps):
             batch, click, conv = collate([rows[i] for i in order[s * per_rank:(s + 1) * per_rank]])
             out = ddp(batch)
-            loss, _, _ = model.loss(out, click, conv)
+            loss, _ = model.loss(out, click, conv)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -170,7 +171,7 @@ def run(a):
         stale = os.path.join(a.out, "optimizer.safetensors")
         if os.path.exists(stale):
             os.remove(stale)
-        mj["formatVersion"] = 2
+        mj["formatVersion"] = 3
         mj["checksums"] = esmm.checksums(mj, {"weights.safetensors": weights})
         tmp = os.path.join(a.out, "model.json.tmp")
         with open(tmp, "w", encoding="utf-8") as f:

@@ -2,10 +2,10 @@
  * One variant of the demo, start to finish: simulate, train, evaluate. Runs in a worker thread (two
  * variants train at once on two cores) or inline; pure computation, no files.
  */
-import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseStats, evaluate, gateUsage, train, type EsmmMetrics, type Variant } from "../index.js";
+import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseStats, evaluate, gateUsage, train, type EsmmMetrics, type Preset } from "../index.js";
 
 export interface DemoJob {
-  variant: Variant;
+  variant: Preset;
   trainRows: number;
   validRows: number;
   testRows: number;
@@ -17,7 +17,7 @@ export interface DemoJob {
 }
 
 export interface DemoResult {
-  variant: Variant;
+  variant: Preset;
   parameters: number;
   /** Training loss (total, ctr, cvr) every few steps. */
   curve: Array<{ step: number; loss: number; ctr: number; cvr: number }>;
@@ -35,7 +35,7 @@ export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void
   const va = sim.dataset(job.validRows, 1);
   const te = sim.dataset(job.testRows, 2);
   const st = denseStats(tr);
-  const model = new Esmm({ variant: job.variant, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: job.seed });
+  const model = new Esmm({ preset: job.variant, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: job.seed });
   const curve: DemoResult["curve"] = [];
   const epochs: DemoResult["epochs"] = [];
   let steps = 0;

@@ -6,7 +6,10 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
-import { VARIANTS, type Variant } from "../index.js";
+import { PRESET_NAMES, type Preset } from "../index.js";
+
+/** The models the demo trains by default: the flagship, the paper's ESMM and its BASE. */
+const DEMO_PRESETS: readonly Preset[] = ["esmm-mmoe", "esmm", "base"];
 import { writeFileAtomic } from "../node/index.js";
 import { int, num, str, type OptionSpec, type Parsed } from "./args.js";
 import { trainingOptions } from "./shared.js";
@@ -24,7 +27,7 @@ export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } =
     ...trainingOptions(), // epochs (per model), batch, lr: as esmm train has them
     out: { type: "string", help: "directory for report.html and results.json (default runs/demo)" },
     workers: { type: "string", help: "models trained at once (default: the number of cores, at most 3)" },
-    variants: { type: "string", help: `comma-separated subset of ${VARIANTS.join(", ")}` },
+    variants: { type: "string", help: `comma-separated presets to train (default ${DEMO_PRESETS.join(",")}; any of ${PRESET_NAMES.join(", ")})` },
     ...simulatorRateOptions(),
     seed: { type: "string", help: "seed of the simulated world and of the models (default 7 / 1)" },
   },
@@ -48,7 +51,7 @@ function runInWorker(job: DemoJob, onProgress: (m: string) => void): Promise<Dem
 /** Plain-language observations computed from the numbers (never written in advance). */
 export function observations(results: DemoResult[]): string[] {
   const notes: string[] = [];
-  const by = (v: Variant): DemoResult | undefined => results.find((r) => r.variant === v);
+  const by = (v: Preset): DemoResult | undefined => results.find((r) => r.variant === v);
   const es = (r: DemoResult): number | null => r.test.truth?.cvrAucEntireSpace ?? null;
   const ranked = results.filter((r) => es(r) !== null).sort((a, b) => es(b)! - es(a)!);
   if (ranked.length > 1) {
@@ -76,8 +79,8 @@ export function observations(results: DemoResult[]): string[] {
 
 export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   const rows = int(p, "rows", 100_000, 100);
-  const variants = (str(p, "variants") ?? VARIANTS.join(",")).split(",").map((s) => s.trim()) as Variant[];
-  for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`--variants: unknown variant "${v}"`);
+  const variants = (str(p, "variants") ?? DEMO_PRESETS.join(",")).split(",").map((s) => s.trim()) as Preset[];
+  for (const v of variants) if (!PRESET_NAMES.includes(v)) throw new Error(`--variants: unknown preset "${v}" (one of ${PRESET_NAMES.join(", ")})`);
   const jobs: DemoJob[] = variants.map((variant) => ({
     variant,
     trainRows: rows,

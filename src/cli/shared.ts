@@ -1,7 +1,19 @@
 /** What several `esmm` commands share: option groups (data, backend, training), reading files as a model expects, reporting. */
 import {
   BACKENDS,
+  BOTTOMS,
+  DEFAULT_EMBEDDING_INIT,
+  OBJECTIVE_NAMES,
+  PRESETS,
+  PRESET_NAMES,
+  type Bottom,
+  type CounterfactualConfig,
   type CsvOptions,
+  type EmbeddingInit,
+  type EsmmConfig,
+  type LossWeights,
+  type ObjectiveName,
+  type Preset,
   type Schema,
 } from "../index.js";
 import { availableParallelism } from "node:os";
@@ -17,12 +29,66 @@ import {
   type RowSource,
 } from "../node/index.js";
 
-import { UsageError, int, list, need, str, type OptionSpec, type Parsed } from "./args.js";
+import { UsageError, int, list, need, num, str, type OptionSpec, type Parsed } from "./args.js";
 
 export type { Io } from "./io.js";
 /** --backend, which every command that computes takes (ESMM_BACKEND sets the same). */
 export function backendOption(): Record<string, OptionSpec> {
   return { backend: { type: "string", help: `kernels: ${BACKENDS.join(", ")} (default wasm where WebAssembly SIMD runs, else ts; env ESMM_BACKEND)` } };
+}
+
+/** The options that choose a model: a preset, or a bottom and an objective, and their settings. */
+export function modelOptions(): Record<string, OptionSpec> {
+  return {
+    preset: { type: "string", help: `a named model: ${PRESET_NAMES.join(", ")} (default esmm-mmoe; --variant is the same option)` },
+    variant: { type: "string", help: "the old name of --preset" },
+    bottom: { type: "string", help: `the network under the heads: ${BOTTOMS.join(", ")} (overrides the preset's)` },
+    objective: { type: "string", help: `the loss: ${OBJECTIVE_NAMES.join(", ")} (overrides the preset's)` },
+    "ips-clip": { type: "string", help: "escm2 objectives: clip pCTR from below at this before weighting clicks by 1/pCTR (default 0.05)" },
+    "ips-normalize": { type: "flag", help: "escm2 objectives: divide the weighted CVR risk by the batch's sum of weights, not its size" },
+    "emb-init": { type: "string", help: `embedding initialisation as kind:std, e.g. normal:0.0001 (default normal:${DEFAULT_EMBEDDING_INIT.std})` },
+    experts: { type: "string", help: "mmoe bottom: number of experts (default 2)" },
+    "expert-hidden": { type: "string", help: "hidden sizes of each expert (shared/separate bottoms: of each task's MLP before its tower), comma-separated (default 256,128)" },
+    "tower-hidden": { type: "string", help: "hidden sizes of each task's tower, comma-separated (default 64; empty for none)" },
+    "loss-weights": { type: "string", help: "weights of the loss terms as ctr,cvr[,counterfactual[,imputation]] (cvr: the CTCVR term, or the clicked-only CVR term of the clicked objective; default 1 each)" },
+  };
+}
+
+/** `normal:0.0001` -> { kind: "normal", std: 0.0001 }. */
+export function embInitOf(v: string, flag = "--emb-init"): EmbeddingInit {
+  const m = /^(normal):([^:]+)$/.exec(v.trim());
+  const std = m ? Number(m[2]) : Number.NaN;
+  if (!m || !Number.isFinite(std) || std < 0) throw new UsageError(`${flag} must be normal:STD with a finite STD >= 0 (e.g. normal:0.0001), got "${v}"`);
+  return { kind: "normal", std };
+}
+
+/**
+ * The bottom, objective, counterfactual settings and embedding init the options ask for; where an
+ * option is absent, `saved`'s value (a resumed checkpoint's), else the preset's, else the default.
+ */
+export function modelChoice(p: Parsed, saved?: EsmmConfig): { bottom: Bottom; objective: ObjectiveName; counterfactual: CounterfactualConfig; embeddingInit: EmbeddingInit } {
+  const presetName = str(p, "preset") ?? str(p, "variant");
+  if (presetName !== undefined && !PRESET_NAMES.includes(presetName as Preset)) throw new UsageError(`--preset must be one of ${PRESET_NAMES.join(", ")}, got "${presetName}"`);
+  const preset = presetName ? PRESETS[presetName as Preset] : (saved ?? PRESETS["esmm-mmoe"]);
+  const bottom = str(p, "bottom") ?? preset.bottom;
+  if (!BOTTOMS.includes(bottom as Bottom)) throw new UsageError(`--bottom must be one of ${BOTTOMS.join(", ")}, got "${bottom}"`);
+  const objective = str(p, "objective") ?? preset.objective;
+  if (!OBJECTIVE_NAMES.includes(objective as ObjectiveName)) throw new UsageError(`--objective must be one of ${OBJECTIVE_NAMES.join(", ")}, got "${objective}"`);
+  const cf = saved?.counterfactual ?? { clip: 0.05, normalize: false };
+  const counterfactual = { clip: num(p, "ips-clip", cf.clip, (x) => x > 0 && x <= 1, "in (0, 1]"), normalize: p["ips-normalize"] === true || (p["ips-normalize"] === undefined && cf.normalize) };
+  const e = str(p, "emb-init");
+  const embeddingInit = e !== undefined ? embInitOf(e) : (saved?.embeddingInit ?? DEFAULT_EMBEDDING_INIT);
+  return { bottom: bottom as Bottom, objective: objective as ObjectiveName, counterfactual, embeddingInit };
+}
+
+/** --loss-weights ctr,cvr[,counterfactual[,imputation]]. */
+export function lossWeightsOf(p: Parsed): LossWeights | undefined {
+  const v = str(p, "loss-weights");
+  if (v === undefined) return undefined;
+  const w = v.split(",").map((x) => Number(x.trim()));
+  if (w.length < 2 || w.length > 4 || w.some((x) => !Number.isFinite(x) || x < 0)) throw new UsageError(`--loss-weights must be two to four finite numbers >= 0 as ctr,cvr[,counterfactual[,imputation]], got "${v}"`);
+  const keys = ["ctr", "cvr", "counterfactual", "imputation"] as const;
+  return Object.fromEntries(w.map((x, i) => [keys[i], x])) as LossWeights;
 }
 
 /** --threads N | auto. */

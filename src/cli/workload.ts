@@ -11,7 +11,7 @@ export const BATCH = 1024;
 
 export function referenceModel(vocab: number, seed = 1): Esmm {
   return new Esmm({
-    variant: "esmm-mmoe",
+    preset: "esmm-mmoe",
     fields: Array.from({ length: F }, (_, f) => ({ name: `f${f}`, vocab })),
     dim: D,
     experts: { count: 2, hidden: [256, 128] },

@@ -4,13 +4,68 @@ import { DEFAULT_EMBEDDING_INIT, type EmbeddingInit } from "../layers/index.js";
 import { FieldError, expectArray, expectFloat, expectInt, expectObject, expectOneOf, expectString } from "./validate.js";
 
 /**
- * - `esmm-mmoe`: shared embeddings -> E expert MLPs -> one softmax gate per task -> CTR / CVR towers.
- * - `esmm`: the paper's own: shared embeddings, a CTR MLP and a CVR MLP, no experts.
- * - `base`: the paper's BASE: the same nets as `esmm`, but the CVR net is trained on clicked
- *   impressions only (and so inherits sample selection bias).
+ * A model is two choices. The **bottom** is the network under the two task heads:
+ * - `mmoe`: shared embeddings -> E expert MLPs -> one softmax gate per task -> a CTR and a CVR tower;
+ * - `shared`: shared embeddings, then one MLP per task (the ESMM paper's nets);
+ * - `separate`: each task its own embeddings and its own MLP (the paper's BASE: nothing is shared).
+ * The **objective** is the loss (src/esmm/objectives.ts holds each one):
+ * - `entire-space`: ESMM's BCE(pCTR, click) + BCE(pCTR x pCVR, click AND conversion), all impressions;
+ * - `clicked`: BCE(pCTR, click) + BCE(pCVR, conversion) over clicked impressions only (biased);
+ * - `escm2-ips`, `escm2-dr`: entire-space plus ESCM2's counterfactual CVR risk (inverse propensity
+ *   scoring, doubly robust), with pCTR as the propensity.
  */
-export type Variant = "esmm-mmoe" | "esmm" | "base";
-export const VARIANTS: readonly Variant[] = ["esmm-mmoe", "esmm", "base"];
+export type Bottom = "mmoe" | "shared" | "separate";
+export const BOTTOMS: readonly Bottom[] = ["mmoe", "shared", "separate"];
+export type ObjectiveName = "entire-space" | "clicked" | "escm2-ips" | "escm2-dr";
+export const OBJECTIVE_NAMES: readonly ObjectiveName[] = ["entire-space", "clicked", "escm2-ips", "escm2-dr"];
+
+/**
+ * Named pairs of a bottom and an objective: the models of the papers.
+ * - `esmm-mmoe`: this project's flagship, ESMM over a two-expert, two-gate bottom;
+ * - `esmm`: the ESMM paper's model;
+ * - `base`: the ESMM paper's BASE: a CVR net with its own embeddings trained on clicked rows only
+ *   (beside a CTR net that shares nothing with it);
+ * - `base-shared`: the clicked-only CVR loss on embeddings shared with the CTR net (what `base` meant
+ *   in checkpoints of format 1 and 2): the CVR net enjoys ESMM's feature transfer, not its loss;
+ * - `escm2-ips`, `escm2-dr`: ESCM2 (Wang et al., SIGIR 2022) on the ESMM paper's nets.
+ */
+export type Preset = "esmm-mmoe" | "esmm" | "base" | "base-shared" | "escm2-ips" | "escm2-dr";
+export const PRESETS: Readonly<Record<Preset, { bottom: Bottom; objective: ObjectiveName }>> = {
+  "esmm-mmoe": { bottom: "mmoe", objective: "entire-space" },
+  esmm: { bottom: "shared", objective: "entire-space" },
+  base: { bottom: "separate", objective: "clicked" },
+  "base-shared": { bottom: "shared", objective: "clicked" },
+  "escm2-ips": { bottom: "shared", objective: "escm2-ips" },
+  "escm2-dr": { bottom: "shared", objective: "escm2-dr" },
+};
+export const PRESET_NAMES = Object.keys(PRESETS) as Preset[];
+
+/** The name a model goes by: its preset's where it has one, else "bottom/objective". */
+export function modelName(c: { bottom: Bottom; objective: ObjectiveName }): string {
+  const hit = PRESET_NAMES.find((p) => PRESETS[p].bottom === c.bottom && PRESETS[p].objective === c.objective);
+  return hit ?? `${c.bottom}/${c.objective}`;
+}
+
+/** What `variant` meant in checkpoints of format 1 and 2 (before bottoms and objectives). */
+export const LEGACY_VARIANTS: Readonly<Record<string, { bottom: Bottom; objective: ObjectiveName }>> = {
+  "esmm-mmoe": PRESETS["esmm-mmoe"],
+  esmm: PRESETS.esmm,
+  base: PRESETS["base-shared"],
+};
+
+/**
+ * ESCM2's counterfactual CVR risk weighs each clicked row by 1 / pCTR (the propensity of its click).
+ * - `clip`: pCTR is clipped from below before dividing, so no weight exceeds 1 / clip. A larger clip
+ *   lowers the variance (fewer huge weights from rare clicks) and adds bias (rows with pCTR < clip
+ *   count less than they should).
+ * - `normalize`: divide the weighted sum by the batch's sum of weights (self-normalised IPS) instead
+ *   of by the batch size: biased for small batches, much lower variance; not supported with threads
+ *   (the normaliser needs every shard's pCTR).
+ */
+export interface CounterfactualConfig {
+  clip: number;
+  normalize: boolean;
+}
 
 export interface FieldSpec {
   name: string;
@@ -22,7 +77,10 @@ export interface FieldSpec {
 }
 
 export interface EsmmConfig {
-  variant: Variant;
+  bottom: Bottom;
+  objective: ObjectiveName;
+  /** The ESCM2 objectives' propensity weighting (unused by the others). */
+  counterfactual: CounterfactualConfig;
   fields: FieldSpec[];
   /** Names of dense numeric features, standardised with `denseMean` / `denseStd`. */
   dense: string[];
@@ -36,8 +94,11 @@ export interface EsmmConfig {
   seed: number;
 }
 
-export type EsmmConfigInput = Partial<Omit<EsmmConfig, "fields" | "experts" | "towers">> & {
+export type EsmmConfigInput = Partial<Omit<EsmmConfig, "fields" | "experts" | "towers" | "counterfactual">> & {
   fields: FieldSpec[];
+  /** A preset: fills `bottom` and `objective` where they are not given (default esmm-mmoe). */
+  preset?: Preset;
+  counterfactual?: Partial<CounterfactualConfig>;
   experts?: Partial<EsmmConfig["experts"]>;
   towers?: Partial<EsmmConfig["towers"]>;
 };
@@ -57,6 +118,8 @@ export const CONFIG_LIMITS = {
   /** Parameters in all (float32): 2^31 is 8 GiB of weights. */
   parameters: 2 ** 31,
 };
+
+const KNOWN_KEYS = new Set(["preset", "bottom", "objective", "counterfactual", "fields", "dense", "denseMean", "denseStd", "dim", "experts", "towers", "embeddingInit", "seed", "variant"]);
 
 /**
  * Fills defaults (E = 2 experts of 256 -> 128, towers 128 -> 64 -> 1, D = 16) and validates every
@@ -92,9 +155,17 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
     if (a.length < min) throw new FieldError(what, `needs at least ${min} size(s)`);
     return a;
   };
+  if (c.variant !== undefined) throw new FieldError("config.variant", `is gone: name a preset (config.preset, one of ${PRESET_NAMES.join(", ")}) or a bottom and an objective; checkpoints of format 1 and 2 are converted on load`);
+  for (const k of Object.keys(c)) if (!KNOWN_KEYS.has(k)) throw new FieldError(`config.${k}`, "is not a setting of this model");
   const init = expectObject(opt(c.embeddingInit, DEFAULT_EMBEDDING_INIT), "config.embeddingInit");
+  const preset = PRESETS[expectOneOf(opt(c.preset, "esmm-mmoe"), "config.preset", PRESET_NAMES)];
+  const cf = expectObject(opt(c.counterfactual, {}), "config.counterfactual");
+  const normalize = opt(cf.normalize, false);
+  if (typeof normalize !== "boolean") throw new FieldError("config.counterfactual.normalize", `must be true or false, got ${JSON.stringify(normalize)}`);
   const cfg: EsmmConfig = {
-    variant: expectOneOf(opt(c.variant, "esmm-mmoe"), "config.variant", VARIANTS),
+    bottom: expectOneOf(opt(c.bottom, preset.bottom), "config.bottom", BOTTOMS),
+    objective: expectOneOf(opt(c.objective, preset.objective), "config.objective", OBJECTIVE_NAMES),
+    counterfactual: { clip: expectFloat(opt(cf.clip, 0.05), "config.counterfactual.clip", { min: 1e-6, max: 1 }), normalize },
     fields,
     dense,
     denseMean: floats(opt(c.denseMean, dense.map(() => 0)), "config.denseMean", false),
@@ -137,13 +208,20 @@ export function parameterCount(cfg: EsmmConfig): number {
   const width = inputWidth(cfg);
   const eh = cfg.experts.hidden;
   let n = cfg.fields.reduce((s, f) => s + f.vocab * cfg.dim, 0);
-  if (cfg.variant === "esmm-mmoe") {
+  if (cfg.bottom === "separate") n *= 2; // a second set of tables for the CVR net
+  const towers = hasImputation(cfg) ? 3 : 2;
+  if (cfg.bottom === "mmoe") {
     const E = cfg.experts.count;
     n += E * mlpParameters([width, ...eh]);
     n += 2 * (width * E + E);
-    n += 2 * mlpParameters([eh[eh.length - 1]!, ...cfg.towers.hidden, 1]);
+    n += towers * mlpParameters([eh[eh.length - 1]!, ...cfg.towers.hidden, 1]);
   } else {
-    n += 2 * mlpParameters([width, ...eh, ...cfg.towers.hidden, 1]);
+    n += towers * mlpParameters([width, ...eh, ...cfg.towers.hidden, 1]);
   }
   return n;
+}
+
+/** Whether the objective needs ESCM2-DR's imputation tower (a third tower, beside the CVR tower). */
+export function hasImputation(cfg: Pick<EsmmConfig, "objective">): boolean {
+  return cfg.objective === "escm2-dr";
 }

@@ -2,21 +2,25 @@
  * ESMM, the Entire Space Multi-task Model (Ma et al., SIGIR 2018), here over an MMoE bottom.
  *
  *   x = [embeddings of every field | standardised dense]             [B, F*D + Nd]
- *   esmm-mmoe:  h_e = Expert_e(x)  (e < E)                            E x [B, H]
- *               g_t = softmax(W_t x + b_t)  for t in {ctr, cvr}       [B, E]
- *               z_t = Tower_t(sum_e g_t[:, e] * h_e)                  [B]
- *   esmm/base:  z_t = Tower_t(x)
+ *   mmoe bottom:     h_e = Expert_e(x)  (e < E)                       E x [B, H]
+ *                    g_t = softmax(W_t x + b_t)  for t in {ctr, cvr}  [B, E]
+ *                    z_t = Tower_t(sum_e g_t[:, e] * h_e)             [B]
+ *   shared bottom:   z_t = Tower_t(x)
+ *   separate bottom: z_t = Tower_t(x_t), each task with its own embedding tables
  *   pCTR = sigmoid(z_ctr), pCVR = sigmoid(z_cvr), pCTCVR = pCTR * pCVR
+ * The loss is the config's objective (src/esmm/objectives.ts); escm2-dr adds an imputation tower
+ * beside the CVR tower (same input), used only by its loss.
  *
  * ESMM's point: no impression-level CVR label exists outside clicks, but pCTCVR = pCTR x pCVR is
  * defined over every impression, so training pCTR and pCTCVR on all impressions trains the CVR tower
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
 import { Arena, Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/index.js";
-import { add, bceWithLogits, bceWithLogitsProduct, checkFields, concat, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
+import { add, checkFields, concat, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
 import type { Batch } from "./batch.js";
-import { inputWidth, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
+import { hasImputation, inputWidth, modelName, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
+import { objectiveOf, termWeight, type TermKey } from "./objectives.js";
 
 /** Named outputs of a forward pass. Logits and probabilities are [B]. */
 export interface EsmmOutput {
@@ -25,22 +29,27 @@ export interface EsmmOutput {
   pCtr: Tensor;
   pCvr: Tensor;
   pCtcvr: Tensor;
-  /** esmm-mmoe only: each task's gate weights over the experts, [B, E]. */
+  /** mmoe bottom only: each task's gate weights over the experts, [B, E]. */
   gates?: { ctr: Tensor; cvr: Tensor };
+  /** escm2-dr only: the imputation tower's logit [B] (its sigmoid is the imputed pCVR). */
+  impLogit?: Tensor;
 }
 
-export interface LossWeights {
-  ctr?: number;
-  /** Weight of the CTCVR term (esmm, esmm-mmoe) or of the clicked-only CVR term (base). */
-  cvr?: number;
-}
+/**
+ * Each loss term's weight (default 1): `ctr`; `cvr`, the objective's second term (CTCVR for the
+ * entire-space objectives, the clicked-only CVR loss for `clicked`); ESCM2's `counterfactual` risk
+ * and the `imputation` tower's loss.
+ */
+export type LossWeights = Partial<Record<TermKey, number>>;
 
 export interface EsmmLoss {
   /** The scalar to call backward() on. */
   total: Tensor;
   ctr: number;
-  /** BCE(pCTCVR, click AND conversion) for esmm variants; clicked-only BCE(pCVR, conversion) for base. */
+  /** The second term: BCE(pCTCVR, click AND conversion), or the clicked-only BCE(pCVR, conversion). */
   cvr: number;
+  /** Every term's mean before its weight, by key (ctr and cvr included). */
+  terms: Partial<Record<TermKey, number>>;
 }
 
 /** Plain arrays of a batch's scores, for inference. */
@@ -55,9 +64,11 @@ export interface Scores {
 export class Esmm extends Module {
   readonly config: EsmmConfig;
   readonly embeddings: Embedding[];
+  /** separate bottom only: the CVR net's own tables (the CTR net uses `embeddings`). */
+  readonly cvrEmbeddings: Embedding[] | null;
   readonly experts: Mlp[];
   readonly gates: { ctr: Gate; cvr: Gate } | null;
-  readonly towers: { ctr: Mlp; cvr: Mlp };
+  readonly towers: { ctr: Mlp; cvr: Mlp; imp?: Mlp };
   private readonly singleIdx: number[];
   private readonly multiIdx: number[];
 
@@ -66,40 +77,40 @@ export class Esmm extends Module {
     const cfg = resolveConfig(configIn);
     this.config = cfg;
     const rng = new Rng(cfg.seed);
-    this.embeddings = cfg.fields.map((f) => new Embedding(f.vocab, cfg.dim, { rng, init: cfg.embeddingInit }));
+    const tables = (): Embedding[] => cfg.fields.map((f) => new Embedding(f.vocab, cfg.dim, { rng, init: cfg.embeddingInit }));
+    this.embeddings = tables();
+    this.cvrEmbeddings = cfg.bottom === "separate" ? tables() : null;
     this.singleIdx = cfg.fields.flatMap((f, i) => (f.kind === "single" ? [i] : []));
     this.multiIdx = cfg.fields.flatMap((f, i) => (f.kind === "multi" ? [i] : []));
     const width = inputWidth(cfg);
     const eh = cfg.experts.hidden;
-    if (cfg.variant === "esmm-mmoe") {
+    let towerSizes: number[];
+    if (cfg.bottom === "mmoe") {
       this.experts = Array.from({ length: cfg.experts.count }, () => new Mlp([width, ...eh], { rng, activateLast: true }));
       this.gates = {
         ctr: new Gate(width, cfg.experts.count, { rng }),
         cvr: new Gate(width, cfg.experts.count, { rng }),
       };
-      const top = eh[eh.length - 1]!;
-      this.towers = {
-        ctr: new Mlp([top, ...cfg.towers.hidden, 1], { rng }),
-        cvr: new Mlp([top, ...cfg.towers.hidden, 1], { rng }),
-      };
+      towerSizes = [eh[eh.length - 1]!, ...cfg.towers.hidden, 1];
     } else {
-      // The paper's nets: each task an MLP straight from the shared embedding, as deep as expert + tower.
+      // The paper's nets: each task an MLP straight from the embeddings, as deep as expert + tower.
       this.experts = [];
       this.gates = null;
-      this.towers = {
-        ctr: new Mlp([width, ...eh, ...cfg.towers.hidden, 1], { rng }),
-        cvr: new Mlp([width, ...eh, ...cfg.towers.hidden, 1], { rng }),
-      };
+      towerSizes = [width, ...eh, ...cfg.towers.hidden, 1];
     }
+    this.towers = { ctr: new Mlp(towerSizes, { rng }), cvr: new Mlp(towerSizes, { rng }) };
+    if (hasImputation(cfg)) this.towers.imp = new Mlp(towerSizes, { rng });
   }
 
-  get variant(): EsmmConfig["variant"] {
-    return this.config.variant;
+  /** The preset's name where the bottom and objective make one ("esmm-mmoe", "base", ...), else "bottom/objective". */
+  get name(): string {
+    return modelName(this.config);
   }
 
   namedParameters(): NamedParameters {
     const out: NamedParameters = [];
     this.config.fields.forEach((f, i) => out.push(...prefixed(`embeddings.${f.name}`, this.embeddings[i]!.namedParameters())));
+    this.cvrEmbeddings?.forEach((e, i) => out.push(...prefixed(`cvrEmbeddings.${this.config.fields[i]!.name}`, e.namedParameters())));
     this.experts.forEach((e, i) => out.push(...prefixed(`experts.${i}`, e.namedParameters())));
     if (this.gates) {
       out.push(...prefixed("gates.ctr", this.gates.ctr.namedParameters()));
@@ -107,6 +118,7 @@ export class Esmm extends Module {
     }
     out.push(...prefixed("towers.ctr", this.towers.ctr.namedParameters()));
     out.push(...prefixed("towers.cvr", this.towers.cvr.namedParameters()));
+    if (this.towers.imp) out.push(...prefixed("towers.imp", this.towers.imp.namedParameters()));
     return out;
   }
 
@@ -119,9 +131,12 @@ export class Esmm extends Module {
    */
   firstLayer: "per-id" | "dense" = "per-id";
 
-  /** The model input x [B, F*D + Nd]: single fields gathered straight into place, bags pooled, dense standardised. */
-  embed(input: Batch): Tensor {
-    const { single, rest } = this.inputParts(input);
+  /**
+   * The model input x [B, F*D + Nd]: single fields gathered straight into place, bags pooled, dense
+   * standardised; from `tables` (the CVR net's own for `cvrEmbeddings` of a separate bottom).
+   */
+  embed(input: Batch, tables: readonly Embedding[] = this.embeddings): Tensor {
+    const { single, rest } = this.inputParts(input, tables);
     const parts = single ? [gatherFields(single.tables, single.ids), ...rest] : rest;
     // NOTE: field order in x is single fields first, then bags, then dense (not config order); the
     // layout is fixed by the config, so checkpoints stay consistent.
@@ -132,15 +147,15 @@ export class Esmm extends Module {
    * The model input as `firstLayer` wants it: by parts (a FieldInput, whose fields that repeat ids in
    * this batch are multiplied per distinct id) for "per-id" when there are single fields, else x.
    */
-  input(batch: Batch): Tensor | FieldInput {
-    if (this.firstLayer === "dense") return this.embed(batch);
-    const { single, rest } = this.inputParts(batch);
+  input(batch: Batch, tables: readonly Embedding[] = this.embeddings): Tensor | FieldInput {
+    if (this.firstLayer === "dense") return this.embed(batch, tables);
+    const { single, rest } = this.inputParts(batch, tables);
     if (!single) return rest.length === 1 ? rest[0]! : concat(rest, 1);
     return fieldInput(single.tables, single.ids, rest);
   }
 
   /** The single-valued fields' tables and ids (checked), and the other columns of x: pooled bags, then dense. */
-  private inputParts(input: Batch): { single: { tables: Tensor[]; ids: Int32Array } | null; rest: Tensor[] } {
+  private inputParts(input: Batch, embeddings: readonly Embedding[]): { single: { tables: Tensor[]; ids: Int32Array } | null; rest: Tensor[] } {
     const cfg = this.config;
     const B = input.size;
     const Fs = this.singleIdx.length;
@@ -148,7 +163,7 @@ export class Esmm extends Module {
     if (input.bags.length !== this.multiIdx.length) throw new Error(`Esmm.forward: ${input.bags.length} bags, expected ${this.multiIdx.length} multi-valued fields`);
     let single: { tables: Tensor[]; ids: Int32Array } | null = null;
     if (Fs > 0) {
-      const tables = this.singleIdx.map((i) => this.embeddings[i]!.weight);
+      const tables = this.singleIdx.map((i) => embeddings[i]!.weight);
       // checked here to name the field; the op that reads them checks again, by index
       checkFields("Esmm.forward", tables, input.ids, (f) => cfg.fields[this.singleIdx[f]!]!.name);
       single = { tables, ids: input.ids };
@@ -157,7 +172,7 @@ export class Esmm extends Module {
     this.multiIdx.forEach((fi, k) => {
       const bag = input.bags[k]!;
       const f = cfg.fields[fi]!;
-      rest.push(this.embeddings[fi]!.bag(bag.offsets, bag.ids, bag.weights, f.pooling ?? "mean"));
+      rest.push(embeddings[fi]!.bag(bag.offsets, bag.ids, bag.weights, f.pooling ?? "mean"));
     });
     const Nd = cfg.dense.length;
     if (Nd > 0) {
@@ -179,7 +194,7 @@ export class Esmm extends Module {
     const x = this.input(batch);
     const B = batch.size;
     let hCtr = x;
-    let hCvr = x;
+    let hCvr = this.cvrEmbeddings ? this.input(batch, this.cvrEmbeddings) : x;
     let gates: EsmmOutput["gates"];
     if (this.gates) {
       const experts = this.experts.map((e) => e.forward(x)); // E x [B, H]
@@ -195,6 +210,7 @@ export class Esmm extends Module {
     const pCvr = sigmoid(cvrLogit);
     const out: EsmmOutput = { ctrLogit, cvrLogit, pCtr, pCvr, pCtcvr: mul(pCtr, pCvr) };
     if (gates) out.gates = gates;
+    if (this.towers.imp) out.impLogit = reshape(this.towers.imp.forward(hCvr), [B]);
     return out;
   }
 
@@ -208,9 +224,9 @@ export class Esmm extends Module {
   }
 
   /**
-   * The training loss, mean over the batch, from the logits in log space:
-   * - esmm / esmm-mmoe: w_ctr BCE(pCTR, click) + w_cvr BCE(pCTCVR, click AND conversion), all impressions;
-   * - base: w_ctr BCE(pCTR, click) + w_cvr BCE(pCVR, conversion) over clicked impressions only.
+   * The training loss of the config's objective (src/esmm/objectives.ts), from the logits in log
+   * space: the sum of its terms, each a mean, times its weight. For example entire-space (ESMM):
+   * w_ctr BCE(pCTR, click) + w_cvr BCE(pCTCVR, click AND conversion) over all impressions.
    */
   loss(out: EsmmOutput, click: Float32Array, conversion: Float32Array, weights: LossWeights = {}): EsmmLoss {
     const B = out.ctrLogit.size;
@@ -222,15 +238,19 @@ export class Esmm extends Module {
       if (conversion[i] === 1 && click[i] !== 1) throw new Error(`Esmm.loss: row ${i} has a conversion without a click (a data error, not a label)`);
       ctcvr[i] = click[i]! * conversion[i]!;
     }
-    const wCtr = weights.ctr ?? 1;
-    const wCvr = weights.cvr ?? 1;
-    const ctr = bceWithLogits(out.ctrLogit, click);
-    const second =
-      this.config.variant === "base"
-        ? bceWithLogits(out.cvrLogit, conversion, { weights: click }) // clicked rows only
-        : bceWithLogitsProduct(out.ctrLogit, out.cvrLogit, ctcvr);
-    const total = addScaled(ctr, wCtr, second, wCvr);
-    return { total, ctr: ctr.item(), cvr: second.item() };
+    const objective = objectiveOf(this.config);
+    if (objective.name === "escm2-dr" && !out.impLogit) throw new Error("Esmm.loss: escm2-dr needs the imputation tower's output (impLogit)");
+    const parts = objective.loss({ ctrLogit: out.ctrLogit, cvrLogit: out.cvrLogit, impLogit: out.impLogit ?? null, click, conversion, ctcvr, counterfactual: this.config.counterfactual });
+    let total: Tensor | null = null;
+    const terms: EsmmLoss["terms"] = {};
+    for (const t of objective.terms(this.config.counterfactual)) {
+      const v = parts[t.key]!;
+      terms[t.key] = v.item();
+      const w = termWeight(weights, t.key);
+      const scaled = w === 1 ? v : mul(v, w);
+      total = total ? add(total, scaled) : scaled;
+    }
+    return { total: total!, ctr: terms.ctr!, cvr: terms.cvr!, terms };
   }
 
   /** Inference's own step arena: its buffers are reused from call to call (and, on the wasm backend, live where the kernels use them in place). */
@@ -249,8 +269,3 @@ export class Esmm extends Module {
   }
 }
 
-function addScaled(a: Tensor, wa: number, b: Tensor, wb: number): Tensor {
-  const t1 = wa === 1 ? a : mul(a, wa);
-  const t2 = wb === 1 ? b : mul(b, wb);
-  return add(t1, t2);
-}

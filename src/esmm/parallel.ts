@@ -14,6 +14,7 @@ import type { Tensor } from "../tensor/index.js";
 import type { Bag, Batch, LabeledBatch } from "./batch.js";
 import type { Adam } from "../optim/index.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
+import { objectiveOf, termWeight } from "./objectives.js";
 
 /** Gradients of some parameters from one shard: dense ones, and row-sparse (rows, values) ones. */
 export interface ShardGrads {
@@ -154,21 +155,26 @@ export function shardBatch(b: LabeledBatch, parts: number): LabeledBatch[] {
 }
 
 /**
- * Loss weights that make shard losses add up to the batch loss. Each term of the loss is a mean:
- * the CTR and CTCVR terms over all rows (a shard of n of B rows weighs n / B), base's CVR term over
- * the clicked rows (a shard with c of C clicks weighs c / C).
+ * Loss weights that make shard losses add up to the batch loss. Each term of the loss is a mean
+ * (see the objective's terms): over all rows (a shard of n of B rows weighs n / B), or over the
+ * clicked rows (a shard with c of C clicks weighs c / C). A term normalised by the batch's sum of
+ * propensity weights needs every shard's pCTR first, so it cannot be sharded.
  */
 export function shardLossWeights(model: Esmm, shards: LabeledBatch[], base: LossWeights = {}): LossWeights[] {
   const B = shards.reduce((s, x) => s + x.size, 0);
   const clicks = shards.map((x) => x.click.reduce((s, v) => s + v, 0));
   const C = clicks.reduce((s, v) => s + v, 0);
-  const clickedOnly = model.config.variant === "base";
-  return shards.map((x, i) => ({
-    ctr: (base.ctr ?? 1) * (B ? x.size / B : 0),
-    cvr: (base.cvr ?? 1) * (clickedOnly ? (C ? clicks[i]! / C : 0) : B ? x.size / B : 0),
-  }));
+  const terms = objectiveOf(model.config).terms(model.config.counterfactual);
+  return shards.map((x, i) => {
+    const w: LossWeights = {};
+    for (const t of terms) {
+      if (t.over === "weights") throw new Error(`${model.name}: the self-normalised counterfactual risk (counterfactual.normalize) cannot be split over threads; train on one thread or leave normalize off`);
+      const share = t.over === "clicked" ? (C ? clicks[i]! / C : 0) : B ? x.size / B : 0;
+      w[t.key] = termWeight(base, t.key) * share;
+    }
+    return w;
+  });
 }
-
 
 /**
  * Scores a batch on this thread and the workers at once: shard 0 here, the others there, the rows'

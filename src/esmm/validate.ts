@@ -45,10 +45,11 @@ export function expectInt(v: unknown, field: string, min: number, max: number): 
 }
 
 /** A finite number that float32 can hold (|v| <= F32_MAX), optionally > 0. */
-export function expectFloat(v: unknown, field: string, opts: { positive?: boolean; min?: number } = {}): number {
+export function expectFloat(v: unknown, field: string, opts: { positive?: boolean; min?: number; max?: number } = {}): number {
   if (typeof v !== "number" || !Number.isFinite(v) || Math.abs(v) > F32_MAX) throw new FieldError(field, `must be a finite float32 number, got ${show(v)}`);
   if (opts.positive && !(v > 0)) throw new FieldError(field, `must be > 0, got ${v}`);
   if (opts.min !== undefined && v < opts.min) throw new FieldError(field, `must be >= ${opts.min}, got ${v}`);
+  if (opts.max !== undefined && v > opts.max) throw new FieldError(field, `must be <= ${opts.max}, got ${v}`);
   return v;
 }
 

@@ -11,15 +11,18 @@
  */
 import { firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamParamState } from "../optim/index.js";
-import { Esmm, FieldError, expectObject, expectString, parameterCount, resolveConfig, type EsmmConfig } from "../esmm/index.js";
+import { Esmm, FieldError, LEGACY_VARIANTS, expectObject, expectOneOf, expectString, parameterCount, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "../esmm/index.js";
 import { crc32Hex } from "./crc32.js";
 import { Preprocessor } from "../data/index.js";
 import { decodeSafetensors, encodeSafetensors, readSafetensorsHeader, type NamedArray } from "./safetensors.js";
 
 export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
-/** 2 adds checksums; version 1 checkpoints (no checksums) still load. */
-export const CHECKPOINT_VERSION = 2;
-const READABLE_VERSIONS = [1, 2];
+/**
+ * 2 adds checksums; 3 replaces the config's `variant` by a `bottom` and an `objective`. Versions 1
+ * and 2 still load: their variant is read as LEGACY_VARIANTS says (their `base` is `base-shared`).
+ */
+export const CHECKPOINT_VERSION = 3;
+const READABLE_VERSIONS = [1, 2, 3];
 
 export const WEIGHTS_FILE = "weights.safetensors";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
@@ -144,11 +147,19 @@ export function parseModelJson(text: string, what = "model.json"): ModelJson {
       if (got !== want) throw new FieldError("checksums.content", `is ${want}, but config, preprocessor and training sum to ${got}: the file was changed or corrupted`);
       expectString(sums[WEIGHTS_FILE], `checksums["${WEIGHTS_FILE}"]`);
     }
-    j.config = resolveConfig(j.config);
+    j.config = resolveConfig((j.formatVersion < 3 ? legacyConfig(j.config) : j.config) as EsmmConfigInput);
   } catch (e) {
     throw new Error(`${what}: ${(e as Error).message}`);
   }
   return j;
+}
+
+/** A config of format 1 or 2: its `variant` becomes the bottom and objective it meant. */
+function legacyConfig(c: unknown): unknown {
+  const o = expectObject(c, "config");
+  const { variant, ...rest } = o;
+  const v = expectOneOf(variant ?? "esmm-mmoe", "config.variant", Object.keys(LEGACY_VARIANTS));
+  return { ...rest, ...LEGACY_VARIANTS[v] };
 }
 
 /** Checks one file's bytes against the checksum model.json records for it (version 2 on). */

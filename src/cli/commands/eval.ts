@@ -14,8 +14,8 @@ async function evalCommand(p: Parsed, io: Io): Promise<void> {
   reportStats(path, stats, io.err);
   const threads = threadsOf(p);
   const m = threads > 1 ? await evaluateParallel(ck.model, ds, { threads }) : evaluate(ck.model, ds);
-  if (p.json) io.out(JSON.stringify({ model: need(p, "model"), variant: ck.model.variant, data: path, metrics: m }, null, 2));
-  else io.out(metricsTable([{ name: ck.model.variant, metrics: m }]));
+  if (p.json) io.out(JSON.stringify({ model: need(p, "model"), variant: ck.model.name, data: path, metrics: m }, null, 2));
+  else io.out(metricsTable([{ name: ck.model.name, metrics: m }]));
 }
 
 export const command: Command = {

@@ -11,7 +11,7 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
   const m = ck.model;
   const c = m.config;
   const lines: string[] = [];
-  lines.push(`${dir}: ${m.variant}, checkpoint format version ${ck.json.formatVersion}`);
+  lines.push(`${dir}: ${m.name}, checkpoint format version ${ck.json.formatVersion}`);
   lines.push(`fields (${c.fields.length}, D = ${c.dim}): ${c.fields.map((f) => `${f.name}${f.kind === "multi" ? "[bag]" : ""}(${f.vocab})`).join(", ")}`);
   if (c.dense.length) lines.push(`dense features: ${c.dense.join(", ")}`);
   if (m.gates) lines.push(`experts: ${c.experts.count} x [${c.experts.hidden.join(" -> ")}], gates per task, towers [${c.towers.hidden.join(" -> ")} -> 1]`);
@@ -33,7 +33,7 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
     where = dataPath;
   }
   if (p.json) {
-    io.out(JSON.stringify({ model: dir, variant: m.variant, formatVersion: ck.json.formatVersion, config: c, parameters: m.parameterCount(), parameterGroups: Object.fromEntries(groups), training: { ...tr, history: undefined }, gateUsage: m.gates ? { source: usage ? where : null, ...(usage ?? {}) } : null }, null, 2));
+    io.out(JSON.stringify({ model: dir, variant: m.name, formatVersion: ck.json.formatVersion, config: c, parameters: m.parameterCount(), parameterGroups: Object.fromEntries(groups), training: { ...tr, history: undefined }, gateUsage: m.gates ? { source: usage ? where : null, ...(usage ?? {}) } : null }, null, 2));
     return;
   }
   if (m.gates) {

@@ -1,5 +1,5 @@
 /** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
-import { Adam, Esmm, VARIANTS, evaluate, gateUsage, train, type Dataset, type MetricName, type Variant } from "../../index.js";
+import { Adam, Esmm, evaluate, gateUsage, train, type Dataset, type LossWeights, type MetricName } from "../../index.js";
 import {
   assertCheckpointWritable,
   emptyStats,
@@ -13,7 +13,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, fmt, formatOf, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -41,14 +41,6 @@ function sizes(p: Parsed, key: string): number[] | undefined {
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${key} must be comma-separated positive integers, got "${v}"`);
     return n;
   });
-}
-
-function lossWeightsOf(p: Parsed): { ctr: number; cvr: number } | undefined {
-  const v = str(p, "loss-weights");
-  if (v === undefined) return undefined;
-  const w = v.split(",").map((x) => Number(x.trim()));
-  if (w.length !== 2 || w.some((x) => !Number.isFinite(x) || x < 0)) throw new UsageError(`--loss-weights must be two finite numbers >= 0 as ctr,cvr, got "${v}"`);
-  return { ctr: w[0]!, cvr: w[1]! };
 }
 
 async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
@@ -80,7 +72,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   const history: unknown[] = [];
   const changes: unknown[] = [];
   // What the run is: from the flags for a new run, from the checkpoint for a resumed one.
-  let run: { format: Format; seed: number; batch: number; lr: number; weightDecay: number; maxGradNorm?: number; stream: boolean; minCount: number; hashBuckets?: number; lossWeights?: { ctr: number; cvr: number } };
+  let run: { format: Format; seed: number; batch: number; lr: number; weightDecay: number; maxGradNorm?: number; stream: boolean; minCount: number; hashBuckets?: number; lossWeights?: LossWeights };
   if (p.resume) {
     const ck = await loadCheckpoint(dir);
     if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing; cannot resume`);
@@ -96,7 +88,12 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
         throw new UsageError(`--${f.flag} ${String(given)} contradicts the checkpoint, which was trained with ${f.flag} ${saved === undefined ? "unset" : String(saved)}; a resumed run keeps the options of the run it continues (leave the option out, or train a new --model)`);
       }
     }
-    if (str(p, "variant") && str(p, "variant") !== ck.model.variant) throw new UsageError(`--variant ${str(p, "variant")} contradicts the checkpoint's ${ck.model.variant}`);
+    const want = modelChoice(p, ck.model.config);
+    for (const k of ["bottom", "objective"] as const) {
+      if (want[k] !== ck.model.config[k]) throw new UsageError(`--${k} ${want[k]} (from the options given) contradicts the checkpoint's ${ck.model.config[k]} (${ck.model.name})`);
+    }
+    if (JSON.stringify(want.counterfactual) !== JSON.stringify(ck.model.config.counterfactual)) throw new UsageError("--ips-clip / --ips-normalize contradict the checkpoint's counterfactual settings");
+    if (JSON.stringify(want.embeddingInit) !== JSON.stringify(ck.model.config.embeddingInit)) throw new UsageError(`--emb-init contradicts the checkpoint's ${ck.model.config.embeddingInit.kind}:${ck.model.config.embeddingInit.std}`);
     if (str(p, "dim") && int(p, "dim", 16, 1) !== ck.model.config.dim) throw new UsageError(`--dim ${str(p, "dim")} contradicts the checkpoint's ${ck.model.config.dim}`);
     const savedNum = (k: string, fallback: number): number => (typeof tr[k] === "number" ? (tr[k] as number) : fallback);
     run = {
@@ -109,11 +106,17 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
       minCount: savedNum("minCount", 1),
       ...(typeof tr.maxGradNorm === "number" ? { maxGradNorm: tr.maxGradNorm } : {}),
       ...(typeof tr.hashBuckets === "number" ? { hashBuckets: tr.hashBuckets } : {}),
-      ...(tr.lossWeights && typeof tr.lossWeights === "object" ? { lossWeights: tr.lossWeights as { ctr: number; cvr: number } } : {}),
+      ...(tr.lossWeights && typeof tr.lossWeights === "object" ? { lossWeights: tr.lossWeights as LossWeights } : {}),
     };
     const lw = lossWeightsOf(p);
-    const savedLw = run.lossWeights ?? { ctr: 1, cvr: 1 };
-    if (lw && (lw.ctr !== savedLw.ctr || lw.cvr !== savedLw.cvr)) throw new UsageError(`--loss-weights ${lw.ctr},${lw.cvr} contradicts the checkpoint's ${savedLw.ctr},${savedLw.cvr}`);
+    const savedLw = run.lossWeights ?? {};
+    // ctr,cvr, then the ESCM2 terms' weights only where one is not 1
+    const show = (w: Record<string, number | undefined>): string => {
+      const v = ["ctr", "cvr", "counterfactual", "imputation"].map((k) => w[k] ?? 1);
+      while (v.length > 2 && v[v.length - 1] === 1) v.pop();
+      return v.join(",");
+    };
+    if (lw && show(lw) !== show(savedLw)) throw new UsageError(`--loss-weights ${show(lw)} contradicts the checkpoint's ${show(savedLw)}`);
     const c = ck.model.config;
     const same = (a: number[] | undefined, b: number[]): boolean => a === undefined || (a.length === b.length && a.every((x, i) => x === b[i]));
     if (str(p, "experts") !== undefined && int(p, "experts", 2, 1) !== c.experts.count) throw new UsageError(`--experts ${str(p, "experts")} contradicts the checkpoint's ${c.experts.count}`);
@@ -130,10 +133,9 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
     optimizer.loadStateDict(ck.optimizerState);
     history.push(...((tr.history as unknown[]) ?? []));
-    io.err(`resuming ${dir} (${model.variant}) after epoch ${startEpoch} of ${epochs}`);
+    io.err(`resuming ${dir} (${model.name}) after epoch ${startEpoch} of ${epochs}`);
   } else {
-    const variant = (str(p, "variant") ?? "esmm-mmoe") as Variant;
-    if (!VARIANTS.includes(variant)) throw new UsageError(`--variant must be one of ${VARIANTS.join(", ")}, got "${variant}"`);
+    const choice = modelChoice(p);
     run = {
       format: formatOf(p),
       seed: int(p, "seed", 1),
@@ -157,7 +159,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     // the loading pass below reads the same lines and reports them; a streamed file has no such pass
     if (run.stream) reportStats(trainPath, s0, io.err);
     model = new Esmm({
-      variant,
+      ...choice,
       fields: pre.fieldSpecs(),
       dense: pre.schema.dense,
       denseMean: pre.denseMean,
@@ -183,15 +185,15 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     valid = await loadDataset(vs, pre, vstats);
     reportStats(validPath, vstats, io.err);
   }
-  io.err(`${model.variant}: ${model.parameterCount().toLocaleString("en-US")} parameters, ${model.config.fields.length} fields, D = ${model.config.dim}`);
+  io.err(`${model.name}: ${model.parameterCount().toLocaleString("en-US")} parameters, ${model.config.fields.length} fields, D = ${model.config.dim}`);
 
   // One train() call over the remaining epochs: it owns shuffling, validation and early stopping
   // (restoring the best weights); each epoch's checkpoint is written from onEpoch.
   let lastLog = performance.now();
   let endedEpoch = -1;
   const progressSeconds = num(p, "progress-seconds", 10, (x) => x > 0, "> 0");
-  // the second loss term is the CTCVR loss for the ESMM variants, the clicked-only CVR loss for base
-  const secondLabel = model.variant === "base" ? "cvr(clicked)" : "ctcvr";
+  // the second loss term is the CTCVR loss, or the clicked-only CVR loss of the clicked objective
+  const secondLabel = model.config.objective === "clicked" ? "cvr(clicked)" : "ctcvr";
   const threads = threadsOf(p);
   // the thread count is recorded, not fixed: a resumed run may use another (its bits then differ)
   const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, ...(delimiter ? { delimiter } : {}), threads, epochsDone, history, ...(changes.length ? { changes } : {}) });
@@ -243,22 +245,22 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   }
   const finalMetrics = valid && result.history.length > 0 ? evaluate(model, valid) : null;
   if (p.json) {
-    io.out(JSON.stringify({ model: dir, variant: model.variant, epochsDone, bestEpoch: result.bestEpoch, validation: finalMetrics, history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, ctrLoss: h.ctrLoss, ctcvrLoss: h.cvrLoss, rows: h.rows, seconds: h.seconds })) }, null, 2));
+    io.out(JSON.stringify({ model: dir, variant: model.name, bottom: model.config.bottom, objective: model.config.objective, epochsDone, bestEpoch: result.bestEpoch, validation: finalMetrics, history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, ctrLoss: h.ctrLoss, ctcvrLoss: h.cvrLoss, rows: h.rows, seconds: h.seconds })) }, null, 2));
     return;
   }
-  if (finalMetrics) io.out(metricsTable([{ name: model.variant, metrics: finalMetrics }]));
+  if (finalMetrics) io.out(metricsTable([{ name: model.name, metrics: finalMetrics }]));
   io.out(`saved ${dir}`);
 }
 
 export const command: Command = {
   name: "train",
-  summary: "fit a model (esmm-mmoe, esmm or base) and save a checkpoint directory",
-  usage: "esmm train --train FILE --model DIR [--valid FILE] [--variant esmm-mmoe|esmm|base] [options]",
+  summary: "fit a model (a preset such as esmm-mmoe, esmm, base, escm2-dr, or a bottom and an objective) and save a checkpoint directory",
+  usage: "esmm train --train FILE --model DIR [--valid FILE] [--preset NAME | --bottom B --objective O] [options]",
   options: {
       train: { type: "string", help: "training data (required)" },
       valid: { type: "string", help: "validation data, evaluated after every epoch" },
       model: { type: "string", help: "checkpoint directory to write (required)" },
-      variant: { type: "string", help: `model variant: ${VARIANTS.join(", ")} (default esmm-mmoe)` },
+      ...modelOptions(),
       ...trainingOptions(),
       "weight-decay": { type: "string", help: "AdamW decoupled weight decay (default 0)" },
       "clip-norm": { type: "string", help: "clip the global gradient norm to this value" },
@@ -274,10 +276,6 @@ export const command: Command = {
       json: { type: "flag", help: "print the final validation metrics (and the checkpoint) as one JSON object on standard output" },
       "progress-seconds": { type: "string", help: "when standard error is not a terminal, a progress line every this many seconds (default 10)" },
       config: { type: "string", help: "a JSON file of these options (the same keys, without --); flags given here override it" },
-      experts: { type: "string", help: "esmm-mmoe: number of experts (default 2)" },
-      "expert-hidden": { type: "string", help: "hidden sizes of each expert (esmm/base: of each task's MLP before its tower), comma-separated (default 256,128)" },
-      "tower-hidden": { type: "string", help: "hidden sizes of each task's tower, comma-separated (default 64; empty for none)" },
-      "loss-weights": { type: "string", help: "weights of the CTR and the CTCVR (base: clicked-only CVR) loss terms, as ctr,cvr (default 1,1)" },
       ...dataOptions(),
     },
   run: trainCommand,
