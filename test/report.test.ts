@@ -11,7 +11,7 @@ function result(variant: DemoResult["variant"], pCvr: number[]): DemoResult {
   const truePcvr = [0.9, 0.1, 0.5, 0.2];
   const pCtr = [0.4, 0.3, 0.2, 0.1];
   const test = esmmMetrics({ pCtr, pCvr, pCtcvr: pCtr.map((v, i) => v * pCvr[i]!), click, conversion, truePctr: pCtr, truePcvr });
-  return { variant, parameters: 10, curve: [{ step: 10, loss: 1, ctr: 0.6, cvr: 0.4 }, { step: 20, loss: 0.8, ctr: 0.5, cvr: 0.3 }], epochs: [{ epoch: 0, seconds: 1, samplesPerSec: 100, valid: test }], test, gates: variant === "esmm-mmoe" ? { ctr: [0.75, 0.25], cvr: [0.5, 0.5] } : null, seconds: 1 };
+  return { variant, objective: variant === "base" ? "clicked" : "entire-space", seed: 1, bestEpoch: 0, parameters: 10, curve: [{ step: 10, loss: 1, ctr: 0.6, cvr: 0.4 }, { step: 20, loss: 0.8, ctr: 0.5, cvr: 0.3 }], epochs: [{ epoch: 0, seconds: 1, samplesPerSec: 100, valid: test }], test, gates: variant === "esmm-mmoe" ? { ctr: [0.75, 0.25], cvr: [0.5, 0.5] } : null, seconds: 1 };
 }
 
 describe("the demo report", () => {

@@ -1,11 +1,44 @@
 /**
- * One variant of the demo, start to finish: simulate, train, evaluate. Runs in a worker thread (two
- * variants train at once on two cores) or inline; pure computation, no files.
+ * One model of the demo or of `esmm compare`, start to finish: simulate, train, evaluate. Runs in a
+ * worker thread (one model per core) or inline; pure computation, no files.
  */
-import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseStats, evaluate, gateUsage, train, type EsmmMetrics, type Preset } from "../index.js";
+import {
+  AppStoreSimulator,
+  DENSE_FEATURES,
+  Esmm,
+  denseStats,
+  evaluate,
+  gateStats,
+  gateUsage,
+  taskGradientNorms,
+  train,
+  type Bottom,
+  type CounterfactualConfig,
+  type EmbeddingInit,
+  type EsmmMetrics,
+  type GateStats,
+  type LossWeights,
+  type MetricName,
+  type ObjectiveName,
+  type TermKey,
+} from "../index.js";
+
+/** A model to train: its bottom and objective and whatever else it changes from the defaults. */
+export interface ModelSpec {
+  bottom: Bottom;
+  objective: ObjectiveName;
+  counterfactual?: Partial<CounterfactualConfig>;
+  embeddingInit?: EmbeddingInit;
+  dim?: number;
+  experts?: { count?: number; hidden?: number[] };
+  towers?: { hidden?: number[] };
+  lossWeights?: LossWeights;
+}
 
 export interface DemoJob {
-  variant: Preset;
+  /** The model's name in tables (a preset's, or one the caller gives). */
+  variant: string;
+  model: ModelSpec;
   trainRows: number;
   validRows: number;
   testRows: number;
@@ -14,18 +47,39 @@ export interface DemoJob {
   lr: number;
   seed: number;
   sim: { seed: number; ctr: number; cvr: number; bias: number };
+  /** Stop when this validation metric stops improving, keeping the best epoch's weights. */
+  earlyStop?: { metric: MetricName; patience: number };
+  /** Record gate statistics and each task's gradient norm into each expert after every epoch. */
+  diagnostics?: boolean;
+}
+
+export interface EpochDiagnostics {
+  epoch: number;
+  gates: GateStats | null;
+  /** Per loss term, the gradient norm it sends into each expert (on the first validation batch). */
+  gradNorms: Partial<Record<TermKey, number[]>>;
 }
 
 export interface DemoResult {
-  variant: Preset;
+  variant: string;
+  objective: ObjectiveName;
+  seed: number;
   parameters: number;
   /** Training loss (total, ctr, cvr) every few steps. */
   curve: Array<{ step: number; loss: number; ctr: number; cvr: number }>;
   /** Validation metrics after each epoch. */
   epochs: Array<{ epoch: number; seconds: number; samplesPerSec: number; valid: EsmmMetrics }>;
+  /** The epoch whose weights were tested (the last, or the best with early stopping). */
+  bestEpoch: number;
   test: EsmmMetrics;
   gates: { ctr: number[]; cvr: number[] } | null;
+  diagnostics?: EpochDiagnostics[];
   seconds: number;
+}
+
+export function modelOf(job: DemoJob, sim: AppStoreSimulator, st: { mean: number[]; std: number[] }): Esmm {
+  const { lossWeights: _lw, ...spec } = job.model;
+  return new Esmm({ ...spec, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: job.seed });
 }
 
 export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void): Promise<DemoResult> {
@@ -34,36 +88,44 @@ export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void
   const tr = sim.dataset(job.trainRows, 0);
   const va = sim.dataset(job.validRows, 1);
   const te = sim.dataset(job.testRows, 2);
-  const st = denseStats(tr);
-  const model = new Esmm({ preset: job.variant, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: job.seed });
+  const model = modelOf(job, sim, denseStats(tr));
   const curve: DemoResult["curve"] = [];
   const epochs: DemoResult["epochs"] = [];
+  const diagnostics: EpochDiagnostics[] = [];
+  const probe = va.take(Array.from({ length: va.size }, (_, i) => i), 0, Math.min(va.size, 4096));
   let steps = 0;
   const every = 10;
-  await train(model, tr, {
+  const r = await train(model, tr, {
     epochs: job.epochs,
     batchSize: job.batch,
     lr: job.lr,
     seed: job.seed,
     valid: va,
+    ...(job.model.lossWeights ? { lossWeights: job.model.lossWeights } : {}),
+    ...(job.earlyStop ? { earlyStopping: job.earlyStop } : {}),
     progressEvery: every,
     onProgress: (e) => {
       if (e.step % every !== 0) return; // the end-of-epoch event repeats a step
       steps += every;
       curve.push({ step: steps, loss: e.loss, ctr: e.ctrLoss, cvr: e.cvrLoss });
-      if (steps % 50 === 0) onProgress(`${job.variant}: epoch ${e.epoch + 1}/${job.epochs}, ${e.rows}/${e.epochRows} rows, ${Math.round(e.samplesPerSec)} rows/s`);
+      if (steps % 50 === 0) onProgress(`${job.variant} (seed ${job.seed}): epoch ${e.epoch + 1}/${job.epochs}, ${e.rows}/${e.epochRows} rows, ${Math.round(e.samplesPerSec)} rows/s`);
     },
-    onEpoch: (r) => {
-      epochs.push({ epoch: r.epoch, seconds: r.seconds, samplesPerSec: r.rows / r.seconds, valid: r.valid! });
+    onEpoch: (rec) => {
+      epochs.push({ epoch: rec.epoch, seconds: rec.seconds, samplesPerSec: rec.rows / rec.seconds, valid: rec.valid! });
+      if (job.diagnostics) diagnostics.push({ epoch: rec.epoch, gates: gateStats(model, va), gradNorms: taskGradientNorms(model, probe) });
     },
   });
   return {
     variant: job.variant,
+    objective: model.config.objective,
+    seed: job.seed,
     parameters: model.parameterCount(),
     curve,
     epochs,
+    bestEpoch: job.earlyStop ? r.bestEpoch : epochs.length - 1,
     test: evaluate(model, te),
     gates: gateUsage(model, te),
+    ...(job.diagnostics ? { diagnostics } : {}),
     seconds: (performance.now() - t0) / 1000,
   };
 }

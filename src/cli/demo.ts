@@ -5,18 +5,18 @@
  */
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { Worker } from "node:worker_threads";
-import { PRESET_NAMES, type Preset } from "../index.js";
-
-/** The models the demo trains by default: the flagship, the paper's ESMM and its BASE. */
-const DEMO_PRESETS: readonly Preset[] = ["esmm-mmoe", "esmm", "base"];
+import { PRESETS, PRESET_NAMES, type Preset } from "../index.js";
 import { writeFileAtomic } from "../node/index.js";
 import { int, num, str, type OptionSpec, type Parsed } from "./args.js";
 import { trainingOptions } from "./shared.js";
 import type { Command, Io } from "./io.js";
-import { runDemoJob, type DemoJob, type DemoResult } from "./demo-run.js";
+import type { DemoJob, DemoResult } from "./demo-run.js";
+import { runJobs } from "./jobs.js";
 import { fmtDuration, metricsTable } from "./format.js";
 import { renderReport } from "./report.js";
+
+/** The models the demo trains by default: the flagship, the paper's ESMM and its BASE. */
+const DEMO_PRESETS: readonly Preset[] = ["esmm-mmoe", "esmm", "base"];
 import { simulatorRateOptions, simulatorRates } from "./sim-options.js";
 import { mkdirSync } from "node:fs";
 
@@ -32,21 +32,6 @@ export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } =
     seed: { type: "string", help: "seed of the simulated world and of the models (default 7 / 1)" },
   },
 };
-
-function runInWorker(job: DemoJob, onProgress: (m: string) => void): Promise<DemoResult> {
-  return new Promise((resolvePromise, reject) => {
-    const w = new Worker(new URL("./demo-worker.js", import.meta.url), { workerData: job });
-    w.on("message", (m: { type: string; msg?: string; result?: DemoResult; message?: string }) => {
-      if (m.type === "progress") onProgress(m.msg!);
-      else if (m.type === "done") resolvePromise(m.result!);
-      else reject(new Error(m.message));
-    });
-    w.on("error", reject);
-    w.on("exit", (code) => {
-      if (code !== 0) reject(new Error(`worker for ${job.variant} exited with code ${code}`));
-    });
-  });
-}
 
 /** Plain-language observations computed from the numbers (never written in advance). */
 export function observations(results: DemoResult[]): string[] {
@@ -83,6 +68,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   for (const v of variants) if (!PRESET_NAMES.includes(v)) throw new Error(`--variants: unknown preset "${v}" (one of ${PRESET_NAMES.join(", ")})`);
   const jobs: DemoJob[] = variants.map((variant) => ({
     variant,
+    model: PRESETS[variant],
     trainRows: rows,
     validRows: Math.max(100, Math.round(rows / 5)),
     testRows: rows,
@@ -107,20 +93,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
       last = now;
     }
   };
-  const results: DemoResult[] = new Array(jobs.length);
-  if (workers === 0) {
-    for (let i = 0; i < jobs.length; i++) results[i] = await runDemoJob(jobs[i]!, progress);
-  } else {
-    let next = 0;
-    const lane = async (): Promise<void> => {
-      while (next < jobs.length) {
-        const i = next++;
-        results[i] = await runInWorker(jobs[i]!, progress);
-        io.err(`  ${jobs[i]!.variant} done in ${fmtDuration(results[i]!.seconds)}`);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(workers, jobs.length) }, lane));
-  }
+  const results = await runJobs(jobs, workers, progress, (j, r) => io.err(`  ${j.variant} done in ${fmtDuration(r.seconds)}`));
   const seconds = (performance.now() - t0) / 1000;
   io.out(metricsTable(results.map((r) => ({ name: r.variant, metrics: r.test }))));
   const notes = observations(results);

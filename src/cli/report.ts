@@ -3,6 +3,8 @@
  * plot drawn as inline SVG (no script, no external file, opens anywhere).
  */
 import type { DemoResult } from "./demo-run.js";
+import type { Comparison } from "./commands/compare.js";
+import { COMPARE_METRICS } from "./commands/compare.js";
 import { metricRows } from "./format.js";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
@@ -138,7 +140,7 @@ export function renderReport(results: DemoResult[], meta: Record<string, string 
       return [{ name: `${r.variant} (raw)`, points: raw, faint: true, color: i }, { name: r.variant, points: smooth(raw), color: i }];
     });
   const lossChart = lineChart("Training CTR loss (moving average; per batch faint)", withSmooth(results, (p) => p.ctr), "step", "BCE(pCTR, click)");
-  const secondChart = lineChart("Training CTCVR loss (esmm variants)", withSmooth(results.filter((r) => r.variant !== "base"), (p) => p.cvr), "step", "BCE(pCTCVR, click AND conversion)");
+  const secondChart = lineChart("Training CTCVR loss (entire-space objectives)", withSmooth(results.filter((r) => r.objective !== "clicked"), (p) => p.cvr), "step", "BCE(pCTCVR, click AND conversion)");
   const cvrChart = lineChart("Validation CVR AUC, entire space (vs true pCVR)", results.map((r) => ({ name: r.variant, points: r.epochs.map((e) => [e.epoch + 1, e.valid.truth?.cvrAucEntireSpace ?? Number.NaN]) })), "epoch", "AUC");
   const ctcvrChart = lineChart("Validation CTCVR AUC", results.map((r) => ({ name: r.variant, points: r.epochs.map((e) => [e.epoch + 1, e.valid.ctcvrAuc ?? Number.NaN]) })), "epoch", "AUC");
   const metaRows = Object.entries(meta).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(String(v))}</td></tr>`).join("");
@@ -156,6 +158,37 @@ ${notes.length ? `<h2>Reading the results</h2><ul>${notes.map((n) => `<li>${esc(
 <h2>Training</h2><p>Training losses are smoothed with an exponential moving average (weight 0.9 on the past, 0.1 on each new batch); the raw per-batch values are drawn faint behind. Validation AUCs are measured after each epoch.</p><div class="charts">${lossChart}${secondChart}${cvrChart}${ctcvrChart}</div>
 <h2>Gate usage (mean gate weight on each expert, test set)</h2>${gateBars(results)}
 <h2>Run</h2><table>${metaRows}</table>
+</body></html>
+`;
+}
+
+/** `esmm compare --out`'s page: per metric, every model's mean +- std, its paired difference against the baseline, and each seed's value. */
+export function compareReport(c: Comparison): string {
+  const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
+  const sg = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
+  const blocks = COMPARE_METRICS.map((metric) => {
+    const head = `<tr><th>model</th><th>mean</th><th>std</th><th>vs ${esc(c.baseline)} (paired)</th><th>95% interval</th>${c.seeds.map((s) => `<th>seed ${s}</th>`).join("")}</tr>`;
+    const body = c.models
+      .map((m) => {
+        const s = m.metrics[metric.key]!;
+        const d = s.vsBaseline;
+        const cls = d ? (d.lo > 0 ? (metric.higherIsBetter ? "up" : "down") : d.hi < 0 ? (metric.higherIsBetter ? "down" : "up") : "") : "";
+        return `<tr><td>${esc(m.name)}</td><td>${f(s.mean)}</td><td>${f(s.std)}</td><td class="${cls}">${d ? sg(d.mean) : "baseline"}</td><td class="${cls}">${d ? `[${sg(d.lo)}, ${sg(d.hi)}]` : ""}</td>${s.values.map((v) => `<td>${f(v)}</td>`).join("")}</tr>`;
+      })
+      .join("");
+    return `<h2>${esc(metric.label)} <small>(${metric.higherIsBetter ? "higher" : "lower"} is better)</small></h2><table>${head}${body}</table>`;
+  }).join("\n");
+  const setup = Object.entries(c.setup).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(String(v))}</td></tr>`).join("");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>esmm-ts comparison</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}td:first-child,th:first-child{text-align:left}
+.up{background:#e6f4e6}.down{background:#f8e3e3}</style></head><body>
+<h1>esmm-ts: models compared over ${c.seeds.length} seeds</h1>
+<p>Every model was trained once per seed on the same simulated impressions and scored on the same held-out test stream. The paired difference
+takes each seed's value minus the baseline's at the same seed; its 95% interval uses Student's t over the seeds. Green: the interval lies on the better side of zero; red: on the worse side.</p>
+${blocks}
+<h2>Run</h2><table>${setup}</table>
 </body></html>
 `;
 }

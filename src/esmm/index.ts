@@ -16,3 +16,7 @@ export type { ShardGrads, ShardResult, ShardWorkers, WorkerFactory } from "./par
 export { startShardPool, shareParameters } from "./pool.js";
 export type { Endpoint, ShardInit, Spawn } from "./pool.js";
 export { hostShards } from "./shard-host.js";
+export { gateStats, taskGradientNorms } from "./diagnostics.js";
+export type { GateStats } from "./diagnostics.js";
+export { meanOf, sampleStd, t975, pairedDifference } from "./stats.js";
+export type { PairedDifference } from "./stats.js";

@@ -1,0 +1,215 @@
+/**
+ * `esmm compare`: train each model once per seed on the same simulated world (one model per worker
+ * thread), then report every metric as mean +- std over seeds and, against a baseline model, the
+ * paired difference with its 95% interval: run s of every model uses seed s, so the pair shares
+ * its initialisation seed and its shuffling, and the difference removes what they share.
+ */
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type MetricName, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
+import { writeFileAtomic } from "../../node/index.js";
+import { UsageError, int, list, num, str, type Parsed } from "../args.js";
+import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
+import { fmtDuration } from "../format.js";
+import type { Command, Io } from "../io.js";
+import { runJobs } from "../jobs.js";
+import { embInitOf, lossWeightsOf, trainingOptions } from "../shared.js";
+import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
+import { compareReport } from "../report.js";
+
+/** What a comparison reports, in order: the four AUCs of the issue of record, then the log losses. */
+export const COMPARE_METRICS: ReadonlyArray<{ key: string; label: string; get: (m: EsmmMetrics) => number | null; higherIsBetter: boolean }> = [
+  { key: "cvrAucEntireSpace", label: "CVR AUC, entire space (vs true pCVR)", get: (m) => m.truth?.cvrAucEntireSpace ?? null, higherIsBetter: true },
+  { key: "cvrAuc", label: "CVR AUC on clicks", get: (m) => m.cvrAuc, higherIsBetter: true },
+  { key: "ctcvrAuc", label: "CTCVR AUC", get: (m) => m.ctcvrAuc, higherIsBetter: true },
+  { key: "ctrAuc", label: "CTR AUC", get: (m) => m.ctrAuc, higherIsBetter: true },
+  { key: "ctcvrLogLoss", label: "CTCVR log loss", get: (m) => m.ctcvrLogLoss, higherIsBetter: false },
+];
+
+export interface ModelSummary {
+  name: string;
+  spec: ModelSpec;
+  /** Per metric: each seed's value, their mean and sample std, and the paired difference vs the baseline. */
+  metrics: Record<string, { values: number[]; mean: number; std: number; vsBaseline: PairedDifference | null }>;
+  bestEpochs: number[];
+  seconds: number;
+}
+
+export interface Comparison {
+  baseline: string;
+  seeds: number[];
+  setup: Record<string, string | number>;
+  models: ModelSummary[];
+}
+
+/** Gathers per-seed results into summaries and paired differences against `baseline`. */
+export function summarise(names: string[], specs: ModelSpec[], seeds: number[], results: DemoResult[], baseline: string, setup: Comparison["setup"]): Comparison {
+  const at = (mi: number, si: number): DemoResult => results[mi * seeds.length + si]!;
+  const bi = names.indexOf(baseline);
+  const values = (mi: number, get: (m: EsmmMetrics) => number | null): number[] => seeds.map((_, si) => get(at(mi, si).test) ?? Number.NaN);
+  const models = names.map((name, mi) => {
+    const metrics: ModelSummary["metrics"] = {};
+    for (const m of COMPARE_METRICS) {
+      const v = values(mi, m.get);
+      metrics[m.key] = { values: v, mean: meanOf(v), std: sampleStd(v), vsBaseline: mi === bi ? null : pairedDifference(values(bi, m.get), v) };
+    }
+    return { name, spec: specs[mi]!, metrics, bestEpochs: seeds.map((_, si) => at(mi, si).bestEpoch + 1), seconds: seeds.reduce((s, _, si) => s + at(mi, si).seconds, 0) };
+  });
+  return { baseline, seeds, setup, models };
+}
+
+const f4 = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
+const signed = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
+
+/** The plain-text tables: one block per metric, a row per model. */
+export function compareTable(c: Comparison): string {
+  const out: string[] = [];
+  const w = Math.max(8, ...c.models.map((m) => m.name.length));
+  for (const metric of COMPARE_METRICS) {
+    out.push(`${metric.label} (${c.seeds.length} seeds; ${metric.higherIsBetter ? "higher" : "lower"} is better)`);
+    out.push(`  ${"model".padEnd(w)}  ${"mean".padStart(7)}  ${"std".padStart(6)}  vs ${c.baseline} (paired, 95% interval)`);
+    for (const m of c.models) {
+      const s = m.metrics[metric.key]!;
+      const d = s.vsBaseline;
+      const tail = d ? `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 ? " above" : d.hi < 0 ? " below" : ""}` : "(baseline)";
+      out.push(`  ${m.name.padEnd(w)}  ${f4(s.mean).padStart(7)}  ${f4(s.std).padStart(6)}  ${tail}`);
+    }
+    out.push("");
+  }
+  return out.join("\n");
+}
+
+function modelsOf(p: Parsed): Array<{ name: string; spec: ModelSpec }> {
+  const out: Array<{ name: string; spec: ModelSpec }> = [];
+  const presets = list(p, "presets");
+  const bottoms = list(p, "bottoms");
+  const objectives = list(p, "objectives");
+  for (const n of presets ?? []) {
+    if (!PRESET_NAMES.includes(n as Preset)) throw new UsageError(`--presets: unknown preset "${n}" (one of ${PRESET_NAMES.join(", ")})`);
+    out.push({ name: n, spec: { ...PRESETS[n as Preset] } });
+  }
+  if (bottoms || objectives) {
+    for (const b of bottoms ?? ["shared"]) {
+      if (!BOTTOMS.includes(b as Bottom)) throw new UsageError(`--bottoms: unknown bottom "${b}" (one of ${BOTTOMS.join(", ")})`);
+      for (const o of objectives ?? ["entire-space"]) {
+        if (!OBJECTIVE_NAMES.includes(o as ObjectiveName)) throw new UsageError(`--objectives: unknown objective "${o}" (one of ${OBJECTIVE_NAMES.join(", ")})`);
+        const spec = { bottom: b as Bottom, objective: o as ObjectiveName };
+        const name = modelName(spec);
+        if (!out.some((m) => m.name === name)) out.push({ name, spec });
+      }
+    }
+  }
+  if (out.length === 0) for (const n of ["esmm-mmoe", "esmm", "base"] as const) out.push({ name: n, spec: { ...PRESETS[n] } });
+  // settings every model shares
+  const shared: Partial<ModelSpec> = {};
+  const lw = lossWeightsOf(p);
+  if (lw) shared.lossWeights = lw;
+  if (str(p, "ips-clip") !== undefined || p["ips-normalize"] === true) shared.counterfactual = { clip: num(p, "ips-clip", 0.05, (x) => x > 0 && x <= 1, "in (0, 1]"), normalize: p["ips-normalize"] === true };
+  if (str(p, "dim") !== undefined) shared.dim = int(p, "dim", 16, 1);
+  const sizes = (k: string): number[] | undefined => list(p, k)?.map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${k} must be positive integers, got "${x}"`);
+    return n;
+  });
+  const eh = sizes("expert-hidden");
+  if (str(p, "experts") !== undefined || eh) shared.experts = { count: int(p, "experts", 2, 1), ...(eh ? { hidden: eh } : {}) };
+  if (str(p, "tower-hidden") !== undefined) shared.towers = { hidden: str(p, "tower-hidden")!.trim() === "" ? [] : sizes("tower-hidden")! };
+  // --emb-inits: a further axis (every model under each init)
+  const inits = list(p, "emb-inits");
+  const withShared = out.map((m) => ({ name: m.name, spec: { ...m.spec, ...shared } }));
+  if (!inits) return withShared;
+  return withShared.flatMap((m) => inits.map((v) => ({ name: inits.length > 1 ? `${m.name} @${v}` : m.name, spec: { ...m.spec, embeddingInit: embInitOf(v, "--emb-inits") } })));
+}
+
+async function compareCommand(p: Parsed, io: Io): Promise<void> {
+  const models = modelsOf(p);
+  const nSeeds = int(p, "seeds", 5, 1);
+  const firstSeed = int(p, "seed", 1);
+  const seeds = Array.from({ length: nSeeds }, (_, i) => firstSeed + i);
+  const rows = int(p, "rows", 100_000, 100);
+  const baseline = str(p, "baseline") ?? models[0]!.name;
+  if (!models.some((m) => m.name === baseline)) throw new UsageError(`--baseline "${baseline}" is not one of the models compared (${models.map((m) => m.name).join(", ")})`);
+  const es = str(p, "early-stop") as MetricName | undefined;
+  const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
+  if (es && !METRICS.includes(es)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}, got "${es}"`);
+  const sim = { seed: int(p, "sim-seed", 7), ...simulatorRates(p) };
+  const epochs = int(p, "epochs", 1, 1);
+  const jobs: DemoJob[] = models.flatMap((m) =>
+    seeds.map((seed) => ({
+      variant: m.name,
+      model: m.spec,
+      trainRows: rows,
+      validRows: Math.max(100, Math.round(rows / 5)),
+      testRows: rows,
+      epochs,
+      batch: int(p, "batch", 1024, 1),
+      lr: num(p, "lr", 1e-3, (x) => x > 0, "> 0"),
+      seed,
+      sim,
+      ...(es ? { earlyStop: { metric: es, patience: int(p, "patience", 1, 1) } } : {}),
+      ...(p.diagnostics === true ? { diagnostics: true } : {}),
+    })),
+  );
+  const workers = int(p, "workers", availableParallelism(), 0);
+  io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${rows.toLocaleString("en-US")} training impressions, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
+  const t0 = performance.now();
+  let last = 0;
+  let done = 0;
+  const results = await runJobs(jobs, workers, (m) => {
+    const now = performance.now();
+    if (now - last > 5000) {
+      io.err(`  [${fmtDuration((now - t0) / 1000)}] ${m}`);
+      last = now;
+    }
+  }, (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
+  const setup = { "training impressions": rows, epochs, ...(es ? { "early stopping": es } : {}), "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
+  const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baseline, setup);
+  const outDir = str(p, "out");
+  if (outDir) {
+    const dir = resolve(outDir);
+    mkdirSync(dir, { recursive: true });
+    await writeFileAtomic(`${dir}/compare.json`, JSON.stringify({ ...c, runs: results.map((r) => ({ model: r.variant, seed: r.seed, bestEpoch: r.bestEpoch, test: r.test, epochs: r.epochs, ...(r.diagnostics ? { diagnostics: r.diagnostics } : {}) })) }, null, 1) + "\n");
+    await writeFileAtomic(`${dir}/compare.html`, compareReport(c));
+    io.err(`report: ${dir}/compare.html (results: ${dir}/compare.json)`);
+  }
+  if (p.json) {
+    io.out(JSON.stringify({ ...c, runs: results.map((r) => ({ model: r.variant, seed: r.seed, bestEpoch: r.bestEpoch, test: r.test, ...(r.diagnostics ? { diagnostics: r.diagnostics } : {}) })) }, null, 2));
+    return;
+  }
+  io.out(compareTable(c));
+  if (es) io.out(`best epochs (by ${es}): ${c.models.map((m) => `${m.name} ${m.bestEpochs.join(",")}`).join("; ")}`);
+}
+
+export const command: Command = {
+  name: "compare",
+  summary: "train several models over several seeds on simulated data; mean +- std and paired differences with 95% intervals",
+  usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B] [--json] [--out DIR]",
+  options: {
+    presets: { type: "string", help: `comma-separated presets (${PRESET_NAMES.join(", ")}); default esmm-mmoe,esmm,base when no model is named` },
+    bottoms: { type: "string", help: `comma-separated bottoms (${BOTTOMS.join(", ")}), crossed with --objectives (default shared)` },
+    objectives: { type: "string", help: `comma-separated objectives (${OBJECTIVE_NAMES.join(", ")}), crossed with --bottoms (default entire-space)` },
+    "emb-inits": { type: "string", help: "comma-separated embedding inits (normal:STD); every model is trained under each" },
+    baseline: { type: "string", help: "the model the paired differences are taken against (default the first)" },
+    seeds: { type: "string", help: "runs per model, with seeds --seed, --seed + 1, ... (default 5)" },
+    seed: { type: "string", help: "the first model seed (default 1)" },
+    rows: { type: "string", help: "training impressions (default 100000); validation is a fifth of that, test as many" },
+    ...trainingOptions(),
+    "early-stop": { type: "string", help: "validation metric to stop on and restore the best epoch by (ctcvrAuc, ctrAuc, ...)" },
+    patience: { type: "string", help: "epochs without improvement before stopping (default 1)" },
+    "sim-seed": { type: "string", help: "seed of the simulated world (default 7)" },
+    ...simulatorRateOptions(),
+    dim: { type: "string", help: "embedding width D (default 16)" },
+    experts: { type: "string", help: "mmoe bottom: number of experts (default 2)" },
+    "expert-hidden": { type: "string", help: "hidden sizes of each expert / each task's MLP (default 256,128)" },
+    "tower-hidden": { type: "string", help: "hidden sizes of each task's tower (default 64; empty for none)" },
+    "loss-weights": { type: "string", help: "ctr,cvr[,counterfactual[,imputation]] for every model" },
+    "ips-clip": { type: "string", help: "escm2 objectives: the propensity clip (default 0.05)" },
+    "ips-normalize": { type: "flag", help: "escm2 objectives: self-normalised weights" },
+    diagnostics: { type: "flag", help: "record gate usage and entropy and each task's gradient norm into each expert after every epoch (in --out's compare.json and --json)" },
+    workers: { type: "string", help: "models trained at once, one per worker thread (default: the number of cores; 0 trains inline)" },
+    json: { type: "flag", help: "print the comparison and every run as one JSON object on standard output" },
+    out: { type: "string", help: "directory for compare.html and compare.json" },
+  },
+  run: compareCommand,
+};

@@ -1,0 +1,120 @@
+/**
+ * Comparisons over seeds: the paired statistics against hand-derived values, `esmm compare` end to
+ * end (deterministic, its differences consistent with its per-seed values), and the CLI's model
+ * choice (--bottom, --objective, --emb-init) recorded in and enforced by checkpoints.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { meanOf, pairedDifference, sampleStd, t975 } from "../src/index.js";
+import { main } from "../src/cli/main.js";
+import type { Io } from "../src/cli/io.js";
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
+  const code = await main(argv, io);
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+describe("paired statistics", () => {
+  it("mean, sample std and the paired 95% interval, by hand", () => {
+    expect(meanOf([1, 2, 6])).toBe(3);
+    expect(sampleStd([1, 2, 6])).toBeCloseTo(Math.sqrt((4 + 1 + 9) / 2), 12);
+    // differences 1, 2, 2: mean 5/3, sd sqrt(1/3), half-width t(2) sd / sqrt(3) = 4.303 / 3
+    const d = pairedDifference([1, 2, 3], [2, 4, 5]);
+    expect(d.mean).toBeCloseTo(5 / 3, 12);
+    expect(d.std).toBeCloseTo(Math.sqrt(1 / 3), 12);
+    expect(d.hi - d.mean).toBeCloseTo(4.303 / 3, 12);
+    expect(d.mean - d.lo).toBeCloseTo(4.303 / 3, 12);
+    expect(t975(4)).toBe(2.776);
+    expect(t975(1000)).toBeCloseTo(1.96 + 0.082 * 0.03, 9);
+    expect(() => pairedDifference([1], [1, 2])).toThrow("are not pairs");
+  });
+});
+
+describe("esmm compare", () => {
+  const small = ["--rows", "3000", "--seeds", "3", "--dim", "4", "--expert-hidden", "16,8", "--tower-hidden", "4", "--workers", "0", "--json"];
+  let first: { baseline: string; seeds: number[]; models: Array<{ name: string; metrics: Record<string, { values: number[]; mean: number; std: number; vsBaseline: { mean: number; lo: number; hi: number } | null }> }>; runs: Array<{ model: string; seed: number }> };
+
+  beforeAll(async () => {
+    const r = await run("compare", "--presets", "esmm,escm2-ips", "--bottoms", "separate", "--objectives", "escm2-dr", ...small);
+    expect(r.code, r.err).toBe(0);
+    first = JSON.parse(r.out);
+  }, 120_000);
+
+  it("trains every model for every seed and pairs the differences by seed", () => {
+    expect(first.models.map((m) => m.name)).toEqual(["esmm", "escm2-ips", "separate/escm2-dr"]);
+    expect(first.baseline).toBe("esmm");
+    expect(first.seeds).toEqual([1, 2, 3]);
+    expect(first.runs.map((r) => `${r.model}:${r.seed}`)).toEqual(["esmm:1", "esmm:2", "esmm:3", "escm2-ips:1", "escm2-ips:2", "escm2-ips:3", "separate/escm2-dr:1", "separate/escm2-dr:2", "separate/escm2-dr:3"]);
+    const base = first.models[0]!.metrics.cvrAucEntireSpace!;
+    expect(base.vsBaseline).toBeNull();
+    for (const m of first.models.slice(1)) {
+      const s = m.metrics.cvrAucEntireSpace!;
+      expect(s.values).toHaveLength(3);
+      const diffs = s.values.map((v, i) => v - base.values[i]!);
+      expect(s.vsBaseline!.mean).toBeCloseTo(meanOf(diffs), 12);
+      expect(s.vsBaseline!.hi - s.vsBaseline!.mean).toBeCloseTo((t975(2) * sampleStd(diffs)) / Math.sqrt(3), 12);
+      expect(s.mean).toBeCloseTo(meanOf(s.values), 12);
+    }
+    // different models really are different runs
+    expect(first.models[1]!.metrics.cvrAucEntireSpace!.values).not.toEqual(base.values);
+  });
+
+  it("gives the same numbers on every run and whether the models train inline or on workers", async () => {
+    // worker threads run the built CLI (dist/, which test/global-setup.ts builds)
+    const again = await new Promise<string>((res, rej) =>
+      execFile(process.execPath, [join(import.meta.dirname, "..", "dist", "cli", "bin.js"), "compare", "--presets", "esmm,escm2-ips", "--bottoms", "separate", "--objectives", "escm2-dr", ...small.slice(0, -3), "--workers", "2", "--json"], { maxBuffer: 1 << 26 }, (e, out) => (e ? rej(e) : res(out))),
+    );
+    const j = JSON.parse(again) as typeof first;
+    expect(j.models.map((m) => m.metrics)).toEqual(first.models.map((m) => m.metrics));
+  }, 120_000);
+
+  it("prints tables, writes an HTML report, and refuses a baseline it does not train", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-compare-"));
+    const r = await run("compare", "--presets", "esmm,base", "--rows", "2000", "--seeds", "2", "--dim", "4", "--expert-hidden", "8", "--workers", "0", "--out", dir);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain("CVR AUC, entire space (vs true pCVR) (2 seeds; higher is better)");
+    expect(r.out).toMatch(/\n {2}base +0\.\d{4} +0\.\d{4} +[+-]0\.\d{4} \[[+-]0\.\d{4}, [+-]0\.\d{4}\]/);
+    const html = readFileSync(join(dir, "compare.html"), "utf8");
+    expect(html).toContain("<h1>esmm-ts: models compared over 2 seeds</h1>");
+    expect(JSON.parse(readFileSync(join(dir, "compare.json"), "utf8")).runs).toHaveLength(4);
+    const bad = await run("compare", "--presets", "esmm", "--baseline", "base", "--rows", "200");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--baseline "base" is not one of the models compared (esmm)');
+    expect((await run("compare", "--objectives", "magic")).code).toBe(2);
+  }, 120_000);
+});
+
+describe("esmm train: --bottom, --objective, --emb-init", () => {
+  const dir = mkdtempSync(join(tmpdir(), "esmm-choice-"));
+  const csv = join(dir, "train.csv");
+  beforeAll(async () => {
+    expect((await run("generate", "--rows", "1500", "--out", csv, "--users", "100", "--apps", "50")).code).toBe(0);
+  });
+
+  it("records the choice in the checkpoint, resumes it, and refuses a contradiction", async () => {
+    const m = join(dir, "m");
+    const t = await run("train", "--train", csv, "--model", m, "--epochs", "1", "--dim", "4", "--expert-hidden", "8", "--bottom", "separate", "--objective", "escm2-dr", "--emb-init", "normal:0.0001", "--ips-clip", "0.1");
+    expect(t.code, t.err).toBe(0);
+    expect(t.err).toContain("separate/escm2-dr:");
+    const c = JSON.parse(readFileSync(join(m, "model.json"), "utf8")).config;
+    expect([c.bottom, c.objective, c.embeddingInit, c.counterfactual]).toEqual(["separate", "escm2-dr", { kind: "normal", std: 0.0001 }, { clip: 0.1, normalize: false }]);
+    expect((await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume")).code).toBe(0);
+    const bad = await run("train", "--train", csv, "--model", m, "--epochs", "3", "--resume", "--objective", "clicked");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("--objective clicked (from the options given) contradicts the checkpoint's escm2-dr");
+    const preset = await run("train", "--train", csv, "--model", m, "--epochs", "3", "--resume", "--preset", "esmm");
+    expect(preset.code).toBe(2);
+    expect(preset.err).toContain("--bottom shared (from the options given) contradicts the checkpoint's separate");
+    for (const [flag, v, msg] of [["--emb-init", "uniform:1", "--emb-init must be normal:STD"], ["--objective", "magic", "--objective must be one of"], ["--preset", "esmm2", "--preset must be one of"], ["--ips-clip", "0", "--ips-clip must be"]] as const) {
+      const r = await run("train", "--train", csv, "--model", join(dir, "x"), "--epochs", "1", flag, v);
+      expect(r.code, flag).toBe(2);
+      expect(r.err, flag).toContain(msg);
+    }
+  }, 60_000);
+});
