@@ -38,28 +38,32 @@ describe("paired statistics", () => {
 
 describe("esmm compare", () => {
   const small = ["--rows", "3000", "--seeds", "3", "--dim", "4", "--expert-hidden", "16,8", "--tower-hidden", "4", "--workers", "0", "--json"];
-  let first: { baseline: string; seeds: number[]; models: Array<{ name: string; metrics: Record<string, { values: number[]; mean: number; std: number; vsBaseline: { mean: number; lo: number; hi: number } | null }> }>; runs: Array<{ model: string; seed: number }> };
+  let first: { baselines: string[]; seeds: number[]; models: Array<{ name: string; metrics: Record<string, { values: number[]; mean: number; std: number; vs: Record<string, { mean: number; lo: number; hi: number } | null> }> }>; runs: Array<{ model: string; seed: number }> };
 
   beforeAll(async () => {
-    const r = await run("compare", "--presets", "esmm,escm2-ips", "--bottoms", "separate", "--objectives", "escm2-dr", ...small);
+    const r = await run("compare", "--presets", "esmm,escm2-ips", "--bottoms", "separate", "--objectives", "escm2-dr", "--baseline", "esmm,escm2-ips", ...small);
     expect(r.code, r.err).toBe(0);
     first = JSON.parse(r.out);
   }, 120_000);
 
   it("trains every model for every seed and pairs the differences by seed", () => {
     expect(first.models.map((m) => m.name)).toEqual(["esmm", "escm2-ips", "separate/escm2-dr"]);
-    expect(first.baseline).toBe("esmm");
+    expect(first.baselines).toEqual(["esmm", "escm2-ips"]);
     expect(first.seeds).toEqual([1, 2, 3]);
     expect(first.runs.map((r) => `${r.model}:${r.seed}`)).toEqual(["esmm:1", "esmm:2", "esmm:3", "escm2-ips:1", "escm2-ips:2", "escm2-ips:3", "separate/escm2-dr:1", "separate/escm2-dr:2", "separate/escm2-dr:3"]);
     const base = first.models[0]!.metrics.cvrAucEntireSpace!;
-    expect(base.vsBaseline).toBeNull();
-    for (const m of first.models.slice(1)) {
-      const s = m.metrics.cvrAucEntireSpace!;
-      expect(s.values).toHaveLength(3);
-      const diffs = s.values.map((v, i) => v - base.values[i]!);
-      expect(s.vsBaseline!.mean).toBeCloseTo(meanOf(diffs), 12);
-      expect(s.vsBaseline!.hi - s.vsBaseline!.mean).toBeCloseTo((t975(2) * sampleStd(diffs)) / Math.sqrt(3), 12);
-      expect(s.mean).toBeCloseTo(meanOf(s.values), 12);
+    expect(base.vs.esmm).toBeNull();
+    expect(first.models[1]!.metrics.cvrAucEntireSpace!.vs["escm2-ips"]).toBeNull();
+    for (const [bi, b] of [[0, "esmm"], [1, "escm2-ips"]] as const) {
+      const ref = first.models[bi]!.metrics.cvrAucEntireSpace!;
+      for (const m of first.models.filter((_, i) => i !== bi)) {
+        const s = m.metrics.cvrAucEntireSpace!;
+        expect(s.values).toHaveLength(3);
+        const diffs = s.values.map((v, i) => v - ref.values[i]!);
+        expect(s.vs[b]!.mean).toBeCloseTo(meanOf(diffs), 12);
+        expect(s.vs[b]!.hi - s.vs[b]!.mean).toBeCloseTo((t975(2) * sampleStd(diffs)) / Math.sqrt(3), 12);
+        expect(s.mean).toBeCloseTo(meanOf(s.values), 12);
+      }
     }
     // different models really are different runs
     expect(first.models[1]!.metrics.cvrAucEntireSpace!.values).not.toEqual(base.values);
@@ -68,7 +72,7 @@ describe("esmm compare", () => {
   it("gives the same numbers on every run and whether the models train inline or on workers", async () => {
     // worker threads run the built CLI (dist/, which test/global-setup.ts builds)
     const again = await new Promise<string>((res, rej) =>
-      execFile(process.execPath, [join(import.meta.dirname, "..", "dist", "cli", "bin.js"), "compare", "--presets", "esmm,escm2-ips", "--bottoms", "separate", "--objectives", "escm2-dr", ...small.slice(0, -3), "--workers", "2", "--json"], { maxBuffer: 1 << 26 }, (e, out) => (e ? rej(e) : res(out))),
+      execFile(process.execPath, [join(import.meta.dirname, "..", "dist", "cli", "bin.js"), "compare", "--presets", "esmm,escm2-ips", "--bottoms", "separate", "--objectives", "escm2-dr", "--baseline", "esmm,escm2-ips", ...small.slice(0, -3), "--workers", "2", "--json"], { maxBuffer: 1 << 26 }, (e, out) => (e ? rej(e) : res(out))),
     );
     const j = JSON.parse(again) as typeof first;
     expect(j.models.map((m) => m.metrics)).toEqual(first.models.map((m) => m.metrics));

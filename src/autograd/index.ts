@@ -6,7 +6,7 @@ export type { OpName } from "./ops/names.js";
 export { add, sub, mul, div, neg, exp, log, softplus, logSigmoid, relu, sigmoid, softplusScalar } from "./ops/elementwise.js";
 export { matmul, linear, linearRelu } from "./ops/matmul.js";
 export { sum, mean, softmax } from "./ops/reduce.js";
-export { reshape, concat } from "./ops/shape.js";
+export { reshape, concat, detach } from "./ops/shape.js";
 export { gather, gatherFields, embeddingBag, checkIds, checkFields, toIds } from "./ops/embedding.js";
 export type { BagMode } from "./ops/embedding.js";
 export { fieldsLinear, fieldInput, PER_ID_MAX_DISTINCT } from "./ops/fields.js";

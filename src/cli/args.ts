@@ -7,8 +7,8 @@ export class UsageError extends Error {
 }
 
 export interface OptionSpec {
-  /** Takes a value (string) or is a boolean flag. */
-  type: "string" | "flag";
+  /** Takes a value (string), may be given several times (repeat: see `many`), or is a boolean flag. */
+  type: "string" | "repeat" | "flag";
   help: string;
 }
 
@@ -29,7 +29,8 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
     } else {
       const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
       if (v === undefined || (eq < 0 && v.startsWith("--"))) throw new UsageError(`--${key} needs a value`);
-      out[key] = v;
+      // a repeated option keeps every value, one per line, in the order given
+      out[key] = s.type === "repeat" && typeof out[key] === "string" ? `${out[key]}\n${v}` : v;
     }
   }
   return out;
@@ -63,13 +64,19 @@ export function num(p: Parsed, key: string, fallback: number, check: (n: number)
   return n;
 }
 
+/** Every value of a repeatable option, in order (none: []). */
+export function many(p: Parsed, key: string): string[] {
+  const v = str(p, key);
+  return v === undefined ? [] : v.split("\n");
+}
+
 export function list(p: Parsed, key: string): string[] | undefined {
   const v = str(p, key);
   return v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
 
 export function helpText(usage: string, spec: Record<string, OptionSpec>): string {
-  const rows = Object.entries(spec).map(([k, s]) => `  --${k}${s.type === "string" ? " VALUE" : ""}`.padEnd(26) + s.help);
+  const rows = Object.entries(spec).map(([k, s]) => `  --${k}${s.type === "string" ? " VALUE" : s.type === "repeat" ? " VALUE ..." : ""}`.padEnd(26) + s.help);
   return `${usage}\n\nOptions:\n${rows.join("\n")}\n  --help                  this text\n`;
 }
 

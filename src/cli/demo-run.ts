@@ -30,7 +30,7 @@ export interface ModelSpec {
   counterfactual?: Partial<CounterfactualConfig>;
   embeddingInit?: EmbeddingInit;
   dim?: number;
-  experts?: { count?: number; hidden?: number[] };
+  experts?: { count?: number; hidden?: number[]; share?: "all" | "owned"; gatePrior?: number };
   towers?: { hidden?: number[] };
   lossWeights?: LossWeights;
 }

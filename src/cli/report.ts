@@ -167,13 +167,18 @@ export function compareReport(c: Comparison): string {
   const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
   const sg = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
   const blocks = COMPARE_METRICS.map((metric) => {
-    const head = `<tr><th>model</th><th>mean</th><th>std</th><th>vs ${esc(c.baseline)} (paired)</th><th>95% interval</th>${c.seeds.map((s) => `<th>seed ${s}</th>`).join("")}</tr>`;
+    const head = `<tr><th>model</th><th>mean</th><th>std</th>${c.baselines.map((b) => `<th>vs ${esc(b)} (paired)</th><th>95% interval</th>`).join("")}${c.seeds.map((s) => `<th>seed ${s}</th>`).join("")}</tr>`;
     const body = c.models
       .map((m) => {
         const s = m.metrics[metric.key]!;
-        const d = s.vsBaseline;
-        const cls = d ? (d.lo > 0 ? (metric.higherIsBetter ? "up" : "down") : d.hi < 0 ? (metric.higherIsBetter ? "down" : "up") : "") : "";
-        return `<tr><td>${esc(m.name)}</td><td>${f(s.mean)}</td><td>${f(s.std)}</td><td class="${cls}">${d ? sg(d.mean) : "baseline"}</td><td class="${cls}">${d ? `[${sg(d.lo)}, ${sg(d.hi)}]` : ""}</td>${s.values.map((v) => `<td>${f(v)}</td>`).join("")}</tr>`;
+        const vs = c.baselines
+          .map((b) => {
+            const d = s.vs[b];
+            const cls = d ? (d.lo > 0 ? (metric.higherIsBetter ? "up" : "down") : d.hi < 0 ? (metric.higherIsBetter ? "down" : "up") : "") : "";
+            return `<td class="${cls}">${d ? sg(d.mean) : "baseline"}</td><td class="${cls}">${d ? `[${sg(d.lo)}, ${sg(d.hi)}]` : ""}</td>`;
+          })
+          .join("");
+        return `<tr><td>${esc(m.name)}</td><td>${f(s.mean)}</td><td>${f(s.std)}</td>${vs}${s.values.map((v) => `<td>${f(v)}</td>`).join("")}</tr>`;
       })
       .join("");
     return `<h2>${esc(metric.label)} <small>(${metric.higherIsBetter ? "higher" : "lower"} is better)</small></h2><table>${head}${body}</table>`;

@@ -48,6 +48,8 @@ export function modelOptions(): Record<string, OptionSpec> {
     "ips-normalize": { type: "flag", help: "escm2 objectives: divide the weighted CVR risk by the batch's sum of weights, not its size" },
     "emb-init": { type: "string", help: `embedding initialisation as kind:std, e.g. normal:0.0001 (default normal:${DEFAULT_EMBEDDING_INIT.std})` },
     experts: { type: "string", help: "mmoe bottom: number of experts (default 2)" },
+    "expert-share": { type: "string", help: "mmoe bottom: all (every task trains every expert, default) or owned (expert e is trained by task e mod 2 only; ctr 0, cvr 1)" },
+    "gate-prior": { type: "string", help: "mmoe bottom: initial gate logit each task gives its own experts (default 0)" },
     "expert-hidden": { type: "string", help: "hidden sizes of each expert (shared/separate bottoms: of each task's MLP before its tower), comma-separated (default 256,128)" },
     "tower-hidden": { type: "string", help: "hidden sizes of each task's tower, comma-separated (default 64; empty for none)" },
     "loss-weights": { type: "string", help: "weights of the loss terms as ctr,cvr[,counterfactual[,imputation]] (cvr: the CTCVR term, or the clicked-only CVR term of the clicked objective; default 1 each)" },
@@ -79,6 +81,17 @@ export function modelChoice(p: Parsed, saved?: EsmmConfig): { bottom: Bottom; ob
   const e = str(p, "emb-init");
   const embeddingInit = e !== undefined ? embInitOf(e) : (saved?.embeddingInit ?? DEFAULT_EMBEDDING_INIT);
   return { bottom: bottom as Bottom, objective: objective as ObjectiveName, counterfactual, embeddingInit };
+}
+
+/** --experts, --expert-share, --gate-prior (undefined where none is given). */
+export function expertOptionsOf(p: Parsed): { count?: number; share?: "all" | "owned"; gatePrior?: number } | undefined {
+  const share = str(p, "expert-share");
+  if (share !== undefined && share !== "all" && share !== "owned") throw new UsageError(`--expert-share must be all or owned, got "${share}"`);
+  const o: { count?: number; share?: "all" | "owned"; gatePrior?: number } = {};
+  if (str(p, "experts") !== undefined) o.count = int(p, "experts", 2, 1);
+  if (share) o.share = share;
+  if (str(p, "gate-prior") !== undefined) o.gatePrior = num(p, "gate-prior", 0, (x) => Math.abs(x) <= 20, "in [-20, 20]");
+  return Object.keys(o).length ? o : undefined;
 }
 
 /** --loss-weights ctr,cvr[,counterfactual[,imputation]]. */

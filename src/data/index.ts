@@ -6,3 +6,5 @@ export { CsvRowParser, splitCsvLine, csvCell, parseBag } from "./csv.js";
 export type { CsvOptions } from "./csv.js";
 export { aliccpSchema, parseFeatureList, parseCommonLine, parseSkeletonLine, ALICCP_SINGLE, ALICCP_MULTI } from "./aliccp.js";
 export type { FeatureMap } from "./aliccp.js";
+export { AB_RANK_BY, bestAssignment, drawSessions, oracleOrder, playArm, playModel, popularOrder, randomOrderer, rankingScore, scoreSessions, sessionBatch, summariseArms, topByScore } from "./abtest.js";
+export type { AbRankBy, AbSession, AbSettings, ArmOutcome, ArmSummary, CandidateScores } from "./abtest.js";

@@ -361,16 +361,87 @@ export class AppStoreSimulator {
     }
   }
 
+  /**
+   * The ground truth for any candidate: the true P(click) of showing `app` to `user` at `position`
+   * (0 = the top slot) in a context (hour, page), and the true P(install | click). The very numbers a
+   * generated row carries as true_pctr / true_pcvr for its (user, app, position, hour, page).
+   */
+  truth(user: number, app: number, position: number, ctx: { hour: number; page: number }): { pCtr: number; pCvr: number } {
+    const w = this.w;
+    if (!Number.isInteger(user) || user < 0 || user >= w.nUsers) throw new Error(`simulator: user ${user} is not in 0..${w.nUsers - 1}`);
+    if (!Number.isInteger(app) || app < 0 || app >= w.nApps) throw new Error(`simulator: app ${app} is not in 0..${w.nApps - 1}`);
+    if (!Number.isInteger(position) || position < 0 || position >= POSITIONS) throw new Error(`simulator: position ${position} is not in 0..${POSITIONS - 1}`);
+    if (!Number.isInteger(ctx.hour) || ctx.hour < 0 || ctx.hour > 23) throw new Error(`simulator: hour ${ctx.hour} is not in 0..23`);
+    if (!Number.isInteger(ctx.page) || ctx.page < 0 || ctx.page >= PAGES) throw new Error(`simulator: page ${ctx.page} is not in 0..${PAGES - 1}`);
+    const l = this.logits(user, app, position, ctx.hour, ctx.page);
+    return { pCtr: sigmoid(l.zc + this.c0), pCvr: sigmoid(l.zv + this.v0) };
+  }
+
+  /**
+   * One user session of the feed, as the traffic draws it: a user (by activity, as impressions
+   * do), an hour and a page, and `n` distinct candidate apps retrieved as the impression stream
+   * retrieves them: half from the user's favourite categories (personalised), half by global
+   * popularity. Deterministic in `rng`.
+   */
+  session(rng: Rng, n: number): { user: number; hour: number; page: number; candidates: Int32Array } {
+    const w = this.w;
+    if (!Number.isInteger(n) || n < 1 || n > w.nApps) throw new Error(`simulator: a session needs 1..${w.nApps} candidates, got ${n}`);
+    const user = draw(w.userCdf, rng);
+    const hour = draw(w.hourCdf, rng);
+    const page = draw(w.pageCdf, rng);
+    const seen = new Set<number>();
+    const candidates = new Int32Array(n);
+    for (let k = 0, tries = 0; k < n; tries++) {
+      let a: number;
+      // after many repeats (a tiny world), fall back to uniform draws so the loop always ends
+      if (tries > 50 * n) a = rng.int(w.nApps);
+      else if (rng.bernoulli(0.5)) {
+        const cat = w.userFav[user * 3 + rng.int(3)]!;
+        a = w.catApps[cat]![draw(w.catCdf[cat]!, rng)]!;
+      } else a = draw(w.appCdf, rng);
+      if (seen.has(a)) continue;
+      seen.add(a);
+      candidates[k++] = a;
+    }
+    return { user, hour, page, candidates };
+  }
+
+  /** What an install of `app` is worth to the store, for value-weighted ranking: 1 for a free app, 1 + its price bucket for a paid one. */
+  appValue(app: number): number {
+    return 1 + this.w.appAttr[app * 5 + 2]!;
+  }
+
+  /**
+   * The candidates as feature records with the columns `esmm generate` writes (ids as text, the bag
+   * as "id:count|...", dense as numbers), for scoring with a checkpoint's own vocabularies.
+   */
+  candidateRecords(user: number, apps: readonly number[], ctx: { hour?: number; page?: number; position?: number } = {}): Array<Record<string, string | number>> {
+    const { batch } = this.candidates(user, apps, ctx);
+    const Fs = SINGLE_FIELDS.length;
+    const bag = batch.bags[0]!;
+    return apps.map((_, i) => {
+      const r: Record<string, string | number> = {};
+      SINGLE_FIELDS.forEach((f, j) => (r[f] = String(batch.ids[i * Fs + j])));
+      const parts: string[] = [];
+      for (let k = bag.offsets[i]!; k < bag.offsets[i + 1]!; k++) parts.push(`${bag.ids[k]}:${bag.weights![k]}`);
+      r.recent_cats = parts.join("|");
+      r.app_downloads = batch.dense![i * 2]!;
+      r.user_tenure = batch.dense![i * 2 + 1]!;
+      return r;
+    });
+  }
+
   /** Number of simulated users and apps (ids are 0 .. n-1). */
   get size(): { users: number; apps: number } {
     return { users: this.w.nUsers, apps: this.w.nApps };
   }
 
   /**
-   * A batch that shows `apps` to `user` in that order (position = index, capped at 19), for ranking a
-   * user's candidates. Rows carry the true pCTR and pCVR too, as `truth`.
+   * A batch that shows `apps` to `user` in that order (position = index, capped at 19; or every row
+   * at `ctx.position`, as a ranker scores candidates before it places them), for ranking a user's
+   * candidates. Rows carry the true pCTR and pCVR too, as `truth`.
    */
-  candidates(user: number, apps: readonly number[], ctx: { hour?: number; page?: number } = {}): { batch: Batch; truth: Array<{ pCtr: number; pCvr: number }> } {
+  candidates(user: number, apps: readonly number[], ctx: { hour?: number; page?: number; position?: number } = {}): { batch: Batch; truth: Array<{ pCtr: number; pCvr: number }> } {
     const w = this.w;
     if (!Number.isInteger(user) || user < 0 || user >= w.nUsers) throw new Error(`simulator: user ${user} is not in 0..${w.nUsers - 1}`);
     const hour = ctx.hour ?? 20;
@@ -384,7 +455,7 @@ export class AppStoreSimulator {
     const truth: Array<{ pCtr: number; pCvr: number }> = [];
     apps.forEach((a, i) => {
       if (!Number.isInteger(a) || a < 0 || a >= w.nApps) throw new Error(`simulator: app ${a} is not in 0..${w.nApps - 1}`);
-      const position = Math.min(i, POSITIONS - 1);
+      const position = ctx.position ?? Math.min(i, POSITIONS - 1);
       const ua = user * 5;
       const aa = a * 5;
       ids.set([user, w.userAttr[ua]!, w.userAttr[ua + 1]!, w.userAttr[ua + 2]!, w.userAttr[ua + 3]!, w.userAttr[ua + 4]!,

@@ -88,7 +88,16 @@ export interface EsmmConfig {
   denseStd: number[];
   /** Embedding width D. */
   dim: number;
-  experts: { count: number; hidden: number[] };
+  /**
+   * The mmoe bottom's experts: how many, their hidden sizes, and two remedies for a task that
+   * starves on shared experts (docs/results.md measures them):
+   * - `share`: "all" (MMoE: every task's gradient trains every expert) or "owned" (expert e is
+   *   trained by task e mod 2 only, ctr = 0, cvr = 1; the other task reads it through its gate but
+   *   sends it no gradient, so Adam scales each expert's updates by its own task's gradients);
+   * - `gatePrior`: at initialisation, each task's gate favours its own experts (e mod 2 = task) by
+   *   this logit (0: every expert weighs 1/E to start).
+   */
+  experts: { count: number; hidden: number[]; share: "all" | "owned"; gatePrior: number };
   towers: { hidden: number[] };
   embeddingInit: EmbeddingInit;
   seed: number;
@@ -171,7 +180,12 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
     denseMean: floats(opt(c.denseMean, dense.map(() => 0)), "config.denseMean", false),
     denseStd: floats(opt(c.denseStd, dense.map(() => 1)), "config.denseStd", true),
     dim: expectInt(opt(c.dim, 16), "config.dim", 1, L.dim),
-    experts: { count: expectInt(opt(experts.count, 2), "config.experts.count", 1, L.experts), hidden: widths(opt(experts.hidden, [256, 128]), "config.experts.hidden", 1) },
+    experts: {
+      count: expectInt(opt(experts.count, 2), "config.experts.count", 1, L.experts),
+      hidden: widths(opt(experts.hidden, [256, 128]), "config.experts.hidden", 1),
+      share: expectOneOf(opt(experts.share, "all"), "config.experts.share", ["all", "owned"] as const),
+      gatePrior: expectFloat(opt(experts.gatePrior, 0), "config.experts.gatePrior", { min: -20, max: 20 }),
+    },
     towers: { hidden: widths(opt(towers.hidden, [64]), "config.towers.hidden", 0) },
     embeddingInit: { kind: expectOneOf(opt(init.kind, "normal"), "config.embeddingInit.kind", ["normal"] as const), std: expectFloat(init.std, "config.embeddingInit.std", { min: 0 }) },
     seed: expectInt(opt(c.seed, 1), "config.seed", -(2 ** 53), 2 ** 53),

@@ -16,7 +16,7 @@
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
 import { Arena, Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/index.js";
-import { add, checkFields, concat, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
+import { add, checkFields, concat, detach, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
 import type { Batch } from "./batch.js";
 import { hasImputation, inputWidth, modelName, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
@@ -92,6 +92,13 @@ export class Esmm extends Module {
         cvr: new Gate(width, cfg.experts.count, { rng }),
       };
       towerSizes = [eh[eh.length - 1]!, ...cfg.towers.hidden, 1];
+      // a gate prior: task t's gate starts leaning on its own experts (e mod 2 = t)
+      if (cfg.experts.gatePrior !== 0) {
+        [this.gates.ctr, this.gates.cvr].forEach((g, t) => {
+          const b = g.linear.bias!.data;
+          for (let e = 0; e < cfg.experts.count; e++) if (e % 2 === t) b[e]! += cfg.experts.gatePrior;
+        });
+      }
     } else {
       // The paper's nets: each task an MLP straight from the embeddings, as deep as expert + tower.
       this.experts = [];
@@ -200,8 +207,11 @@ export class Esmm extends Module {
       const experts = this.experts.map((e) => e.forward(x)); // E x [B, H]
       const gCtr = this.gates.ctr.forward(x); //                 [B, E]
       const gCvr = this.gates.cvr.forward(x); //                 [B, E]
-      hCtr = mixExperts(gCtr, experts); //                       [B, H]
-      hCvr = mixExperts(gCvr, experts); //                       [B, H]
+      // owned experts: a task reads the other task's experts without training them
+      const owned = this.config.experts.share === "owned";
+      const seenBy = (t: number): Tensor[] => (owned ? experts.map((h, e) => (e % 2 === t ? h : detach(h))) : experts);
+      hCtr = mixExperts(gCtr, seenBy(0)); //                     [B, H]
+      hCvr = mixExperts(gCvr, seenBy(1)); //                     [B, H]
       gates = { ctr: gCtr, cvr: gCvr };
     }
     const ctrLogit = reshape(this.towers.ctr.forward(hCtr), [B]);

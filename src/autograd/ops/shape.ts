@@ -58,3 +58,11 @@ export function concat(xs: readonly Tensor[], axis = -1): Tensor {
     });
   });
 }
+
+/**
+ * The same values with no gradient flowing back (PyTorch's `detach()`): a new leaf over the same
+ * buffer, recorded on no tape. What reads it trains nothing upstream of it.
+ */
+export function detach(x: Tensor): Tensor {
+  return new Tensor(x.data, x.shape);
+}

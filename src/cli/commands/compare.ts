@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type MetricName, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
 import { writeFileAtomic } from "../../node/index.js";
 import { UsageError, int, list, num, str, type Parsed } from "../args.js";
@@ -14,7 +14,7 @@ import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs } from "../jobs.js";
-import { embInitOf, lossWeightsOf, trainingOptions } from "../shared.js";
+import { embInitOf, expertOptionsOf, lossWeightsOf, trainingOptions } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
 
@@ -30,33 +30,37 @@ export const COMPARE_METRICS: ReadonlyArray<{ key: string; label: string; get: (
 export interface ModelSummary {
   name: string;
   spec: ModelSpec;
-  /** Per metric: each seed's value, their mean and sample std, and the paired difference vs the baseline. */
-  metrics: Record<string, { values: number[]; mean: number; std: number; vsBaseline: PairedDifference | null }>;
+  /** Per metric: each seed's value, their mean and sample std, and the paired difference vs each baseline (null against itself). */
+  metrics: Record<string, { values: number[]; mean: number; std: number; vs: Record<string, PairedDifference | null> }>;
   bestEpochs: number[];
   seconds: number;
 }
 
 export interface Comparison {
-  baseline: string;
+  baselines: string[];
   seeds: number[];
   setup: Record<string, string | number>;
   models: ModelSummary[];
 }
 
-/** Gathers per-seed results into summaries and paired differences against `baseline`. */
-export function summarise(names: string[], specs: ModelSpec[], seeds: number[], results: DemoResult[], baseline: string, setup: Comparison["setup"]): Comparison {
+/** Gathers per-seed results into summaries and paired differences against each of `baselines`. */
+export function summarise(names: string[], specs: ModelSpec[], seeds: number[], results: DemoResult[], baselines: string[], setup: Comparison["setup"]): Comparison {
   const at = (mi: number, si: number): DemoResult => results[mi * seeds.length + si]!;
-  const bi = names.indexOf(baseline);
   const values = (mi: number, get: (m: EsmmMetrics) => number | null): number[] => seeds.map((_, si) => get(at(mi, si).test) ?? Number.NaN);
   const models = names.map((name, mi) => {
     const metrics: ModelSummary["metrics"] = {};
     for (const m of COMPARE_METRICS) {
       const v = values(mi, m.get);
-      metrics[m.key] = { values: v, mean: meanOf(v), std: sampleStd(v), vsBaseline: mi === bi ? null : pairedDifference(values(bi, m.get), v) };
+      const vs: Record<string, PairedDifference | null> = {};
+      for (const b of baselines) {
+        const bi = names.indexOf(b);
+        vs[b] = mi === bi ? null : pairedDifference(values(bi, m.get), v);
+      }
+      metrics[m.key] = { values: v, mean: meanOf(v), std: sampleStd(v), vs };
     }
     return { name, spec: specs[mi]!, metrics, bestEpochs: seeds.map((_, si) => at(mi, si).bestEpoch + 1), seconds: seeds.reduce((s, _, si) => s + at(mi, si).seconds, 0) };
   });
-  return { baseline, seeds, setup, models };
+  return { baselines, seeds, setup, models };
 }
 
 const f4 = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
@@ -68,20 +72,53 @@ export function compareTable(c: Comparison): string {
   const w = Math.max(8, ...c.models.map((m) => m.name.length));
   for (const metric of COMPARE_METRICS) {
     out.push(`${metric.label} (${c.seeds.length} seeds; ${metric.higherIsBetter ? "higher" : "lower"} is better)`);
-    out.push(`  ${"model".padEnd(w)}  ${"mean".padStart(7)}  ${"std".padStart(6)}  vs ${c.baseline} (paired, 95% interval)`);
+    const cell = 32;
+    out.push(`  ${"model".padEnd(w)}  ${"mean".padStart(7)}  ${"std".padStart(6)}  ${c.baselines.map((b) => `vs ${b} (paired, 95%)`.padEnd(cell)).join("  ")}`.trimEnd());
     for (const m of c.models) {
       const s = m.metrics[metric.key]!;
-      const d = s.vsBaseline;
-      const tail = d ? `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 ? " above" : d.hi < 0 ? " below" : ""}` : "(baseline)";
-      out.push(`  ${m.name.padEnd(w)}  ${f4(s.mean).padStart(7)}  ${f4(s.std).padStart(6)}  ${tail}`);
+      const cells = c.baselines.map((b) => {
+        const d = s.vs[b];
+        return (d ? `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 ? " >" : d.hi < 0 ? " <" : ""}` : "(baseline)").padEnd(cell);
+      });
+      out.push(`  ${m.name.padEnd(w)}  ${f4(s.mean).padStart(7)}  ${f4(s.std).padStart(6)}  ${cells.join("  ")}`.trimEnd());
     }
     out.push("");
   }
   return out.join("\n");
 }
 
+/**
+ * --models FILE: a JSON array of models, each `{ "name": ..., "preset": ... | "bottom": ..., "objective": ...,
+ * and any of "experts", "towers", "dim", "embeddingInit", "counterfactual", "lossWeights" }`, so that
+ * models differing in more than their preset can be compared in one run.
+ */
+function modelsFromFile(path: string): Array<{ name: string; spec: ModelSpec }> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new UsageError(`--models ${path}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(raw) || raw.length === 0) throw new UsageError(`--models ${path}: must be a non-empty JSON array of models`);
+  const KEYS = new Set(["name", "preset", "bottom", "objective", "experts", "towers", "dim", "embeddingInit", "counterfactual", "lossWeights"]);
+  return raw.map((m: Record<string, unknown>, i) => {
+    const at = `--models ${path}: model ${i}`;
+    if (!m || typeof m !== "object") throw new UsageError(`${at} is not an object`);
+    for (const k of Object.keys(m)) if (!KEYS.has(k)) throw new UsageError(`${at}: unknown key "${k}"`);
+    const preset = m.preset === undefined ? undefined : String(m.preset);
+    if (preset !== undefined && !PRESET_NAMES.includes(preset as Preset)) throw new UsageError(`${at}: unknown preset "${preset}"`);
+    const { name: _n, preset: _p, ...rest } = m;
+    const spec = { ...PRESETS[(preset ?? "esmm-mmoe") as Preset], ...rest } as ModelSpec;
+    if (!BOTTOMS.includes(spec.bottom)) throw new UsageError(`${at}: unknown bottom "${spec.bottom}"`);
+    if (!OBJECTIVE_NAMES.includes(spec.objective)) throw new UsageError(`${at}: unknown objective "${spec.objective}"`);
+    return { name: typeof m.name === "string" && m.name ? m.name : modelName(spec), spec };
+  });
+}
+
 function modelsOf(p: Parsed): Array<{ name: string; spec: ModelSpec }> {
   const out: Array<{ name: string; spec: ModelSpec }> = [];
+  const file = str(p, "models");
+  if (file) out.push(...modelsFromFile(file));
   const presets = list(p, "presets");
   const bottoms = list(p, "bottoms");
   const objectives = list(p, "objectives");
@@ -113,11 +150,12 @@ function modelsOf(p: Parsed): Array<{ name: string; spec: ModelSpec }> {
     return n;
   });
   const eh = sizes("expert-hidden");
-  if (str(p, "experts") !== undefined || eh) shared.experts = { count: int(p, "experts", 2, 1), ...(eh ? { hidden: eh } : {}) };
+  const eo = expertOptionsOf(p);
+  if (eo || eh) shared.experts = { ...eo, ...(eh ? { hidden: eh } : {}) };
   if (str(p, "tower-hidden") !== undefined) shared.towers = { hidden: str(p, "tower-hidden")!.trim() === "" ? [] : sizes("tower-hidden")! };
   // --emb-inits: a further axis (every model under each init)
   const inits = list(p, "emb-inits");
-  const withShared = out.map((m) => ({ name: m.name, spec: { ...m.spec, ...shared } }));
+  const withShared = out.map((m) => ({ name: m.name, spec: { ...shared, ...m.spec } }));
   if (!inits) return withShared;
   return withShared.flatMap((m) => inits.map((v) => ({ name: inits.length > 1 ? `${m.name} @${v}` : m.name, spec: { ...m.spec, embeddingInit: embInitOf(v, "--emb-inits") } })));
 }
@@ -128,8 +166,8 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const firstSeed = int(p, "seed", 1);
   const seeds = Array.from({ length: nSeeds }, (_, i) => firstSeed + i);
   const rows = int(p, "rows", 100_000, 100);
-  const baseline = str(p, "baseline") ?? models[0]!.name;
-  if (!models.some((m) => m.name === baseline)) throw new UsageError(`--baseline "${baseline}" is not one of the models compared (${models.map((m) => m.name).join(", ")})`);
+  const baselines = list(p, "baseline") ?? [models[0]!.name];
+  for (const b of baselines) if (!models.some((m) => m.name === b)) throw new UsageError(`--baseline "${b}" is not one of the models compared (${models.map((m) => m.name).join(", ")})`);
   const es = str(p, "early-stop") as MetricName | undefined;
   const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
   if (es && !METRICS.includes(es)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}, got "${es}"`);
@@ -164,7 +202,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
     }
   }, (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
   const setup = { "training impressions": rows, epochs, ...(es ? { "early stopping": es } : {}), "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
-  const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baseline, setup);
+  const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baselines, setup);
   const outDir = str(p, "out");
   if (outDir) {
     const dir = resolve(outDir);
@@ -186,11 +224,12 @@ export const command: Command = {
   summary: "train several models over several seeds on simulated data; mean +- std and paired differences with 95% intervals",
   usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B] [--json] [--out DIR]",
   options: {
+    models: { type: "string", help: "a JSON file listing models with their own settings (name, preset or bottom/objective, experts, towers, lossWeights, ...)" },
     presets: { type: "string", help: `comma-separated presets (${PRESET_NAMES.join(", ")}); default esmm-mmoe,esmm,base when no model is named` },
     bottoms: { type: "string", help: `comma-separated bottoms (${BOTTOMS.join(", ")}), crossed with --objectives (default shared)` },
     objectives: { type: "string", help: `comma-separated objectives (${OBJECTIVE_NAMES.join(", ")}), crossed with --bottoms (default entire-space)` },
     "emb-inits": { type: "string", help: "comma-separated embedding inits (normal:STD); every model is trained under each" },
-    baseline: { type: "string", help: "the model the paired differences are taken against (default the first)" },
+    baseline: { type: "string", help: "the model(s), comma-separated, the paired differences are taken against (default the first model); \">\" / \"<\" mark an interval above / below zero" },
     seeds: { type: "string", help: "runs per model, with seeds --seed, --seed + 1, ... (default 5)" },
     seed: { type: "string", help: "the first model seed (default 1)" },
     rows: { type: "string", help: "training impressions (default 100000); validation is a fifth of that, test as many" },
@@ -201,6 +240,8 @@ export const command: Command = {
     ...simulatorRateOptions(),
     dim: { type: "string", help: "embedding width D (default 16)" },
     experts: { type: "string", help: "mmoe bottom: number of experts (default 2)" },
+    "expert-share": { type: "string", help: "mmoe bottom: all (default) or owned (expert e trained by task e mod 2 only)" },
+    "gate-prior": { type: "string", help: "mmoe bottom: initial gate logit each task gives its own experts (default 0)" },
     "expert-hidden": { type: "string", help: "hidden sizes of each expert / each task's MLP (default 256,128)" },
     "tower-hidden": { type: "string", help: "hidden sizes of each task's tower (default 64; empty for none)" },
     "loss-weights": { type: "string", help: "ctr,cvr[,counterfactual[,imputation]] for every model" },

@@ -13,7 +13,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -119,7 +119,10 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     if (lw && show(lw) !== show(savedLw)) throw new UsageError(`--loss-weights ${show(lw)} contradicts the checkpoint's ${show(savedLw)}`);
     const c = ck.model.config;
     const same = (a: number[] | undefined, b: number[]): boolean => a === undefined || (a.length === b.length && a.every((x, i) => x === b[i]));
-    if (str(p, "experts") !== undefined && int(p, "experts", 2, 1) !== c.experts.count) throw new UsageError(`--experts ${str(p, "experts")} contradicts the checkpoint's ${c.experts.count}`);
+    const eo = expertOptionsOf(p) ?? {};
+    if (eo.count !== undefined && eo.count !== c.experts.count) throw new UsageError(`--experts ${eo.count} contradicts the checkpoint's ${c.experts.count}`);
+    if (eo.share !== undefined && eo.share !== c.experts.share) throw new UsageError(`--expert-share ${eo.share} contradicts the checkpoint's ${c.experts.share}`);
+    if (eo.gatePrior !== undefined && eo.gatePrior !== c.experts.gatePrior) throw new UsageError(`--gate-prior ${eo.gatePrior} contradicts the checkpoint's ${c.experts.gatePrior}`);
     if (!same(sizes(p, "expert-hidden"), c.experts.hidden)) throw new UsageError(`--expert-hidden contradicts the checkpoint's ${c.experts.hidden.join(",")}`);
     if (!same(sizes(p, "tower-hidden"), c.towers.hidden)) throw new UsageError(`--tower-hidden contradicts the checkpoint's ${c.towers.hidden.join(",")}`);
     changes.push(...((tr.changes as unknown[] | undefined) ?? []));
@@ -166,7 +169,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
       denseStd: pre.denseStd,
       dim: int(p, "dim", 16, 1),
       seed: run.seed,
-      experts: { count: int(p, "experts", 2, 1), ...(expertHidden ? { hidden: expertHidden } : {}) },
+      experts: { ...expertOptionsOf(p), ...(expertHidden ? { hidden: expertHidden } : {}) },
       ...(towerHidden ? { towers: { hidden: towerHidden } } : {}),
     });
     optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });

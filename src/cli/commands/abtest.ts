@@ -1,0 +1,130 @@
+/**
+ * `esmm abtest`: a simulated A/B test of the feed (src/data/abtest.ts). Arms are checkpoints (scored
+ * through their own vocabularies, with the columns `esmm generate` writes) or the built-in oracle,
+ * popular and random rankers; every arm sees the same sessions and candidates.
+ */
+import { basename } from "node:path";
+import {
+  AB_RANK_BY,
+  AppStoreSimulator,
+  drawSessions,
+  oracleOrder,
+  playArm,
+  playModel,
+  popularOrder,
+  randomOrderer,
+  scoreSessions,
+  summariseArms,
+  type AbRankBy,
+  type AbSession,
+  type AbSettings,
+  type ArmOutcome,
+  type ArmSummary,
+} from "../../index.js";
+import { loadModel } from "../../node/index.js";
+import { UsageError, int, many, str, type Parsed } from "../args.js";
+import type { Command, Io } from "../io.js";
+import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
+
+const BUILT_IN = ["oracle", "popular", "random"] as const;
+
+/** The built-in arms' outcomes. */
+export function builtInArm(kind: (typeof BUILT_IN)[number], sim: AppStoreSimulator, sessions: readonly AbSession[], o: AbSettings, sampled: boolean, armIndex: number): ArmOutcome {
+  const sampleSeed = sampled ? o.seed * 1000 + armIndex : undefined;
+  if (kind === "oracle") return playArm(sim, sessions, (s) => oracleOrder(sim, s, o.top), o.top, sampleSeed);
+  if (kind === "popular") return playArm(sim, sessions, (s) => popularOrder(s, o.top), o.top, sampleSeed);
+  const order = randomOrderer(o.seed + 1);
+  return playArm(sim, sessions, (s) => order(s).slice(0, o.top), o.top, sampleSeed);
+}
+
+const pct = (v: number): string => `${v >= 0 ? "+" : ""}${v.toFixed(2)}%`;
+
+/** The plain-text table of a test. */
+export function abTable(rows: readonly ArmSummary[], o: AbSettings): string {
+  const w = Math.max(6, ...rows.map((r) => r.name.length));
+  const head = ["arm".padEnd(w), "installs/user", "clicks/user", "inst/1k imp", "value/user", `NDCG@${o.top}`, `lift vs ${rows[0]!.name} [95%]`.padEnd(30), "of oracle"];
+  const out = [head.join("  ")];
+  for (const r of rows) {
+    const lift = r.lift ? `${pct(r.lift.pct)} [${pct(r.lift.lo)}, ${pct(r.lift.hi)}]` : "(control)";
+    out.push([r.name.padEnd(w), r.installsPerUser.toFixed(5).padStart(13), r.clicksPerUser.toFixed(4).padStart(11), r.installsPer1000Impressions.toFixed(3).padStart(11), r.valuePerUser.toFixed(5).padStart(10), r.ndcg.toFixed(4).padStart(`NDCG@${o.top}`.length), lift.padEnd(30), `${(100 * r.oracleShare).toFixed(1)}%`.padStart(9)].join("  "));
+  }
+  if (rows[0]!.sampled) {
+    out.push("", "sampled outcomes (clicks and installs drawn, as a live test would see them):");
+    for (const r of rows) {
+      const s = r.sampled!;
+      out.push(`  ${r.name.padEnd(w)}  ${s.installsPerUser.toFixed(5)} installs/user  ${s.lift ? `lift ${pct(s.lift.pct)} [${pct(s.lift.lo)}, ${pct(s.lift.hi)}]` : "(control)"}`);
+    }
+  }
+  return out.join("\n");
+}
+
+async function abtestCommand(p: Parsed, io: Io): Promise<void> {
+  const specs = many(p, "arm");
+  if (specs.length < 1) throw new UsageError("--arm is required: NAME=CHECKPOINT_DIR, a directory, or one of oracle, popular, random (repeat it for each arm)");
+  const o: AbSettings = { sessions: int(p, "sessions", 20_000, 1), candidates: int(p, "candidates", 50, 1), top: int(p, "top", 10, 1), seed: int(p, "seed", 1) };
+  if (o.top > Math.min(o.candidates, 20)) throw new UsageError(`--top must be at most --candidates and 20 (the simulator's positions), got ${o.top}`);
+  const by = (str(p, "rank-by") ?? "pCtcvr") as AbRankBy;
+  if (!AB_RANK_BY.includes(by)) throw new UsageError(`--rank-by must be one of ${AB_RANK_BY.join(", ")}, got "${by}"`);
+  const sampled = p.sampled === true;
+  const sim = new AppStoreSimulator({ seed: int(p, "sim-seed", 7), ...simulatorRates(p), users: int(p, "users", 20_000, 1), apps: int(p, "apps", 4_000, 1) });
+  if (o.candidates > sim.size.apps) throw new UsageError(`--candidates ${o.candidates} exceeds the simulator's ${sim.size.apps} apps`);
+  const sessions = drawSessions(sim, o);
+  io.err(`esmm abtest: ${o.sessions.toLocaleString("en-US")} sessions, ${o.candidates} candidates each, top ${o.top} shown, ranked by ${by}`);
+  const arms: Array<{ name: string; outcome: ArmOutcome }> = [];
+  const names = new Set<string>();
+  let oracleOutcome: ArmOutcome | null = null;
+  for (const [i, spec] of specs.entries()) {
+    const eq = spec.indexOf("=");
+    const target = eq >= 0 ? spec.slice(eq + 1) : spec;
+    const name = eq >= 0 ? spec.slice(0, eq) : (BUILT_IN as readonly string[]).includes(spec) ? spec : basename(spec.replace(/\/+$/, "")) || spec;
+    if (!name || !target) throw new UsageError(`--arm "${spec}": expected NAME=CHECKPOINT_DIR, a directory, or one of ${BUILT_IN.join(", ")}`);
+    if (names.has(name)) throw new UsageError(`--arm: two arms are named "${name}"`);
+    names.add(name);
+    const t0 = performance.now();
+    let outcome: ArmOutcome;
+    if ((BUILT_IN as readonly string[]).includes(target)) {
+      outcome = builtInArm(target as (typeof BUILT_IN)[number], sim, sessions, o, sampled, i);
+      if (target === "oracle") oracleOutcome = outcome;
+    }
+    else {
+      const model = await loadModel(target);
+      const scores = scoreSessions(sessions, (chunk) => {
+        const recs = chunk.flatMap((s) => sim.candidateRecords(s.user, Array.from(s.candidates), { hour: s.hour, page: s.page, position: 0 }));
+        const r = model.scoreSync(recs);
+        return { pCtr: r.map((x) => x.pCtr), pCvr: r.map((x) => x.pCvr), pCtcvr: r.map((x) => x.pCtcvr) };
+      });
+      outcome = playModel(sim, sessions, scores, by, o.top, sampled ? o.seed * 1000 + i : undefined);
+    }
+    arms.push({ name, outcome });
+    io.err(`  ${name}: ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  }
+  // the oracle's installs are the denominator of every arm's share, whether or not it is an arm
+  const oracle = oracleOutcome ?? builtInArm("oracle", sim, sessions, o, false, -1);
+  const rows = summariseArms(arms, oracle, o.top);
+  if (p.json) {
+    io.out(JSON.stringify({ settings: { ...o, rankBy: by, sampled, simulator: sim.options }, arms: rows }, null, 2));
+    return;
+  }
+  io.out(abTable(rows, o));
+}
+
+export const command: Command = {
+  name: "abtest",
+  summary: "a simulated A/B test of the ranked feed: expected installs per user, arm against arm, with paired intervals",
+  usage: "esmm abtest --arm A=model_a/ --arm B=model_b/ [--arm oracle] [--sessions 20000] [--candidates 50] [--top 10] [--seed S] [--json]",
+  options: {
+    arm: { type: "repeat", help: "an arm: NAME=CHECKPOINT_DIR, a checkpoint directory, or oracle / popular / random; repeat for each (the first is the control)" },
+    sessions: { type: "string", help: "user sessions drawn from the simulated traffic (default 20000)" },
+    candidates: { type: "string", help: "candidate apps retrieved per session (default 50)" },
+    top: { type: "string", help: "apps shown per session, at positions 1..K (default 10, at most 20)" },
+    seed: { type: "string", help: "seed of the sessions (and of the random arm and sampled outcomes; default 1)" },
+    "rank-by": { type: "string", help: `what model arms rank by: ${AB_RANK_BY.join(", ")} (value: pCTCVR x the install's value; default pCtcvr)` },
+    sampled: { type: "flag", help: "also draw every shown slot's click and install, to show the noise a live test would have" },
+    "sim-seed": { type: "string", help: "the simulated world's seed: the one the checkpoints' data was generated with (default 7)" },
+    ...simulatorRateOptions(),
+    users: { type: "string", help: "the world's users (as esmm generate --users; default 20000)" },
+    apps: { type: "string", help: "the world's apps (as esmm generate --apps; default 4000)" },
+    json: { type: "flag", help: "print the settings and every arm's figures as one JSON object" },
+  },
+  run: abtestCommand,
+};
