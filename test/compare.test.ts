@@ -122,3 +122,23 @@ describe("esmm train: --bottom, --objective, --emb-init", () => {
     }
   }, 60_000);
 });
+
+describe("esmm demo over seeds", () => {
+  it("prints the first seed's table, the comparison over seeds against base, and the simulated A/B test; writes them to results.json", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-demo-"));
+    const r = await run("demo", "--rows", "3000", "--seeds", "2", "--sessions", "100", "--workers", "0", "--out", dir);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain("Test metrics, model seed 1:");
+    expect(r.out).toContain("Over 2 model seeds (1, 2;");
+    expect(r.out).toMatch(/vs base \(paired, 95%\)/);
+    expect(r.out).toMatch(/\nbase +0\.\d{5} .*\(control\)/);
+    expect(r.out).toMatch(/\noracle +0\.\d{5} .* 100\.0%/);
+    const j = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { results: unknown[]; comparison: { seeds: number[]; baselines: string[] }; abtest: Array<{ name: string; oracleShare: number }> };
+    expect(j.results).toHaveLength(3);
+    expect(j.comparison.seeds).toEqual([1, 2]);
+    expect(j.comparison.baselines).toEqual(["base"]);
+    expect(j.abtest.map((a) => a.name)).toEqual(["base", "esmm-mmoe", "esmm", "popular", "random", "oracle"]);
+    for (const a of j.abtest) expect(a.oracleShare).toBeLessThanOrEqual(1);
+    expect(readFileSync(join(dir, "report.html"), "utf8")).toContain("<h2>Simulated A/B test</h2>");
+  }, 120_000);
+});

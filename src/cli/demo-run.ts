@@ -7,11 +7,17 @@ import {
   DENSE_FEATURES,
   Esmm,
   denseStats,
+  drawSessions,
   evaluate,
+  playModel,
+  scoreSessions,
+  sessionBatch,
   gateStats,
   gateUsage,
   taskGradientNorms,
   train,
+  type AbSettings,
+  type ArmOutcome,
   type Bottom,
   type CounterfactualConfig,
   type EmbeddingInit,
@@ -51,6 +57,8 @@ export interface DemoJob {
   earlyStop?: { metric: MetricName; patience: number };
   /** Record gate statistics and each task's gradient norm into each expert after every epoch. */
   diagnostics?: boolean;
+  /** Play the trained model as an arm of a simulated A/B test (ranked by pCTCVR). */
+  abtest?: AbSettings;
 }
 
 export interface EpochDiagnostics {
@@ -74,6 +82,8 @@ export interface DemoResult {
   test: EsmmMetrics;
   gates: { ctr: number[]; cvr: number[] } | null;
   diagnostics?: EpochDiagnostics[];
+  /** The model's outcome in each session of the simulated A/B test. */
+  abtest?: ArmOutcome;
   seconds: number;
 }
 
@@ -115,9 +125,16 @@ export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void
       if (job.diagnostics) diagnostics.push({ epoch: rec.epoch, gates: gateStats(model, va), gradNorms: taskGradientNorms(model, probe) });
     },
   });
+  let abtest: ArmOutcome | undefined;
+  if (job.abtest) {
+    const sessions = drawSessions(sim, job.abtest);
+    const scores = scoreSessions(sessions, (chunk) => model.predict(sessionBatch(sim, chunk)), 100);
+    abtest = playModel(sim, sessions, scores, "pCtcvr", job.abtest.top);
+  }
   return {
     variant: job.variant,
     objective: model.config.objective,
+    ...(abtest ? { abtest } : {}),
     seed: job.seed,
     parameters: model.parameterCount(),
     curve,

@@ -1,11 +1,14 @@
 /**
  * `esmm demo` (what `npm start` runs): simulate app-store impressions, train esmm-mmoe, esmm and base
- * on them (two at a time in worker threads, one per core), print the side-by-side metrics and write
- * a self-contained HTML report plus the raw results as JSON.
+ * on them over a few seeds (in worker threads, one model per core), print the first seed's metrics
+ * side by side, the comparison over seeds (as `esmm compare` reports it), and a simulated A/B test of
+ * the first seed's models; write a self-contained HTML report plus the raw results as JSON.
  */
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { PRESETS, PRESET_NAMES, type Preset } from "../index.js";
+import { AppStoreSimulator, PRESETS, PRESET_NAMES, drawSessions, summariseArms, type AbSettings, type Preset } from "../index.js";
+import { COMPARE_METRICS, compareTable, summarise } from "./commands/compare.js";
+import { abTable, builtInArm } from "./commands/abtest.js";
 import { writeFileAtomic } from "../node/index.js";
 import { int, num, str, type OptionSpec, type Parsed } from "./args.js";
 import { trainingOptions } from "./shared.js";
@@ -21,7 +24,7 @@ import { simulatorRateOptions, simulatorRates } from "./sim-options.js";
 import { mkdirSync } from "node:fs";
 
 export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
-  usage: "esmm demo [--rows N] [--epochs N] [--out DIR] [--workers N] [--ctr R --cvr R --bias B --seed S]",
+  usage: "esmm demo [--rows N] [--epochs N] [--seeds N] [--sessions N] [--out DIR] [--workers N] [--ctr R --cvr R --bias B --seed S]",
   options: {
     rows: { type: "string", help: "training impressions (default 100000); validation is a fifth of that, test as many" },
     ...trainingOptions(), // epochs (per model), batch, lr: as esmm train has them
@@ -29,7 +32,9 @@ export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } =
     workers: { type: "string", help: "models trained at once (default: the number of cores, at most 3)" },
     variants: { type: "string", help: `comma-separated presets to train (default ${DEMO_PRESETS.join(",")}; any of ${PRESET_NAMES.join(", ")})` },
     ...simulatorRateOptions(),
-    seed: { type: "string", help: "seed of the simulated world and of the models (default 7 / 1)" },
+    seed: { type: "string", help: "seed of the simulated world and of the first model seed (default 7 / 1)" },
+    seeds: { type: "string", help: "runs of each model, with model seeds 1, 2, ... (default 3)" },
+    sessions: { type: "string", help: "user sessions of the simulated A/B test of the first seed's models (default 2000; 0 skips it)" },
   },
 };
 
@@ -66,24 +71,29 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   const rows = int(p, "rows", 100_000, 100);
   const variants = (str(p, "variants") ?? DEMO_PRESETS.join(",")).split(",").map((s) => s.trim()) as Preset[];
   for (const v of variants) if (!PRESET_NAMES.includes(v)) throw new Error(`--variants: unknown preset "${v}" (one of ${PRESET_NAMES.join(", ")})`);
-  const jobs: DemoJob[] = variants.map((variant) => ({
-    variant,
-    model: PRESETS[variant],
-    trainRows: rows,
-    validRows: Math.max(100, Math.round(rows / 5)),
-    testRows: rows,
-    epochs: int(p, "epochs", 2, 1),
-    batch: int(p, "batch", 1024, 1),
-    lr: num(p, "lr", 1e-3, (x) => x > 0, "> 0"),
-    seed: int(p, "seed", 1),
-    sim: {
-      seed: int(p, "seed", 7),
-      ...simulatorRates(p),
-    },
-  }));
+  const nSeeds = int(p, "seeds", 3, 1);
+  const seed0 = int(p, "seed", 1);
+  const sim = { seed: int(p, "seed", 7), ...simulatorRates(p) };
+  const sessions = int(p, "sessions", 2000, 0);
+  const ab: AbSettings = { sessions, candidates: 50, top: 10, seed: 1 };
+  const jobs: DemoJob[] = variants.flatMap((variant) =>
+    Array.from({ length: nSeeds }, (_, k) => ({
+      variant,
+      model: PRESETS[variant],
+      trainRows: rows,
+      validRows: Math.max(100, Math.round(rows / 5)),
+      testRows: rows,
+      epochs: int(p, "epochs", 2, 1),
+      batch: int(p, "batch", 1024, 1),
+      lr: num(p, "lr", 1e-3, (x) => x > 0, "> 0"),
+      seed: seed0 + k,
+      sim,
+      ...(k === 0 && sessions > 0 ? { abtest: ab } : {}),
+    })),
+  );
   const workers = int(p, "workers", Math.min(3, availableParallelism()), 0);
   const outDir = resolve(str(p, "out") ?? "runs/demo");
-  io.err(`esmm demo: ${jobs.length} models, ${rows.toLocaleString("en-US")} training impressions, ${jobs[0]!.epochs} epoch(s), ${workers || "no"} worker thread(s)`);
+  io.err(`esmm demo: ${variants.length} models x ${nSeeds} seeds, ${rows.toLocaleString("en-US")} training impressions, ${jobs[0]!.epochs} epoch(s), ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
   let last = 0;
   const progress = (m: string): void => {
@@ -93,9 +103,31 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
       last = now;
     }
   };
-  const results = await runJobs(jobs, workers, progress, (j, r) => io.err(`  ${j.variant} done in ${fmtDuration(r.seconds)}`));
+  const all = await runJobs(jobs, workers, progress, (j, r) => io.err(`  ${j.variant} (seed ${j.seed}) done in ${fmtDuration(r.seconds)}`));
   const seconds = (performance.now() - t0) / 1000;
+  // the first seed's models, in full; then every metric over the seeds
+  const results = all.filter((_, i) => i % nSeeds === 0);
+  io.out(`Test metrics, model seed ${seed0}:`);
   io.out(metricsTable(results.map((r) => ({ name: r.variant, metrics: r.test }))));
+  const baseline = variants.includes("base") ? "base" : variants[0]!;
+  const seedList = Array.from({ length: nSeeds }, (_, k) => seed0 + k);
+  const comparison = nSeeds > 1 ? summarise(variants, variants.map((v) => PRESETS[v]), seedList, all, [baseline], { seeds: seedList.join(",") }) : null;
+  if (comparison) {
+    io.out(`\nOver ${nSeeds} model seeds (${seedList.join(", ")}; more seeds narrow the intervals: esmm compare --seeds N):`);
+    io.out(compareTable({ ...comparison, models: comparison.models }, COMPARE_METRICS.slice(0, 4)));
+  }
+  let abRows: ReturnType<typeof summariseArms> | null = null;
+  if (sessions > 0) {
+    const world = new AppStoreSimulator(sim);
+    const ss = drawSessions(world, ab);
+    const oracle = builtInArm("oracle", world, ss, ab, false, 0);
+    const control = results.find((r) => r.variant === baseline)!;
+    const arms = [control, ...results.filter((r) => r !== control)].map((r) => ({ name: r.variant, outcome: r.abtest! }));
+    arms.push({ name: "popular", outcome: builtInArm("popular", world, ss, ab, false, 0) }, { name: "random", outcome: builtInArm("random", world, ss, ab, false, 0) }, { name: "oracle", outcome: oracle });
+    abRows = summariseArms(arms, oracle, ab.top);
+    io.out(`\nSimulated A/B test of the seed-${seed0} models: ${sessions.toLocaleString("en-US")} user sessions, ${ab.candidates} candidates each, the top ${ab.top} by pCTCVR shown; expected installs from the simulator's truth (esmm abtest runs it on saved models):`);
+    io.out(abTable(abRows, ab));
+  }
   const notes = observations(results);
   io.out("\n" + notes.map((n) => `- ${n}`).join("\n"));
   const speed = results.map((r) => `${r.variant} ${Math.round(r.epochs.reduce((s, e) => s + e.samplesPerSec, 0) / r.epochs.length)} rows/s`).join(", ");
@@ -112,8 +144,12 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
     "training speed": speed,
     node: process.version,
   };
-  await writeFileAtomic(`${outDir}/report.html`, renderReport(results, meta, notes));
-  await writeFileAtomic(`${outDir}/results.json`, JSON.stringify({ meta, results }, null, 1) + "\n");
+  await writeFileAtomic(`${outDir}/report.html`, renderReport(results, meta, notes, comparison, abRows));
+  const slim = (r: DemoResult): Omit<DemoResult, "abtest"> => {
+    const { abtest: _a, ...rest } = r;
+    return rest;
+  };
+  await writeFileAtomic(`${outDir}/results.json`, JSON.stringify({ meta, results: results.map(slim), comparison, abtest: abRows }, null, 1) + "\n");
   io.out(`report: ${outDir}/report.html (results: ${outDir}/results.json)`);
 }
 

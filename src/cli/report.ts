@@ -4,6 +4,7 @@
  */
 import type { DemoResult } from "./demo-run.js";
 import type { Comparison } from "./commands/compare.js";
+import type { ArmSummary } from "../index.js";
 import { COMPARE_METRICS } from "./commands/compare.js";
 import { metricRows } from "./format.js";
 
@@ -125,7 +126,36 @@ function gateBars(results: DemoResult[]): string {
   return parts.join("");
 }
 
-export function renderReport(results: DemoResult[], meta: Record<string, string | number>, notes: string[]): string {
+function comparisonBlocks(c: Comparison, level = "h2"): string {
+  const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
+  const sg = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
+  return COMPARE_METRICS.map((metric) => {
+    const head = `<tr><th>model</th><th>mean</th><th>std</th>${c.baselines.map((b) => `<th>vs ${esc(b)} (paired)</th><th>95% interval</th>`).join("")}${c.seeds.map((s) => `<th>seed ${s}</th>`).join("")}</tr>`;
+    const body = c.models
+      .map((m) => {
+        const s = m.metrics[metric.key]!;
+        const vs = c.baselines
+          .map((b) => {
+            const d = s.vs[b];
+            const cls = d ? (d.lo > 0 ? (metric.higherIsBetter ? "up" : "down") : d.hi < 0 ? (metric.higherIsBetter ? "down" : "up") : "") : "";
+            return `<td class="${cls}">${d ? sg(d.mean) : "baseline"}</td><td class="${cls}">${d ? `[${sg(d.lo)}, ${sg(d.hi)}]` : ""}</td>`;
+          })
+          .join("");
+        return `<tr><td>${esc(m.name)}</td><td>${f(s.mean)}</td><td>${f(s.std)}</td>${vs}${s.values.map((v) => `<td>${f(v)}</td>`).join("")}</tr>`;
+      })
+      .join("");
+    return `<${level}>${esc(metric.label)} <small>(${metric.higherIsBetter ? "higher" : "lower"} is better)</small></${level}><table>${head}${body}</table>`;
+  }).join("\n");
+}
+
+function abBlock(rows: readonly ArmSummary[]): string {
+  const pc = (v: number): string => `${v >= 0 ? "+" : ""}${v.toFixed(2)}%`;
+  const head = "<tr><th>arm</th><th>installs / user</th><th>clicks / user</th><th>installs / 1,000 impressions</th><th>NDCG</th><th>lift (95% interval)</th><th>share of oracle</th></tr>";
+  const body = rows.map((r) => `<tr><td>${esc(r.name)}</td><td>${r.installsPerUser.toFixed(5)}</td><td>${r.clicksPerUser.toFixed(4)}</td><td>${r.installsPer1000Impressions.toFixed(3)}</td><td>${r.ndcg.toFixed(4)}</td><td>${r.lift ? `${pc(r.lift.pct)} [${pc(r.lift.lo)}, ${pc(r.lift.hi)}]` : "control"}</td><td>${(100 * r.oracleShare).toFixed(1)}%</td></tr>`).join("");
+  return `<table>${head}${body}</table>`;
+}
+
+export function renderReport(results: DemoResult[], meta: Record<string, string | number>, notes: string[], comparison: Comparison | null = null, ab: readonly ArmSummary[] | null = null): string {
   const table = (() => {
     const cols = results.map((r) => metricRows(r.test));
     const head = `<tr><th>metric (test set)</th>${results.map((r) => `<th>${esc(r.variant)}</th>`).join("")}</tr>`;
@@ -148,12 +178,14 @@ export function renderReport(results: DemoResult[], meta: Record<string, string 
 <html lang="en"><head><meta charset="utf-8"><title>esmm-ts demo report</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}td:first-child,th:first-child{text-align:left}
-.charts{display:flex;flex-wrap:wrap;gap:1em}</style></head><body>
+.charts{display:flex;flex-wrap:wrap;gap:1em}.up{background:#e6f4e6}.down{background:#f8e3e3}</style></head><body>
 <h1>esmm-ts: ESMM variants on simulated app-store impressions</h1>
 <p>Each model was trained on the same simulated impressions and scored on a held-out test stream of the same
 simulated world. The simulator knows every impression's true conversion probability, so the CVR model can be
 judged on the <em>entire space</em> of impressions, which no real log can show.</p>
-<h2>Test metrics</h2>${table}
+<h2>Test metrics (model seed ${esc(String(meta["model seed"] ?? ""))})</h2>${table}
+${comparison ? `<h2>Over ${comparison.seeds.length} model seeds</h2><p>Each model trained once per seed; the paired difference takes each seed's value minus the baseline's at the same seed, with a 95% interval from Student's t.</p>${comparisonBlocks(comparison, "h3")}` : ""}
+${ab ? `<h2>Simulated A/B test</h2><p>Every arm ranks the same user sessions' candidates (the first seed's models by pCTCVR); each arm's outcome is the expected installs from the simulator's truth; lifts are paired over sessions.</p>${abBlock(ab)}` : ""}
 ${notes.length ? `<h2>Reading the results</h2><ul>${notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>` : ""}
 <h2>Training</h2><p>Training losses are smoothed with an exponential moving average (weight 0.9 on the past, 0.1 on each new batch); the raw per-batch values are drawn faint behind. Validation AUCs are measured after each epoch.</p><div class="charts">${lossChart}${secondChart}${cvrChart}${ctcvrChart}</div>
 <h2>Gate usage (mean gate weight on each expert, test set)</h2>${gateBars(results)}
@@ -164,25 +196,7 @@ ${notes.length ? `<h2>Reading the results</h2><ul>${notes.map((n) => `<li>${esc(
 
 /** `esmm compare --out`'s page: per metric, every model's mean +- std, its paired difference against the baseline, and each seed's value. */
 export function compareReport(c: Comparison): string {
-  const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
-  const sg = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
-  const blocks = COMPARE_METRICS.map((metric) => {
-    const head = `<tr><th>model</th><th>mean</th><th>std</th>${c.baselines.map((b) => `<th>vs ${esc(b)} (paired)</th><th>95% interval</th>`).join("")}${c.seeds.map((s) => `<th>seed ${s}</th>`).join("")}</tr>`;
-    const body = c.models
-      .map((m) => {
-        const s = m.metrics[metric.key]!;
-        const vs = c.baselines
-          .map((b) => {
-            const d = s.vs[b];
-            const cls = d ? (d.lo > 0 ? (metric.higherIsBetter ? "up" : "down") : d.hi < 0 ? (metric.higherIsBetter ? "down" : "up") : "") : "";
-            return `<td class="${cls}">${d ? sg(d.mean) : "baseline"}</td><td class="${cls}">${d ? `[${sg(d.lo)}, ${sg(d.hi)}]` : ""}</td>`;
-          })
-          .join("");
-        return `<tr><td>${esc(m.name)}</td><td>${f(s.mean)}</td><td>${f(s.std)}</td>${vs}${s.values.map((v) => `<td>${f(v)}</td>`).join("")}</tr>`;
-      })
-      .join("");
-    return `<h2>${esc(metric.label)} <small>(${metric.higherIsBetter ? "higher" : "lower"} is better)</small></h2><table>${head}${body}</table>`;
-  }).join("\n");
+  const blocks = comparisonBlocks(c);
   const setup = Object.entries(c.setup).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(String(v))}</td></tr>`).join("");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>esmm-ts comparison</title>

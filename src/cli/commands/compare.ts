@@ -67,10 +67,10 @@ const f4 = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
 const signed = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
 
 /** The plain-text tables: one block per metric, a row per model. */
-export function compareTable(c: Comparison): string {
+export function compareTable(c: Comparison, metrics = COMPARE_METRICS): string {
   const out: string[] = [];
   const w = Math.max(8, ...c.models.map((m) => m.name.length));
-  for (const metric of COMPARE_METRICS) {
+  for (const metric of metrics) {
     out.push(`${metric.label} (${c.seeds.length} seeds; ${metric.higherIsBetter ? "higher" : "lower"} is better)`);
     const cell = 32;
     out.push(`  ${"model".padEnd(w)}  ${"mean".padStart(7)}  ${"std".padStart(6)}  ${c.baselines.map((b) => `vs ${b} (paired, 95%)`.padEnd(cell)).join("  ")}`.trimEnd());
