@@ -85,8 +85,9 @@ def load_config(checkpoint_dir: str) -> dict:
     if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") not in (1, 2, 3):
         raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1, 2 or 3")
     cfg = dict(j["config"])
-    if j["formatVersion"] < 3:  # the old variant names (their base is base-shared)
+    if j["formatVersion"] < 3:  # the old variant names (their base is base-shared), plain MMoE experts
         cfg.update(LEGACY_VARIANTS[cfg.pop("variant", "esmm-mmoe")])
+        cfg["experts"] = {"share": "all", "gatePrior": 0, **cfg.get("experts", {})}
     return cfg
 
 
@@ -206,6 +207,7 @@ class Esmm(nn.Module):
         eh = cfg["experts"]["hidden"]
         th = cfg["towers"]["hidden"]
         heads = ("ctr", "cvr", "imp") if self.objective == "escm2-dr" else ("ctr", "cvr")
+        self.share = cfg["experts"].get("share", "owned")
         if self.bottom == "mmoe":
             e = cfg["experts"]["count"]
             self.experts = nn.ModuleList([Mlp([width] + eh, activate_last=True) for _ in range(e)])
@@ -246,8 +248,14 @@ class Esmm(nn.Module):
             experts = torch.stack([e(x) for e in self.experts], dim=1)  # [B, E, H]
             g_ctr = torch.softmax(self.gates["ctr"](x), dim=1)  # [B, E]
             g_cvr = torch.softmax(self.gates["cvr"](x), dim=1)
-            h_ctr = (g_ctr[:, :, None] * experts).sum(1)
-            h_cvr = (g_cvr[:, :, None] * experts).sum(1)
+            if self.share == "owned":  # expert e is trained by task e mod 2 only; the other reads it detached
+                own = torch.tensor([e % 2 for e in range(experts.shape[1])])
+                seen = lambda t: torch.where((own == t)[None, :, None], experts, experts.detach())
+                h_ctr = (g_ctr[:, :, None] * seen(0)).sum(1)
+                h_cvr = (g_cvr[:, :, None] * seen(1)).sum(1)
+            else:
+                h_ctr = (g_ctr[:, :, None] * experts).sum(1)
+                h_cvr = (g_cvr[:, :, None] * experts).sum(1)
             out["gates"] = {"ctr": g_ctr, "cvr": g_cvr}
         else:
             h_ctr = x

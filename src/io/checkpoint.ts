@@ -19,7 +19,8 @@ import { decodeSafetensors, encodeSafetensors, readSafetensorsHeader, type Named
 export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
 /**
  * 2 adds checksums; 3 replaces the config's `variant` by a `bottom` and an `objective`. Versions 1
- * and 2 still load: their variant is read as LEGACY_VARIANTS says (their `base` is `base-shared`).
+ * and 2 still load: their variant is read as LEGACY_VARIANTS says (their `base` is `base-shared`),
+ * their experts as plain MMoE (share "all", gate prior 0).
  */
 export const CHECKPOINT_VERSION = 3;
 const READABLE_VERSIONS = [1, 2, 3];
@@ -159,7 +160,9 @@ function legacyConfig(c: unknown): unknown {
   const o = expectObject(c, "config");
   const { variant, ...rest } = o;
   const v = expectOneOf(variant ?? "esmm-mmoe", "config.variant", Object.keys(LEGACY_VARIANTS));
-  return { ...rest, ...LEGACY_VARIANTS[v] };
+  // they were trained as plain MMoE: every task trains every expert, gates start even
+  const experts = { share: "all", gatePrior: 0, ...(expectObject(rest.experts ?? {}, "config.experts") as object) };
+  return { ...rest, ...LEGACY_VARIANTS[v], experts };
 }
 
 /** Checks one file's bytes against the checksum model.json records for it (version 2 on). */
