@@ -29,16 +29,9 @@ import {
   train,
   type AbSettings,
 } from "../src/index.js";
-import { main } from "../src/cli/main.js";
-import type { Io } from "../src/cli/io.js";
+import { runCli } from "./helpers.js";
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
-  const code = await main(argv, io);
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const run = runCli;
 
 const sim = new AppStoreSimulator({ seed: 7, users: 2000, apps: 600 });
 

@@ -3,21 +3,10 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { main } from "../src/cli/main.js";
-import type { Io } from "../src/cli/io.js";
 import { emptyStats, loadCheckpoint, loadDataset, openSource } from "../src/node/index.js";
+import { runCli } from "./helpers.js";
 
-function capture(): Io & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { out: (s) => stdout.push(s), err: (s) => stderr.push(s), isTTY: false, stdout, stderr };
-}
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = capture();
-  const code = await main(argv, io);
-  return { code, out: io.stdout.join("\n"), err: io.stderr.join("\n") };
-}
+const run = runCli;
 
 const dir = mkdtempSync(join(tmpdir(), "esmm-cli-"));
 const trainCsv = join(dir, "train.csv");

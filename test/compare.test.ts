@@ -9,16 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { meanOf, pairedDifference, sampleStd, t975 } from "../src/index.js";
-import { main } from "../src/cli/main.js";
-import type { Io } from "../src/cli/io.js";
+import { runCli } from "./helpers.js";
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
-  const code = await main(argv, io);
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const run = runCli;
 
 describe("paired statistics", () => {
   it("mean, sample std and the paired 95% interval, by hand", () => {

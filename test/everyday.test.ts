@@ -7,16 +7,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { main } from "../src/cli/main.js";
-import type { Io } from "../src/cli/io.js";
+import { runCli } from "./helpers.js";
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string; outChunks: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
-  const code = await main(argv, io);
-  return { code, out: out.join("\n"), err: err.join("\n"), outChunks: out };
-}
+const run = runCli;
 
 const dir = mkdtempSync(join(tmpdir(), "esmm-everyday-"));
 const csv = join(dir, "train.csv");

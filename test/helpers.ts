@@ -60,3 +60,12 @@ export function* gemmCases(form: { transA: boolean; transB: boolean }, ms: numbe
     }
   }
 }
+
+/** Runs the `esmm` command in-process, capturing what it prints; `outChunks` are its separate writes to standard output. */
+export async function runCli(...argv: string[]): Promise<{ code: number; out: string; err: string; outChunks: string[] }> {
+  const { main } = await import("../src/cli/main.js");
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false });
+  return { code, out: out.join("\n"), err: err.join("\n"), outChunks: out };
+}

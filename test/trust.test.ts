@@ -8,8 +8,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { main } from "../src/cli/main.js";
-import type { Io } from "../src/cli/io.js";
 import {
   Adam,
   CONFIG_LIMITS,
@@ -32,14 +30,9 @@ import {
 } from "../src/index.js";
 import { loadCheckpoint, readLines, saveCheckpoint, type DirFs } from "../src/node/index.js";
 import { promises as fsp } from "node:fs";
+import { runCli } from "./helpers.js";
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
-  const code = await main(argv, io);
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const run = runCli;
 
 const tmp = mkdtempSync(join(tmpdir(), "esmm-trust-"));
 const trainCsv = join(tmp, "train.csv");

@@ -3,6 +3,7 @@ import {
   BACKENDS,
   BOTTOMS,
   DEFAULT_EMBEDDING_INIT,
+  DEFAULT_EXPERTS,
   OBJECTIVE_NAMES,
   PRESETS,
   PRESET_NAMES,
@@ -44,15 +45,22 @@ export function modelOptions(): Record<string, OptionSpec> {
     variant: { type: "string", help: "the old name of --preset" },
     bottom: { type: "string", help: `the network under the heads: ${BOTTOMS.join(", ")} (overrides the preset's)` },
     objective: { type: "string", help: `the loss: ${OBJECTIVE_NAMES.join(", ")} (overrides the preset's)` },
-    "ips-clip": { type: "string", help: "escm2 objectives: clip pCTR from below at this before weighting clicks by 1/pCTR (default 0.05)" },
-    "ips-normalize": { type: "flag", help: "escm2 objectives: divide the weighted CVR risk by the batch's sum of weights, not its size" },
     "emb-init": { type: "string", help: `embedding initialisation as kind:std, e.g. normal:0.0001 (default normal:${DEFAULT_EMBEDDING_INIT.std})` },
+    ...architectureOptions(),
+  };
+}
+
+/** The settings of a model beyond its bottom and objective (esmm train; esmm compare applies them to every model). */
+export function architectureOptions(): Record<string, OptionSpec> {
+  return {
     experts: { type: "string", help: "mmoe bottom: number of experts (default 2)" },
-    "expert-share": { type: "string", help: "mmoe bottom: all (every task trains every expert, default) or owned (expert e is trained by task e mod 2 only; ctr 0, cvr 1)" },
-    "gate-prior": { type: "string", help: "mmoe bottom: initial gate logit each task gives its own experts (default 0)" },
+    "expert-share": { type: "string", help: `mmoe bottom: owned (expert e is trained by task e mod 2 only, ctr 0, cvr 1; default) or all (every task trains every expert: plain MMoE)` },
+    "gate-prior": { type: "string", help: `mmoe bottom: initial gate logit each task gives its own experts (default ${DEFAULT_EXPERTS.gatePrior}; 0: even)` },
     "expert-hidden": { type: "string", help: "hidden sizes of each expert (shared/separate bottoms: of each task's MLP before its tower), comma-separated (default 256,128)" },
     "tower-hidden": { type: "string", help: "hidden sizes of each task's tower, comma-separated (default 64; empty for none)" },
     "loss-weights": { type: "string", help: "weights of the loss terms as ctr,cvr[,counterfactual[,imputation]] (cvr: the CTCVR term, or the clicked-only CVR term of the clicked objective; default 1 each)" },
+    "ips-clip": { type: "string", help: "escm2 objectives: clip pCTR from below at this before weighting clicks by 1/pCTR (default 0.05)" },
+    "ips-normalize": { type: "flag", help: "escm2 objectives: divide the weighted CVR risk by the batch's sum of weights, not its size" },
   };
 }
 

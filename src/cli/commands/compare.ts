@@ -14,7 +14,7 @@ import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs } from "../jobs.js";
-import { embInitOf, expertOptionsOf, lossWeightsOf, trainingOptions } from "../shared.js";
+import { architectureOptions, embInitOf, expertOptionsOf, lossWeightsOf, trainingOptions } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
 
@@ -239,14 +239,7 @@ export const command: Command = {
     "sim-seed": { type: "string", help: "seed of the simulated world (default 7)" },
     ...simulatorRateOptions(),
     dim: { type: "string", help: "embedding width D (default 16)" },
-    experts: { type: "string", help: "mmoe bottom: number of experts (default 2)" },
-    "expert-share": { type: "string", help: "mmoe bottom: all (default) or owned (expert e trained by task e mod 2 only)" },
-    "gate-prior": { type: "string", help: "mmoe bottom: initial gate logit each task gives its own experts (default 0)" },
-    "expert-hidden": { type: "string", help: "hidden sizes of each expert / each task's MLP (default 256,128)" },
-    "tower-hidden": { type: "string", help: "hidden sizes of each task's tower (default 64; empty for none)" },
-    "loss-weights": { type: "string", help: "ctr,cvr[,counterfactual[,imputation]] for every model" },
-    "ips-clip": { type: "string", help: "escm2 objectives: the propensity clip (default 0.05)" },
-    "ips-normalize": { type: "flag", help: "escm2 objectives: self-normalised weights" },
+    ...architectureOptions(),
     diagnostics: { type: "flag", help: "record gate usage and entropy and each task's gradient norm into each expert after every epoch (in --out's compare.json and --json)" },
     workers: { type: "string", help: "models trained at once, one per worker thread (default: the number of cores; 0 trains inline)" },
     json: { type: "flag", help: "print the comparison and every run as one JSON object on standard output" },
