@@ -29,7 +29,7 @@
  * Every row carries its true pCTR = sigmoid(z_c) and pCVR = sigmoid(z_v), defined on EVERY impression,
  * which makes the entire-space CVR quality measurable.
  */
-import { Rng } from "../tensor/index.js";
+import { Rng, sigmoidScalar } from "../tensor/index.js";
 import { Dataset, type Bag, type Batch } from "../esmm/index.js";
 import type { FieldSpec } from "../esmm/index.js";
 
@@ -135,9 +135,7 @@ function draw(cdf: Float64Array, rng: Rng): number {
   return lo;
 }
 
-function sigmoid(z: number): number {
-  return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
-}
+const sigmoid = sigmoidScalar;
 
 function buildWorld(o: Required<SimulatorOptions>): World {
   const rng = new Rng(o.seed);

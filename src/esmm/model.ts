@@ -18,7 +18,7 @@
 import { Arena, Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/index.js";
 import { add, checkFields, concat, detach, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
-import type { Batch } from "./batch.js";
+import { checkLabels, type Batch } from "./batch.js";
 import { hasImputation, inputWidth, modelName, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
 import { objectiveOf, termWeight, type TermKey } from "./objectives.js";
 
@@ -243,11 +243,9 @@ export class Esmm extends Module {
     if (click.length !== B || conversion.length !== B) {
       throw new Error(`Esmm.loss: labels have ${click.length}/${conversion.length} rows, outputs ${fmt(out.ctrLogit.shape)}`);
     }
+    checkLabels(click, conversion, 0); // 0/1, and no conversion without a click
     const ctcvr = allocF32(B);
-    for (let i = 0; i < B; i++) {
-      if (conversion[i] === 1 && click[i] !== 1) throw new Error(`Esmm.loss: row ${i} has a conversion without a click (a data error, not a label)`);
-      ctcvr[i] = click[i]! * conversion[i]!;
-    }
+    for (let i = 0; i < B; i++) ctcvr[i] = click[i]! * conversion[i]!;
     const objective = objectiveOf(this.config);
     if (objective.name === "escm2-dr" && !out.impLogit) throw new Error("Esmm.loss: escm2-dr needs the imputation tower's output (impLogit)");
     const parts = objective.loss({ ctrLogit: out.ctrLogit, cvrLogit: out.cvrLogit, impLogit: out.impLogit ?? null, click, conversion, ctcvr, counterfactual: this.config.counterfactual });

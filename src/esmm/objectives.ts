@@ -30,7 +30,7 @@
  * imputation tower to predict the CVR tower's errors where they are observed, IPS-weighted. Every
  * term is computed from logits: softplus in log space, no probability is logged.
  */
-import { allocF32, Tensor } from "../tensor/index.js";
+import { allocF32, sigmoidScalar, Tensor } from "../tensor/index.js";
 import { add, bceWithLogits, bceWithLogitsProduct, mul, sigmoid, sub, sum } from "../autograd/index.js";
 import type { CounterfactualConfig, EsmmConfig, ObjectiveName } from "./config.js";
 
@@ -79,9 +79,7 @@ export function propensityWeights(ctrLogit: Float32Array, click: Float32Array, c
   let s = 0;
   for (let i = 0; i < B; i++) {
     if (click[i] !== 1) continue;
-    const a = ctrLogit[i]!;
-    const p = a >= 0 ? 1 / (1 + Math.exp(-a)) : Math.exp(a) / (1 + Math.exp(a));
-    w[i] = 1 / Math.max(p, cf.clip);
+    w[i] = 1 / Math.max(sigmoidScalar(ctrLogit[i]!), cf.clip);
     s += w[i]!;
   }
   return { w, n: cf.normalize ? s : B, sum: s };
