@@ -4,7 +4,7 @@ export type { GradcheckOptions, GradcheckResult } from "./gradcheck.js";
 export { OP_NAMES } from "./ops/names.js";
 export type { OpName } from "./ops/names.js";
 export { add, sub, mul, div, neg, exp, log, softplus, logSigmoid, relu, sigmoid, softplusScalar } from "./ops/elementwise.js";
-export { matmul, linear, linearRelu } from "./ops/matmul.js";
+export { matmul, linear } from "./ops/matmul.js";
 export { sum, mean, softmax } from "./ops/reduce.js";
 export { reshape, concat, detach } from "./ops/shape.js";
 export { gather, gatherFields, embeddingBag, checkIds, checkFields, toIds } from "./ops/embedding.js";

@@ -1,5 +1,5 @@
 import { Rng, Tensor, linearDefault, zeros } from "../tensor/index.js";
-import { fieldsLinear, linear, linearRelu, type FieldInput } from "../autograd/index.js";
+import { fieldsLinear, linear, type FieldInput } from "../autograd/index.js";
 import { Module, type NamedParameters } from "./module.js";
 
 export interface LinearOptions {
@@ -29,7 +29,7 @@ export class Linear extends Module {
    */
   forward(x: Tensor | FieldInput, relu = false): Tensor {
     if (!(x instanceof Tensor)) return fieldsLinear(x, this.weight, this.bias, relu);
-    return relu ? linearRelu(x, this.weight, this.bias) : linear(x, this.weight, this.bias);
+    return linear(x, this.weight, this.bias, relu);
   }
 
   namedParameters(): NamedParameters {

@@ -196,7 +196,7 @@ function groupRows(rowSlot: Int32Array, u: number): { first: Int32Array; rows: I
 }
 
 /**
- * z = x @ w^T + b for the input x that `input` stands for, with `relu` also ReLU (as `linearRelu`):
+ * z = x @ w^T + b for the input x that `input` stands for, with `relu` also ReLU (as `linear(x, w, b, true)`):
  * w [O, width], b [O] -> [B, O]. The other columns go through one ordinary product; each per-id field
  * through its distinct ids (see the top of this file).
  * backward: per-id tables receive one row-sparse gradient row per distinct id; others, w and b as `linear`.

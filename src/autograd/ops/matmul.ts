@@ -52,29 +52,19 @@ function linearBackward(dz: Float32Array, x: Tensor, w: Tensor, b: Tensor | null
 }
 
 /**
- * Affine map as PyTorch's nn.Linear: x [B, I], w [O, I], b [O] -> y = x @ w^T + b  [B, O].
- * Cost 2BIO flops forward.
- * backward: dx += dy @ w,  dw += dy^T @ x,  db += sum over rows of dy
+ * Affine map as PyTorch's nn.Linear: x [B, I], w [O, I], b [O] -> y = x @ w^T + b  [B, O], and with
+ * `relu` its ReLU, fused: bias and ReLU are applied as the product is stored (one pass over y), the
+ * pre-activation is never stored, and the ReLU mask is read off y. Cost 2BIO flops forward.
+ * backward: dz = dy (with relu: dy * [y > 0]), then dx += dz @ w,  dw += dz^T @ x,  db += sum over rows of dz
  */
-export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
-  checkLinear("linear", x, w, b);
+export function linear(x: Tensor, w: Tensor, b: Tensor | null = null, relu = false): Tensor {
+  const op = relu ? "linearRelu" : "linear";
+  checkLinear(op, x, w, b);
   const y = Tensor.empty([x.shape[0]!, w.shape[0]!]);
-  linearForward(y.data, x, w, b, false);
+  linearForward(y.data, x, w, b, relu);
   const inputs = b ? [x, w, b] : [x, w];
-  return record("linear", y, inputs, (dy) => linearBackward(dy, x, w, b));
-}
-
-/**
- * relu(x @ w^T + b), fused: bias and ReLU are applied as the product is stored (one pass over y), the
- * pre-activation is never stored, and the ReLU mask is read off y.
- * backward: dz = dy * [y > 0], then as `linear`.
- */
-export function linearRelu(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
-  checkLinear("linearRelu", x, w, b);
-  const y = Tensor.empty([x.shape[0]!, w.shape[0]!]);
-  linearForward(y.data, x, w, b, true);
-  const inputs = b ? [x, w, b] : [x, w];
-  return record("linearRelu", y, inputs, (dy) => {
+  return record(op, y, inputs, (dy) => {
+    if (!relu) return linearBackward(dy, x, w, b);
     const dz = allocF32(y.size);
     kernels.reluBackward(dz, dy, y.data, y.size);
     linearBackward(dz, x, w, b);
