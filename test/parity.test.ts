@@ -50,7 +50,7 @@ function setup(fx: Fixture): { model: Esmm; batch: Batch; click: Float32Array; c
 // Every backend; the fixtures' layers are small (n k < 256), which the wasm set computes with the
 // TypeScript gemm, so it runs once more with every product forced through its SIMD kernel.
 const BACKEND_SETS: Array<[string, Kernels]> = [["naive", naiveKernels], ["ts", fastKernels], ...(wasmSimdSupported() ? ([["wasm", wasmKernels], ["wasm, every product in SIMD", wasmKernelsAllSimd]] as Array<[string, Kernels]>) : [])];
-const PAIRS = BACKEND_SETS.flatMap(([b, k]) => [...PRESET_NAMES, "esmm-mmoe-shared-experts"].map((v) => [v, b, k] as const));
+const PAIRS = BACKEND_SETS.flatMap(([b, k]) => [...PRESET_NAMES, "esmm-mmoe-shared-experts", "esmm-mmoe-cgc"].map((v) => [v, b, k] as const));
 
 describe.each(PAIRS)("parity with PyTorch: %s on %s", (variant, _backend, kernelSet) => {
   beforeAll(() => useKernels(kernelSet));

@@ -248,9 +248,10 @@ class Esmm(nn.Module):
             experts = torch.stack([e(x) for e in self.experts], dim=1)  # [B, E, H]
             g_ctr = torch.softmax(self.gates["ctr"](x), dim=1)  # [B, E]
             g_cvr = torch.softmax(self.gates["cvr"](x), dim=1)
-            if self.share == "owned":  # expert e is trained by task e mod 2 only; the other reads it detached
-                own = torch.tensor([e % 2 for e in range(experts.shape[1])])
-                seen = lambda t: torch.where((own == t)[None, :, None], experts, experts.detach())
+            if self.share in ("owned", "cgc"):  # expert e is trained by its owner task only; the other reads it detached
+                n = experts.shape[1]
+                owner = [None if (self.share == "cgc" and e >= 2) else e % 2 for e in range(n)]
+                seen = lambda t: torch.where(torch.tensor([o is None or o == t for o in owner])[None, :, None], experts, experts.detach())
                 h_ctr = (g_ctr[:, :, None] * seen(0)).sum(1)
                 h_cvr = (g_cvr[:, :, None] * seen(1)).sum(1)
             else:

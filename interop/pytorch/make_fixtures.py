@@ -73,9 +73,11 @@ COUNTERFACTUAL = {"escm2-ips": {"clip": 0.45, "normalize": False}, "escm2-dr": {
 
 def make(variant, seed):
     torch.manual_seed(seed)
-    cfg = config(variant.replace("-shared-experts", ""))
+    cfg = config(variant.replace("-shared-experts", "").replace("-cgc", ""))
     if variant.endswith("-shared-experts"):  # plain MMoE: every task trains every expert
         cfg["experts"]["share"] = "all"
+    if variant.endswith("-cgc"):  # experts 0, 1 owned by ctr, cvr; expert 2 shared
+        cfg["experts"].update(share="cgc", count=3)
     if variant in COUNTERFACTUAL:
         cfg["counterfactual"] = COUNTERFACTUAL[variant]
     model = esmm.Esmm(cfg)
@@ -121,7 +123,7 @@ def make(variant, seed):
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     # one fixture per preset: every bottom and every objective is covered
-    for i, variant in enumerate(["esmm-mmoe", "esmm", "base", "base-shared", "escm2-ips", "escm2-dr", "esmm-mmoe-shared-experts"]):
+    for i, variant in enumerate(["esmm-mmoe", "esmm", "base", "base-shared", "escm2-ips", "escm2-dr", "esmm-mmoe-shared-experts", "esmm-mmoe-cgc"]):
         path = os.path.join(OUT, f"pytorch-{variant}.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(make(variant, 100 + i), f)

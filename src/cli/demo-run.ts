@@ -22,6 +22,7 @@ import {
   type CounterfactualConfig,
   type EmbeddingInit,
   type EsmmMetrics,
+  type ExpertShare,
   type GateStats,
   type LossWeights,
   type MetricName,
@@ -36,7 +37,7 @@ export interface ModelSpec {
   counterfactual?: Partial<CounterfactualConfig>;
   embeddingInit?: EmbeddingInit;
   dim?: number;
-  experts?: { count?: number; hidden?: number[]; share?: "all" | "owned"; gatePrior?: number };
+  experts?: { count?: number; hidden?: number[]; share?: ExpertShare; gatePrior?: number };
   towers?: { hidden?: number[] };
   lossWeights?: LossWeights;
 }

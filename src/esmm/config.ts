@@ -91,15 +91,16 @@ export interface EsmmConfig {
   /**
    * The mmoe bottom's experts: how many, their hidden sizes, and two remedies for a task that
    * starves on shared experts (docs/results.md measures them):
-   * - `share`: "all" (MMoE: every task's gradient trains every expert) or "owned" (expert e is
+   * - `share`: "all" (MMoE: every task's gradient trains every expert), "owned" (expert e is
    *   trained by task e mod 2 only, ctr = 0, cvr = 1; the other task reads it through its gate but
-   *   sends it no gradient, so Adam scales each expert's updates by its own task's gradients);
+   *   sends it no gradient, so Adam scales each expert's updates by its own task's gradients), or
+   *   "cgc" (as CGC/PLE: experts 0 and 1 owned as above, experts 2 and up shared, trained by both);
    * - `gatePrior`: at initialisation, each task's gate favours its own experts (e mod 2 = task) by
    *   this logit (0: every expert weighs 1/E to start).
    * The defaults (owned, 3) were chosen by measurement, over 5 seeds (docs/results.md); plain MMoE is
    * `{ share: "all", gatePrior: 0 }`, what checkpoints of format 1 and 2 were trained as.
    */
-  experts: { count: number; hidden: number[]; share: "all" | "owned"; gatePrior: number };
+  experts: { count: number; hidden: number[]; share: ExpertShare; gatePrior: number };
   towers: { hidden: number[] };
   embeddingInit: EmbeddingInit;
   seed: number;
@@ -131,7 +132,9 @@ export const CONFIG_LIMITS = {
 };
 
 /** The mmoe bottom's default remedies (see EsmmConfig.experts). */
-export const DEFAULT_EXPERTS = { share: "owned" as "all" | "owned", gatePrior: 3 };
+export type ExpertShare = "all" | "owned" | "cgc";
+export const EXPERT_SHARES: readonly ExpertShare[] = ["all", "owned", "cgc"];
+export const DEFAULT_EXPERTS = { share: "owned" as ExpertShare, gatePrior: 3 };
 
 const KNOWN_KEYS = new Set(["preset", "bottom", "objective", "counterfactual", "fields", "dense", "denseMean", "denseStd", "dim", "experts", "towers", "embeddingInit", "seed", "variant"]);
 
@@ -188,7 +191,7 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
     experts: {
       count: expectInt(opt(experts.count, 2), "config.experts.count", 1, L.experts),
       hidden: widths(opt(experts.hidden, [256, 128]), "config.experts.hidden", 1),
-      share: expectOneOf(opt(experts.share, DEFAULT_EXPERTS.share), "config.experts.share", ["all", "owned"] as const),
+      share: expectOneOf(opt(experts.share, DEFAULT_EXPERTS.share), "config.experts.share", EXPERT_SHARES),
       gatePrior: expectFloat(opt(experts.gatePrior, DEFAULT_EXPERTS.gatePrior), "config.experts.gatePrior", { min: -20, max: 20 }),
     },
     towers: { hidden: widths(opt(towers.hidden, [64]), "config.towers.hidden", 0) },

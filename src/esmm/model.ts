@@ -92,11 +92,11 @@ export class Esmm extends Module {
         cvr: new Gate(width, cfg.experts.count, { rng }),
       };
       towerSizes = [eh[eh.length - 1]!, ...cfg.towers.hidden, 1];
-      // a gate prior: task t's gate starts leaning on its own experts (e mod 2 = t)
+      // a gate prior: task t's gate starts leaning on its own experts
       if (cfg.experts.gatePrior !== 0) {
         [this.gates.ctr, this.gates.cvr].forEach((g, t) => {
           const b = g.linear.bias!.data;
-          for (let e = 0; e < cfg.experts.count; e++) if (e % 2 === t) b[e]! += cfg.experts.gatePrior;
+          for (let e = 0; e < cfg.experts.count; e++) if (this.ownerOf(e) === t) b[e]! += cfg.experts.gatePrior;
         });
       }
     } else {
@@ -107,6 +107,13 @@ export class Esmm extends Module {
     }
     this.towers = { ctr: new Mlp(towerSizes, { rng }), cvr: new Mlp(towerSizes, { rng }) };
     if (hasImputation(cfg)) this.towers.imp = new Mlp(towerSizes, { rng });
+  }
+
+  /** The task (0 ctr, 1 cvr) that alone trains expert e, or null where every task does (see EsmmConfig.experts.share). */
+  ownerOf(e: number): 0 | 1 | null {
+    const share = this.config.experts.share;
+    if (share === "all" || (share === "cgc" && e >= 2)) return null;
+    return (e % 2) as 0 | 1;
   }
 
   /** The preset's name where the bottom and objective make one ("esmm-mmoe", "base", ...), else "bottom/objective". */
@@ -208,8 +215,7 @@ export class Esmm extends Module {
       const gCtr = this.gates.ctr.forward(x); //                 [B, E]
       const gCvr = this.gates.cvr.forward(x); //                 [B, E]
       // owned experts: a task reads the other task's experts without training them
-      const owned = this.config.experts.share === "owned";
-      const seenBy = (t: number): Tensor[] => (owned ? experts.map((h, e) => (e % 2 === t ? h : detach(h))) : experts);
+      const seenBy = (t: number): Tensor[] => experts.map((h, e) => (this.ownerOf(e) === null || this.ownerOf(e) === t ? h : detach(h)));
       hCtr = mixExperts(gCtr, seenBy(0)); //                     [B, H]
       hCvr = mixExperts(gCvr, seenBy(1)); //                     [B, H]
       gates = { ctr: gCtr, cvr: gCvr };
