@@ -8,3 +8,4 @@ export { kernels, useKernels, useBackend, backendName, BACKENDS, naiveKernels, f
 export type { BackendName } from "./kernels/index.js";
 export type { Kernels, GemmOpts, AdamHyper, BinaryOp, UnaryOp } from "./kernels/index.js";
 export { firstNonFinite, assertFinite } from "./finite.js";
+export { FirstAppearance } from "./unique.js";

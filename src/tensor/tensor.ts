@@ -8,6 +8,10 @@ import { allocF32, allocLasting } from "./arena.js";
 import { kernels } from "./kernels/index.js";
 import { Rng } from "./rng.js";
 import { checkShape, fmt, sizeOf, type Shape } from "./shape.js";
+import { FirstAppearance } from "./unique.js";
+
+/** Coalescing sparse gradients numbers rows by first appearance (one table for every tensor: one pass runs at a time). */
+const coalescer = new FirstAppearance();
 
 /** One recorded op application: its inputs (in order) and the closure that pushes dy into them. */
 export interface GraphNode {
@@ -54,7 +58,6 @@ export class Tensor {
   name: string | undefined;
 
   private parts: RowSparse[] = [];
-  private slot: Int32Array | null = null;
   private coalesced: RowSparse | null = null;
 
   constructor(data: Float32Array, shape: Shape, opts: TensorOptions = {}) {
@@ -136,30 +139,21 @@ export class Tensor {
     if (this.coalesced) return this.coalesced;
     const V = this.shape[0]!;
     const D = this.shape[1]!;
-    // slot[row] = index of the row in the output, or -1: O(n) coalescing without sorting.
-    if (!this.slot) this.slot = new Int32Array(V).fill(-1);
-    const slot = this.slot;
+    // each row's place in the output by first appearance: O(n) coalescing without sorting
+    const seen = coalescer;
+    seen.begin(V);
     let total = 0;
     for (const p of this.parts) total += p.rows.length;
-    const rows = new Int32Array(total);
     const values = allocF32(total * D);
-    let u = 0;
     for (const p of this.parts) {
       for (let i = 0; i < p.rows.length; i++) {
-        const r = p.rows[i]!;
-        let s = slot[r]!;
-        if (s < 0) {
-          s = u++;
-          slot[r] = s;
-          rows[s] = r;
-        }
-        const dst = s * D;
+        const dst = seen.index(p.rows[i]!) * D;
         const src = i * D;
         for (let d = 0; d < D; d++) values[dst + d] = values[dst + d]! + p.values[src + d]!;
       }
     }
-    for (let i = 0; i < u; i++) slot[rows[i]!] = -1;
-    this.coalesced = { rows: rows.subarray(0, u), values: values.subarray(0, u * D) };
+    const u = seen.count;
+    this.coalesced = { rows: seen.end(), values: values.subarray(0, u * D) };
     return this.coalesced;
   }
 

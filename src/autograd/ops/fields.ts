@@ -28,7 +28,7 @@
  * x @ W^T + b up to float rounding (sums are taken in another order), which test/fields.test.ts checks
  * against `linear` over a materialised x.
  */
-import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
+import { FirstAppearance, allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { isGradEnabled, record } from "../engine.js";
 import { concat } from "./shape.js";
 import { checkFields, gatherFields } from "./embedding.js";
@@ -69,28 +69,14 @@ export interface FieldInput {
   readonly otherColumns: ReadonlyArray<readonly [number, number]>;
 }
 
-let slotScratch = new Int32Array(0);
+const firstSeen = new FirstAppearance();
 
-/**
- * The distinct ids of column f of ids [B, F], in order of first appearance, and for each row the index
- * of its id among them. `slot` (length >= V, all -1) is a lookup table left all -1 again on return.
- */
-function distinct(ids: Int32Array, F: number, f: number, B: number, slot: Int32Array): { uniq: Int32Array; rowSlot: Int32Array } {
+/** The distinct ids of column f of ids [B, F], in order of first appearance, and for each row the index of its id among them. */
+function distinct(ids: Int32Array, F: number, f: number, B: number, V: number): { uniq: Int32Array; rowSlot: Int32Array } {
   const rowSlot = new Int32Array(B);
-  const seen: number[] = [];
-  for (let b = 0, i = f; b < B; b++, i += F) {
-    const id = ids[i]!;
-    let s = slot[id]!;
-    if (s < 0) {
-      s = seen.length;
-      slot[id] = s;
-      seen.push(id);
-    }
-    rowSlot[b] = s;
-  }
-  const uniq = Int32Array.from(seen);
-  for (let s = 0; s < uniq.length; s++) slot[uniq[s]!] = -1;
-  return { uniq, rowSlot };
+  firstSeen.begin(V);
+  for (let b = 0, i = f; b < B; b++, i += F) rowSlot[b] = firstSeen.index(ids[i]!);
+  return { uniq: firstSeen.end(), rowSlot };
 }
 
 /**
@@ -111,19 +97,16 @@ export function fieldInput(
   perIdMaxDistinct = isGradEnabled() ? (kernels.perIdMaxDistinct ?? PER_ID_MAX_DISTINCT) : 1,
 ): FieldInput {
   const { F, B, D } = checkFields("fieldInput", tables, ids);
-  let maxV = 0;
-  for (const t of tables) maxV = Math.max(maxV, t.shape[0]!);
   let width = F * D;
   for (const a of after) {
     if (a.rank !== 2 || a.shape[0] !== B) throw new Error(`fieldInput: ${fmt(a.shape)} does not have the ${B} rows of the ids`);
     width += a.shape[1]!;
   }
-  if (slotScratch.length < maxV) slotScratch = new Int32Array(maxV).fill(-1);
   const saved = ids.slice(); // the caller may reuse its id buffer before backward runs
   const perId: PerIdField[] = [];
   const gathered: number[] = [];
   for (let f = 0; f < F; f++) {
-    const d = distinct(saved, F, f, B, slotScratch);
+    const d = distinct(saved, F, f, B, tables[f]!.shape[0]!);
     if (d.uniq.length <= perIdMaxDistinct * B) {
       const rows = allocF32(d.uniq.length * D);
       kernels.gatherRows(rows, tables[f]!.data, d.uniq, D);
