@@ -4,7 +4,7 @@
  * rounding, for the op alone and for the whole model, plus its errors.
  */
 import { describe, expect, it } from "vitest";
-import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, Tensor, concat, denseGrad, fieldInput, fieldsLinear, gatherFields, linear, mul, noGrad, sum, train } from "../src/index.js";
+import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, PER_ID_INFER_MAX_ROWS, Rng, Tensor, concat, denseGrad, fieldInput, fieldsLinear, gatherFields, linear, mul, noGrad, sum, train } from "../src/index.js";
 import { expectAllClose, randn } from "./helpers.js";
 
 const D = 5; // not a multiple of the 4-wide tiles
@@ -124,12 +124,29 @@ describe("the model's first layers: per distinct id vs over the materialised inp
     const all = m.predict(ds.all());
     const few = m.predict(ds.take(order, 0, 7)); // 7 rows: every field's ids nearly all distinct
     expect(Array.from(few.pCtcvr)).toEqual(Array.from(all.pCtcvr.subarray(0, 7)));
-    // because without a graph every field goes per id; while recording, a batch whose ids are mostly
-    // distinct is partly gathered instead
+    // because without a graph every field of these small tables goes per id; while recording, a batch
+    // whose ids are mostly distinct is partly gathered instead
     const single = m.config.fields.flatMap((f, i) => (f.kind === "single" ? [m.embeddings[i]!.weight] : []));
     const ids = ds.take(order, 0, 7).ids;
     expect(noGrad(() => fieldInput(single, ids)).perId.length).toBe(single.length);
     expect(fieldInput(single, ids).perId.length).toBeLessThan(single.length);
+  });
+
+  it("in inference, fields of large tables go dense, small ones per id, and a row's scores still do not depend on its batch", () => {
+    // one table above PER_ID_INFER_MAX_ROWS (dense), two below (per id)
+    const m = new Esmm({ preset: "esmm-mmoe", fields: [{ name: "user", vocab: PER_ID_INFER_MAX_ROWS + 900 }, { name: "app", vocab: 300 }, { name: "pos", vocab: 20 }], dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 4 });
+    const B = 700;
+    const rng = new Rng(8);
+    const ids = Int32Array.from({ length: B * 3 }, (_, i) => rng.int([PER_ID_INFER_MAX_ROWS + 900, 300, 20][i % 3]!));
+    const tables = m.embeddings.map((e) => e.weight);
+    expect(noGrad(() => fieldInput(tables, ids)).perId.map((p) => p.table)).toEqual([tables[1], tables[2]]);
+    const whole = m.predict(ids).pCtcvr;
+    for (const size of [1, 3, 7, 33, 256]) {
+      for (let start = 0; start + size <= B; start += 211) {
+        const part = m.predict(ids.subarray(start * 3, (start + size) * 3)).pCtcvr;
+        expect(Array.from(part), `rows ${start}..${start + size}`).toEqual(Array.from(whole.subarray(start, start + size)));
+      }
+    }
   });
 
   it("trains to the same weights within float rounding", async () => {

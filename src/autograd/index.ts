@@ -9,7 +9,7 @@ export { sum, mean, softmax } from "./ops/reduce.js";
 export { reshape, concat, detach } from "./ops/shape.js";
 export { gather, gatherFields, embeddingBag, checkIds, checkFields, toIds } from "./ops/embedding.js";
 export type { BagMode } from "./ops/embedding.js";
-export { fieldsLinear, fieldInput, PER_ID_MAX_DISTINCT } from "./ops/fields.js";
+export { fieldsLinear, fieldInput, PER_ID_MAX_DISTINCT, PER_ID_INFER_MAX_ROWS } from "./ops/fields.js";
 export type { FieldInput, PerIdField } from "./ops/fields.js";
 export { mixExperts } from "./ops/mix.js";
 export { bceWithLogits, bceWithLogitsProduct } from "./ops/loss.js";
