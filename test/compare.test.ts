@@ -87,6 +87,21 @@ describe("esmm compare", () => {
   }, 120_000);
 });
 
+describe("esmm compare on files", () => {
+  it("trains each model on --train, stops on --valid, scores --test; the ground-truth columns give the entire-space AUC", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-compare-files-"));
+    const files = ["train", "valid", "test"].map((n) => join(dir, `${n}.csv`));
+    for (const [i, f] of files.entries()) expect((await run("generate", "--rows", i === 0 ? "3000" : "1000", "--stream", String(i), "--out", f, "--users", "200", "--apps", "80")).code).toBe(0);
+    const r = await run("compare", "--train", files[0]!, "--valid", files[1]!, "--test", files[2]!, "--presets", "esmm,base", "--seeds", "2", "--epochs", "2", "--early-stop", "ctcvrAuc", "--dim", "4", "--expert-hidden", "8", "--workers", "0", "--json");
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as { setup: Record<string, unknown>; models: Array<{ name: string; metrics: Record<string, { values: number[] }> }>; runs: Array<{ test: { rows: number } }> };
+    expect(j.setup.test).toBe(files[2]);
+    expect(j.runs.every((x) => x.test.rows === 1000)).toBe(true);
+    for (const m of j.models) for (const v of m.metrics.cvrAucEntireSpace!.values) expect(v).toBeGreaterThan(0.3);
+    expect((await run("compare", "--valid", files[1]!)).code).toBe(2);
+  }, 120_000);
+});
+
 describe("esmm train: --bottom, --objective, --emb-init", () => {
   const dir = mkdtempSync(join(tmpdir(), "esmm-choice-"));
   const csv = join(dir, "train.csv");

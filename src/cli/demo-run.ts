@@ -19,6 +19,9 @@ import {
   type AbSettings,
   type ArmOutcome,
   type Bottom,
+  type CsvOptions,
+  type Dataset,
+  type FieldSpec,
   type CounterfactualConfig,
   type EmbeddingInit,
   type EsmmMetrics,
@@ -29,6 +32,8 @@ import {
   type ObjectiveName,
   type TermKey,
 } from "../index.js";
+import { checkSchema, emptyStats, fitPreprocessor, loadDataset, openSource, type Format, type RowSource } from "../node/index.js";
+import { csvOptionsOf } from "./shared.js";
 
 /** A model to train: its bottom and objective and whatever else it changes from the defaults. */
 export interface ModelSpec {
@@ -60,6 +65,8 @@ export interface DemoJob {
   diagnostics?: boolean;
   /** Play the trained model as an arm of a simulated A/B test (ranked by pCTCVR). */
   abtest?: AbSettings;
+  /** Train, validate and test on files instead of the simulator (`sim` and the row counts are then unused). */
+  files?: { train: string; valid: string; test: string | null; format: Format; csv: CsvOptions; minCount: number; common?: string };
 }
 
 export interface EpochDiagnostics {
@@ -88,18 +95,40 @@ export interface DemoResult {
   seconds: number;
 }
 
-export function modelOf(job: DemoJob, sim: AppStoreSimulator, st: { mean: number[]; std: number[] }): Esmm {
+/** The model of a job for its data's fields and dense statistics. */
+function modelOf(job: DemoJob, fields: FieldSpec[], dense: string[], st: { mean: number[]; std: number[] }): Esmm {
   const { lossWeights: _lw, ...spec } = job.model;
-  return new Esmm({ ...spec, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: job.seed });
+  return new Esmm({ ...spec, fields, dense, denseMean: st.mean, denseStd: st.std, seed: job.seed });
+}
+
+/**
+ * The job's data and a model for it: the simulator's streams 0 / 1 / 2, or files (the preprocessing
+ * fitted on the training file, as esmm train fits it; the test set is the validation file unless
+ * one is given).
+ */
+async function dataAndModel(job: DemoJob): Promise<{ tr: Dataset; va: Dataset; te: Dataset; model: Esmm; sim: AppStoreSimulator | null }> {
+  if (!job.files) {
+    const sim = new AppStoreSimulator(job.sim);
+    const tr = sim.dataset(job.trainRows, 0);
+    return { tr, va: sim.dataset(job.validRows, 1), te: sim.dataset(job.testRows, 2), model: modelOf(job, sim.fieldSpecs(), [...DENSE_FEATURES], denseStats(tr)), sim };
+  }
+  const f = job.files;
+  const open = (path: string, csv: CsvOptions): Promise<RowSource> => openSource({ format: f.format, path, csv, ...(f.common ? { common: f.common } : {}) });
+  const pre = await fitPreprocessor(await open(f.train, f.csv), { minCount: f.minCount });
+  const load = async (path: string): Promise<Dataset> => {
+    const src = await open(path, f.format === "aliccp-raw" ? {} : { ...csvOptionsOf(pre.schema), ...(f.csv.delimiter ? { delimiter: f.csv.delimiter } : {}) });
+    checkSchema(src, pre, path);
+    return loadDataset(src, pre, emptyStats());
+  };
+  const tr = await load(f.train);
+  const va = await load(f.valid);
+  const te = f.test ? await load(f.test) : va;
+  return { tr, va, te, model: modelOf(job, pre.fieldSpecs(), pre.schema.dense, { mean: pre.denseMean, std: pre.denseStd }), sim: null };
 }
 
 export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void): Promise<DemoResult> {
   const t0 = performance.now();
-  const sim = new AppStoreSimulator(job.sim);
-  const tr = sim.dataset(job.trainRows, 0);
-  const va = sim.dataset(job.validRows, 1);
-  const te = sim.dataset(job.testRows, 2);
-  const model = modelOf(job, sim, denseStats(tr));
+  const { tr, va, te, model, sim } = await dataAndModel(job);
   const curve: DemoResult["curve"] = [];
   const epochs: DemoResult["epochs"] = [];
   const diagnostics: EpochDiagnostics[] = [];
@@ -127,7 +156,7 @@ export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void
     },
   });
   let abtest: ArmOutcome | undefined;
-  if (job.abtest) {
+  if (job.abtest && sim) {
     const sessions = drawSessions(sim, job.abtest);
     const scores = scoreSessions(sessions, (chunk) => model.predict(sessionBatch(sim, chunk)), 100);
     abtest = playModel(sim, sessions, scores, "pCtcvr", job.abtest.top);

@@ -153,4 +153,4 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   io.out(`report: ${outDir}/report.html (results: ${outDir}/results.json)`);
 }
 
-export const command: Command = { name: "demo", summary: "the main job (npm start): simulate, train all three variants, compare, write a report", ...DEMO_SPEC, run: demoCommand };
+export const command: Command = { name: "demo", summary: "the main job (npm start): simulate, train esmm-mmoe, esmm and base over three seeds, compare them, run a simulated A/B test, write a report", ...DEMO_SPEC, run: demoCommand };

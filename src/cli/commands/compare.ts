@@ -9,12 +9,12 @@ import { resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
 import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type MetricName, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
 import { writeFileAtomic } from "../../node/index.js";
-import { UsageError, int, list, num, str, type Parsed } from "../args.js";
+import { UsageError, int, list, need, num, str, type Parsed } from "../args.js";
 import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs } from "../jobs.js";
-import { architectureOptions, embInitOf, expertOptionsOf, lossWeightsOf, trainingOptions } from "../shared.js";
+import { architectureOptions, csvOptionsFrom, dataOptions, embInitOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
 
@@ -173,6 +173,11 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   if (es && !METRICS.includes(es)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}, got "${es}"`);
   const sim = { seed: int(p, "sim-seed", 7), ...simulatorRates(p) };
   const epochs = int(p, "epochs", 1, 1);
+  const trainPath = str(p, "train");
+  const files: DemoJob["files"] = trainPath
+    ? { train: trainPath, valid: need(p, "valid"), test: str(p, "test") ?? null, format: formatOf(p), csv: csvOptionsFrom(p), minCount: int(p, "min-count", 1, 1), ...(str(p, "common") ? { common: str(p, "common")! } : {}) }
+    : undefined;
+  if (!files && (str(p, "valid") || str(p, "test"))) throw new UsageError("--valid and --test go with --train (files instead of the simulator)");
   const jobs: DemoJob[] = models.flatMap((m) =>
     seeds.map((seed) => ({
       variant: m.name,
@@ -187,10 +192,11 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
       sim,
       ...(es ? { earlyStop: { metric: es, patience: int(p, "patience", 1, 1) } } : {}),
       ...(p.diagnostics === true ? { diagnostics: true } : {}),
+      ...(files ? { files } : {}),
     })),
   );
   const workers = int(p, "workers", availableParallelism(), 0);
-  io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${rows.toLocaleString("en-US")} training impressions, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
+  io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
   let last = 0;
   let done = 0;
@@ -201,7 +207,8 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
       last = now;
     }
   }, (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
-  const setup = { "training impressions": rows, epochs, ...(es ? { "early stopping": es } : {}), "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
+  const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias };
+  const setup = { ...data, epochs, ...(es ? { "early stopping": es } : {}), seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
   const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baselines, setup);
   const outDir = str(p, "out");
   if (outDir) {
@@ -222,7 +229,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
 export const command: Command = {
   name: "compare",
   summary: "train several models over several seeds on simulated data; mean +- std and paired differences with 95% intervals",
-  usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B] [--json] [--out DIR]",
+  usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2 | --models FILE] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B | --train FILE --valid FILE [--test FILE]] [--json] [--out DIR]",
   options: {
     models: { type: "string", help: "a JSON file listing models with their own settings (name, preset or bottom/objective, experts, towers, lossWeights, ...)" },
     presets: { type: "string", help: `comma-separated presets (${PRESET_NAMES.join(", ")}); default esmm-mmoe,esmm,base when no model is named` },
@@ -237,6 +244,11 @@ export const command: Command = {
     "early-stop": { type: "string", help: "validation metric to stop on and restore the best epoch by (ctcvrAuc, ctrAuc, ...)" },
     patience: { type: "string", help: "epochs without improvement before stopping (default 1)" },
     "sim-seed": { type: "string", help: "seed of the simulated world (default 7)" },
+    train: { type: "string", help: "train on this file instead of the simulator (the entire-space CVR AUC needs the true_pcvr column esmm generate writes)" },
+    valid: { type: "string", help: "with --train: the validation file (early stopping; the test set unless --test)" },
+    test: { type: "string", help: "with --train: the file the models are scored on" },
+    "min-count": { type: "string", help: "with --train: keep ids seen at least this often (default 1)" },
+    ...dataOptions(),
     ...simulatorRateOptions(),
     dim: { type: "string", help: "embedding width D (default 16)" },
     ...architectureOptions(),
