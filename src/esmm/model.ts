@@ -96,7 +96,7 @@ export class Esmm extends Module {
       if (cfg.experts.gatePrior !== 0) {
         [this.gates.ctr, this.gates.cvr].forEach((g, t) => {
           const b = g.linear.bias!.data;
-          for (let e = 0; e < cfg.experts.count; e++) if (this.ownerOf(e) === t) b[e]! += cfg.experts.gatePrior;
+          for (let e = 0; e < cfg.experts.count; e++) if (this.homeOf(e) === t) b[e]! += cfg.experts.gatePrior;
         });
       }
     } else {
@@ -109,11 +109,14 @@ export class Esmm extends Module {
     if (hasImputation(cfg)) this.towers.imp = new Mlp(towerSizes, { rng });
   }
 
-  /** The task (0 ctr, 1 cvr) that alone trains expert e, or null where every task does (see EsmmConfig.experts.share). */
+  /** The task (0 ctr, 1 cvr) expert e belongs to, whose gate the prior leans on it: e mod 2, except cgc's shared experts (null). */
+  homeOf(e: number): 0 | 1 | null {
+    return this.config.experts.share === "cgc" && e >= 2 ? null : ((e % 2) as 0 | 1);
+  }
+
+  /** The task that alone trains expert e, or null where every task does (see EsmmConfig.experts.share). */
   ownerOf(e: number): 0 | 1 | null {
-    const share = this.config.experts.share;
-    if (share === "all" || (share === "cgc" && e >= 2)) return null;
-    return (e % 2) as 0 | 1;
+    return this.config.experts.share === "all" ? null : this.homeOf(e);
   }
 
   /** The preset's name where the bottom and objective make one ("esmm-mmoe", "base", ...), else "bottom/objective". */
