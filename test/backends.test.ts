@@ -5,7 +5,8 @@
  * on the same validation AUCs within 0.002.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseStats, evaluate, fastKernels, naiveKernels, train, useKernels, wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, type Kernels } from "../src/index.js";
+import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseStats, evaluate, fastKernels, naiveKernels, train, useKernels, wasmKernels, wasmSimdSupported, type Kernels } from "../src/index.js";
+import { wasmKernelsAllSimd } from "../src/tensor/kernels/index.js";
 
 const sim = new AppStoreSimulator({ users: 400, apps: 150, seed: 11 });
 const trainSet = sim.dataset(5000, 0);

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseGrad, denseStats, evaluate, shardBatch, shardLossWeights, train, type LabeledBatch, type Preset } from "../src/index.js";
+import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseGrad, denseStats, evaluate, shardLossWeights, train, type LabeledBatch, type Preset } from "../src/index.js";
+import { shardBatch } from "../src/esmm/parallel.js";
 import "../src/node/index.js";
 import { main } from "../src/cli/main.js";
 

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { afterAll, beforeAll } from "vitest";
-import { Adam, Esmm, PRESET_NAMES, denseGrad, fastKernels, naiveKernels, useKernels, wasmKernels, wasmKernelsAllSimd, wasmSimdSupported, type Batch, type EsmmConfigInput, type Kernels } from "../src/index.js";
+import { Adam, Esmm, PRESET_NAMES, denseGrad, fastKernels, naiveKernels, useKernels, wasmKernels, wasmSimdSupported, type Batch, type EsmmConfigInput, type Kernels } from "../src/index.js";
+import { wasmKernelsAllSimd } from "../src/tensor/kernels/index.js";
 
 interface Fixture {
   config: EsmmConfigInput;

@@ -3,7 +3,8 @@
  * validates, and the SIMD gemm agrees with the naive oracle within float32 rounding on awkward shapes.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { BACKENDS, Rng, backendName, fastKernels, gemmModuleBytes, naiveKernels, useBackend, wasmFmaKernels, wasmFmaSupported, wasmKernels, wasmSimdSupported, wasmWarmup, type BackendName, type Kernels } from "../src/index.js";
+import { BACKENDS, Rng, backendName, fastKernels, naiveKernels, useBackend, wasmFmaKernels, wasmFmaSupported, wasmKernels, wasmSimdSupported, wasmWarmup, type BackendName, type Kernels } from "../src/index.js";
+import { gemmModuleBytes } from "../src/tensor/kernels/index.js";
 import { F32, I32, ModuleBuilder, V128, sleb, uleb } from "../src/tensor/wasm/builder.js";
 import { gemmCases } from "./helpers.js";
 

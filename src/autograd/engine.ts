@@ -9,7 +9,8 @@
  * - After backward the graph is released: intermediate tensors drop their node and gradient, so
  *   memory does not grow across training steps.
  */
-import { installBackwardEngine, type Tensor } from "../tensor/index.js";
+import type { Tensor } from "../tensor/index.js";
+import { installBackwardEngine } from "../tensor/tensor.js";
 import type { OpName } from "./ops/names.js";
 
 let gradEnabled = true;

@@ -1,4 +1,4 @@
-export { record, noGrad, isGradEnabled, topologicalOrder } from "./engine.js";
+export { record, noGrad, isGradEnabled } from "./engine.js";
 export { gradcheck } from "./gradcheck.js";
 export type { GradcheckOptions, GradcheckResult } from "./gradcheck.js";
 export { OP_NAMES } from "./ops/names.js";

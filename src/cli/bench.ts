@@ -17,7 +17,6 @@ import {
   noGrad,
   predictParallel,
   train,
-  workerFactory,
   useBackend,
   wasmFmaKernels,
   wasmFmaSupported,
@@ -28,6 +27,7 @@ import {
   type Kernels,
   type LabeledBatch,
 } from "../index.js";
+import { workerFactory } from "../esmm/parallel.js";
 import { F32, I32, ModuleBuilder, V128 } from "../tensor/wasm/builder.js";
 import "../node/index.js"; // the worker threads behind --threads
 import { UsageError, list, num, type OptionSpec, type Parsed } from "./args.js";

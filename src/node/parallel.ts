@@ -5,7 +5,8 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { registerWorkerFactory, startShardPool, type Adam, type Endpoint, type Esmm, type ShardInit, type ShardWorkers } from "../index.js";
+import { registerWorkerFactory, type Adam, type Esmm, type ShardWorkers } from "../index.js";
+import { startShardPool, type Endpoint, type ShardInit } from "../esmm/pool.js";
 
 /** The worker's script beside this module (dist/node when run from the compiled package). */
 function workerScript(): URL {

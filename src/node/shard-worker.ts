@@ -1,6 +1,7 @@
 /** One thread of data-parallel training on Node: the shard host (src/esmm/shard-host.ts) on this worker's port. */
 import { parentPort, workerData } from "node:worker_threads";
-import { hostShards, type ShardInit } from "../index.js";
+import { hostShards } from "../esmm/shard-host.js";
+import type { ShardInit } from "../esmm/pool.js";
 
 const port = parentPort!;
 try {

@@ -1,10 +1,10 @@
-export { Tensor, tensor, zeros, ones, full, randUniform, randNormal, denseGrad, installBackwardEngine } from "./tensor.js";
+export { Tensor, tensor, zeros, ones, full, randUniform, randNormal, denseGrad } from "./tensor.js";
 export type { GraphNode, RowSparse, TensorOptions } from "./tensor.js";
 export { Rng } from "./rng.js";
 export { Arena, allocF32, allocLasting } from "./arena.js";
 export * from "./init.js";
 export * from "./shape.js";
-export { kernels, useKernels, useBackend, backendName, BACKENDS, naiveKernels, fastKernels, wasmKernels, wasmKernelsAllSimd, wasmFmaKernels, wasmSimdSupported, wasmFmaSupported, gemmModuleBytes, wasmWarmup, sigmoidScalar, softplusScalar } from "./kernels/index.js";
+export { kernels, useKernels, useBackend, backendName, BACKENDS, naiveKernels, fastKernels, wasmKernels, wasmFmaKernels, wasmSimdSupported, wasmFmaSupported, wasmWarmup, sigmoidScalar, softplusScalar } from "./kernels/index.js";
 export type { BackendName } from "./kernels/index.js";
 export type { Kernels, GemmOpts, AdamHyper, BinaryOp, UnaryOp } from "./kernels/index.js";
 export { firstNonFinite, assertFinite } from "./finite.js";

@@ -5,7 +5,8 @@
  * `esmm serve` sends.
  */
 import type { Adam } from "../optim/index.js";
-import { registerWorkerFactory, startShardPool, type Endpoint, type Esmm, type ShardInit, type ShardWorkers } from "../esmm/index.js";
+import { registerWorkerFactory, type Esmm, type ShardWorkers } from "../esmm/index.js";
+import { startShardPool, type Endpoint, type ShardInit } from "../esmm/pool.js";
 
 function spawnWeb(init: ShardInit): Endpoint {
   const w = new Worker(new URL("./shard-worker.js", import.meta.url), { type: "module" });

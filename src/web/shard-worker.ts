@@ -1,5 +1,6 @@
 /** One thread of data-parallel training in a browser: the shard host on this Web Worker. */
-import { hostShards, type ShardInit } from "../esmm/index.js";
+import { hostShards } from "../esmm/shard-host.js";
+import type { ShardInit } from "../esmm/pool.js";
 
 const scope = self as unknown as { postMessage(m: unknown, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent) => void) | null };
 scope.onmessage = (e: MessageEvent) => {

@@ -1,5 +1,6 @@
 /** `esmm predict`: scores per row, in row order, to a CSV file or standard output (--keep copies key columns). Returns normally on success and throws on failure (see main.ts). */
-import { csvCell, predictParallel, workerFactory, firstNonFinite } from "../../index.js";
+import { csvCell, predictParallel, firstNonFinite } from "../../index.js";
+import { workerFactory } from "../../esmm/parallel.js";
 import { BatchBuilder } from "../../data/index.js";
 import { emptyStats, openAtomicWriter } from "../../node/index.js";
 import { UsageError, list, need, str, type Parsed } from "../args.js";
