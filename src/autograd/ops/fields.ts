@@ -66,6 +66,12 @@ export interface PerIdField {
   readonly uniq: Int32Array;
   readonly rowSlot: Int32Array;
   readonly rows: Float32Array;
+  /**
+   * The batch's rows grouped by distinct id, for the backward pass (rows[first[s] .. first[s + 1])
+   * have id uniq[s]); every layer reading the input needs the same grouping, so the first to need it
+   * makes it here (see groupsOf).
+   */
+  groups?: { first: Int32Array; rows: Int32Array };
 }
 
 /**
@@ -160,20 +166,30 @@ function mergeSegments(segs: Array<[number, number]>): Array<[number, number]> {
   return out;
 }
 
-// Scratch for values that live within one call (grown on demand, reused); anything the backward pass
-// needs comes from allocF32 instead, so a step arena can recycle it. Where the backend computes in
-// memory of its own (wasm), the scratch is lent from there, so its kernels use it without copying.
-const pool: Array<{ data: Float32Array; release: (() => void) | null }> = [];
-function scratch(i: number, n: number): Float32Array {
-  const have = pool[i];
-  if (!have || have.data.length < n) {
-    have?.release?.();
-    const size = have ? Math.ceil(n * 1.25) : n;
-    const loan = kernels.alloc?.(size) ?? null;
-    pool[i] = loan ?? { data: new Float32Array(size), release: null };
+/**
+ * A buffer for values that live within one call (grown on demand, reused); anything the backward
+ * pass needs comes from allocF32 instead, so a step arena can recycle it. Where the backend computes
+ * in memory of its own (wasm), the buffer is lent from there, so its kernels use it without copying.
+ */
+class Scratch {
+  private loan: { data: Float32Array; release: (() => void) | null } | null = null;
+
+  /** n floats, valid until the next call. */
+  take(n: number): Float32Array {
+    const have = this.loan;
+    if (!have || have.data.length < n) {
+      have?.release?.();
+      const size = have ? Math.ceil(n * 1.25) : n;
+      this.loan = kernels.alloc?.(size) ?? { data: new Float32Array(size), release: null };
+    }
+    return this.loan!.data.subarray(0, n);
   }
-  return pool[i]!.data.subarray(0, n);
 }
+
+/** A block of w: the other columns' [O, K] or one field's [O, D] (and the same shapes of dW). */
+const weightBlock = new Scratch();
+/** The per-id products P_f of every field, one after another (forward), or S_f (backward). */
+const perIdProducts = new Scratch();
 
 
 /** Offsets of B bags of n rows each: 0, n, 2n, ..., Bn. */
@@ -183,20 +199,14 @@ function everyN(B: number, n: number): Int32Array {
   return o;
 }
 
-/**
- * The rows of each slot, in order: rows[first[s] .. first[s + 1]) are the rows whose slot is s.
- * Every layer reading the same input needs the same grouping in its backward pass: it is made once
- * per field and remembered beside the field's row slots.
- */
-const groupCache = new WeakMap<Int32Array, { first: Int32Array; rows: Int32Array }>();
-function groupRows(rowSlot: Int32Array, u: number): { first: Int32Array; rows: Int32Array } {
-  const cached = groupCache.get(rowSlot);
-  if (cached) return cached;
-  const first = new Int32Array(u + 1);
-  const rows = new Int32Array(rowSlot.length);
-  kernels.groupBySlot(first, rows, rowSlot, u);
-  groupCache.set(rowSlot, { first, rows });
-  return { first, rows };
+/** The field's rows grouped by distinct id (a counting sort), made once and kept on the field. */
+function groupsOf(p: PerIdField): { first: Int32Array; rows: Int32Array } {
+  if (p.groups) return p.groups;
+  const first = new Int32Array(p.uniq.length + 1);
+  const rows = new Int32Array(p.rowSlot.length);
+  kernels.groupBySlot(first, rows, p.rowSlot, p.uniq.length);
+  p.groups = { first, rows };
+  return p.groups;
 }
 
 /**
@@ -228,7 +238,7 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
   const P = perId.length;
   if (others) {
     // bias (and, with no per-id fields to add after it, ReLU) as the product is stored
-    const Wo = whole ? w.data : scratch(0, O * K);
+    const Wo = whole ? w.data : weightBlock.take(O * K);
     if (!whole) otherBlock(Wo, w.data, true);
     kernels.gemm(y.data, others.data, Wo, B, O, K, { transB: true, bias: b ? b.data : null, relu: relu && P === 0 });
   } else if (b) {
@@ -239,8 +249,8 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
   if (P > 0) {
     const start = new Int32Array(P + 1);
     perId.forEach((p, j) => (start[j + 1] = start[j]! + p.uniq.length));
-    const prods = scratch(2, O * start[P]!);
-    const wf = scratch(0, O * D);
+    const prods = perIdProducts.take(O * start[P]!);
+    const wf = weightBlock.take(O * D);
     perId.forEach((p, j) => {
       kernels.copyColumns(wf, D, 0, w.data, I, p.column, D, O, false);
       kernels.gemm(prods.subarray(O * start[j]!, O * start[j + 1]!), p.rows, wf, p.uniq.length, O, D, { transB: true });
@@ -270,13 +280,13 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
         // dW_others = dz^T @ others
         if (whole) kernels.gemm(w.gradBuffer(), dz, others.data, O, K, B, { transA: true, accumulate: true });
         else {
-          const dWo = scratch(0, O * K);
+          const dWo = weightBlock.take(O * K);
           kernels.gemm(dWo, dz, others.data, O, K, B, { transA: true });
           otherBlock(dWo, w.gradBuffer(), false);
         }
       }
       if (others.needsGrad) {
-        const Wo = whole ? w.data : scratch(0, O * K);
+        const Wo = whole ? w.data : weightBlock.take(O * K);
         if (!whole) otherBlock(Wo, w.data, true);
         kernels.gemm(others.gradBuffer(), dz, Wo, B, K, O, { accumulate: true }); // d others += dz @ W_others
       }
@@ -286,10 +296,10 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
       if (!t.needsGrad && !w.needsGrad) continue;
       const u = p.uniq.length;
       // S_f: dz summed per distinct id, the rows grouped by id first (a counting sort).
-      const byId = groupRows(p.rowSlot, u);
-      const S = scratch(2, u * O);
+      const byId = groupsOf(p);
+      const S = perIdProducts.take(u * O);
       kernels.sumRowBags(S, dz, byId.first, byId.rows, O, false, false);
-      const blk = scratch(0, O * D);
+      const blk = weightBlock.take(O * D);
       if (w.needsGrad) {
         kernels.gemm(blk, S, p.rows, O, D, u, { transA: true }); // dW_f = S_f^T @ U_f   [O, D]
         kernels.copyColumns(w.gradBuffer(), I, p.column, blk, D, 0, D, O, true);
