@@ -13,6 +13,7 @@ import { noGrad } from "./engine.js";
 import { mul } from "./ops/elementwise.js";
 import { sum } from "./ops/reduce.js";
 
+/** Options of `gradcheck`: the finite-difference step and tolerances (float32 defaults), and how large inputs are checked. */
 export interface GradcheckOptions {
   eps?: number;
   atol?: number;
@@ -24,6 +25,7 @@ export interface GradcheckOptions {
   directions?: number;
 }
 
+/** What `gradcheck` found: whether every coordinate or direction was within tolerance, and each one that was not. */
 export interface GradcheckResult {
   ok: boolean;
   /** Largest |numeric - analytic| - (atol + rtol |numeric|) seen; <= 0 means within tolerance. */
@@ -32,6 +34,7 @@ export interface GradcheckResult {
   failures: string[];
 }
 
+/** Checks the gradients the tape computes for `f` against central differences of `f` itself, for every input that requires a gradient (see the top of this file). */
 export function gradcheck(f: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[], opts: GradcheckOptions = {}): GradcheckResult {
   const eps = opts.eps ?? 1e-3;
   const atol = opts.atol ?? 1e-3;

@@ -21,6 +21,7 @@ import { Rng } from "../tensor/index.js";
 import { meanOf, pairedDifference, type Batch } from "../esmm/index.js";
 import type { AppStoreSimulator } from "./simulator.js";
 
+/** One user session of the simulated feed: the user, the context (hour, page) and the candidate apps retrieved for it. */
 export interface AbSession {
   user: number;
   hour: number;
@@ -28,6 +29,7 @@ export interface AbSession {
   candidates: Int32Array;
 }
 
+/** The size of a simulated A/B test: sessions, candidates per session, apps shown per session (at most 20), and the seed of the sessions. */
 export interface AbSettings {
   sessions: number;
   candidates: number;
@@ -44,6 +46,7 @@ export function drawSessions(sim: AppStoreSimulator, o: AbSettings): AbSession[]
 
 /** What an arm ranks by: a probability, or pCTCVR times the install's value to the store. */
 export type AbRankBy = "pCtcvr" | "pCtr" | "pCvr" | "value";
+/** Every `AbRankBy`. */
 export const AB_RANK_BY: readonly AbRankBy[] = ["pCtcvr", "pCtr", "pCvr", "value"];
 
 /** A model's scores of one session's candidates (any engine: an Esmm, a checkpoint, ...). */
@@ -233,6 +236,7 @@ export function sessionBatch(sim: AppStoreSimulator, sessions: readonly AbSessio
   return { size, ids, bags, dense: Nd ? dense : null };
 }
 
+/** One arm's row of the A/B table (see `summariseArms`). */
 export interface ArmSummary {
   name: string;
   installsPerUser: number;

@@ -13,9 +13,12 @@
  */
 import { DataError, type RawRow, type Schema } from "./schema.js";
 
+/** The single-valued fields of the Ali-CCP raw release, by feature-field id. */
 export const ALICCP_SINGLE = ["101", "121", "122", "124", "125", "126", "127", "128", "129", "205", "206", "207", "216", "301"] as const;
+/** The multi-valued fields of the Ali-CCP raw release, by feature-field id. */
 export const ALICCP_MULTI = ["109_14", "110_14", "127_14", "150_14", "210", "508", "509", "702", "853"] as const;
 
+/** The schema of Ali-CCP raw rows: the fields above, and the click and conversion labels. */
 export function aliccpSchema(): Schema {
   return {
     click: "click",

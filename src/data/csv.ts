@@ -5,6 +5,7 @@
 import { F32_MAX } from "../esmm/index.js";
 import { DataError, type MultiColumn, type RawRow, type Schema } from "./schema.js";
 
+/** How a CSV file's columns are read: the label columns, which columns are categorical, multi-valued (a bag of ids) or dense, which to ignore, the user column for GAUC, the delimiter, and columns to keep for output. */
 export interface CsvOptions {
   delimiter?: string;
   click?: string;
@@ -126,6 +127,7 @@ export class CsvRowParser {
     };
   }
 
+  /** One data line as a raw row; throws a `DataError` naming the file, the line and the column. */
   parse(lineIn: string, lineNo: number): RawRow {
     const line = lineIn.endsWith("\r") ? lineIn.slice(0, -1) : lineIn;
     const cells = splitCsvLine(line, this.delim);

@@ -18,6 +18,7 @@ export class DataError extends Error {
   }
 }
 
+/** A multi-valued column: its name, the separator between its ids, and how its bag is pooled. */
 export interface MultiColumn {
   name: string;
   /** Separator between ids in a cell (default "|"); each id may carry a weight as `id:weight`. */
@@ -84,6 +85,7 @@ export class FieldMap {
     return this.mapping.kind === "vocab" ? this.mapping.tokens.length + 1 : this.mapping.buckets + 1;
   }
 
+  /** The id of a token: its vocabulary entry, its hash bucket, or the out-of-vocabulary row. */
   id(token: string): number {
     if (this.index) return this.index.get(token) ?? 0;
     return 1 + (fnv1a(token) % (this.mapping as { buckets: number }).buckets);
@@ -103,6 +105,7 @@ export class VocabBuilder {
     this.denseSq = new Float64Array(schema.dense.length);
   }
 
+  /** Counts the tokens of one raw row, per field (and the row), for the vocabularies. */
   add(r: RawRow): void {
     this.rows++;
     r.singles.forEach((t, i) => bump(this.counts[i]!, t));
@@ -193,6 +196,7 @@ export class Preprocessor {
     ];
   }
 
+  /** The preprocessing as JSON (what a checkpoint's model.json stores; `Preprocessor.fromJSON` reads it back, checking every field). */
   toJSON(): object {
     return { schema: this.schema, mappings: this.mappings, denseMean: this.denseMean, denseStd: this.denseStd };
   }
@@ -286,6 +290,7 @@ export class BatchBuilder {
     return this.click.length;
   }
 
+  /** Adds a raw row (mapped through the preprocessor); `flush` returns the batch. */
   push(r: RawRow): void {
     const maps = this.pre.maps;
     const F = r.singles.length;

@@ -33,6 +33,7 @@ import { Rng, sigmoidScalar } from "../tensor/index.js";
 import { Dataset, type Bag, type Batch } from "../esmm/index.js";
 import type { FieldSpec } from "../esmm/index.js";
 
+/** The simulated world: its seed, sizes, target rates, the strength of selection bias, and popularity. */
 export interface SimulatorOptions {
   /** Seeds the world (users, apps, effects). */
   seed?: number;
@@ -60,12 +61,15 @@ export interface SimRow {
   truePcvr: number;
 }
 
+/** The single-valued fields of a simulated impression, in the order of `SimRow.ids`. */
 export const SINGLE_FIELDS = [
   "user_id", "age", "gender", "device", "region", "activity",
   "app_id", "category", "developer", "price", "rating", "size",
   "position", "hour", "page",
 ] as const;
+/** The multi-valued fields of a simulated impression (the user's favourite categories). */
 export const MULTI_FIELDS = ["recent_cats"] as const;
+/** The dense features of a simulated impression, in the order of `SimRow.dense`. */
 export const DENSE_FEATURES = ["app_downloads", "user_tenure"] as const;
 
 const K = 8;
@@ -224,6 +228,7 @@ interface Draft {
   zv: number; // conversion logit without v0
 }
 
+/** The AppS simulator: a seeded world of users and apps and any number of impression streams from it, with the true click and conversion probability of every impression (see the top of this file). */
 export class AppStoreSimulator {
   readonly options: Required<SimulatorOptions>;
   private readonly w: World;

@@ -11,6 +11,7 @@ export interface Bag {
   weights: Float32Array | null;
 }
 
+/** A batch of model inputs: `size` rows of single-valued ids (row-major, one per single field), one bag per multi-valued field, and dense values (row-major). */
 export interface Batch {
   size: number;
   ids: Int32Array;
@@ -18,6 +19,7 @@ export interface Batch {
   dense: Float32Array | null;
 }
 
+/** A batch with its click and conversion labels (0/1 per row), and the ground truth where the data has it. */
 export interface LabeledBatch extends Batch {
   click: Float32Array;
   conversion: Float32Array;
@@ -55,6 +57,7 @@ export class Dataset {
     checkLabels(click, conversion, 0);
   }
 
+  /** Rows `order[start .. end)` as a labelled batch (copied). */
   take(order: ArrayLike<number>, start: number, end: number): LabeledBatch {
     const B = end - start;
     const Fs = this.numSingle;
@@ -107,6 +110,7 @@ export class Dataset {
   }
 }
 
+/** The indices 0 .. n - 1. */
 export function identity(n: number): Int32Array {
   const a = new Int32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;

@@ -15,8 +15,11 @@ import { FieldError, expectArray, expectFloat, expectInt, expectObject, expectOn
  *   scoring, doubly robust), with pCTR as the propensity.
  */
 export type Bottom = "mmoe" | "shared" | "separate";
+/** Every `Bottom`. */
 export const BOTTOMS: readonly Bottom[] = ["mmoe", "shared", "separate"];
+/** The name of an objective: a row of `OBJECTIVES` (see `Bottom` above for each). */
 export type ObjectiveName = "entire-space" | "clicked" | "escm2-ips" | "escm2-dr";
+/** Every `ObjectiveName`. */
 export const OBJECTIVE_NAMES: readonly ObjectiveName[] = ["entire-space", "clicked", "escm2-ips", "escm2-dr"];
 
 /**
@@ -30,6 +33,7 @@ export const OBJECTIVE_NAMES: readonly ObjectiveName[] = ["entire-space", "click
  * - `escm2-ips`, `escm2-dr`: ESCM2 (Wang et al., SIGIR 2022) on the ESMM paper's nets.
  */
 export type Preset = "esmm-mmoe" | "esmm" | "base" | "base-shared" | "escm2-ips" | "escm2-dr";
+/** Each preset's bottom and objective. */
 export const PRESETS: Readonly<Record<Preset, { bottom: Bottom; objective: ObjectiveName }>> = {
   "esmm-mmoe": { bottom: "mmoe", objective: "entire-space" },
   esmm: { bottom: "shared", objective: "entire-space" },
@@ -38,6 +42,7 @@ export const PRESETS: Readonly<Record<Preset, { bottom: Bottom; objective: Objec
   "escm2-ips": { bottom: "shared", objective: "escm2-ips" },
   "escm2-dr": { bottom: "shared", objective: "escm2-dr" },
 };
+/** Every `Preset`. */
 export const PRESET_NAMES = Object.keys(PRESETS) as Preset[];
 
 /** The name a model goes by: its preset's where it has one, else "bottom/objective". */
@@ -67,6 +72,7 @@ export interface CounterfactualConfig {
   normalize: boolean;
 }
 
+/** One categorical field of the model input. */
 export interface FieldSpec {
   name: string;
   /** Rows of the embedding table (including any out-of-vocabulary row). */
@@ -76,6 +82,7 @@ export interface FieldSpec {
   pooling?: BagMode;
 }
 
+/** The model's configuration: what a checkpoint's model.json stores, with defaults filled in (see `resolveConfig`). */
 export interface EsmmConfig {
   bottom: Bottom;
   objective: ObjectiveName;
@@ -106,6 +113,7 @@ export interface EsmmConfig {
   seed: number;
 }
 
+/** What `new Esmm(...)` takes: the fields, and any other setting of `EsmmConfig` (or a preset) to override its default. */
 export type EsmmConfigInput = Partial<Omit<EsmmConfig, "fields" | "experts" | "towers" | "counterfactual">> & {
   fields: FieldSpec[];
   /** A preset: fills `bottom` and `objective` where they are not given (default esmm-mmoe). */
@@ -133,7 +141,9 @@ export const CONFIG_LIMITS = {
 
 /** The mmoe bottom's default remedies (see EsmmConfig.experts). */
 export type ExpertShare = "all" | "owned" | "cgc";
+/** Every `ExpertShare`. */
 export const EXPERT_SHARES: readonly ExpertShare[] = ["all", "owned", "cgc"];
+/** The mmoe bottom's default remedies (see `EsmmConfig.experts`). */
 export const DEFAULT_EXPERTS = { share: "owned" as ExpertShare, gatePrior: 3 };
 
 const KNOWN_KEYS = new Set(["preset", "bottom", "objective", "counterfactual", "fields", "dense", "denseMean", "denseStd", "dim", "experts", "towers", "embeddingInit", "seed", "variant"]);

@@ -12,6 +12,7 @@ import type { Dataset, LabeledBatch } from "./batch.js";
 import type { Esmm, LossWeights } from "./model.js";
 import { objectiveOf, type TermKey } from "./objectives.js";
 
+/** Gate usage and entropy per task, over a dataset. */
 export interface GateStats {
   /** Mean gate weight of each expert, per task. */
   usage: { ctr: number[]; cvr: number[] };

@@ -104,6 +104,7 @@ function pick(a: ArrayLike<number>, mask: ArrayLike<number>): Float64Array {
   return out;
 }
 
+/** Mean prediction against the mean label, over the rows a metric is taken on. */
 export interface Calibration {
   /** Mean predicted probability. */
   predicted: number | null;
@@ -111,6 +112,7 @@ export interface Calibration {
   observed: number | null;
 }
 
+/** ESMM's metrics of a model on a dataset (`esmmMetrics`, `evaluate`): the AUCs of the paper's protocol, log losses, calibration, GAUC, and with ground truth the entire-space CVR AUC. */
 export interface EsmmMetrics {
   rows: number;
   clicks: number;
@@ -136,6 +138,7 @@ export interface EsmmMetrics {
   truth?: { cvrAucEntireSpace: number | null; ctrAuc: number | null; cvrAucClicked: number | null };
 }
 
+/** The scores and labels `esmmMetrics` reads, one entry per impression. */
 export interface MetricInputs {
   pCtr: ArrayLike<number>;
   pCvr: ArrayLike<number>;

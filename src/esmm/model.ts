@@ -42,6 +42,7 @@ export interface EsmmOutput {
  */
 export type LossWeights = Partial<Record<TermKey, number>>;
 
+/** A loss of `Esmm.loss`: the scalar to differentiate and each term's value. */
 export interface EsmmLoss {
   /** The scalar to call backward() on. */
   total: Tensor;
@@ -61,6 +62,7 @@ export interface Scores {
   gates?: { ctr: Float32Array; cvr: Float32Array };
 }
 
+/** The model: embeddings, a bottom (mmoe, shared or separate) and the CTR and CVR towers, with named parameters, named outputs (`forward`), its objective's loss (`loss`) and scoring (`predict`). See the top of this file. */
 export class Esmm extends Module {
   readonly config: EsmmConfig;
   readonly embeddings: Embedding[];

@@ -37,6 +37,7 @@ import type { CounterfactualConfig, EsmmConfig, ObjectiveName } from "./config.j
 /** The loss terms: `cvr` is an objective's second term (CTCVR for the entire-space ones, clicked CVR for `clicked`). */
 export type TermKey = "ctr" | "cvr" | "counterfactual" | "imputation";
 
+/** One term of an objective. */
 export interface ObjectiveTerm {
   key: TermKey;
   /** What the term is, for logs and reports. */
@@ -45,6 +46,7 @@ export interface ObjectiveTerm {
   over: "all" | "clicked" | "weights";
 }
 
+/** What an objective computes its terms from: the logits of a forward pass, the labels, and the counterfactual settings. */
 export interface LossContext {
   ctrLogit: Tensor;
   cvrLogit: Tensor;
@@ -57,9 +59,11 @@ export interface LossContext {
   counterfactual: CounterfactualConfig;
 }
 
+/** An objective: its terms and how to compute them. */
 export interface Objective {
   name: ObjectiveName;
   summary: string;
+  /** The terms this objective adds up (their rows depend on the counterfactual settings). */
   terms(cf: CounterfactualConfig): ObjectiveTerm[];
   /** Each term's mean (before its weight), as a scalar tensor. */
   loss(ctx: LossContext): Partial<Record<TermKey, Tensor>>;
@@ -97,6 +101,7 @@ export function ipsEstimate(e: ArrayLike<number>, w: ArrayLike<number>, n: numbe
   return n > 0 ? s / n : 0;
 }
 
+/** The doubly robust estimate (1/B) sum eHat + (1/n) sum w (e - eHat), in float64. */
 export function drEstimate(e: ArrayLike<number>, eHat: ArrayLike<number>, w: ArrayLike<number>, n: number): number {
   let imputed = 0;
   let corr = 0;
@@ -138,6 +143,7 @@ function drLoss(ctx: LossContext): { dr: Tensor; imp: Tensor } {
   return { dr, imp };
 }
 
+/** The table of objectives, by name. */
 export const OBJECTIVES: Readonly<Record<ObjectiveName, Objective>> = {
   "entire-space": {
     name: "entire-space",

@@ -54,6 +54,7 @@ export interface ShardWorkers {
   score(shards: Batch[]): Promise<Scores[]>;
   /** Makes the parameters' current values visible to the workers (after every update). */
   publish(): void;
+  /** Stops the workers. */
   close(): Promise<void>;
 }
 

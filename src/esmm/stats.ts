@@ -26,6 +26,7 @@ export function t975(df: number): number {
   return 1.96 + (2.042 - 1.96) * (30 / df);
 }
 
+/** The paired difference of two matched series, with its 95% interval. */
 export interface PairedDifference {
   /** Mean of b_i - a_i. */
   mean: number;

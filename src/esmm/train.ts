@@ -12,11 +12,14 @@ import type { Esmm, LossWeights, Scores } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
 export interface BatchSource {
+  /** The batches of one epoch, in order (a streaming source shuffles within its buffer, seeded by the epoch). */
   batches(epoch: number): Iterable<LabeledBatch> | AsyncIterable<LabeledBatch>;
 }
 
+/** A validation metric early stopping can watch. */
 export type MetricName = "ctrAuc" | "cvrAuc" | "ctcvrAuc" | "ctrLogLoss" | "cvrLogLoss" | "ctcvrLogLoss";
 
+/** What `onProgress` receives: the epoch, step and rows so far, the last batch's losses and the epoch's speed. */
 export interface ProgressEvent {
   epoch: number;
   step: number;
@@ -30,6 +33,7 @@ export interface ProgressEvent {
   samplesPerSec: number;
 }
 
+/** What `train` records for each epoch: mean losses, rows, seconds, and the validation metrics when a validation set is given. */
 export interface EpochRecord {
   epoch: number;
   loss: number;
@@ -40,6 +44,7 @@ export interface EpochRecord {
   valid?: EsmmMetrics;
 }
 
+/** Options of `train`: Adam's (when it makes the optimizer), epochs, batch size, seeds, loss weights, validation and early stopping, callbacks, threads. */
 export interface TrainOptions extends AdamOptions {
   epochs?: number;
   batchSize?: number;
@@ -66,6 +71,7 @@ export interface TrainOptions extends AdamOptions {
   threads?: number;
 }
 
+/** What `train` returns: every epoch's record, the epoch whose weights the model holds, and the optimizer (to save or continue with). */
 export interface TrainResult {
   history: EpochRecord[];
   /** The epoch whose weights the model holds at the end (the best one with early stopping). */

@@ -21,22 +21,26 @@ function show(v: unknown): string {
   return String(v);
 }
 
+/** v as a plain object, else a `FieldError` naming the field. */
 export function expectObject(v: unknown, field: string): Record<string, unknown> {
   if (!v || typeof v !== "object" || Array.isArray(v)) throw new FieldError(field, `must be an object, got ${show(v)}`);
   return v as Record<string, unknown>;
 }
 
+/** v as an array of at most `max` entries, else a `FieldError` naming the field. */
 export function expectArray(v: unknown, field: string, maxLength = Number.MAX_SAFE_INTEGER): unknown[] {
   if (!Array.isArray(v)) throw new FieldError(field, `must be an array, got ${show(v)}`);
   if (v.length > maxLength) throw new FieldError(field, `has ${v.length} entries, at most ${maxLength} are allowed`);
   return v;
 }
 
+/** v as a string, else a `FieldError` naming the field. */
 export function expectString(v: unknown, field: string): string {
   if (typeof v !== "string") throw new FieldError(field, `must be a string, got ${show(v)}`);
   return v;
 }
 
+/** v as an integer in [min, max], else a `FieldError` naming the field. */
 export function expectInt(v: unknown, field: string, min: number, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
     throw new FieldError(field, `must be an integer in [${min}, ${max}], got ${show(v)}`);
@@ -53,6 +57,7 @@ export function expectFloat(v: unknown, field: string, opts: { positive?: boolea
   return v;
 }
 
+/** v as one of `allowed`, else a `FieldError` naming the field and the choices. */
 export function expectOneOf<T extends string>(v: unknown, field: string, allowed: readonly T[]): T {
   if (typeof v !== "string" || !allowed.includes(v as T)) throw new FieldError(field, `must be one of ${allowed.join(", ")}, got ${show(v)}`);
   return v as T;

@@ -16,6 +16,7 @@ import { crc32Hex } from "./crc32.js";
 import { Preprocessor } from "../data/index.js";
 import { decodeSafetensors, encodeSafetensors, readSafetensorsHeader, type NamedArray } from "./safetensors.js";
 
+/** The `format` marker of an esmm-ts checkpoint's model.json. */
 export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
 /**
  * 2 adds checksums; 3 replaces the config's `variant` by a `bottom` and an `objective`. Versions 1
@@ -25,9 +26,12 @@ export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
 export const CHECKPOINT_VERSION = 3;
 const READABLE_VERSIONS = [1, 2, 3];
 
+/** The file of a checkpoint that holds the weights. */
 export const WEIGHTS_FILE = "weights.safetensors";
+/** The file of a checkpoint that holds Adam's state. */
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 
+/** A checkpoint's model.json. */
 export interface ModelJson {
   format: typeof CHECKPOINT_FORMAT;
   formatVersion: number;
@@ -48,6 +52,7 @@ function contentText(j: { config: unknown; preprocessor?: unknown; training?: un
   return JSON.stringify([j.config, j.preprocessor ?? null, j.training ?? null]);
 }
 
+/** The model's parameters as safetensors bytes, under their names (the PyTorch twin reads the same file). */
 export function encodeWeights(model: Esmm): Uint8Array {
   const m = new Map<string, NamedArray>(model.namedParameters().map(([n, p]) => [n, { data: p.data, shape: p.shape }]));
   return encodeSafetensors(m, { format: "pt", producer: "esmm-ts" });
@@ -88,6 +93,7 @@ export function loadWeights(model: Esmm, bytes: Uint8Array, what = WEIGHTS_FILE)
   }
 }
 
+/** Adam's state (each parameter's moments and step count, shaped as `shapes` says) as safetensors bytes. */
 export function encodeOptimizer(opt: Adam, shapes: ReadonlyMap<string, readonly number[]>, extra: Record<string, string> = {}): Uint8Array {
   const st = opt.stateDict();
   const m = new Map<string, NamedArray>();
@@ -101,6 +107,7 @@ export function encodeOptimizer(opt: Adam, shapes: ReadonlyMap<string, readonly 
   return encodeSafetensors(m, { ...extra, steps: JSON.stringify(steps) });
 }
 
+/** Adam's state and the file's metadata from an optimizer file's bytes. */
 export function decodeOptimizer(bytes: Uint8Array, what = OPTIMIZER_FILE): { state: Map<string, AdamParamState>; metadata: Record<string, string> } {
   const { tensors, metadata } = decodeSafetensors(bytes, what);
   let steps: Record<string, number>;

@@ -16,6 +16,7 @@ export interface NamedArray {
   shape: readonly number[];
 }
 
+/** A decoded safetensors file: its tensors by name and its metadata. */
 export interface Safetensors {
   tensors: Map<string, NamedArray>;
   metadata: Record<string, string>;

@@ -14,6 +14,7 @@ import { modelFromCheckpoint, WEIGHTS_FILE } from "./checkpoint.js";
 /** A record's raw values by column name; a bag may be "a|b:2" (its column's syntax) or an array of ids. */
 export type FeatureRecord = Readonly<Record<string, string | number | boolean | null | undefined | ReadonlyArray<string | number>>>;
 
+/** One record's scores. */
 export interface RecordScore {
   pCtr: number;
   pCvr: number;
@@ -22,6 +23,7 @@ export interface RecordScore {
   gates?: { ctr: number[]; cvr: number[] };
 }
 
+/** What `ScoringModel.rank` sorts by. */
 export type RankBy = "pCtcvr" | "pCtr" | "pCvr";
 
 /** A model and the preprocessing it was trained with: what an app scores records with. */

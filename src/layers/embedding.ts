@@ -13,6 +13,7 @@ export interface EmbeddingInit {
   std: number;
 }
 
+/** Options of an `Embedding`: the seeded generator and the initialisation. */
 export interface EmbeddingOptions {
   rng: Rng;
   init?: EmbeddingInit;

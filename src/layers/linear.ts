@@ -2,6 +2,7 @@ import { Rng, Tensor, linearDefault, zeros } from "../tensor/index.js";
 import { fieldsLinear, linear, type FieldInput } from "../autograd/index.js";
 import { Module, type NamedParameters } from "./module.js";
 
+/** Options of a `Linear`: the seeded generator of its initial weights, and whether it has a bias. */
 export interface LinearOptions {
   rng: Rng;
   bias?: boolean;

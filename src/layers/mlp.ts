@@ -3,6 +3,7 @@ import type { FieldInput } from "../autograd/index.js";
 import { Linear } from "./linear.js";
 import { Module, prefixed, type NamedParameters } from "./module.js";
 
+/** Options of an `Mlp`: the seeded generator, and whether a ReLU follows the last layer too. */
 export interface MlpOptions {
   rng: Rng;
   /** ReLU after the last layer too (experts: yes; a tower ending in a logit: no). Default false. */

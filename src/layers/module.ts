@@ -5,12 +5,15 @@
  */
 import type { Tensor } from "../tensor/index.js";
 
+/** Parameters under their dotted names (`towers.ctr.0.weight`), in a fixed order. */
 export type NamedParameters = Array<[name: string, parameter: Tensor]>;
 
+/** A layer: what owns parameters, lists them under stable names (`namedParameters`) and moves them as one state (`stateDict`, `loadStateDict`). */
 export abstract class Module {
   /** Parameters with stable dotted names, in a fixed order. */
   abstract namedParameters(): NamedParameters;
 
+  /** The parameters, in `namedParameters` order. */
   parameters(): Tensor[] {
     return this.namedParameters().map(([, p]) => p);
   }

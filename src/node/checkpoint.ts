@@ -17,6 +17,7 @@ import {
 import type { Preprocessor } from "../data/index.js";
 import { checkReplaceable, writeDirAtomic, type DirFs } from "./files.js";
 
+/** What `saveCheckpoint` writes beside the weights: the preprocessing, the optimizer's state and the training metadata. */
 export interface SaveOptions {
   preprocessor?: Preprocessor;
   optimizer?: Adam;
@@ -54,6 +55,7 @@ export async function assertCheckpointWritable(dir: string): Promise<void> {
   await checkReplaceable(dir, { replaceable: isCheckpointDir, what: "an esmm-ts checkpoint" });
 }
 
+/** What `loadCheckpoint` returns: the model, the parsed model.json, the preprocessing (if saved) and the optimizer state (if saved). */
 export interface LoadedCheckpoint {
   model: Esmm;
   json: ModelJson;

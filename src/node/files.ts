@@ -78,9 +78,13 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * fail (a crash at that point) and check what is left on disk.
  */
 export interface DirFs {
+  /** Creates a directory (its parent exists). */
   mkdir(path: string): Promise<void>;
+  /** Writes a file and flushes it to disk. */
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  /** Renames atomically within one filesystem. */
   rename(from: string, to: string): Promise<void>;
+  /** Removes a file or a directory tree. */
   rm(path: string): Promise<void>;
 }
 
@@ -102,6 +106,7 @@ const realDirFs: DirFs = {
   rm: (p) => fsp.rm(p, { recursive: true, force: true }),
 };
 
+/** Options of `writeDirAtomic`: which existing directories it may replace, and the filesystem calls (injectable, to test a crash at each step). */
 export interface DirWriteOptions {
   /**
    * Whether an existing, non-empty directory is one this writer may replace (e.g. "holds a
@@ -218,8 +223,18 @@ async function cleanLeftovers(dir: string, fs: DirFs): Promise<void> {
   }
 }
 
+/** A file being written through a temporary sibling (see openAtomicWriter). */
+export interface AtomicWriter {
+  /** Appends text (buffered). */
+  write: (s: string) => Promise<void>;
+  /** Flushes, syncs and renames the temporary file into place. */
+  close: () => Promise<void>;
+  /** Removes the temporary file; the target is left as it was. */
+  abort: () => Promise<void>;
+}
+
 /** Writes a text stream to a temporary file and renames it into place when `close()` succeeds. */
-export async function openAtomicWriter(path: string): Promise<{ write: (s: string) => Promise<void>; close: () => Promise<void>; abort: () => Promise<void> }> {
+export async function openAtomicWriter(path: string): Promise<AtomicWriter> {
   const tmp = tempName(path, "tmp");
   let fh: Awaited<ReturnType<typeof fsp.open>>;
   try {

@@ -33,6 +33,7 @@ function spawnNode(init: ShardInit): Endpoint {
   };
 }
 
+/** Starts `count` worker threads holding replicas of `model` over shared memory (what `train(..., { threads })` uses in Node). */
 export function startShardWorkers(model: Esmm, count: number, optimizer?: Adam): Promise<ShardWorkers> {
   return startShardPool(spawnNode, model, count, optimizer);
 }

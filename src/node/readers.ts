@@ -26,9 +26,12 @@ import {
 import { Dataset, Rng, type BatchSource, type LabeledBatch } from "../index.js";
 import { readLines } from "./files.js";
 
+/** A data file's format: csv (with the column options), torch-rechub's preprocessed Ali-CCP and AliExpress CSVs, or the raw Ali-CCP release. */
 export type Format = "csv" | "aliccp-csv" | "aliexpress" | "aliccp-raw";
+/** Every `Format`. */
 export const FORMATS: readonly Format[] = ["csv", "aliccp-csv", "aliexpress", "aliccp-raw"];
 
+/** What `openSource` opens: a path, its format and CSV options, and what to do with bad lines. */
 export interface SourceSpec {
   format: Format;
   path: string;
@@ -40,6 +43,7 @@ export interface SourceSpec {
   maxLine?: number;
 }
 
+/** What a read counted: rows read, lines skipped as bad and the first few reasons, and the rows the format itself drops. */
 export interface ReadStats {
   rows: number;
   /** Lines skipped as bad (only with skipBad), with the first few errors. */
@@ -74,9 +78,11 @@ export function sidecarOptions(path: string): CsvOptions {
 /** An opened file: its schema, and its rows as a stream (each call re-reads the file). */
 export interface RowSource {
   schema: Schema;
+  /** The file's rows, streamed (constant memory); counts into `stats`. */
   rows(stats?: ReadStats): AsyncGenerator<RawRow>;
 }
 
+/** Read statistics with nothing counted yet. */
 export function emptyStats(): ReadStats {
   return { rows: 0, bad: 0, badExamples: [], dropped: 0 };
 }
@@ -92,6 +98,7 @@ async function firstLine(path: string, maxLine?: number): Promise<string | null>
   return null;
 }
 
+/** Opens a data file as a row source: its header checked, its schema read (and the `<file>.schema.json` sidecar, if any). */
 export async function openSource(spec: SourceSpec): Promise<RowSource> {
   if (!existsSync(spec.path)) throw new DataError(spec.path, 0, null, "no such file");
   if (spec.format === "aliccp-raw") return openAliccpRaw(spec);
@@ -199,6 +206,7 @@ export async function loadDataset(src: RowSource, pre: Preprocessor, stats?: Rea
   return datasetOf(bb.flush(), pre.schema.dense.length);
 }
 
+/** A dataset holding a labelled batch's rows (with `numDense` dense values per row). */
 export function datasetOf(b: LabeledBatch, numDense: number): Dataset {
   return new Dataset(b.size, b.ids, b.size ? b.ids.length / b.size : 0, b.bags, b.dense, numDense, b.click, b.conversion, b.user, b.truePctr, b.truePcvr);
 }

@@ -33,11 +33,13 @@ const TYPES: Record<string, string> = {
 
 const LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"];
 
+/** Options of `startStaticServer`. */
 export interface StaticServerOptions {
   /** Accept any Host header (default: only loopback names, unless `host` is not a loopback address). */
   anyHost?: boolean;
 }
 
+/** Serves the regular files under `root` to this machine (see the top of this file for what it refuses). */
 export function startStaticServer(rootIn: string, port: number, host = "127.0.0.1", opts: StaticServerOptions = {}): Promise<{ server: Server; url: string }> {
   const rootPromise = fsp.realpath(resolve(rootIn));
   const loopback = host === "127.0.0.1" || host === "localhost" || host === "::1";

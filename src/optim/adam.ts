@@ -18,6 +18,7 @@ import type { AdamHyper, Tensor } from "../tensor/index.js";
 import { allocLasting, firstNonFinite, kernels } from "../tensor/index.js";
 import type { NamedParameters } from "../layers/index.js";
 
+/** Adam's hyperparameters (PyTorch's defaults), decoupled weight decay, and clipping of the global gradient norm. */
 export interface AdamOptions {
   lr?: number;
   beta1?: number;
@@ -36,6 +37,7 @@ export interface AdamParamState {
   v: Float32Array;
 }
 
+/** Adam (and AdamW with `weightDecay`) over named parameters; a table with row-sparse gradients is updated lazily, only the rows a step touched (see the top of this file). */
 export class Adam {
   readonly lr: number;
   readonly beta1: number;

@@ -16,6 +16,7 @@
 /** Returns a dropped arena's buffers to the backend that lent them (see Kernels.alloc). */
 const lent = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<Array<() => void>>((releases) => releases.forEach((r) => r())) : null;
 
+/** A step arena: buffers handed out during `run` are taken back when the next `run` starts, so a training loop allocates nothing in its steady state (see the top of this file). */
 export class Arena {
   private buffers: Float32Array[] = [];
   /** Releases of the buffers a backend lent (in its own memory, where its kernels use them in place). */

@@ -30,6 +30,7 @@ export interface RowSparse {
   values: Float32Array;
 }
 
+/** Options of a new tensor: whether it requires a gradient, whether its gradient is row-sparse, its name. */
 export interface TensorOptions {
   requiresGrad?: boolean;
   /** For a [V, D] table: gradients from gathers arrive row-sparse (PyTorch's `sparse=True`). */
@@ -45,6 +46,7 @@ export function installBackwardEngine(fn: BackwardEngine): void {
   engine = fn;
 }
 
+/** A Float32Array with a shape, and when it takes part in a gradient, its gradient (dense, or row-sparse for embedding tables) and the node of the op that made it. */
 export class Tensor {
   readonly data: Float32Array;
   readonly shape: Shape;
@@ -97,6 +99,7 @@ export class Tensor {
     return this.data[0]!;
   }
 
+  /** The values as a plain array of numbers, in row-major order. */
   toArray(): number[] {
     return Array.from(this.data);
   }
@@ -180,6 +183,7 @@ export class Tensor {
     return new Tensor(this.data.slice(), this.shape, opts);
   }
 
+  /** The tensor's name and shape, for error messages. */
   label(): string {
     return `${this.name ?? "tensor"}${fmt(this.shape)}`;
   }
@@ -232,10 +236,12 @@ export function zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
   return new Tensor(opts.requiresGrad ? allocLasting(sizeOf(shape)) : new Float32Array(sizeOf(shape)), shape, opts);
 }
 
+/** A tensor of `shape` filled with 1. */
 export function ones(shape: Shape, opts: TensorOptions = {}): Tensor {
   return full(shape, 1, opts);
 }
 
+/** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
   return new Tensor(new Float32Array(sizeOf(shape)).fill(value), shape, opts);
 }

@@ -26,6 +26,7 @@ export function canUseThreads(): boolean {
   return typeof SharedArrayBuffer === "function" && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
 }
 
+/** Starts `count` Web Workers holding replicas of `model` over shared memory (a cross-origin-isolated page only). */
 export function startWebShardWorkers(model: Esmm, count: number, optimizer?: Adam): Promise<ShardWorkers> {
   return startShardPool(spawnWeb, model, count, optimizer);
 }

@@ -98,6 +98,7 @@ export function gatherFields(tables: readonly Tensor[], idsIn: Int32Array | Arra
   });
 }
 
+/** How a bag of ids is pooled into one row: the weighted sum, or the weighted mean (an empty bag gives zeros either way). */
 export type BagMode = "sum" | "mean";
 
 /**

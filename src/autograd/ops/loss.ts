@@ -5,6 +5,7 @@
 import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
+/** Options of the BCE losses. */
 export interface BceOptions {
   /** Per-row weights; the mean divides by their sum. A zero weight removes a row (and its gradient). */
   weights?: Float32Array;

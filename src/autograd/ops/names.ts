@@ -31,4 +31,5 @@ export const OP_NAMES = [
   "bceWithLogitsProduct",
 ] as const;
 
+/** The name of an op the tape can record (see `OP_NAMES`). */
 export type OpName = (typeof OP_NAMES)[number];

@@ -318,6 +318,7 @@ function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32
 }
 
 
+/** The `ts` backend: the TypeScript kernel set (blocked, register-tiled gemm; single-pass loops), tested against `naiveKernels`. */
 export const fastKernels: Kernels = {
   ...naiveKernels,
   gemm,

@@ -1,4 +1,4 @@
-export type { AdamHyper, BinaryOp, GemmOpts, Kernels, UnaryOp } from "./types.js";
+export type { AdamHyper, BackendBuffer, BinaryOp, GemmOpts, Kernels, UnaryOp } from "./types.js";
 export { naiveKernels, sigmoidScalar, softplusScalar } from "./naive.js";
 export { fastKernels } from "./fast.js";
 export { wasmKernels, wasmKernelsAllSimd, wasmFmaKernels, wasmSimdSupported, wasmFmaSupported, gemmModuleBytes, wasmWarmup } from "./wasm.js";
@@ -19,10 +19,12 @@ import { wasmFmaKernels, wasmFmaSupported, wasmKernels, wasmSimdSupported } from
  * The default is "wasm" where WebAssembly.validate accepts SIMD128, else "ts".
  */
 export type BackendName = "naive" | "ts" | "wasm" | "wasm-fma";
+/** Every `BackendName`. */
 export const BACKENDS: readonly BackendName[] = ["naive", "ts", "wasm", "wasm-fma"];
 
 const SETS: Record<BackendName, Kernels> = { naive: naiveKernels, ts: fastKernels, wasm: wasmKernels, "wasm-fma": wasmFmaKernels };
 
+/** The kernel set every op calls: set by `useBackend` (or `useKernels`). */
 export let kernels: Kernels = wasmSimdSupported() ? wasmKernels : fastKernels;
 
 /** Swaps the kernel set directly (benchmarks, a reader stepping through plain loops). */

@@ -359,6 +359,7 @@ function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32
   }
 }
 
+/** The `naive` backend: the plainest implementation of every kernel, the oracle the other sets are tested against. */
 export const naiveKernels: Kernels = {
   gemm,
   addRowVector,

@@ -26,13 +26,21 @@ export interface GemmOpts {
   relu?: boolean;
 }
 
+/** A buffer lent by a backend from memory of its own (see Kernels.alloc). */
+export interface BackendBuffer {
+  data: Float32Array;
+  /** Gives the buffer back to the backend. */
+  release: () => void;
+}
+
+/** The kernel contract: every hot loop an op needs, as a pure function on typed arrays. A backend is one object implementing it. */
 export interface Kernels {
   /**
    * Optional: n zeroed floats in memory this set's kernels read and write in place (a wasm backend's
    * linear memory), valid until `release`; null (or no method) for an ordinary Float32Array. Step
    * arenas take their buffers here.
    */
-  alloc?(n: number): { data: Float32Array; release: () => void } | null;
+  alloc?(n: number): BackendBuffer | null;
   /**
    * Optional: the fraction of a batch's rows with distinct ids below which a field's first layers
    * are faster per distinct id than over the materialised input, with this set's kernels (see
@@ -151,7 +159,9 @@ export interface Kernels {
   adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32Array, v: Float32Array, dim: number, h: AdamHyper): void;
 }
 
+/** An elementwise op of two tensors. */
 export type BinaryOp = "add" | "sub" | "mul" | "div";
+/** An elementwise op of one tensor. */
 export type UnaryOp = "neg" | "exp" | "log" | "softplus" | "logSigmoid";
 
 /** Per-step Adam constants, bias corrections folded in. */

@@ -407,6 +407,7 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
  */
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
+/** The `wasm` backend: SIMD WebAssembly kernels emitted by our module builder, the TypeScript ones elsewhere. */
 export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, addRowVector, mixExperts, gatherFields, adamDense, adamRows, alloc, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
 
 /**
