@@ -15,9 +15,9 @@
  * defined over every impression, so training pCTR and pCTCVR on all impressions trains the CVR tower
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
-import { Arena, Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/index.js";
-import { add, checkFields, concat, detach, fieldInput, gatherFields, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
-import { Embedding, Gate, Mlp, Module, prefixed, type NamedParameters } from "../layers/index.js";
+import { Arena, Rng, Tensor, allocF32, fmt } from "../tensor/index.js";
+import { add, detach, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
+import { FieldEmbeddings, Gate, Mlp, Module, prefixed, type Embedding, type FirstLayer, type NamedParameters } from "../layers/index.js";
 import { checkLabels, type Batch } from "./batch.js";
 import { hasImputation, inputWidth, modelName, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
 import { objectiveOf, termWeight, type TermKey } from "./objectives.js";
@@ -65,25 +65,23 @@ export interface Scores {
 /** The model: embeddings, a bottom (mmoe, shared or separate) and the CTR and CVR towers, with named parameters, named outputs (`forward`), its objective's loss (`loss`) and scoring (`predict`). See the top of this file. */
 export class Esmm extends Module {
   readonly config: EsmmConfig;
-  readonly embeddings: Embedding[];
-  /** separate bottom only: the CVR net's own tables (the CTR net uses `embeddings`). */
-  readonly cvrEmbeddings: Embedding[] | null;
+  /** The field embeddings and the input row built from them (src/layers/field-input.ts). */
+  readonly inputs: FieldEmbeddings;
+  /** separate bottom only: the CVR net's own tables and input (the CTR net uses `inputs`). */
+  readonly cvrInputs: FieldEmbeddings | null;
   readonly experts: Mlp[];
   readonly gates: { ctr: Gate; cvr: Gate } | null;
   readonly towers: { ctr: Mlp; cvr: Mlp; imp?: Mlp };
-  private readonly singleIdx: number[];
-  private readonly multiIdx: number[];
 
   constructor(configIn: EsmmConfigInput) {
     super();
     const cfg = resolveConfig(configIn);
     this.config = cfg;
     const rng = new Rng(cfg.seed);
-    const tables = (): Embedding[] => cfg.fields.map((f) => new Embedding(f.vocab, cfg.dim, { rng, init: cfg.embeddingInit }));
-    this.embeddings = tables();
-    this.cvrEmbeddings = cfg.bottom === "separate" ? tables() : null;
-    this.singleIdx = cfg.fields.flatMap((f, i) => (f.kind === "single" ? [i] : []));
-    this.multiIdx = cfg.fields.flatMap((f, i) => (f.kind === "multi" ? [i] : []));
+    const inputs = (): FieldEmbeddings =>
+      new FieldEmbeddings(cfg.fields, cfg.dim, { rng, init: cfg.embeddingInit, dense: { names: cfg.dense, mean: cfg.denseMean, std: cfg.denseStd }, label: "Esmm.forward" });
+    this.inputs = inputs();
+    this.cvrInputs = cfg.bottom === "separate" ? inputs() : null;
     const width = inputWidth(cfg);
     const eh = cfg.experts.hidden;
     let towerSizes: number[];
@@ -128,8 +126,8 @@ export class Esmm extends Module {
 
   namedParameters(): NamedParameters {
     const out: NamedParameters = [];
-    this.config.fields.forEach((f, i) => out.push(...prefixed(`embeddings.${f.name}`, this.embeddings[i]!.namedParameters())));
-    this.cvrEmbeddings?.forEach((e, i) => out.push(...prefixed(`cvrEmbeddings.${this.config.fields[i]!.name}`, e.namedParameters())));
+    out.push(...prefixed("embeddings", this.inputs.namedParameters()));
+    if (this.cvrInputs) out.push(...prefixed("cvrEmbeddings", this.cvrInputs.namedParameters()));
     this.experts.forEach((e, i) => out.push(...prefixed(`experts.${i}`, e.namedParameters())));
     if (this.gates) {
       out.push(...prefixed("gates.ctr", this.gates.ctr.namedParameters()));
@@ -148,63 +146,25 @@ export class Esmm extends Module {
    * - "dense": over the materialised input, as `embed()` returns it.
    * Both give the same model up to float rounding; this only changes speed, and is not saved with it.
    */
-  firstLayer: "per-id" | "dense" = "per-id";
+  firstLayer: FirstLayer = "per-id";
 
-  /**
-   * The model input x [B, F*D + Nd]: single fields gathered straight into place, bags pooled, dense
-   * standardised; from `tables` (the CVR net's own for `cvrEmbeddings` of a separate bottom).
-   */
-  embed(input: Batch, tables: readonly Embedding[] = this.embeddings): Tensor {
-    const { single, rest } = this.inputParts(input, tables);
-    const parts = single ? [gatherFields(single.tables, single.ids), ...rest] : rest;
-    // NOTE: field order in x is single fields first, then bags, then dense (not config order); the
-    // layout is fixed by the config, so checkpoints stay consistent.
-    return parts.length === 1 ? parts[0]! : concat(parts, 1);
+  /** Each field's embedding table (the CTR net's, for a separate bottom), in config order. */
+  get embeddings(): Embedding[] {
+    return this.inputs.tables;
+  }
+
+  /** The model input x [B, F*D + Nd]: single fields gathered straight into place, bags pooled, dense standardised. */
+  embed(batch: Batch): Tensor {
+    return this.inputs.embed(batch);
   }
 
   /**
-   * The model input as `firstLayer` wants it: by parts (a FieldInput, whose fields that repeat ids in
-   * this batch are multiplied per distinct id) for "per-id" when there are single fields, else x.
+   * The model input as `firstLayer` wants it: by parts (a FieldInput, whose fields are multiplied per
+   * distinct id) for "per-id" when there are single fields, else x; from `inputs` (the CVR net's own
+   * for a separate bottom).
    */
-  input(batch: Batch, tables: readonly Embedding[] = this.embeddings): Tensor | FieldInput {
-    if (this.firstLayer === "dense") return this.embed(batch, tables);
-    const { single, rest } = this.inputParts(batch, tables);
-    if (!single) return rest.length === 1 ? rest[0]! : concat(rest, 1);
-    return fieldInput(single.tables, single.ids, rest);
-  }
-
-  /** The single-valued fields' tables and ids (checked), and the other columns of x: pooled bags, then dense. */
-  private inputParts(input: Batch, embeddings: readonly Embedding[]): { single: { tables: Tensor[]; ids: Int32Array } | null; rest: Tensor[] } {
-    const cfg = this.config;
-    const B = input.size;
-    const Fs = this.singleIdx.length;
-    if (input.ids.length !== B * Fs) throw new Error(`Esmm.forward: ids has ${input.ids.length} entries, expected ${B} rows x ${Fs} single-valued fields`);
-    if (input.bags.length !== this.multiIdx.length) throw new Error(`Esmm.forward: ${input.bags.length} bags, expected ${this.multiIdx.length} multi-valued fields`);
-    let single: { tables: Tensor[]; ids: Int32Array } | null = null;
-    if (Fs > 0) {
-      const tables = this.singleIdx.map((i) => embeddings[i]!.weight);
-      // checked here to name the field; the op that reads them checks again, by index
-      checkFields("Esmm.forward", tables, input.ids, (f) => cfg.fields[this.singleIdx[f]!]!.name);
-      single = { tables, ids: input.ids };
-    }
-    const rest: Tensor[] = [];
-    this.multiIdx.forEach((fi, k) => {
-      const bag = input.bags[k]!;
-      const f = cfg.fields[fi]!;
-      rest.push(embeddings[fi]!.bag(bag.offsets, bag.ids, bag.weights, f.pooling ?? "mean"));
-    });
-    const Nd = cfg.dense.length;
-    if (Nd > 0) {
-      if (!input.dense || input.dense.length !== B * Nd) throw new Error(`Esmm.forward: expected ${B} x ${Nd} dense values`);
-      const d = allocF32(B * Nd);
-      for (let b = 0; b < B; b++) {
-        for (let j = 0; j < Nd; j++) d[b * Nd + j] = (input.dense[b * Nd + j]! - cfg.denseMean[j]!) / cfg.denseStd[j]!;
-      }
-      const bad = firstNonFinite(d);
-      if (bad) throw new Error(`Esmm.forward: dense feature "${cfg.dense[bad.index % Nd]}" of row ${Math.floor(bad.index / Nd)} is NaN or infinite (or overflows float32 once standardised); ${bad.count} such value(s) in the batch`);
-      rest.push(new Tensor(d, [B, Nd]));
-    }
-    return { single, rest };
+  input(batch: Batch, inputs: FieldEmbeddings = this.inputs): Tensor | FieldInput {
+    return inputs.input(batch, this.firstLayer);
   }
 
   /** One forward pass. `input` is a Batch, or plain ids [B, F] when every field is single-valued. */
@@ -213,7 +173,7 @@ export class Esmm extends Module {
     const x = this.input(batch);
     const B = batch.size;
     let hCtr = x;
-    let hCvr = this.cvrEmbeddings ? this.input(batch, this.cvrEmbeddings) : x;
+    let hCvr = this.cvrInputs ? this.input(batch, this.cvrInputs) : x;
     let gates: EsmmOutput["gates"];
     if (this.gates) {
       const experts = this.experts.map((e) => e.forward(x)); // E x [B, H]
@@ -237,7 +197,7 @@ export class Esmm extends Module {
 
   private batchOfIds(ids: Int32Array): Batch {
     const F = this.config.fields.length;
-    if (this.multiIdx.length > 0 || this.config.dense.length > 0) {
+    if (!this.inputs.idsOnly) {
       throw new Error("Esmm.forward: this model has multi-valued or dense features; pass a Batch, not plain ids");
     }
     if (ids.length % F !== 0) throw new Error(`Esmm.forward: ${ids.length} ids is not a multiple of ${F} fields`);
