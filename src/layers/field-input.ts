@@ -31,6 +31,7 @@ export interface InputBatch {
   dense: Float32Array | null;
 }
 
+/** Options of a `FieldEmbeddings`: the seeded generator and initialisation of its tables, the dense features, and the name its errors carry. */
 export interface FieldInputOptions {
   rng: Rng;
   init?: EmbeddingInit;
