@@ -10,7 +10,7 @@ import { AppStoreSimulator, PRESETS, PRESET_NAMES, drawSessions, summariseArms, 
 import { COMPARE_METRICS, compareTable, summarise } from "./commands/compare.js";
 import { abTable, builtInArm } from "./commands/abtest.js";
 import { writeFileAtomic } from "../node/index.js";
-import { int, num, str, type OptionSpec, type Parsed } from "./args.js";
+import { UsageError, int, num, str, type OptionSpec, type Parsed } from "./args.js";
 import { trainingOptions } from "./shared.js";
 import type { Command, Io } from "./io.js";
 import type { DemoJob, DemoResult } from "./demo-run.js";
@@ -70,7 +70,7 @@ export function observations(results: DemoResult[]): string[] {
 export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   const rows = int(p, "rows", 100_000, 100);
   const variants = (str(p, "variants") ?? DEMO_PRESETS.join(",")).split(",").map((s) => s.trim()) as Preset[];
-  for (const v of variants) if (!PRESET_NAMES.includes(v)) throw new Error(`--variants: unknown preset "${v}" (one of ${PRESET_NAMES.join(", ")})`);
+  for (const v of variants) if (!PRESET_NAMES.includes(v)) throw new UsageError(`--variants: unknown preset "${v}" (one of ${PRESET_NAMES.join(", ")})`);
   const nSeeds = int(p, "seeds", 3, 1);
   const seed0 = int(p, "seed", 1);
   const sim = { seed: int(p, "seed", 7), ...simulatorRates(p) };
