@@ -11,11 +11,14 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
   const m = ck.model;
   const c = m.config;
   const lines: string[] = [];
-  lines.push(`${dir}: ${m.name}, checkpoint format version ${ck.json.formatVersion}`);
+  lines.push(`${dir}: ${m.name} (bottom ${c.bottom}, objective ${c.objective}), checkpoint format version ${ck.json.formatVersion}`);
+  if (c.objective.startsWith("escm2")) lines.push(`counterfactual: propensity clip ${c.counterfactual.clip}, ${c.counterfactual.normalize ? "self-normalised" : "divided by the batch size"}`);
+  lines.push(`embedding init: ${c.embeddingInit.kind}:${c.embeddingInit.std}`);
   lines.push(`fields (${c.fields.length}, D = ${c.dim}): ${c.fields.map((f) => `${f.name}${f.kind === "multi" ? "[bag]" : ""}(${f.vocab})`).join(", ")}`);
   if (c.dense.length) lines.push(`dense features: ${c.dense.join(", ")}`);
-  if (m.gates) lines.push(`experts: ${c.experts.count} x [${c.experts.hidden.join(" -> ")}], gates per task, towers [${c.towers.hidden.join(" -> ")} -> 1]`);
-  else lines.push(`towers: CTR and CVR MLPs [${[...c.experts.hidden, ...c.towers.hidden].join(" -> ")} -> 1]`);
+  const imp = m.towers.imp ? " (and escm2-dr's imputation tower)" : "";
+  if (m.gates) lines.push(`experts: ${c.experts.count} x [${c.experts.hidden.join(" -> ")}] (share ${c.experts.share}, gate prior ${c.experts.gatePrior}), gates per task, towers [${c.towers.hidden.join(" -> ")} -> 1]${imp}`);
+  else lines.push(`towers: CTR and CVR MLPs [${[...c.experts.hidden, ...c.towers.hidden].join(" -> ")} -> 1]${imp}${c.bottom === "separate" ? ", each on its own embeddings" : ""}`);
   const groups = new Map<string, number>();
   for (const [name, t] of m.namedParameters()) {
     const g = name.split(".")[0]!;
@@ -33,7 +36,7 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
     where = dataPath;
   }
   if (p.json) {
-    io.out(JSON.stringify({ model: dir, variant: m.name, formatVersion: ck.json.formatVersion, config: c, parameters: m.parameterCount(), parameterGroups: Object.fromEntries(groups), training: { ...tr, history: undefined }, gateUsage: m.gates ? { source: usage ? where : null, ...(usage ?? {}) } : null }, null, 2));
+    io.out(JSON.stringify({ model: dir, variant: m.name, bottom: c.bottom, objective: c.objective, formatVersion: ck.json.formatVersion, config: c, parameters: m.parameterCount(), parameterGroups: Object.fromEntries(groups), training: { ...tr, history: undefined }, gateUsage: m.gates ? { source: usage ? where : null, ...(usage ?? {}) } : null }, null, 2));
     return;
   }
   if (m.gates) {
