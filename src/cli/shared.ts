@@ -15,6 +15,7 @@ import {
   type EmbeddingInit,
   type EsmmConfig,
   type LossWeights,
+  type MetricName,
   type ObjectiveName,
   type Preset,
   type Schema,
@@ -112,6 +113,14 @@ export function lossWeightsOf(p: Parsed): LossWeights | undefined {
   if (w.length < 2 || w.length > 4 || w.some((x) => !Number.isFinite(x) || x < 0)) throw new UsageError(`--loss-weights must be two to four finite numbers >= 0 as ctr,cvr[,counterfactual[,imputation]], got "${v}"`);
   const keys = ["ctr", "cvr", "counterfactual", "imputation"] as const;
   return Object.fromEntries(w.map((x, i) => [keys[i], x])) as LossWeights;
+}
+
+/** --early-stop METRIC (undefined when absent): a validation metric train() can watch. */
+export function earlyStopOf(p: Parsed): MetricName | undefined {
+  const es = str(p, "early-stop");
+  const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
+  if (es !== undefined && !METRICS.includes(es as MetricName)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}, got "${es}"`);
+  return es as MetricName | undefined;
 }
 
 /** --threads N | auto. */

@@ -7,14 +7,14 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
-import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type MetricName, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
+import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
 import { writeFileAtomic } from "../../node/index.js";
 import { UsageError, int, list, need, num, str, type Parsed } from "../args.js";
 import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs } from "../jobs.js";
-import { architectureOptions, csvOptionsFrom, dataOptions, embInitOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions } from "../shared.js";
+import { architectureOptions, csvOptionsFrom, dataOptions, earlyStopOf, embInitOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
 
@@ -168,9 +168,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const rows = int(p, "rows", 100_000, 100);
   const baselines = list(p, "baseline") ?? [models[0]!.name];
   for (const b of baselines) if (!models.some((m) => m.name === b)) throw new UsageError(`--baseline "${b}" is not one of the models compared (${models.map((m) => m.name).join(", ")})`);
-  const es = str(p, "early-stop") as MetricName | undefined;
-  const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
-  if (es && !METRICS.includes(es)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}, got "${es}"`);
+  const es = earlyStopOf(p);
   const sim = { seed: int(p, "sim-seed", 7), ...simulatorRates(p) };
   const epochs = int(p, "epochs", 1, 1);
   const trainPath = str(p, "train");
@@ -228,7 +226,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
 
 export const command: Command = {
   name: "compare",
-  summary: "train several models over several seeds on simulated data; mean +- std and paired differences with 95% intervals",
+  summary: "train several models over several seeds (simulated data, or files); mean +- std and paired differences with 95% intervals",
   usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2 | --models FILE] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B | --train FILE --valid FILE [--test FILE]] [--json] [--out DIR]",
   options: {
     models: { type: "string", help: "a JSON file listing models with their own settings (name, preset or bottom/objective, experts, towers, lossWeights, ...)" },

@@ -1,5 +1,5 @@
 /** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
-import { Adam, Esmm, evaluate, gateUsage, train, type Dataset, type LossWeights, type MetricName } from "../../index.js";
+import { Adam, Esmm, evaluate, gateUsage, train, type Dataset, type LossWeights } from "../../index.js";
 import {
   assertCheckpointWritable,
   emptyStats,
@@ -13,7 +13,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, earlyStopOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -58,9 +58,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   const trainPath = need(p, "train");
   const dir = need(p, "model");
   const epochs = int(p, "epochs", 2, 1);
-  const es = str(p, "early-stop") as MetricName | undefined;
-  const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
-  if (es && !METRICS.includes(es)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}`);
+  const es = earlyStopOf(p);
   if (es && !str(p, "valid")) throw new UsageError("--early-stop needs --valid");
   const lr = num(p, "lr", 1e-3, (x) => x > 0, "> 0");
 
