@@ -80,6 +80,19 @@ describe("Esmm forward", () => {
     expect(res.failures).toEqual([]);
   });
 
+  it("expert dropout: drops whole experts per row while training only, the same way for a seed", () => {
+    const b = batchOf(64, 5);
+    const make = (dropout: number): Esmm => new Esmm({ preset: "esmm-mmoe", fields: [{ name: "user", vocab: 10 }, { name: "item", vocab: 8 }, { name: "pos", vocab: 4 }], dim: 4, experts: { count: 2, hidden: [8, 6], dropout }, towers: { hidden: [5] }, seed: 3 });
+    const [d, plain, again] = [make(0.5), make(0), make(0.5)];
+    // scoring never drops: the same weights score the same with or without dropout
+    expect(Array.from(d.predict(b.ids).pCtcvr)).toEqual(Array.from(plain.predict(b.ids).pCtcvr));
+    // training does, per row, and a second model of the same seed draws the same masks
+    const t1 = d.forward(b.ids).pCtcvr.data;
+    expect(Array.from(t1)).not.toEqual(Array.from(plain.forward(b.ids).pCtcvr.data));
+    expect(Array.from(again.forward(b.ids).pCtcvr.data)).toEqual(Array.from(t1));
+    expect(() => make(0.95)).toThrow("config.experts.dropout: must be <= 0.9");
+  });
+
   it("owned experts: the same forward pass as plain MMoE, and each task's loss trains its own expert only", () => {
     const b = batchOf(12, 4);
     const owned = tiny("esmm-mmoe", 2, "owned");

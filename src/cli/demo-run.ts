@@ -42,7 +42,7 @@ export interface ModelSpec {
   counterfactual?: Partial<CounterfactualConfig>;
   embeddingInit?: EmbeddingInit;
   dim?: number;
-  experts?: { count?: number; hidden?: number[]; share?: ExpertShare; gatePrior?: number };
+  experts?: { count?: number; hidden?: number[]; share?: ExpertShare; gatePrior?: number; dropout?: number };
   towers?: { hidden?: number[] };
   lossWeights?: LossWeights;
 }

@@ -59,6 +59,7 @@ export function architectureOptions(): Record<string, OptionSpec> {
     experts: { type: "string", help: "mmoe bottom: number of experts (default 2)" },
     "expert-share": { type: "string", help: `mmoe bottom: owned (expert e is trained by task e mod 2 only, ctr 0, cvr 1; default), all (every task trains every expert: plain MMoE) or cgc (experts 0, 1 owned, 2 and up shared)` },
     "gate-prior": { type: "string", help: `mmoe bottom: initial gate logit each task gives its own experts (default ${DEFAULT_EXPERTS.gatePrior}; 0: even)` },
+    "expert-dropout": { type: "string", help: "mmoe bottom: while training, drop each expert's output for a row with this probability (default 0)" },
     "expert-hidden": { type: "string", help: "hidden sizes of each expert (shared/separate bottoms: of each task's MLP before its tower), comma-separated (default 256,128)" },
     "tower-hidden": { type: "string", help: "hidden sizes of each task's tower, comma-separated (default 64; empty for none)" },
     "loss-weights": { type: "string", help: "weights of the loss terms as ctr,cvr[,counterfactual[,imputation]] (cvr: the CTCVR term, or the clicked-only CVR term of the clicked objective; default 1 each)" },
@@ -95,13 +96,14 @@ export function modelChoice(p: Parsed, saved?: EsmmConfig): { bottom: Bottom; ob
 }
 
 /** --experts, --expert-share, --gate-prior (undefined where none is given). */
-export function expertOptionsOf(p: Parsed): { count?: number; share?: ExpertShare; gatePrior?: number } | undefined {
+export function expertOptionsOf(p: Parsed): { count?: number; share?: ExpertShare; gatePrior?: number; dropout?: number } | undefined {
   const share = str(p, "expert-share");
   if (share !== undefined && !EXPERT_SHARES.includes(share as ExpertShare)) throw new UsageError(`--expert-share must be one of ${EXPERT_SHARES.join(", ")}, got "${share}"`);
-  const o: { count?: number; share?: ExpertShare; gatePrior?: number } = {};
+  const o: { count?: number; share?: ExpertShare; gatePrior?: number; dropout?: number } = {};
   if (str(p, "experts") !== undefined) o.count = int(p, "experts", 2, 1);
   if (share) o.share = share as ExpertShare;
   if (str(p, "gate-prior") !== undefined) o.gatePrior = num(p, "gate-prior", 0, (x) => Math.abs(x) <= 20, "in [-20, 20]");
+  if (str(p, "expert-dropout") !== undefined) o.dropout = num(p, "expert-dropout", 0, (x) => x >= 0 && x <= 0.9, "in [0, 0.9]");
   return Object.keys(o).length ? o : undefined;
 }
 

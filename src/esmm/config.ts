@@ -104,10 +104,13 @@ export interface EsmmConfig {
    *   "cgc" (as CGC/PLE: experts 0 and 1 owned as above, experts 2 and up shared, trained by both);
    * - `gatePrior`: at initialisation, each task's gate favours its own experts (e mod 2 = task) by
    *   this logit (0: every expert weighs 1/E to start).
+   * - `dropout`: while training, each expert's output is dropped for a row with this probability (and
+   *   the kept ones scaled by 1 / (1 - p)), so no task can lean on one expert alone; 0 (the default)
+   *   turns it off, and scoring never drops.
    * The defaults (owned, 3) were chosen by measurement, over 5 seeds (docs/results.md); plain MMoE is
    * `{ share: "all", gatePrior: 0 }`, what checkpoints of format 1 and 2 were trained as.
    */
-  experts: { count: number; hidden: number[]; share: ExpertShare; gatePrior: number };
+  experts: { count: number; hidden: number[]; share: ExpertShare; gatePrior: number; dropout: number };
   towers: { hidden: number[] };
   embeddingInit: EmbeddingInit;
   seed: number;
@@ -203,6 +206,7 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
       hidden: widths(opt(experts.hidden, [256, 128]), "config.experts.hidden", 1),
       share: expectOneOf(opt(experts.share, DEFAULT_EXPERTS.share), "config.experts.share", EXPERT_SHARES),
       gatePrior: expectFloat(opt(experts.gatePrior, DEFAULT_EXPERTS.gatePrior), "config.experts.gatePrior", { min: -20, max: 20 }),
+      dropout: expectFloat(opt(experts.dropout, 0), "config.experts.dropout", { min: 0, max: 0.9 }),
     },
     towers: { hidden: widths(opt(towers.hidden, [64]), "config.towers.hidden", 0) },
     embeddingInit: { kind: expectOneOf(opt(init.kind, "normal"), "config.embeddingInit.kind", ["normal"] as const), std: expectFloat(init.std, "config.embeddingInit.std", { min: 0 }) },

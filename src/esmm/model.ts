@@ -16,7 +16,7 @@
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
 import { Arena, Rng, Tensor, allocF32, fmt } from "../tensor/index.js";
-import { add, detach, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
+import { add, detach, isGradEnabled, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { FieldEmbeddings, Gate, Mlp, Module, prefixed, type Embedding, type FirstLayer, type NamedParameters } from "../layers/index.js";
 import { checkLabels, type Batch } from "./batch.js";
 import { hasImputation, inputWidth, modelName, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
@@ -107,6 +107,21 @@ export class Esmm extends Module {
     }
     this.towers = { ctr: new Mlp(towerSizes, { rng }), cvr: new Mlp(towerSizes, { rng }) };
     if (hasImputation(cfg)) this.towers.imp = new Mlp(towerSizes, { rng });
+    this.dropoutRng = new Rng(cfg.seed * 7919 + 101);
+  }
+
+  /** Expert dropout's own seeded generator (see EsmmConfig.experts.dropout). */
+  private readonly dropoutRng: Rng;
+
+  /** While training with expert dropout: each expert's output, per row, dropped with probability p, else scaled by 1 / (1 - p). */
+  private dropExperts(hs: Tensor[], B: number): Tensor[] {
+    const p = this.config.experts.dropout;
+    if (p === 0 || !isGradEnabled()) return hs;
+    return hs.map((h) => {
+      const mask = allocF32(B);
+      for (let b = 0; b < B; b++) mask[b] = this.dropoutRng.uniform() < p ? 0 : 1 / (1 - p);
+      return mul(h, new Tensor(mask, [B, 1]));
+    });
   }
 
   /** The task (0 ctr, 1 cvr) expert e belongs to, whose gate the prior leans on it: e mod 2, except cgc's shared experts (null). */
@@ -176,7 +191,7 @@ export class Esmm extends Module {
     let hCvr = this.cvrInputs ? this.input(batch, this.cvrInputs) : x;
     let gates: EsmmOutput["gates"];
     if (this.gates) {
-      const experts = this.experts.map((e) => e.forward(x)); // E x [B, H]
+      const experts = this.dropExperts(this.experts.map((e) => e.forward(x)), B); // E x [B, H]
       const gCtr = this.gates.ctr.forward(x); //                 [B, E]
       const gCvr = this.gates.cvr.forward(x); //                 [B, E]
       // owned experts: a task reads the other task's experts without training them

@@ -121,6 +121,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     if (eo.count !== undefined && eo.count !== c.experts.count) throw new UsageError(`--experts ${eo.count} contradicts the checkpoint's ${c.experts.count}`);
     if (eo.share !== undefined && eo.share !== c.experts.share) throw new UsageError(`--expert-share ${eo.share} contradicts the checkpoint's ${c.experts.share}`);
     if (eo.gatePrior !== undefined && eo.gatePrior !== c.experts.gatePrior) throw new UsageError(`--gate-prior ${eo.gatePrior} contradicts the checkpoint's ${c.experts.gatePrior}`);
+    if (eo.dropout !== undefined && eo.dropout !== c.experts.dropout) throw new UsageError(`--expert-dropout ${eo.dropout} contradicts the checkpoint's ${c.experts.dropout}`);
     if (!same(sizes(p, "expert-hidden"), c.experts.hidden)) throw new UsageError(`--expert-hidden contradicts the checkpoint's ${c.experts.hidden.join(",")}`);
     if (!same(sizes(p, "tower-hidden"), c.towers.hidden)) throw new UsageError(`--tower-hidden contradicts the checkpoint's ${c.towers.hidden.join(",")}`);
     changes.push(...((tr.changes as unknown[] | undefined) ?? []));
