@@ -49,7 +49,7 @@ export const PER_ID_MAX_DISTINCT = 0.6;
  * that looked at the batch would not). Small tables (positions, hours, categories, a few thousand
  * apps) repeat in any batch and are cheap per id; the largest (users) are mostly distinct and cheaper
  * dense. Measured (docs/results.md, interleaved runs): on the bench workload (24 fields of 10,000
- * rows, all dense by this rule) inference ran 1.3-1.45x faster than with every field per id; on the
+ * rows, all dense by this rule) inference ran 1.07-1.43x faster than with every field per id; on the
  * simulator's traffic (only its 20,000 users dense) within 5% of every field per id. A rule read off
  * the traffic the model was trained on would fit other data better; this one needs no state.
  */
