@@ -158,6 +158,11 @@ export function playArm(sim: AppStoreSimulator, sessions: readonly AbSession[], 
   sessions.forEach((s, i) => {
     const shown = order(s, i);
     if (shown.length !== top) throw new Error(`abtest: an arm showed ${shown.length} apps in session ${i}, expected ${top}`);
+    // each candidate's gain: its true expected installs at the top slot
+    const gain = Array.from(s.candidates, (a) => {
+      const g = sim.truth(s.user, a, 0, s);
+      return g.pCtr * g.pCvr;
+    });
     let inst = 0;
     let clk = 0;
     let val = 0;
@@ -169,16 +174,12 @@ export function playArm(sim: AppStoreSimulator, sessions: readonly AbSession[], 
       inst += t.pCtr * t.pCvr;
       clk += t.pCtr;
       val += t.pCtr * t.pCvr * sim.appValue(a);
-      const g0 = sim.truth(s.user, a, 0, s);
-      dcg += (g0.pCtr * g0.pCvr) / Math.log2(k + 2);
+      dcg += gain[c]! / Math.log2(k + 2);
       if (rng && rng.bernoulli(t.pCtr) && rng.bernoulli(t.pCvr)) drawn++;
     });
-    const gains = Array.from(s.candidates, (a) => {
-      const g = sim.truth(s.user, a, 0, s);
-      return g.pCtr * g.pCvr;
-    }).sort((x, y) => y - x);
+    const best = gain.slice().sort((x, y) => y - x);
     let idcg = 0;
-    for (let k = 0; k < top; k++) idcg += gains[k]! / Math.log2(k + 2);
+    for (let k = 0; k < top; k++) idcg += best[k]! / Math.log2(k + 2);
     out.installs[i] = inst;
     out.clicks[i] = clk;
     out.value[i] = val;

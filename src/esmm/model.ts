@@ -233,7 +233,6 @@ export class Esmm extends Module {
     const ctcvr = allocF32(B);
     for (let i = 0; i < B; i++) ctcvr[i] = click[i]! * conversion[i]!;
     const objective = objectiveOf(this.config);
-    if (objective.name === "escm2-dr" && !out.impLogit) throw new Error("Esmm.loss: escm2-dr needs the imputation tower's output (impLogit)");
     const parts = objective.loss({ ctrLogit: out.ctrLogit, cvrLogit: out.cvrLogit, impLogit: out.impLogit ?? null, click, conversion, ctcvr, counterfactual: this.config.counterfactual });
     let total: Tensor | null = null;
     const terms: EsmmLoss["terms"] = {};

@@ -121,12 +121,12 @@ function ipsLoss(ctx: LossContext): Tensor {
 
 /** L_DR and L_IMP (see the top of this file). */
 function drLoss(ctx: LossContext): { dr: Tensor; imp: Tensor } {
+  if (!ctx.impLogit) throw new Error("Esmm.loss: escm2-dr needs the imputation tower's output (impLogit)");
   const { w, n } = propensityWeights(ctx.ctrLogit.data, ctx.click, ctx.counterfactual);
   const B = ctx.cvrLogit.size;
-  const q = sigmoid(ctx.impLogit!); // [B], live: L_IMP trains the imputation tower through it
+  const q = sigmoid(ctx.impLogit); // [B], live: L_IMP trains the imputation tower through it
   const z = ctx.cvrLogit.data;
-  const qFixed = allocF32(B);
-  qFixed.set(q.data);
+  const qFixed = q.data; // q's values, as constants where L_DR holds q fixed (targets get no gradient)
   const corr = allocF32(B); // w_i (q_i - y_i) / N: the correction's coefficient of z_i, fixed
   const impW = allocF32(B); // w_i z_i^2 / N: L_IMP's coefficient of (q_i - y_i)^2, z fixed
   if (n > 0) {
