@@ -10,11 +10,11 @@ import { AppStoreSimulator, PRESETS, PRESET_NAMES, drawSessions, summariseArms, 
 import { COMPARE_METRICS, compareTable, summarise } from "./commands/compare.js";
 import { abTable, builtInArm } from "./commands/abtest.js";
 import { writeFileAtomic } from "../node/index.js";
-import { UsageError, int, num, str, type OptionSpec, type Parsed } from "./args.js";
+import { UsageError, int, str, type OptionSpec, type Parsed } from "./args.js";
 import { trainingOptions } from "./shared.js";
 import type { Command, Io } from "./io.js";
 import type { DemoJob, DemoResult } from "./demo-run.js";
-import { runJobs } from "./jobs.js";
+import { runJobs, runSizes, throttledProgress } from "./jobs.js";
 import { fmtDuration, metricsTable } from "./format.js";
 import { renderReport } from "./report.js";
 
@@ -80,12 +80,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
     Array.from({ length: nSeeds }, (_, k) => ({
       variant,
       model: PRESETS[variant],
-      trainRows: rows,
-      validRows: Math.max(100, Math.round(rows / 5)),
-      testRows: rows,
-      epochs: int(p, "epochs", 2, 1),
-      batch: int(p, "batch", 1024, 1),
-      lr: num(p, "lr", 1e-3, (x) => x > 0, "> 0"),
+      ...runSizes(p, rows, int(p, "epochs", 2, 1)),
       seed: seed0 + k,
       sim,
       ...(k === 0 && sessions > 0 ? { abtest: ab } : {}),
@@ -95,15 +90,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   const outDir = resolve(str(p, "out") ?? "runs/demo");
   io.err(`esmm demo: ${variants.length} models x ${nSeeds} seeds, ${rows.toLocaleString("en-US")} training impressions, ${jobs[0]!.epochs} epoch(s), ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
-  let last = 0;
-  const progress = (m: string): void => {
-    const now = performance.now();
-    if (now - last > 3000) {
-      io.err(`  [${fmtDuration((now - t0) / 1000)}] ${m}`);
-      last = now;
-    }
-  };
-  const all = await runJobs(jobs, workers, progress, (j, r) => io.err(`  ${j.variant} (seed ${j.seed}) done in ${fmtDuration(r.seconds)}`));
+  const all = await runJobs(jobs, workers, throttledProgress(io, t0, 3000), (j, r) => io.err(`  ${j.variant} (seed ${j.seed}) done in ${fmtDuration(r.seconds)}`));
   const seconds = (performance.now() - t0) / 1000;
   // the first seed's models, in full; then every metric over the seeds
   const results = all.filter((_, i) => i % nSeeds === 0);

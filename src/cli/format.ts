@@ -3,6 +3,13 @@ import type { EsmmMetrics } from "../index.js";
 
 const f4 = (v: number | null | undefined): string => (v === null || v === undefined || Number.isNaN(v) ? "n/a" : v.toFixed(4));
 
+/** A comparison's figure: 4 decimals, "-" where there is none (NaN). */
+export const fixed4 = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
+/** A difference: signed, 4 decimals, "-" where there is none. */
+export const signed4 = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
+/** A lift in percent: signed, 2 decimals. */
+export const signedPct = (v: number): string => `${v >= 0 ? "+" : ""}${v.toFixed(2)}%`;
+
 /** Rows of metric name -> one column per model. `undefined`/null print as n/a (e.g. an AUC over one class). */
 export function metricRows(m: EsmmMetrics): Array<[string, string]> {
   const rows: Array<[string, string]> = [

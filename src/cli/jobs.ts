@@ -1,6 +1,36 @@
 /** Runs training jobs (src/cli/demo-run.ts) on worker threads, one model per worker, results in job order. */
 import { Worker } from "node:worker_threads";
 import { runDemoJob, type DemoJob, type DemoResult } from "./demo-run.js";
+import { int, num, type Parsed } from "./args.js";
+import { fmtDuration } from "./format.js";
+import type { Io } from "./io.js";
+
+/**
+ * The sizes a job trains with, from --batch and --lr: `rows` simulated training impressions, a fifth
+ * of that (at least 100) for validation, as many as training for the test, and `epochs`.
+ */
+export function runSizes(p: Parsed, rows: number, epochs: number): Pick<DemoJob, "trainRows" | "validRows" | "testRows" | "epochs" | "batch" | "lr"> {
+  return {
+    trainRows: rows,
+    validRows: Math.max(100, Math.round(rows / 5)),
+    testRows: rows,
+    epochs,
+    batch: int(p, "batch", 1024, 1),
+    lr: num(p, "lr", 1e-3, (x) => x > 0, "> 0"),
+  };
+}
+
+/** A progress callback for runJobs that prints at most one line every `everyMs`, with the time since `t0`. */
+export function throttledProgress(io: Io, t0: number, everyMs: number): (m: string) => void {
+  let last = 0;
+  return (m) => {
+    const now = performance.now();
+    if (now - last > everyMs) {
+      io.err(`  [${fmtDuration((now - t0) / 1000)}] ${m}`);
+      last = now;
+    }
+  };
+}
 
 function runInWorker(job: DemoJob, onProgress: (m: string) => void): Promise<DemoResult> {
   return new Promise((resolvePromise, reject) => {

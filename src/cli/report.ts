@@ -6,7 +6,7 @@ import type { DemoResult } from "./demo-run.js";
 import type { Comparison } from "./commands/compare.js";
 import type { ArmSummary } from "../index.js";
 import { COMPARE_METRICS } from "./commands/compare.js";
-import { metricRows } from "./format.js";
+import { fixed4, metricRows, signed4, signedPct } from "./format.js";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 
@@ -127,8 +127,6 @@ function gateBars(results: DemoResult[]): string {
 }
 
 function comparisonBlocks(c: Comparison, level = "h2"): string {
-  const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
-  const sg = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
   return COMPARE_METRICS.map((metric) => {
     const head = `<tr><th>model</th><th>mean</th><th>std</th>${c.baselines.map((b) => `<th>vs ${esc(b)} (paired)</th><th>95% interval</th>`).join("")}${c.seeds.map((s) => `<th>seed ${s}</th>`).join("")}</tr>`;
     const body = c.models
@@ -138,10 +136,10 @@ function comparisonBlocks(c: Comparison, level = "h2"): string {
           .map((b) => {
             const d = s.vs[b];
             const cls = d ? (d.lo > 0 ? (metric.higherIsBetter ? "up" : "down") : d.hi < 0 ? (metric.higherIsBetter ? "down" : "up") : "") : "";
-            return `<td class="${cls}">${d ? sg(d.mean) : "baseline"}</td><td class="${cls}">${d ? `[${sg(d.lo)}, ${sg(d.hi)}]` : ""}</td>`;
+            return `<td class="${cls}">${d ? signed4(d.mean) : "baseline"}</td><td class="${cls}">${d ? `[${signed4(d.lo)}, ${signed4(d.hi)}]` : ""}</td>`;
           })
           .join("");
-        return `<tr><td>${esc(m.name)}</td><td>${f(s.mean)}</td><td>${f(s.std)}</td>${vs}${s.values.map((v) => `<td>${f(v)}</td>`).join("")}</tr>`;
+        return `<tr><td>${esc(m.name)}</td><td>${fixed4(s.mean)}</td><td>${fixed4(s.std)}</td>${vs}${s.values.map((v) => `<td>${fixed4(v)}</td>`).join("")}</tr>`;
       })
       .join("");
     return `<${level}>${esc(metric.label)} <small>(${metric.higherIsBetter ? "higher" : "lower"} is better)</small></${level}><table>${head}${body}</table>`;
@@ -149,9 +147,8 @@ function comparisonBlocks(c: Comparison, level = "h2"): string {
 }
 
 function abBlock(rows: readonly ArmSummary[]): string {
-  const pc = (v: number): string => `${v >= 0 ? "+" : ""}${v.toFixed(2)}%`;
   const head = "<tr><th>arm</th><th>installs / user</th><th>clicks / user</th><th>installs / 1,000 impressions</th><th>NDCG</th><th>lift (95% interval)</th><th>share of oracle</th></tr>";
-  const body = rows.map((r) => `<tr><td>${esc(r.name)}</td><td>${r.installsPerUser.toFixed(5)}</td><td>${r.clicksPerUser.toFixed(4)}</td><td>${r.installsPer1000Impressions.toFixed(3)}</td><td>${r.ndcg.toFixed(4)}</td><td>${r.lift ? `${pc(r.lift.pct)} [${pc(r.lift.lo)}, ${pc(r.lift.hi)}]` : "control"}</td><td>${(100 * r.oracleShare).toFixed(1)}%</td></tr>`).join("");
+  const body = rows.map((r) => `<tr><td>${esc(r.name)}</td><td>${r.installsPerUser.toFixed(5)}</td><td>${r.clicksPerUser.toFixed(4)}</td><td>${r.installsPer1000Impressions.toFixed(3)}</td><td>${r.ndcg.toFixed(4)}</td><td>${r.lift ? `${signedPct(r.lift.pct)} [${signedPct(r.lift.lo)}, ${signedPct(r.lift.hi)}]` : "control"}</td><td>${(100 * r.oracleShare).toFixed(1)}%</td></tr>`).join("");
   return `<table>${head}${body}</table>`;
 }
 

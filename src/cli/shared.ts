@@ -88,8 +88,7 @@ export function modelChoice(p: Parsed, saved?: EsmmConfig): { bottom: Bottom; ob
   if (!BOTTOMS.includes(bottom as Bottom)) throw new UsageError(`--bottom must be one of ${BOTTOMS.join(", ")}, got "${bottom}"`);
   const objective = str(p, "objective") ?? preset.objective;
   if (!OBJECTIVE_NAMES.includes(objective as ObjectiveName)) throw new UsageError(`--objective must be one of ${OBJECTIVE_NAMES.join(", ")}, got "${objective}"`);
-  const cf = saved?.counterfactual ?? { clip: 0.05, normalize: false };
-  const counterfactual = { clip: num(p, "ips-clip", cf.clip, (x) => x > 0 && x <= 1, "in (0, 1]"), normalize: p["ips-normalize"] === true || (p["ips-normalize"] === undefined && cf.normalize) };
+  const counterfactual = counterfactualOf(p, saved?.counterfactual);
   const e = str(p, "emb-init");
   const embeddingInit = e !== undefined ? embInitOf(e) : (saved?.embeddingInit ?? DEFAULT_EMBEDDING_INIT);
   return { bottom: bottom as Bottom, objective: objective as ObjectiveName, counterfactual, embeddingInit };
@@ -105,6 +104,11 @@ export function expertOptionsOf(p: Parsed): { count?: number; share?: ExpertShar
   if (str(p, "gate-prior") !== undefined) o.gatePrior = num(p, "gate-prior", 0, (x) => Math.abs(x) <= 20, "in [-20, 20]");
   if (str(p, "expert-dropout") !== undefined) o.dropout = num(p, "expert-dropout", 0, (x) => x >= 0 && x <= 0.9, "in [0, 0.9]");
   return Object.keys(o).length ? o : undefined;
+}
+
+/** --ips-clip and --ips-normalize, over `base` (a resumed checkpoint's settings, else the defaults). */
+export function counterfactualOf(p: Parsed, base: CounterfactualConfig = { clip: 0.05, normalize: false }): CounterfactualConfig {
+  return { clip: num(p, "ips-clip", base.clip, (x) => x > 0 && x <= 1, "in (0, 1]"), normalize: p["ips-normalize"] === true || (p["ips-normalize"] === undefined && base.normalize) };
 }
 
 /** --loss-weights ctr,cvr[,counterfactual[,imputation]]. */
@@ -123,6 +127,18 @@ export function earlyStopOf(p: Parsed): MetricName | undefined {
   const METRICS: MetricName[] = ["ctrAuc", "cvrAuc", "ctcvrAuc", "ctrLogLoss", "cvrLogLoss", "ctcvrLogLoss"];
   if (es !== undefined && !METRICS.includes(es as MetricName)) throw new UsageError(`--early-stop must be one of ${METRICS.join(", ")}, got "${es}"`);
   return es as MetricName | undefined;
+}
+
+/** A comma list of positive integers (layer sizes); "" for none. */
+export function sizesOf(p: Parsed, key: string): number[] | undefined {
+  const v = str(p, key);
+  if (v === undefined) return undefined;
+  if (v.trim() === "") return [];
+  return v.split(",").map((x) => {
+    const n = Number(x.trim());
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${key} must be comma-separated positive integers, got "${v}"`);
+    return n;
+  });
 }
 
 /** --threads N | auto. */

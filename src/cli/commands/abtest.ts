@@ -23,21 +23,26 @@ import {
 } from "../../index.js";
 import { loadModel } from "../../node/index.js";
 import { UsageError, int, many, str, type Parsed } from "../args.js";
+import { signedPct } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 
 const BUILT_IN = ["oracle", "popular", "random"] as const;
 
+/** The seed of arm i's sampled outcomes (each arm draws its own coins), or undefined without sampling. */
+function sampleSeedOf(o: AbSettings, sampled: boolean, armIndex: number): number | undefined {
+  return sampled ? o.seed * 1000 + armIndex : undefined;
+}
+
 /** The built-in arms' outcomes. */
 export function builtInArm(kind: (typeof BUILT_IN)[number], sim: AppStoreSimulator, sessions: readonly AbSession[], o: AbSettings, sampled: boolean, armIndex: number): ArmOutcome {
-  const sampleSeed = sampled ? o.seed * 1000 + armIndex : undefined;
+  const sampleSeed = sampleSeedOf(o, sampled, armIndex);
   if (kind === "oracle") return playArm(sim, sessions, (s) => oracleOrder(sim, s, o.top), o.top, sampleSeed);
   if (kind === "popular") return playArm(sim, sessions, (s) => popularOrder(s, o.top), o.top, sampleSeed);
   const order = randomOrderer(o.seed + 1);
   return playArm(sim, sessions, (s) => order(s).slice(0, o.top), o.top, sampleSeed);
 }
 
-const pct = (v: number): string => `${v >= 0 ? "+" : ""}${v.toFixed(2)}%`;
 
 /** The plain-text table of a test. */
 export function abTable(rows: readonly ArmSummary[], o: AbSettings): string {
@@ -45,14 +50,14 @@ export function abTable(rows: readonly ArmSummary[], o: AbSettings): string {
   const head = ["arm".padEnd(w), "installs/user", "clicks/user", "inst/1k imp", "value/user", `NDCG@${o.top}`, `lift vs ${rows[0]!.name} [95%]`.padEnd(30), "of oracle"];
   const out = [head.join("  ")];
   for (const r of rows) {
-    const lift = r.lift ? `${pct(r.lift.pct)} [${pct(r.lift.lo)}, ${pct(r.lift.hi)}]` : "(control)";
+    const lift = r.lift ? `${signedPct(r.lift.pct)} [${signedPct(r.lift.lo)}, ${signedPct(r.lift.hi)}]` : "(control)";
     out.push([r.name.padEnd(w), r.installsPerUser.toFixed(5).padStart(13), r.clicksPerUser.toFixed(4).padStart(11), r.installsPer1000Impressions.toFixed(3).padStart(11), r.valuePerUser.toFixed(5).padStart(10), r.ndcg.toFixed(4).padStart(`NDCG@${o.top}`.length), lift.padEnd(30), `${(100 * r.oracleShare).toFixed(1)}%`.padStart(9)].join("  "));
   }
   if (rows[0]!.sampled) {
     out.push("", "sampled outcomes (clicks and installs drawn, as a live test would see them):");
     for (const r of rows) {
       const s = r.sampled!;
-      out.push(`  ${r.name.padEnd(w)}  ${s.installsPerUser.toFixed(5)} installs/user  ${s.lift ? `lift ${pct(s.lift.pct)} [${pct(s.lift.lo)}, ${pct(s.lift.hi)}]` : "(control)"}`);
+      out.push(`  ${r.name.padEnd(w)}  ${s.installsPerUser.toFixed(5)} installs/user  ${s.lift ? `lift ${signedPct(s.lift.pct)} [${signedPct(s.lift.lo)}, ${signedPct(s.lift.hi)}]` : "(control)"}`);
     }
   }
   return out.join("\n");
@@ -93,7 +98,7 @@ async function abtestCommand(p: Parsed, io: Io): Promise<void> {
         const r = model.scoreSync(recs);
         return { pCtr: r.map((x) => x.pCtr), pCvr: r.map((x) => x.pCvr), pCtcvr: r.map((x) => x.pCtcvr) };
       });
-      outcome = playModel(sim, sessions, scores, by, o.top, sampled ? o.seed * 1000 + i : undefined);
+      outcome = playModel(sim, sessions, scores, by, o.top, sampleSeedOf(o, sampled, i));
     }
     arms.push({ name, outcome });
     io.err(`  ${name}: ${((performance.now() - t0) / 1000).toFixed(1)}s`);

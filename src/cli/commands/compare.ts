@@ -9,12 +9,12 @@ import { resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
 import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
 import { writeFileAtomic } from "../../node/index.js";
-import { UsageError, int, list, need, num, str, type Parsed } from "../args.js";
+import { UsageError, int, list, need, str, type Parsed } from "../args.js";
 import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
-import { fmtDuration } from "../format.js";
+import { fixed4, fmtDuration, signed4 } from "../format.js";
 import type { Command, Io } from "../io.js";
-import { runJobs } from "../jobs.js";
-import { architectureOptions, csvOptionsFrom, dataOptions, earlyStopOf, embInitOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions } from "../shared.js";
+import { runJobs, runSizes, throttledProgress } from "../jobs.js";
+import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, earlyStopOf, embInitOf, sizesOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
 
@@ -63,8 +63,6 @@ export function summarise(names: string[], specs: ModelSpec[], seeds: number[], 
   return { baselines, seeds, setup, models };
 }
 
-const f4 = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : "-");
-const signed = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(4)}` : "-");
 
 /** The plain-text tables: one block per metric, a row per model. */
 export function compareTable(c: Comparison, metrics = COMPARE_METRICS): string {
@@ -78,9 +76,9 @@ export function compareTable(c: Comparison, metrics = COMPARE_METRICS): string {
       const s = m.metrics[metric.key]!;
       const cells = c.baselines.map((b) => {
         const d = s.vs[b];
-        return (d ? `${signed(d.mean)} [${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 ? " >" : d.hi < 0 ? " <" : ""}` : "(baseline)").padEnd(cell);
+        return (d ? `${signed4(d.mean)} [${signed4(d.lo)}, ${signed4(d.hi)}]${d.lo > 0 ? " >" : d.hi < 0 ? " <" : ""}` : "(baseline)").padEnd(cell);
       });
-      out.push(`  ${m.name.padEnd(w)}  ${f4(s.mean).padStart(7)}  ${f4(s.std).padStart(6)}  ${cells.join("  ")}`.trimEnd());
+      out.push(`  ${m.name.padEnd(w)}  ${fixed4(s.mean).padStart(7)}  ${fixed4(s.std).padStart(6)}  ${cells.join("  ")}`.trimEnd());
     }
     out.push("");
   }
@@ -142,17 +140,13 @@ function modelsOf(p: Parsed): Array<{ name: string; spec: ModelSpec }> {
   const shared: Partial<ModelSpec> = {};
   const lw = lossWeightsOf(p);
   if (lw) shared.lossWeights = lw;
-  if (str(p, "ips-clip") !== undefined || p["ips-normalize"] === true) shared.counterfactual = { clip: num(p, "ips-clip", 0.05, (x) => x > 0 && x <= 1, "in (0, 1]"), normalize: p["ips-normalize"] === true };
+  if (str(p, "ips-clip") !== undefined || p["ips-normalize"] === true) shared.counterfactual = counterfactualOf(p);
   if (str(p, "dim") !== undefined) shared.dim = int(p, "dim", 16, 1);
-  const sizes = (k: string): number[] | undefined => list(p, k)?.map((x) => {
-    const n = Number(x);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${k} must be positive integers, got "${x}"`);
-    return n;
-  });
-  const eh = sizes("expert-hidden");
+  const eh = sizesOf(p, "expert-hidden");
   const eo = expertOptionsOf(p);
   if (eo || eh) shared.experts = { ...eo, ...(eh ? { hidden: eh } : {}) };
-  if (str(p, "tower-hidden") !== undefined) shared.towers = { hidden: str(p, "tower-hidden")!.trim() === "" ? [] : sizes("tower-hidden")! };
+  const th = sizesOf(p, "tower-hidden");
+  if (th) shared.towers = { hidden: th };
   // --emb-inits: a further axis (every model under each init)
   const inits = list(p, "emb-inits");
   const withShared = out.map((m) => ({ name: m.name, spec: { ...shared, ...m.spec } }));
@@ -180,12 +174,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
     seeds.map((seed) => ({
       variant: m.name,
       model: m.spec,
-      trainRows: rows,
-      validRows: Math.max(100, Math.round(rows / 5)),
-      testRows: rows,
-      epochs,
-      batch: int(p, "batch", 1024, 1),
-      lr: num(p, "lr", 1e-3, (x) => x > 0, "> 0"),
+      ...runSizes(p, rows, epochs),
       seed,
       sim,
       ...(es ? { earlyStop: { metric: es, patience: int(p, "patience", 1, 1) } } : {}),
@@ -196,15 +185,8 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const workers = int(p, "workers", availableParallelism(), 0);
   io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
-  let last = 0;
   let done = 0;
-  const results = await runJobs(jobs, workers, (m) => {
-    const now = performance.now();
-    if (now - last > 5000) {
-      io.err(`  [${fmtDuration((now - t0) / 1000)}] ${m}`);
-      last = now;
-    }
-  }, (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
+  const results = await runJobs(jobs, workers, throttledProgress(io, t0, 5000), (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
   const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias };
   const setup = { ...data, epochs, ...(es ? { "early stopping": es } : {}), seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
   const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baselines, setup);

@@ -13,7 +13,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, earlyStopOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -30,18 +30,6 @@ const FIXED_ON_RESUME: Array<{ flag: string; key: string; parse: (p: Parsed) => 
   { flag: "min-count", key: "minCount", parse: (p) => int(p, "min-count", 1, 1), fallback: 1 },
   { flag: "hash-buckets", key: "hashBuckets", parse: (p) => int(p, "hash-buckets", 0, 1) },
 ];
-
-/** A comma list of positive integers (layer sizes); "" for none. */
-function sizes(p: Parsed, key: string): number[] | undefined {
-  const v = str(p, key);
-  if (v === undefined) return undefined;
-  if (v.trim() === "") return [];
-  return v.split(",").map((x) => {
-    const n = Number(x.trim());
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${key} must be comma-separated positive integers, got "${v}"`);
-    return n;
-  });
-}
 
 async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   const configPath = str(pIn, "config");
@@ -122,8 +110,8 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     if (eo.share !== undefined && eo.share !== c.experts.share) throw new UsageError(`--expert-share ${eo.share} contradicts the checkpoint's ${c.experts.share}`);
     if (eo.gatePrior !== undefined && eo.gatePrior !== c.experts.gatePrior) throw new UsageError(`--gate-prior ${eo.gatePrior} contradicts the checkpoint's ${c.experts.gatePrior}`);
     if (eo.dropout !== undefined && eo.dropout !== c.experts.dropout) throw new UsageError(`--expert-dropout ${eo.dropout} contradicts the checkpoint's ${c.experts.dropout}`);
-    if (!same(sizes(p, "expert-hidden"), c.experts.hidden)) throw new UsageError(`--expert-hidden contradicts the checkpoint's ${c.experts.hidden.join(",")}`);
-    if (!same(sizes(p, "tower-hidden"), c.towers.hidden)) throw new UsageError(`--tower-hidden contradicts the checkpoint's ${c.towers.hidden.join(",")}`);
+    if (!same(sizesOf(p, "expert-hidden"), c.experts.hidden)) throw new UsageError(`--expert-hidden contradicts the checkpoint's ${c.experts.hidden.join(",")}`);
+    if (!same(sizesOf(p, "tower-hidden"), c.towers.hidden)) throw new UsageError(`--tower-hidden contradicts the checkpoint's ${c.towers.hidden.join(",")}`);
     changes.push(...((tr.changes as unknown[] | undefined) ?? []));
     if (str(p, "lr") !== undefined && lr !== run.lr) {
       changes.push({ atEpoch: startEpoch, option: "lr", from: run.lr, to: lr });
@@ -150,8 +138,8 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
       ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}),
       ...(lossWeightsOf(p) ? { lossWeights: lossWeightsOf(p)! } : {}),
     };
-    const expertHidden = sizes(p, "expert-hidden");
-    const towerHidden = sizes(p, "tower-hidden");
+    const expertHidden = sizesOf(p, "expert-hidden");
+    const towerHidden = sizesOf(p, "tower-hidden");
     if (expertHidden && expertHidden.length === 0) throw new UsageError("--expert-hidden needs at least one size");
     // Refuse a --model that is not ours before any work, not after the first epoch.
     await assertCheckpointWritable(dir);
