@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseGrad, denseStats, evaluate, shardLossWeights, train, type LabeledBatch, type Preset } from "../src/index.js";
-import { shardBatch } from "../src/esmm/parallel.js";
+import { shardBatch, sumShards } from "../src/esmm/parallel.js";
+import { Arena, Tensor, useBackend, wasmSimdSupported } from "../src/tensor/index.js";
 import "../src/node/index.js";
 import { main } from "../src/cli/main.js";
 
@@ -70,6 +71,32 @@ describe("shards", () => {
   });
 });
 
+describe("summing the shards' gradients", () => {
+  // 1e8 + (-1e8) + 1 is 1 in shard order; any other order loses the 1 (1e8 + 1 rounds to 1e8 in float32)
+  const values = [1e8, -1e8, 1];
+  it.each([0, 1, 2])("in shard order into the parameter that holds shard %i's own part", (own) => {
+    const p = new Tensor(new Float32Array(2), [2], { requiresGrad: true });
+    p.gradBuffer().set([values[own]!, 2 * values[own]!]);
+    const others = [0, 1, 2].filter((s) => s !== own).reverse().map((shard) => ({ shard, dense: [["w", Float32Array.from([values[shard]!, 2 * values[shard]!])] as [string, Float32Array]], sparse: [] }));
+    new Arena().run(() => sumShards(new Map([["w", p]]), new Set(["w"]), own, others));
+    expect(Array.from(p.grad!)).toEqual([1, 2]);
+  });
+
+  it("a table's rows: shard by shard, within a shard as they arrived", () => {
+    const t = new Tensor(new Float32Array(4 * 1), [4, 1], { requiresGrad: true, sparseGrad: true });
+    // this thread holds shard 1: rows 2 then 0
+    t.addRowGrad(Int32Array.from([2, 0]), Float32Array.from([-1e8, 5]));
+    const shard0 = { shard: 0, dense: [], sparse: [["t", Int32Array.from([0, 2]), Float32Array.from([7, 1e8])]] as Array<[string, Int32Array, Float32Array]> };
+    const shard2 = { shard: 2, dense: [], sparse: [["t", Int32Array.from([3, 2]), Float32Array.from([4, 1])]] as Array<[string, Int32Array, Float32Array]> };
+    new Arena().run(() => {
+      sumShards(new Map([["t", t]]), new Set(["t"]), 1, [shard2, shard0]);
+      const g = t.sparseGrad!;
+      expect(Array.from(g.rows)).toEqual([0, 2, 3]); // first appearance, shard 0 first
+      expect(Array.from(g.values)).toEqual([12, 1, 4]);
+    });
+  });
+});
+
 describe("worker threads", () => {
   const run = async (threads: number): Promise<{ weights: Map<string, Float32Array>; model: Esmm; loss: number }> => {
     const model = modelOf("esmm-mmoe");
@@ -92,6 +119,29 @@ describe("worker threads", () => {
       for (let k = 0; k < w.length; k++) worst = Math.max(worst, Math.abs(w[k]! - v[k]!));
     }
     expect(worst).toBeLessThan(1e-3); // summation order differs: close, not equal
+  });
+
+  it("three threads (a worker that owns shard 2 sums in a scratch buffer): the same bits on every run, within rounding of one thread", async () => {
+    const a = await run(3);
+    const b = await run(3);
+    for (const [n, w] of a.weights) expect(Array.from(w), n).toEqual(Array.from(b.weights.get(n)!));
+    const one = await run(1);
+    const ma = evaluate(a.model, validSet);
+    const m1 = evaluate(one.model, validSet);
+    for (const k of ["ctrAuc", "cvrAuc", "ctcvrAuc"] as const) expect(Math.abs(ma[k]! - m1[k]!), k).toBeLessThan(0.002);
+  });
+
+  it("on the ts backend (gradients travel as copies, not positions in shared kernel memory): two threads equal themselves and one thread within rounding", async () => {
+    useBackend("ts");
+    try {
+      const a = await run(2);
+      const b = await run(2);
+      for (const [n, w] of a.weights) expect(Array.from(w), n).toEqual(Array.from(b.weights.get(n)!));
+      const one = await run(1);
+      expect(Math.abs(a.loss - one.loss)).toBeLessThan(1e-4);
+    } finally {
+      useBackend(wasmSimdSupported() ? "wasm" : "ts");
+    }
   });
 
   it("esmm train --threads 2 trains and records the thread count; a bad count is a usage error", async () => {

@@ -209,6 +209,56 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
     arena.clear();
     expect(arena.heldFloats).toBe(0);
   });
+
+  it("a worker that adopts the memory allocates beside this thread (even after growing it), and each reads the other's floats in place", async () => {
+    const { allocLasting, kernels } = await import("../src/index.js");
+    const { Worker } = await import("node:worker_threads");
+    const { writeFileSync, mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { pathToFileURL } = await import("node:url");
+    useBackend("wasm");
+    const sm = kernels.sharedMemory!()!;
+    const before = [allocLasting(1000), allocLasting(4096)];
+    before[1]!.set(rand(4096, 41));
+    const dist = pathToFileURL(join(process.cwd(), "dist", "index.js")).href;
+    const script = join(mkdtempSync(join(tmpdir(), "esmm-adopt-")), "w.mjs");
+    writeFileSync(
+      script,
+      `import { workerData, parentPort } from "node:worker_threads";
+       import { useBackend, kernels, allocLasting } from ${JSON.stringify(dist)};
+       useBackend("wasm");
+       kernels.adoptMemory(workerData.memory);
+       const theirs = kernels.sharedMemory().view(workerData.at, workerData.n);
+       // 6M floats: the memory grows here, and the trainer must still see it
+       const mine = [allocLasting(777), allocLasting(6_000_000), allocLasting(33)];
+       mine.forEach((a, i) => a.fill(i + 1));
+       let sum = 0; for (const v of theirs) sum += v;
+       globalThis.keep = mine;
+       parentPort.postMessage({ regions: mine.map((a) => [a.byteOffset, a.length]), sum, inPlace: kernels.sharedMemory().owns(theirs) });`,
+    );
+    const w = new Worker(script, { workerData: { memory: sm.memory, at: before[1]!.byteOffset, n: 4096 } });
+    const reply = await new Promise<{ regions: Array<[number, number]>; sum: number; inPlace: boolean }>((resolve, reject) => {
+      w.once("message", resolve);
+      w.once("error", reject);
+    });
+    const after = [allocLasting(5000)];
+    let sum = 0;
+    for (const v of before[1]!) sum += v;
+    expect(reply.sum).toBeCloseTo(sum, 3);
+    expect(reply.inPlace).toBe(true);
+    reply.regions.forEach(([at, n], i) => {
+      const v = sm.view(at, n);
+      expect(sm.owns(v)).toBe(true);
+      expect(v[0]).toBe(i + 1);
+      expect(v[n - 1]).toBe(i + 1);
+    });
+    // no two regions of the two threads overlap
+    const all = [...before, ...after].map((a) => [a.byteOffset, a.byteLength] as [number, number]).concat(reply.regions.map(([at, n]) => [at, n * 4] as [number, number]));
+    all.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < all.length; i++) expect(all[i]![0]).toBeGreaterThanOrEqual(all[i - 1]![0] + all[i - 1]![1]);
+    await w.terminate();
+  });
 });
 
 describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm reluBackward", () => {

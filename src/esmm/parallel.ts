@@ -10,16 +10,42 @@
  * calling thread applies Adam. A fixed order makes a seed give the same bits on every run with the
  * same T; a different T sums in a different order, so its bits differ (within float rounding).
  */
-import type { Tensor } from "../tensor/index.js";
+import { allocF32, kernels, type Tensor } from "../tensor/index.js";
 import type { Bag, Batch, LabeledBatch } from "./batch.js";
 import type { Adam } from "../optim/index.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
 import { objectiveOf, termWeight } from "./objectives.js";
 
-/** Gradients of some parameters from one shard: dense ones, and row-sparse (rows, values) ones. */
+/**
+ * A buffer as another thread receives it. Where the backend computes in a memory every thread shares
+ * (the wasm backend), only its place, `{ at, n }`: the other thread views the very floats, nothing is
+ * copied or sent. Otherwise the array itself: a SharedArrayBuffer view is shared by postMessage, a
+ * copy is transferred.
+ */
+export type Handed = Float32Array | { at: number; n: number };
+
+/** How `x` goes to another thread (see Handed); `copy`: an array outside shared memory goes as a copy (the sender keeps using its own). */
+export function hand(x: Float32Array, copy: boolean): Handed {
+  const sm = kernels.sharedMemory?.() ?? null;
+  if (sm && sm.owns(x)) return { at: x.byteOffset, n: x.length };
+  return copy ? x.slice() : x;
+}
+
+/** The array a Handed stands for, on this thread. */
+export function received(h: Handed): Float32Array {
+  if (h instanceof Float32Array) return h;
+  const sm = kernels.sharedMemory?.() ?? null;
+  if (!sm) throw new Error("threads: a buffer in shared kernel memory reached a thread whose backend has none");
+  return sm.view(h.at, h.n);
+}
+
+/**
+ * Gradients of some parameters from one shard: dense ones, and row-sparse (rows, values) ones. The
+ * sender leaves them untouched until the receiver has summed them (the step's protocol, pool.ts).
+ */
 export interface ShardGrads {
-  dense: Array<[string, Float32Array]>;
-  sparse: Array<[string, Int32Array, Float32Array]>;
+  dense: Array<[string, Handed]>;
+  sparse: Array<[string, Int32Array, Handed]>;
 }
 
 /** What a worker returns for its shard: its loss (scaled, as backpropagated), the unscaled parts, and the gradients of the parameters it does not update itself. */
@@ -30,10 +56,25 @@ export interface ShardResult extends ShardGrads {
 }
 
 /**
+ * Some parameters' current gradients, handed: dense ones, and a table's row-sparse parts as they
+ * arrived (not coalesced: the owner coalesces every shard's parts once, in shard order).
+ */
+export function gradsOf(params: ReadonlyMap<string, Tensor>, names: Iterable<string>): ShardGrads {
+  const g: ShardGrads = { dense: [], sparse: [] };
+  for (const n of names) {
+    const p = params.get(n)!;
+    if (p.sparse) for (const part of p.rowGradParts) g.sparse.push([n, part.rows.slice(), hand(part.values, true)]);
+    else if (p.grad) g.dense.push([n, hand(p.grad, true)]);
+  }
+  return g;
+}
+
+/**
  * A pool of T - 1 workers, each holding a replica of the model over shared parameter memory. The
  * Adam update is split too: each worker updates the parameters in its `owned` set (their moments
  * live in shared memory), the caller the rest; so one step goes
  *   run      every worker computes its shard; returns its loss and the gradients it does not own
+ *            (handed: in place where the kernels' memory is shared, untouched until commit)
  *   share    every worker is handed the other shards' gradients of what it owns (shard 0's as soon
  *            as the caller has them), sums them in shard order and says whether they are finite
  *   commit   if every sum (the caller's too) is finite, every owner applies Adam; else nobody does.
@@ -58,32 +99,54 @@ export interface ShardWorkers {
   close(): Promise<void>;
 }
 
-/** Copies of some parameters' current gradients (dense, and the coalesced row-sparse ones). */
-export function gradsOf(params: ReadonlyMap<string, Tensor>, names: Iterable<string>): ShardGrads {
-  const g: ShardGrads = { dense: [], sparse: [] };
-  for (const n of names) {
-    const p = params.get(n)!;
-    if (p.sparse) {
-      const s = p.sparseGrad;
-      if (s) g.sparse.push([n, s.rows.slice(), s.values.slice()]);
-    } else if (p.grad) g.dense.push([n, p.grad.slice()]);
+/**
+ * Sums every shard's gradient of each parameter in `only`, in shard order (0, 1, ...), into the
+ * parameter's own gradient, which holds this thread's shard `own`. Dense: the first addition is
+ * commutative (a + b is b + a in floating point), so for `own` 0 or 1 the sum builds in place; a
+ * later `own` sums in a scratch buffer first. Row-sparse: every shard's parts, in shard order and
+ * within a shard as they arrived, for the next coalescing. Call inside a step arena (the scratch).
+ */
+export function sumShards(params: ReadonlyMap<string, Tensor>, only: ReadonlySet<string>, own: number, others: ReadonlyArray<ShardGrads & { shard: number }>): void {
+  const order = [...others].sort((a, b) => a.shard - b.shard);
+  const dense = new Map<string, Array<{ shard: number; g: Float32Array }>>();
+  const sparse = new Map<string, Array<{ shard: number; rows: Int32Array; values: Float32Array }>>();
+  for (const o of order) {
+    for (const [name, d] of o.dense) if (only.has(name)) (dense.get(name) ?? dense.set(name, []).get(name)!).push({ shard: o.shard, g: received(d) });
+    for (const [name, rows, v] of o.sparse) if (only.has(name)) (sparse.get(name) ?? sparse.set(name, []).get(name)!).push({ shard: o.shard, rows, values: received(v) });
   }
-  return g;
+  for (const [name, parts] of dense) {
+    const p = params.get(name)!;
+    const into = p.gradBuffer();
+    const before = parts.filter((x) => x.shard < own);
+    if (before.length <= 1) {
+      for (const x of parts) kernels.addScaled(into, x.g, 1, p.size);
+    } else {
+      const acc = allocF32(p.size);
+      acc.set(before[0]!.g);
+      for (const x of before.slice(1)) kernels.addScaled(acc, x.g, 1, p.size);
+      kernels.addScaled(acc, into, 1, p.size);
+      for (const x of parts.filter((y) => y.shard > own)) kernels.addScaled(acc, x.g, 1, p.size);
+      into.set(acc);
+    }
+  }
+  for (const [name, parts] of sparse) {
+    const p = params.get(name)!;
+    if (own === 0) {
+      for (const x of parts) p.addRowGrad(x.rows, x.values);
+      continue;
+    }
+    const mine = [...p.rowGradParts];
+    p.zeroGrad();
+    for (const x of parts.filter((y) => y.shard < own)) p.addRowGrad(x.rows, x.values);
+    for (const x of mine) p.addRowGrad(x.rows, x.values);
+    for (const x of parts.filter((y) => y.shard > own)) p.addRowGrad(x.rows, x.values);
+  }
 }
 
-/** Adds one shard's gradients into the parameters' (dense: +=; sparse: another part, in arrival order), for the names in `only`. */
-export function addGrads(params: ReadonlyMap<string, Tensor>, g: ShardGrads, only: ReadonlySet<string>): void {
-  for (const [name, d] of g.dense) {
-    if (!only.has(name)) continue;
-    const into = params.get(name)!.gradBuffer();
-    for (let k = 0; k < d.length; k++) into[k] = into[k]! + d[k]!;
-  }
-  for (const [name, rows, values] of g.sparse) if (only.has(name)) params.get(name)!.addRowGrad(rows, values);
-}
-
-/** The buffers of a set of gradients, to transfer them to another thread without copying. */
+/** The buffers to transfer with a set of gradients: the copies (never shared memory). */
 export function buffersOf(g: ShardGrads): ArrayBuffer[] {
-  return [...g.dense.map(([, d]) => d.buffer), ...g.sparse.flatMap(([, r, v]) => [r.buffer, v.buffer])] as ArrayBuffer[];
+  const own = (h: Handed): ArrayBuffer[] => (h instanceof Float32Array && !(typeof SharedArrayBuffer === "function" && h.buffer instanceof SharedArrayBuffer) ? [h.buffer as ArrayBuffer] : []);
+  return [...g.dense.flatMap(([, d]) => own(d)), ...g.sparse.flatMap(([, r, v]) => [r.buffer as ArrayBuffer, ...own(v)])];
 }
 
 /** Starts `count` workers for a model and, for training, its optimiser (parameters and moments move into shared memory). */

@@ -3,35 +3,48 @@
  * once for every platform: Node's worker_threads (src/node/parallel.ts) and browsers' Web Workers
  * (src/web/parallel.ts) each supply only how a worker is started and how its messages arrive.
  *
- * Every parameter is moved into a SharedArrayBuffer once, so each worker's replica of the model
- * reads the very values the owners update: no weights are sent per step. So are the Adam moments of
- * the parameters a worker updates. A step sends each worker its shard (a few hundred KB of ids and
- * labels) and gets back the gradients it does not own, transferred without copying; then hands it
- * the other shards' gradients of what it owns. Workers wait for messages between steps (they never
- * spin). After every update the trainer bumps an atomic counter that the workers read before their
+ * Every thread sees one copy of the parameters, so each worker's replica of the model reads the very
+ * values the owners update: no weights are sent per step. So are the Adam moments of the parameters
+ * a worker updates. On the wasm backend the workers compute in the trainer's own shared kernel
+ * memory: parameters, moments and every thread's gradients are views of it, and a step hands
+ * gradients over as positions in it (nothing copied, nothing sent but a few numbers); on other
+ * backends parameters and moments move into SharedArrayBuffers and gradients go as transferred
+ * copies. A step sends each worker its shard (a few hundred KB of ids and labels) and gets back the
+ * gradients it does not own; then hands it the other shards' gradients of what it owns. Workers wait
+ * for messages between steps (they never spin). After every update the trainer bumps an atomic counter that the workers read before their
  * next forward pass: the memory model's guarantee that they see the new weights.
  */
-import { backendName } from "../tensor/index.js";
+import { allocLasting, backendName, kernels } from "../tensor/index.js";
 import type { Adam } from "../optim/index.js";
 import type { Batch, LabeledBatch } from "./batch.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
-import { buffersOf, partitionParameters, type ShardGrads, type ShardResult, type ShardWorkers } from "./parallel.js";
+import { buffersOf, hand, partitionParameters, type Handed, type ShardGrads, type ShardResult, type ShardWorkers } from "./parallel.js";
 
-const isShared = (a: Float32Array): boolean => a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
-
-/** Moves every parameter of the model into shared memory (once); returns name -> shared buffer. */
-export function shareParameters(model: Esmm): Array<[string, SharedArrayBuffer]> {
-  return model.namedParameters().map(([name, p]) => {
-    if (!isShared(p.data)) p.moveDataTo(new Float32Array(new SharedArrayBuffer(p.size * 4)));
-    return [name, p.data.buffer as SharedArrayBuffer];
-  });
+/**
+ * Where the workers find an array that every thread must see (a parameter, an Adam moment): in the
+ * kernels' shared memory when the backend has one (moved there if it was elsewhere), else in a
+ * SharedArrayBuffer of its own. Returns the array to keep using here and how it is handed.
+ */
+function shareArray(a: Float32Array): { data: Float32Array; handed: Handed } {
+  const sm = kernels.sharedMemory?.() ?? null;
+  if (sm) {
+    const data = sm.owns(a) ? a : allocLasting(a.length);
+    if (data !== a) data.set(a);
+    if (sm.owns(data)) return { data, handed: hand(data, false) };
+  }
+  if (a.buffer instanceof SharedArrayBuffer) return { data: a, handed: a };
+  const data = new Float32Array(new SharedArrayBuffer(a.length * 4));
+  data.set(a);
+  return { data, handed: data };
 }
 
-function shareArray(a: Float32Array): Float32Array {
-  if (isShared(a)) return a;
-  const s = new Float32Array(new SharedArrayBuffer(a.length * 4));
-  s.set(a);
-  return s;
+/** Moves every parameter of the model where the workers see it (once); returns name -> how it is handed. */
+export function shareParameters(model: Esmm): Array<[string, Handed]> {
+  return model.namedParameters().map(([name, p]) => {
+    const { data, handed } = shareArray(p.data);
+    if (data !== p.data) p.moveDataTo(data, false);
+    return [name, handed];
+  });
 }
 
 type Reply = { type: "ready" } | { type: "scored"; scores: Scores } | { type: "result"; result: ShardResult } | { type: "checked"; bad: { name: string; count: number } | null } | { type: "done"; steps: Array<[string, number]> } | { type: "error"; message: string };
@@ -55,10 +68,12 @@ export interface ShardInit {
   config: Esmm["config"];
   firstLayer: Esmm["firstLayer"];
   backend: string;
-  params: Array<[string, SharedArrayBuffer]>;
+  /** The trainer's kernel memory, where it is shared (the worker's kernels then compute in it too). */
+  memory: WebAssembly.Memory | null;
+  params: Array<[string, Handed]>;
   epoch: SharedArrayBuffer;
   hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
-  state: Array<readonly [string, ArrayBufferLike, ArrayBufferLike, number]>;
+  state: Array<readonly [string, Handed, Handed, number]>;
   shards: number;
 }
 
@@ -70,17 +85,19 @@ class Lane {
 
   constructor(readonly worker: Endpoint, readonly index: number) {
     worker.listen(
-      (msg) => {
-        const m = msg as Reply;
-        if (m.type === "error") return this.fail(new Error(`thread ${index + 1}: ${m.message}`));
-        const w = this.waiting;
-        if (w && w.type === m.type) {
-          this.waiting = null;
-          w.resolve(m);
-        } else this.replies.push(m);
-      },
+      (msg) => this.accept(msg),
       (e) => this.fail(new Error(`thread ${index + 1}: ${e.message}`)),
     );
+  }
+
+  private accept(msg: unknown): void {
+    const m = msg as Reply;
+    if (m.type === "error") return this.fail(new Error(`thread ${this.index + 1}: ${m.message}`));
+    const w = this.waiting;
+    if (w && w.type === m.type) {
+      this.waiting = null;
+      w.resolve(m);
+    } else this.replies.push(m);
   }
 
   private fail(e: Error): void {
@@ -133,10 +150,10 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
         const st = optimizer!.liveState(n);
         const m = shareArray(st.m);
         const v = shareArray(st.v);
-        optimizer!.useState(n, { step: st.step, m, v });
-        return [n, m.buffer, v.buffer, st.step] as const;
+        optimizer!.useState(n, { step: st.step, m: m.data, v: v.data });
+        return [n, m.handed, v.handed, st.step] as const;
       });
-      const init: ShardInit = { config: model.config, firstLayer: model.firstLayer, backend: backendName(), params, epoch: epoch.buffer, hyper, state, shards: count + 1 };
+      const init: ShardInit = { config: model.config, firstLayer: model.firstLayer, backend: backendName(), memory: kernels.sharedMemory?.()?.memory ?? null, params, epoch: epoch.buffer, hyper, state, shards: count + 1 };
       const lane = new Lane(spawn(init), i);
       lanes.push(lane);
       return lane.next("ready");
@@ -150,7 +167,7 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
       const replies = await Promise.all(
         shards.map((shard, i) => {
           const transfer = [shard.ids.buffer, shard.click.buffer, shard.conversion.buffer, ...(shard.dense ? [shard.dense.buffer] : [])] as ArrayBuffer[];
-          return lanes[i]!.ask("result", { type: "step", shard, weights: weights[i] }, transfer);
+          return lanes[i]!.ask("result", { type: "step", shard, index: i + 1, weights: weights[i] }, transfer);
         }),
       );
       return replies.map((r) => r.result);

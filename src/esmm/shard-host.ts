@@ -6,31 +6,35 @@
  * memory. Also scoring (inference) of a shard. `hostShards(init, post)` returns the message handler;
  * a platform's worker entry wires it to its message port.
  */
-import { Arena, useBackend, type BackendName } from "../tensor/index.js";
+import { Arena, kernels, useBackend, type BackendName } from "../tensor/index.js";
 import { Adam } from "../optim/index.js";
 import type { Batch, LabeledBatch } from "./batch.js";
 import { Esmm, type LossWeights } from "./model.js";
-import { addGrads, buffersOf, gradsOf, type ShardGrads, type ShardResult } from "./parallel.js";
+import { buffersOf, gradsOf, received, sumShards, type ShardGrads, type ShardResult } from "./parallel.js";
 import type { ShardInit } from "./pool.js";
 
-type Msg = { type: "score"; shard: Batch } | { type: "step"; shard: LabeledBatch; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean };
+type Msg = { type: "score"; shard: Batch } | { type: "step"; shard: LabeledBatch; index: number; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean };
 
 export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: ArrayBuffer[]) => void): (msg: unknown) => void {
   if (init.backend !== "custom") useBackend(init.backend as BackendName);
+  // compute in the trainer's memory where it is shared: the parameters, moments and every gradient
+  // of both threads are then views of one memory, which each thread's kernels use in place
+  if (init.memory) kernels.adoptMemory?.(init.memory);
   const model = new Esmm(init.config);
   model.firstLayer = init.firstLayer;
   const shared = new Map(init.params);
   const params = model.namedParameters();
   const byName = new Map(params);
-  for (const [name, p] of params) p.moveDataTo(new Float32Array(shared.get(name)!), false);
+  for (const [name, p] of params) p.moveDataTo(received(shared.get(name)!), false);
   const mine = new Set(init.state.map(([n]) => n));
+  const others = params.map(([n]) => n).filter((n) => !mine.has(n));
   const adam = new Adam(params, init.hyper);
-  for (const [n, m, v, step] of init.state) adam.useState(n, { step, m: new Float32Array(m), v: new Float32Array(v) });
+  for (const [n, m, v, step] of init.state) adam.useState(n, { step, m: received(m), v: received(v) });
   const epoch = new Int32Array(init.epoch);
   const arena = new Arena();
   const stepArena = new Arena();
-  let kept: ShardGrads & { shard: number } = { shard: -1, dense: [], sparse: [] };
-  let received: Array<ShardGrads & { shard: number }> = [];
+  let own = -1;
+  let incoming: Array<ShardGrads & { shard: number }> = [];
 
   const handlers = {
     score(m: Extract<Msg, { type: "score" }>): void {
@@ -44,36 +48,29 @@ export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: Arra
         const s = m.shard;
         const loss = model.loss(model.forward(s), s.click, s.conversion, m.weights);
         loss.total.backward();
-        // what this thread updates stays here until the other shards' parts arrive; the rest goes back
-        const others = params.map(([n]) => n).filter((n) => !mine.has(n));
-        const out: ShardResult = { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, ...gradsOf(byName, others) };
-        kept = { shard: -1, ...gradsOf(byName, mine) };
-        for (const [, p] of params) p.zeroGrad();
-        return out;
+        // what this thread updates stays here until the other shards' parts arrive; the rest is
+        // handed to its owners (in place where memory is shared: left untouched until commit)
+        return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, ...gradsOf(byName, others) };
       });
       post({ type: "result", result }, buffersOf(result));
     },
     reduce(m: Extract<Msg, { type: "reduce" }>): void {
-      received.push(...m.grads);
-      if (received.length < init.shards - 1) return; // more shards to come
-      // this worker's own shard is the one missing from the others'
-      const others = received.map((g) => g.shard);
-      let own = 1;
-      while (others.includes(own)) own++;
-      kept.shard = own;
-      const all = [...received, kept].sort((a, b) => a.shard - b.shard);
-      received = [];
+      incoming.push(...m.grads);
+      if (incoming.length < init.shards - 1) return; // more shards to come
+      const all = incoming;
+      incoming = [];
       // summed and checked here, updated in commit: both in stepArena (the second run allocates
       // nothing, so the coalesced sparse gradients of the first stay as they are)
       const bad = stepArena.run(() => {
-        for (const g of all) addGrads(byName, g, mine);
+        sumShards(byName, mine, own, all);
         return adam.nonFiniteGradient(mine);
       });
       post({ type: "checked", bad });
     },
     commit(m: Extract<Msg, { type: "commit" }>): void {
       if (m.apply && mine.size > 0) stepArena.run(() => adam.step(mine));
-      for (const n of mine) byName.get(n)!.zeroGrad();
+      // every gradient of this shard is free again: the owners have summed what they were handed
+      for (const [, p] of params) p.zeroGrad();
       post({ type: "done", steps: [...mine].map((n) => [n, adam.liveState(n).step]) });
     },
   };

@@ -7,7 +7,7 @@ import { Arena, Rng, firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
-import { addGrads, gradsOf, predictParallel, shardBatch, shardLossWeights, workerFactory, type ShardWorkers } from "./parallel.js";
+import { gradsOf, predictParallel, sumShards, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
@@ -205,21 +205,23 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
 async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers, mine: ReadonlySet<string>, batch: LabeledBatch, arena: Arena, stepArena: Arena, opts: TrainOptions, epoch: number, step: number): Promise<{ total: number; ctr: number; cvr: number }> {
   const shards = shardBatch(batch, workers.count + 1);
   const weights = shardLossWeights(model, shards, opts.lossWeights);
+  const params = new Map(model.namedParameters());
   const pending = workers.run(shards.slice(1), weights.slice(1));
-  let own: { total: number; ctr: number; cvr: number };
+  let own: { total: number; ctr: number; cvr: number; handed: ShardGrads[] };
   try {
     own = arena.run(() => {
       const loss = model.loss(model.forward(shards[0]!), shards[0]!.click, shards[0]!.conversion, weights[0]);
       loss.total.backward();
-      return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr };
+      // shard 0's gradients of what each worker updates, coalesced here (in the arena: in the
+      // kernels' memory, so handed in place) and sent now, while the workers finish theirs
+      const handed = workers.owned.map((names) => gradsOf(params, names));
+      return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, handed };
     });
   } catch (e) {
     await pending.catch(() => undefined);
     throw e;
   }
-  const params = new Map(model.namedParameters());
-  // shard 0's gradients of what each worker updates go out now, while the workers finish theirs
-  workers.owned.forEach((names, i) => workers.share(i, [{ shard: 0, ...gradsOf(params, names) }]));
+  own.handed.forEach((g, i) => workers.share(i, [{ shard: 0, ...g }]));
   const rest = await pending;
   if (workers.count > 1) {
     // and every other worker's shard, from the results
@@ -241,9 +243,10 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
       total += r.total;
       ctr += r.ctr * (weights[i + 1]!.ctr ?? 0);
       cvr += r.cvr * (weights[i + 1]!.cvr ?? 0);
-      addGrads(params, r, mine);
     });
-    return { total, loss: { total, ctr: wc ? ctr / wc : ctr, cvr: wv ? cvr / wv : cvr }, bad: optimizer.nonFiniteGradient(mine) };
+    sumShards(params, mine, 0, rest.map((r, i) => ({ ...r, shard: i + 1 })));
+    const bad = optimizer.nonFiniteGradient(mine);
+    return { total, loss: { total, ctr: wc ? ctr / wc : ctr, cvr: wv ? cvr / wv : cvr }, bad };
   });
   const verdicts = await verdictsP;
   const outcome = stepArena.run(() => {

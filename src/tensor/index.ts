@@ -6,6 +6,6 @@ export * from "./init.js";
 export * from "./shape.js";
 export { kernels, useKernels, useBackend, backendName, BACKENDS, naiveKernels, fastKernels, wasmKernels, wasmFmaKernels, wasmSimdSupported, wasmFmaSupported, wasmWarmup, sigmoidScalar, softplusScalar } from "./kernels/index.js";
 export type { BackendName } from "./kernels/index.js";
-export type { Kernels, GemmOpts, AdamHyper, BinaryOp, UnaryOp, BackendBuffer } from "./kernels/index.js";
+export type { Kernels, GemmOpts, AdamHyper, BinaryOp, UnaryOp, BackendBuffer, SharedMemory } from "./kernels/index.js";
 export { firstNonFinite, assertFinite } from "./finite.js";
 export { FirstAppearance } from "./unique.js";

@@ -132,6 +132,11 @@ export class Tensor {
     this.coalesced = null;
   }
 
+  /** The row-sparse parts as they arrived (rows may repeat), before coalescing; they stay valid after zeroGrad, which only forgets them. */
+  get rowGradParts(): readonly RowSparse[] {
+    return this.parts;
+  }
+
   /**
    * The row-sparse gradient with unique rows (in order of first appearance), repeated rows summed in
    * the order they arrived. Null when no gradient reached this table. The result is cached until the

@@ -1,4 +1,4 @@
-export type { AdamHyper, BackendBuffer, BinaryOp, GemmOpts, Kernels, UnaryOp } from "./types.js";
+export type { AdamHyper, BackendBuffer, BinaryOp, GemmOpts, Kernels, SharedMemory, UnaryOp } from "./types.js";
 export { naiveKernels, sigmoidScalar, softplusScalar } from "./naive.js";
 export { fastKernels } from "./fast.js";
 export { wasmKernels, wasmKernelsAllSimd, wasmFmaKernels, wasmSimdSupported, wasmFmaSupported, gemmModuleBytes, wasmWarmup } from "./wasm.js";

@@ -33,6 +33,15 @@ export interface BackendBuffer {
   release: () => void;
 }
 
+/** A backend's memory as several threads use it (see Kernels.sharedMemory). */
+export interface SharedMemory {
+  readonly memory: WebAssembly.Memory;
+  /** Whether an array is a view of this memory. */
+  owns(x: Float32Array): boolean;
+  /** `n` floats at byte offset `at` of this memory, as this thread's view. */
+  view(at: number, n: number): Float32Array;
+}
+
 /** The kernel contract: every hot loop an op needs, as a pure function on typed arrays. A backend is one object implementing it. */
 export interface Kernels {
   /**
@@ -41,6 +50,13 @@ export interface Kernels {
    * arenas take their buffers here.
    */
   alloc?(n: number): BackendBuffer | null;
+  /**
+   * Optional: the memory of `alloc`'s buffers, where other threads can compute in it too (a shared
+   * WebAssembly.Memory); null or absent otherwise. Data-parallel training hands its workers this.
+   */
+  sharedMemory?(): SharedMemory | null;
+  /** Optional: from now on this thread's kernels compute in `memory`, another thread's sharedMemory (before this thread allocates). */
+  adoptMemory?(memory: WebAssembly.Memory): void;
   /**
    * Optional: the fraction of a batch's rows with distinct ids below which a field's first layers
    * are faster per distinct id than over the materialised input, with this set's kernels (see

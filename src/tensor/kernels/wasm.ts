@@ -14,7 +14,7 @@
 import { ModuleBuilder } from "../wasm/builder.js";
 import { ADD_BIAS, LOAD_C, RELU, addGemm } from "../wasm/gemm.js";
 import { fastKernels } from "./fast.js";
-import type { AdamHyper, GemmOpts, Kernels } from "./types.js";
+import type { AdamHyper, GemmOpts, Kernels, SharedMemory } from "./types.js";
 
 /** A module using one SIMD instruction: what `WebAssembly.validate` must accept for the wasm backend. */
 function simdProbe(): Uint8Array<ArrayBuffer> {
@@ -68,36 +68,41 @@ interface KernelExports {
 }
 
 /**
- * The linear memory and its allocator. Allocated regions (16-byte aligned, for arenas) sit below
- * `top`; a call's scratch starts at `top`. Freed regions go on a first-fit free list.
+ * The linear memory and this thread's allocator over it. A shared memory may serve several threads
+ * (the workers of data-parallel training adopt the trainer's, see `adoptMemory`), so the allocator
+ * keeps nothing another thread must see but one word: the bump pointer at byte 0, advanced with
+ * Atomics.add, below which every region has been handed to some thread. Each thread keeps its own
+ * first-fit free list of the regions it released (16-byte aligned, for SIMD) and its own scratch
+ * region for a call's copied operands.
  */
 class Heap {
   readonly memory: WebAssembly.Memory;
   readonly shared: boolean;
   /** Every buffer object this memory has had (a shared memory gives a new one after each grow). */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
-  private top = 64; // byte 0..63 unused: no view starts at address 0
-  /** Bytes below this have been handed out at some time; above it the memory is as grown: zeros never touched. */
-  private highWater = 64;
   private free: Array<[number, number]> = []; // [byte offset, bytes], sorted by offset
+  private scratchAt = 0;
+  private scratchBytes = 0;
   private f32: Float32Array;
 
-  constructor() {
-    let memory: WebAssembly.Memory | null = null;
-    if (typeof SharedArrayBuffer === "function") {
+  /** A new memory (bytes 0..63: the bump pointer, then unused, so no view starts at address 0), or one another thread made. */
+  constructor(adopt?: WebAssembly.Memory) {
+    let memory: WebAssembly.Memory | null = adopt ?? null;
+    if (!memory && typeof SharedArrayBuffer === "function") {
       try {
         memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
       } catch {
         memory = null; // e.g. a page that is not cross-origin isolated
       }
     }
-    this.shared = memory !== null;
     this.memory = memory ?? new WebAssembly.Memory({ initial: 16 });
+    this.shared = typeof SharedArrayBuffer === "function" && this.memory.buffer instanceof SharedArrayBuffer;
     this.f32 = new Float32Array(this.memory.buffer);
     this.buffers.add(this.memory.buffer);
+    if (!adopt) new Int32Array(this.memory.buffer, 0, 1)[0] = 64;
   }
 
-  /** A view of the whole memory as it is now (renewed after a grow). */
+  /** A view of the whole memory as it is now (renewed after a grow, by any thread). */
   view(): Float32Array {
     if (this.f32.buffer !== this.memory.buffer) {
       this.f32 = new Float32Array(this.memory.buffer);
@@ -111,33 +116,30 @@ class Heap {
     return this.shared && this.buffers.has(x.buffer);
   }
 
-  private ensure(bytes: number): void {
+  /** `floats` floats at byte offset `at` of this memory, as a view the kernels use in place. */
+  viewAt(at: number, floats: number): Float32Array {
+    return new Float32Array(this.view().buffer, at, floats);
+  }
+
+  /** Takes `bytes` never handed out before (so still the zeros a grow gives) from the shared bump pointer. */
+  private bump(bytes: number): number {
+    const at = Atomics.add(new Int32Array(this.memory.buffer, 0, 1), 0, bytes);
+    if (at + bytes + 64 > 2 ** 31) throw new Error(`wasm backend: out of memory (asked for ${bytes} bytes at ${at})`);
+    // 64 bytes of slack: an edge tile may read (never write) just past a view
     const have = this.memory.buffer.byteLength;
-    if (have < bytes) this.memory.grow(Math.ceil((bytes - have) / 65536));
+    if (have < at + bytes + 64) this.memory.grow(Math.ceil((at + bytes + 64 - have) / 65536));
+    return at;
   }
 
   /** `floats` zeroed floats that stay valid until released; null where memory cannot be shared. */
   alloc(floats: number): { data: Float32Array; release: () => void } | null {
     if (!this.shared) return null;
     const bytes = Math.max(16, Math.ceil((floats * 4) / 16) * 16);
-    let at = -1;
-    const i = this.free.findIndex(([, size]) => size >= bytes);
-    if (i >= 0) {
-      const [off, size] = this.free[i]!;
-      at = off;
-      if (size === bytes) this.free.splice(i, 1);
-      else this.free[i] = [off + bytes, size - bytes];
-    } else {
-      at = this.top;
-      this.top += bytes;
-      this.ensure(this.top + 64); // 64 bytes of slack: an edge tile may read (never write) just past a view
-    }
-    const data = new Float32Array(this.view().buffer, at, floats);
-    // Memory past the high-water mark is as the grow left it, zeros nobody touched: not writing them
-    // keeps untouched pages unmapped (the moments of table rows no batch reaches cost no RSS). The
-    // scratch region above `top` is written by calls, so the mark follows the largest scratch too.
-    if (at < this.highWater) data.fill(0, 0, Math.min(floats, (this.highWater - at) / 4));
-    this.highWater = Math.max(this.highWater, at + bytes);
+    const { at, reused } = this.take(bytes);
+    const data = this.viewAt(at, floats);
+    // A region from the bump pointer is as the grow left it, zeros nobody touched: not writing them
+    // keeps untouched pages unmapped (the moments of table rows no batch reaches cost no RSS).
+    if (reused) data.fill(0);
     let released = false;
     return {
       data,
@@ -149,27 +151,36 @@ class Heap {
     };
   }
 
+  /** `bytes` (a multiple of 16): the first region this thread released that fits, else new ones from the bump pointer. */
+  private take(bytes: number): { at: number; reused: boolean } {
+    const i = this.free.findIndex(([, size]) => size >= bytes);
+    if (i < 0) return { at: this.bump(bytes), reused: false };
+    const [off, size] = this.free[i]!;
+    if (size === bytes) this.free.splice(i, 1);
+    else this.free[i] = [off + bytes, size - bytes];
+    return { at: off, reused: true };
+  }
+
   private release(off: number, bytes: number): void {
     const f = this.free;
     let i = 0;
     while (i < f.length && f[i]![0] < off) i++;
     f.splice(i, 0, [off, bytes]);
-    // merge with neighbours, and give a region at the top back to the scratch
+    // merge with neighbours
     if (i + 1 < f.length && f[i]![0] + f[i]![1] === f[i + 1]![0]) f.splice(i, 2, [f[i]![0], f[i]![1] + f[i + 1]![1]]);
     if (i > 0 && f[i - 1]![0] + f[i - 1]![1] === f[i]![0]) f.splice(i - 1, 2, [f[i - 1]![0], f[i - 1]![1] + f[i]![1]]);
-    const last = f[f.length - 1];
-    if (last && last[0] + last[1] === this.top) {
-      this.top = last[0];
-      f.pop();
-    }
   }
 
-  /** The scratch region for one call: at least `floats` floats from the returned float index. */
+  /** This thread's scratch region for one call: at least `floats` floats from the returned float index (not zeroed). */
   scratch(floats: number): { base: number; h: Float32Array } {
-    const base = this.top;
-    this.ensure(base + floats * 4 + 64);
-    this.highWater = Math.max(this.highWater, base + floats * 4 + 64);
-    return { base: base / 4, h: this.view() };
+    const bytes = floats * 4 + 64;
+    if (bytes > this.scratchBytes) {
+      // a larger region (with headroom, so growing sizes soon settle); the old one is reused by allocations
+      if (this.scratchBytes) this.release(this.scratchAt, this.scratchBytes);
+      this.scratchBytes = Math.ceil((bytes * 1.25) / 16) * 16;
+      this.scratchAt = this.take(this.scratchBytes).at;
+    }
+    return { base: this.scratchAt / 4, h: this.view() };
   }
 }
 
@@ -390,6 +401,28 @@ function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32
   w.adamRows(p.byteOffset, g.byteOffset, base * 4, rows.length, dim, m.byteOffset, v.byteOffset, ...adamArgs(h));
 }
 
+/** This thread's kernels' memory as other threads may use it: null where it is not shared. */
+function sharedMemory(): SharedMemory | null {
+  if (!wasmSimdSupported()) return null;
+  instance();
+  const hp = heap();
+  return hp.shared ? { memory: hp.memory, owns: (x) => hp.owns(x), view: (at, n) => hp.viewAt(at, n) } : null;
+}
+
+/**
+ * Makes this thread's kernels compute in a shared memory another thread made (before anything is
+ * allocated here: a worker of data-parallel training, at its start). Regions this thread takes come
+ * from the same bump pointer, so both threads' tensors live side by side and each thread's kernels
+ * use the other's in place.
+ */
+function adoptMemory(memory: WebAssembly.Memory): void {
+  if (heapCache?.memory === memory) return;
+  heapCache = new Heap(memory);
+  exportsCache = null;
+  fmaExports = null;
+  instance();
+}
+
 /** Zeroed floats in the kernels' memory, for step arenas (null where it cannot be shared). */
 function alloc(n: number): { data: Float32Array; release: () => void } | null {
   if (!wasmSimdSupported()) return null;
@@ -408,7 +441,7 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
 /** The `wasm` backend: SIMD WebAssembly kernels emitted by our module builder, the TypeScript ones elsewhere. */
-export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, addRowVector, mixExperts, gatherFields, adamDense, adamRows, alloc, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
+export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, addRowVector, mixExperts, gatherFields, adamDense, adamRows, alloc, sharedMemory, adoptMemory, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
 
 /**
  * Opt-in, never the default: the wasm set with a gemm that multiply-adds with relaxed SIMD
