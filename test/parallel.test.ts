@@ -144,6 +144,37 @@ describe("worker threads", () => {
     }
   });
 
+  it("reports where the calling thread's step time goes, phase by phase, for every step", async () => {
+    const phases: Record<string, number> = {};
+    const t0 = performance.now();
+    await train(modelOf("esmm-mmoe"), trainSet, { epochs: 1, batchSize: 512, seed: 9, threads: 2, phases });
+    const wall = performance.now() - t0;
+    expect(phases.steps).toBe(Math.ceil(6000 / 512));
+    const names = ["shard", "wait", "sum", "verdicts", "adam", "update"];
+    expect(Object.keys(phases).sort()).toEqual([...names, "steps"].sort());
+    for (const n of names) expect(phases[n]!, n).toBeGreaterThanOrEqual(0);
+    expect(phases.shard).toBeGreaterThan(0);
+    expect(names.reduce((s, n) => s + phases[n]!, 0)).toBeLessThan(wall);
+  });
+
+  it.skipIf(!wasmSimdSupported())("esmm bench --json: thread counts in turn over rounds, each round's rate, the two-thread phases, the nine gemm shapes", async () => {
+    const lines: string[] = [];
+    const io = { out: (s: string) => void lines.push(s), err: () => undefined, isTTY: false };
+    expect(await main(["bench", "--backend", "wasm", "--threads", "1,2", "--seconds", "0.2", "--rounds", "2", "--json"], io)).toBe(0);
+    const r = JSON.parse(lines.join("\n")) as { runs: Array<{ backend: string; threads: number; trainSamplesPerSec: number; inferSamplesPerSec: number; rounds: Array<{ train: number }>; phases?: Record<string, number> }>; gemm: Array<{ gflops: number; form: string }> };
+    expect(r.runs.map((x) => [x.backend, x.threads])).toEqual([["wasm", 1], ["wasm", 2]]);
+    for (const x of r.runs) {
+      expect(x.rounds).toHaveLength(2);
+      expect(x.trainSamplesPerSec).toBeGreaterThan(0);
+      expect(x.inferSamplesPerSec).toBeGreaterThan(0);
+    }
+    expect(Object.keys(r.runs[1]!.phases!)).toEqual(["shard", "wait", "sum", "verdicts", "adam", "update"]);
+    expect(r.runs[0]!.phases).toBeUndefined();
+    expect(r.gemm).toHaveLength(9);
+    expect(new Set(r.gemm.map((g) => g.form))).toEqual(new Set(["nn", "nt", "tn"]));
+    expect(await main(["bench", "--rounds", "0"], io)).toBe(2);
+  });
+
   it("esmm train --threads 2 trains and records the thread count; a bad count is a usage error", async () => {
     const dir = mkdtempSync(join(tmpdir(), "esmm-threads-"));
     const io = { out: () => undefined, err: () => undefined, isTTY: false };

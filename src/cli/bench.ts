@@ -35,11 +35,12 @@ import type { Command, Io } from "./io.js";
 import { BATCH, randomBatches, referenceModel, timedStep } from "./workload.js";
 
 export const BENCH_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
-  usage: "esmm bench [--backend ts,wasm] [--threads 1,2] [--seconds 3] [--json]",
+  usage: "esmm bench [--backend ts,wasm] [--threads 1,2] [--seconds 3] [--rounds 3] [--json]",
   options: {
     backend: { type: "string", help: `comma-separated backends to measure: ${BACKENDS.join(", ")} (default ts,wasm where SIMD runs)` },
     threads: { type: "string", help: "comma-separated thread counts for training (default 1,2 on a machine with 2 or more cores)" },
     seconds: { type: "string", help: "seconds of timed training per backend and thread count (default 3)" },
+    rounds: { type: "string", help: "split each backend's seconds into this many rounds, thread counts in turn, so a shared machine's drift falls on all of them (default 3)" },
     json: { type: "flag", help: "print the results as one JSON object on standard output" },
   },
 };
@@ -126,11 +127,37 @@ export interface RunResult {
   /** Median step's parts in ms (one thread only: the split is measured around the step's phases). */
   stepMs: number;
   split?: { forward: number; backward: number; optimizer: number };
+  /** Threads > 1: the calling thread's step in phases, ms per step (see TrainOptions.phases). */
+  phases?: Record<string, number>;
   steps: number;
+  /** Each round's samples/s (see --rounds), in the order run. */
+  rounds?: Array<{ train: number; infer: number }>;
+}
+
+/** One round's measurement: a RunResult with its step times, merged with the other rounds by mergeRounds. */
+type Round = RunResult & { stepTimes: number[] };
+
+/** The rounds of one backend and thread count as one result: the median step over every round's steps, the median inference rate, the mean split and phases. */
+function mergeRounds(rounds: Round[]): RunResult {
+  const r0 = rounds[0]!;
+  const stepMs = median(rounds.flatMap((r) => r.stepTimes));
+  const mean = (pick: (r: Round) => Record<string, number> | undefined): Record<string, number> | undefined => {
+    if (!pick(r0)) return undefined;
+    const out: Record<string, number> = {};
+    for (const k of Object.keys(pick(r0)!)) out[k] = rounds.reduce((s, r) => s + pick(r)![k]!, 0) / rounds.length;
+    return out;
+  };
+  const out: RunResult = { backend: r0.backend, threads: r0.threads, trainSamplesPerSec: (BATCH / stepMs) * 1e3, inferSamplesPerSec: median(rounds.map((r) => r.inferSamplesPerSec)), stepMs, steps: rounds.reduce((s, r) => s + r.steps, 0) };
+  const split = mean((r) => r.split);
+  if (split) out.split = split as RunResult["split"];
+  const phases = mean((r) => r.phases);
+  if (phases) out.phases = phases;
+  if (rounds.length > 1) out.rounds = rounds.map((r) => ({ train: r.trainSamplesPerSec, infer: r.inferSamplesPerSec }));
+  return out;
 }
 
 /** Training (through train(), as a user runs it) and inference of the reference workload. */
-export async function workloadRun(backend: BackendName, threads: number, seconds: number): Promise<RunResult> {
+export async function workloadRun(backend: BackendName, threads: number, seconds: number): Promise<Round> {
   useBackend(backend);
   const vocab = 10_000;
   const batches = randomBatches(vocab, 8);
@@ -138,11 +165,15 @@ export async function workloadRun(backend: BackendName, threads: number, seconds
   const times: number[] = [];
   const warm = 6;
   let last = 0;
+  const phases: Record<string, number> = {};
   const deadline = () => performance.now() > last + seconds * 1e3;
   const source = {
     *batches(): Generator<LabeledBatch> {
       for (let i = 0; ; i++) {
-        if (i === warm) last = performance.now();
+        if (i === warm) {
+          last = performance.now();
+          for (const k of Object.keys(phases)) delete phases[k]; // the phases of timed steps only
+        }
         if (i > warm + 4 && deadline()) return;
         yield batches[i % batches.length]!;
       }
@@ -152,6 +183,7 @@ export async function workloadRun(backend: BackendName, threads: number, seconds
   await train(model, source, {
     epochs: 1,
     threads,
+    phases,
     progressEvery: 1,
     onProgress: (e) => {
       const t = performance.now();
@@ -159,8 +191,13 @@ export async function workloadRun(backend: BackendName, threads: number, seconds
       prev = t;
     },
   });
-  const stepMs = median(times.slice(0, -1)); // the last event repeats the epoch's end
-  const out: RunResult = { backend, threads, trainSamplesPerSec: (BATCH / stepMs) * 1e3, inferSamplesPerSec: 0, stepMs, steps: times.length };
+  const stepTimes = times.slice(0, -1); // the last event repeats the epoch's end
+  const stepMs = median(stepTimes);
+  const out: Round = { backend, threads, trainSamplesPerSec: (BATCH / stepMs) * 1e3, inferSamplesPerSec: 0, stepMs, steps: stepTimes.length, stepTimes };
+  if (phases.steps) {
+    const n = phases.steps;
+    out.phases = Object.fromEntries(Object.entries(phases).filter(([k]) => k !== "steps").map(([k, v]) => [k, v / n]));
+  }
   if (threads === 1) {
     const opt = new Adam(model.namedParameters(), { lr: 1e-3 });
     const arena = new Arena();
@@ -208,18 +245,24 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
     return n;
   });
   const seconds = num(p, "seconds", 3, (x) => x > 0, "> 0");
+  const roundCount = num(p, "rounds", 3, (x) => Number.isInteger(x) && x >= 1, "a positive integer");
   const before = backendName();
   const warmupMs = simd ? wasmWarmup() : null;
   const log = p.json ? (): void => undefined : io.err;
-  log(`esmm bench: ${backends.join(", ")} x ${threads.join(", ")} thread(s), ${seconds} s each; ${cpus()[0]?.model ?? "?"} x${cores}, node ${process.version}`);
+  log(`esmm bench: ${backends.join(", ")} x ${threads.join(", ")} thread(s), ${seconds} s each in ${roundCount} round(s); ${cpus()[0]?.model ?? "?"} x${cores}, node ${process.version}`);
   const peak = simdPeakGflops();
   const gemm = backends.flatMap((b) => gemmRates(b));
   const runs: RunResult[] = [];
   for (const b of backends) {
-    for (const t of threads) {
-      log(`  training on ${b}, ${t} thread(s) ...`);
-      runs.push(await workloadRun(b, t, seconds));
+    // thread counts in turn, round after round: a slow spell of a shared machine hits each of them
+    const rounds = new Map<number, Round[]>(threads.map((t) => [t, []]));
+    for (let r = 0; r < roundCount; r++) {
+      for (const t of threads) {
+        log(`  training on ${b}, ${t} thread(s)${roundCount > 1 ? `, round ${r + 1} of ${roundCount}` : ""} ...`);
+        rounds.get(t)!.push(await workloadRun(b, t, seconds / roundCount));
+      }
     }
+    for (const t of threads) runs.push(mergeRounds(rounds.get(t)!));
   }
   if (before !== "custom") useBackend(before);
   const result = {
@@ -237,12 +280,20 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
   const lines: string[] = [];
   lines.push(`training and inference (samples/s; median step):`);
   for (const r of runs) {
-    const split = r.split ? `  (forward ${r.split.forward.toFixed(1)} / backward ${r.split.backward.toFixed(1)} / Adam ${r.split.optimizer.toFixed(1)} ms)` : "";
+    const split = r.split
+      ? `  (forward ${r.split.forward.toFixed(1)} / backward ${r.split.backward.toFixed(1)} / Adam ${r.split.optimizer.toFixed(1)} ms)`
+      : r.phases
+        ? `  (${Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(" / ")} ms)`
+        : "";
     lines.push(`  ${r.backend.padEnd(5)} ${String(r.threads).padStart(2)} thread(s): train ${r.trainSamplesPerSec.toFixed(0).padStart(7)}, infer ${r.inferSamplesPerSec.toFixed(0).padStart(7)}, step ${r.stepMs.toFixed(1)} ms${split}`);
   }
   for (const b of backends) {
     const one = runs.find((r) => r.backend === b && r.threads === 1);
-    for (const r of runs.filter((x) => x.backend === b && x.threads > 1)) if (one) lines.push(`  ${b}: ${r.threads} threads train ${(r.trainSamplesPerSec / one.trainSamplesPerSec).toFixed(2)}x one thread`);
+    for (const r of runs.filter((x) => x.backend === b && x.threads > 1)) {
+      if (!one) continue;
+      const each = r.rounds && one.rounds ? `; round by round ${r.rounds.map((x, i) => `${(x.train / one.rounds![i]!.train).toFixed(2)}x`).join(", ")}` : "";
+      lines.push(`  ${b}: ${r.threads} threads train ${(r.trainSamplesPerSec / one.trainSamplesPerSec).toFixed(2)}x one thread${each}`);
+    }
   }
   lines.push(`gemm (GFLOP/s${peak ? `; SIMD peak of this core ${peak.toFixed(1)}` : ""}):`);
   lines.push(`  ${"m x n x k".padEnd(16)} form ${backends.map((b) => b.padStart(10)).join("")}${peak ? "   of peak (of mul + add; FMA can pass 100%)" : ""}`);

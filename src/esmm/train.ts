@@ -69,6 +69,14 @@ export interface TrainOptions extends AdamOptions {
    * Deterministic for a seed and a thread count; another count rounds differently.
    */
   threads?: number;
+  /**
+   * With threads > 1, where each step's time goes on the calling thread: milliseconds added up per
+   * phase over the run (`steps` counts the steps). Phases: `shard` (shard 0's forward and backward),
+   * `wait` (for the workers' shards), `sum` (summing and checking this thread's parameters'
+   * gradients), `verdicts` (for the workers' sums), `adam` (this thread's part of the update),
+   * `update` (for the workers' parts). `esmm bench` prints it.
+   */
+  phases?: Record<string, number>;
 }
 
 /** What `train` returns: every epoch's record, the epoch whose weights the model holds, and the optimizer (to save or continue with). */
@@ -203,6 +211,14 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
  * shard 0's sparse gradient parts, allocated in `arena`, are still read there.
  */
 async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers, mine: ReadonlySet<string>, batch: LabeledBatch, arena: Arena, stepArena: Arena, opts: TrainOptions, epoch: number, step: number): Promise<{ total: number; ctr: number; cvr: number }> {
+  const ph = opts.phases;
+  let t = ph ? performance.now() : 0;
+  const lap = (phase: string): void => {
+    if (!ph) return;
+    const t1 = performance.now();
+    ph[phase] = (ph[phase] ?? 0) + t1 - t;
+    t = t1;
+  };
   const shards = shardBatch(batch, workers.count + 1);
   const weights = shardLossWeights(model, shards, opts.lossWeights);
   const params = new Map(model.namedParameters());
@@ -212,8 +228,8 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
     own = arena.run(() => {
       const loss = model.loss(model.forward(shards[0]!), shards[0]!.click, shards[0]!.conversion, weights[0]);
       loss.total.backward();
-      // shard 0's gradients of what each worker updates, coalesced here (in the arena: in the
-      // kernels' memory, so handed in place) and sent now, while the workers finish theirs
+      // shard 0's gradients of what each worker updates, handed now while the workers finish theirs
+      // (in place where the kernels' memory is shared: left untouched until the step commits)
       const handed = workers.owned.map((names) => gradsOf(params, names));
       return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, handed };
     });
@@ -222,7 +238,9 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
     throw e;
   }
   own.handed.forEach((g, i) => workers.share(i, [{ shard: 0, ...g }]));
+  lap("shard");
   const rest = await pending;
+  lap("wait");
   if (workers.count > 1) {
     // and every other worker's shard, from the results
     workers.owned.forEach((names, i) =>
@@ -248,7 +266,9 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
     const bad = optimizer.nonFiniteGradient(mine);
     return { total, loss: { total, ctr: wc ? ctr / wc : ctr, cvr: wv ? cvr / wv : cvr }, bad };
   });
+  lap("sum");
   const verdicts = await verdictsP;
+  lap("verdicts");
   const outcome = stepArena.run(() => {
     const { total, loss } = merged;
     if (total - total !== 0) return { loss, error: diverged(model, epoch, step + 1, `the loss is ${total}`, null) };
@@ -264,8 +284,11 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
     optimizer.zeroGrad();
     throw outcome.error;
   }
+  lap("adam");
   await outcome.done;
   workers.publish();
+  lap("update");
+  if (ph) ph.steps = (ph.steps ?? 0) + 1;
   return outcome.loss;
 }
 
