@@ -144,6 +144,23 @@ describe("worker threads", () => {
     }
   });
 
+  it.skipIf(!wasmSimdSupported())("a closed pool's workers leave their regions of the shared kernel memory to the next pool's: training again and again does not run the memory up", async () => {
+    const { kernels } = await import("../src/tensor/index.js");
+    const { workerFactory } = await import("../src/esmm/parallel.js");
+    const bump = (): number => new Int32Array(kernels.sharedMemory!()!.memory.buffer, 0, 1)[0]!;
+    const model = modelOf("esmm-mmoe");
+    kernels.sharedMemory!()!.handOut(); // as in a fresh process: no regions left by earlier pools
+    const b0 = bump();
+    const first = await workerFactory()(model, 1);
+    const b1 = bump();
+    await first.close();
+    const second = await workerFactory()(model, 1);
+    const b2 = bump();
+    await second.close();
+    expect(b1).toBeGreaterThan(b0); // the first worker's replica took new memory
+    expect(b2).toBe(b1); // the second's came from what the first left
+  });
+
   it("reports where the calling thread's step time goes, phase by phase, for every step", async () => {
     const phases: Record<string, number> = {};
     const t0 = performance.now();

@@ -228,20 +228,27 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
       `import { workerData, parentPort } from "node:worker_threads";
        import { useBackend, kernels, allocLasting } from ${JSON.stringify(dist)};
        useBackend("wasm");
-       kernels.adoptMemory(workerData.memory);
+       const bump = () => new Int32Array(workerData.memory.buffer, 0, 1)[0];
+       const bumpBefore = bump();
+       kernels.adoptMemory(workerData.memory, workerData.regions);
        const theirs = kernels.sharedMemory().view(workerData.at, workerData.n);
        // 6M floats: the memory grows here, and the trainer must still see it
        const mine = [allocLasting(777), allocLasting(6_000_000), allocLasting(33)];
+       const zeros = mine.every((a) => a.every((v) => v === 0));
        mine.forEach((a, i) => a.fill(i + 1));
        let sum = 0; for (const v of theirs) sum += v;
        globalThis.keep = mine;
-       parentPort.postMessage({ regions: mine.map((a) => [a.byteOffset, a.length]), sum, inPlace: kernels.sharedMemory().owns(theirs) });`,
+       parentPort.postMessage({ regions: mine.map((a) => [a.byteOffset, a.length]), sum, inPlace: kernels.sharedMemory().owns(theirs), taken: kernels.sharedMemory().regions(), zeros, grew: bump() - bumpBefore });`,
     );
-    const w = new Worker(script, { workerData: { memory: sm.memory, at: before[1]!.byteOffset, n: 4096 } });
-    const reply = await new Promise<{ regions: Array<[number, number]>; sum: number; inPlace: boolean }>((resolve, reject) => {
-      w.once("message", resolve);
-      w.once("error", reject);
-    });
+    type Reply = { regions: Array<[number, number]>; sum: number; inPlace: boolean; taken: Array<[number, number]>; zeros: boolean; grew: number };
+    const start = (regions: Array<[number, number]>): { w: InstanceType<typeof Worker>; reply: Promise<Reply> } => {
+      const w = new Worker(script, { workerData: { memory: sm.memory, regions, at: before[1]!.byteOffset, n: 4096 } });
+      return { w, reply: new Promise<Reply>((resolve, reject) => (w.once("message", resolve), w.once("error", reject))) };
+    };
+    const { w, reply: replied } = start([]);
+    const reply = await replied;
+    expect(reply.zeros).toBe(true);
+    expect(reply.grew).toBeGreaterThan(24_000_000);
     const after = [allocLasting(5000)];
     let sum = 0;
     for (const v of before[1]!) sum += v;
@@ -258,6 +265,16 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
     all.sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < all.length; i++) expect(all[i]![0]).toBeGreaterThanOrEqual(all[i - 1]![0] + all[i - 1]![1]);
     await w.terminate();
+    // the ended worker's regions go to the next one: it allocates the same again from them (the bump
+    // pointer stays), zeroed although the first worker wrote them
+    sm.retire(reply.taken);
+    const next = start(sm.handOut());
+    const second = await next.reply;
+    expect(second.grew).toBe(0);
+    expect(second.zeros).toBe(true);
+    expect(second.regions.every(([at]) => reply.taken.some(([t, bytes]) => at >= t && at < t + bytes))).toBe(true);
+    expect(sm.handOut()).toEqual([]);
+    await next.w.terminate();
   });
 });
 

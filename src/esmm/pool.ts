@@ -47,7 +47,7 @@ export function shareParameters(model: Esmm): Array<[string, Handed]> {
   });
 }
 
-type Reply = { type: "ready" } | { type: "scored"; scores: Scores } | { type: "result"; result: ShardResult } | { type: "checked"; bad: { name: string; count: number } | null } | { type: "done"; steps: Array<[string, number]> } | { type: "error"; message: string };
+type Reply = { type: "ready" } | { type: "scored"; scores: Scores } | { type: "result"; result: ShardResult } | { type: "checked"; bad: { name: string; count: number } | null } | { type: "done"; steps: Array<[string, number]> } | { type: "bye"; regions: Array<[number, number]> } | { type: "error"; message: string };
 
 /**
  * A started worker as the pool sees it, whatever the platform: Node's worker_threads and Web Workers
@@ -70,6 +70,8 @@ export interface ShardInit {
   backend: string;
   /** The trainer's kernel memory, where it is shared (the worker's kernels then compute in it too). */
   memory: WebAssembly.Memory | null;
+  /** Regions of that memory an ended worker left, for this one to allocate from first. */
+  regions: Array<[number, number]>;
   params: Array<[string, Handed]>;
   epoch: SharedArrayBuffer;
   hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
@@ -143,6 +145,8 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
   const owned = parts.slice(1).map((names) => new Set(names));
   const hyper = optimizer ? { lr: optimizer.lr, beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps, weightDecay: optimizer.weightDecay } : {};
   const lanes: Lane[] = [];
+  // the trainer's kernel memory, where the workers compute too (the wasm backend), or null
+  const sm = kernels.sharedMemory?.() ?? null;
   await Promise.all(
     owned.map((names, i) => {
       // the moments of what worker i updates, in shared memory (the trainer's Adam keeps the same arrays)
@@ -153,7 +157,7 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
         optimizer!.useState(n, { step: st.step, m: m.data, v: v.data });
         return [n, m.handed, v.handed, st.step] as const;
       });
-      const init: ShardInit = { config: model.config, firstLayer: model.firstLayer, backend: backendName(), memory: kernels.sharedMemory?.()?.memory ?? null, params, epoch: epoch.buffer, hyper, state, shards: count + 1 };
+      const init: ShardInit = { config: model.config, firstLayer: model.firstLayer, backend: backendName(), memory: sm?.memory ?? null, regions: sm ? sm.handOut() : [], params, epoch: epoch.buffer, hyper, state, shards: count + 1 };
       const lane = new Lane(spawn(init), i);
       lanes.push(lane);
       return lane.next("ready");
@@ -191,6 +195,15 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
       Atomics.add(epoch, 0, 1);
     },
     async close(): Promise<void> {
+      // Workers that computed in the trainer's memory hand back the regions they took (their own
+      // gradients, arenas, scratch) for the next pool's workers, so that a process training again
+      // and again does not run the memory up; a failed worker's regions are not reused.
+      if (sm) {
+        const byes = await Promise.all(lanes.map((l) => (l.failed ? Promise.resolve(null) : l.ask("bye", { type: "bye" }).catch(() => null))));
+        await Promise.all(lanes.map((l) => l.worker.terminate()));
+        for (const b of byes) if (b) sm.retire(b.regions);
+        return;
+      }
       await Promise.all(lanes.map((l) => l.worker.terminate()));
     },
   };

@@ -13,13 +13,13 @@ import { Esmm, type LossWeights } from "./model.js";
 import { buffersOf, gradsOf, received, sumShards, type ShardGrads, type ShardResult } from "./parallel.js";
 import type { ShardInit } from "./pool.js";
 
-type Msg = { type: "score"; shard: Batch } | { type: "step"; shard: LabeledBatch; index: number; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean };
+type Msg = { type: "score"; shard: Batch } | { type: "step"; shard: LabeledBatch; index: number; weights: LossWeights } | { type: "reduce"; grads: Array<ShardGrads & { shard: number }> } | { type: "commit"; apply: boolean } | { type: "bye" };
 
 export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: ArrayBuffer[]) => void): (msg: unknown) => void {
   if (init.backend !== "custom") useBackend(init.backend as BackendName);
   // compute in the trainer's memory where it is shared: the parameters, moments and every gradient
   // of both threads are then views of one memory, which each thread's kernels use in place
-  if (init.memory) kernels.adoptMemory?.(init.memory);
+  if (init.memory) kernels.adoptMemory?.(init.memory, init.regions);
   const model = new Esmm(init.config);
   model.firstLayer = init.firstLayer;
   const shared = new Map(init.params);
@@ -77,6 +77,8 @@ export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: Arra
   return (msg: unknown) => {
     const m = msg as Msg;
     try {
+      // the pool closes: the regions this thread took from the trainer's memory go back to the trainer
+      if (m.type === "bye") return post({ type: "bye", regions: init.memory ? (kernels.sharedMemory?.()?.regions() ?? []) : [] });
       if (m.type === "score") handlers.score(m);
       else if (m.type === "step") handlers.step(m);
       else if (m.type === "reduce") handlers.reduce(m);

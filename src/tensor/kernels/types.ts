@@ -40,6 +40,12 @@ export interface SharedMemory {
   owns(x: Float32Array): boolean;
   /** `n` floats at byte offset `at` of this memory, as this thread's view. */
   view(at: number, n: number): Float32Array;
+  /** The regions ([byte offset, bytes]) this thread has taken from the memory: a thread that ends hands them back (retire). */
+  regions(): Array<[number, number]>;
+  /** Keeps an ended thread's regions for the next thread that adopts the memory (without this, a worker's memory would stay taken after it stops). */
+  retire(regions: ReadonlyArray<readonly [number, number]>): void;
+  /** Takes the retired regions out, for a thread about to adopt the memory (adoptMemory's second argument). */
+  handOut(): Array<[number, number]>;
 }
 
 /** The kernel contract: every hot loop an op needs, as a pure function on typed arrays. A backend is one object implementing it. */
@@ -56,7 +62,7 @@ export interface Kernels {
    */
   sharedMemory?(): SharedMemory | null;
   /** Optional: from now on this thread's kernels compute in `memory`, another thread's sharedMemory (before this thread allocates). */
-  adoptMemory?(memory: WebAssembly.Memory): void;
+  adoptMemory?(memory: WebAssembly.Memory, regions?: ReadonlyArray<readonly [number, number]>): void;
   /**
    * Optional: the fraction of a batch's rows with distinct ids below which a field's first layers
    * are faster per distinct id than over the materialised input, with this set's kernels (see

@@ -81,12 +81,19 @@ class Heap {
   /** Every buffer object this memory has had (a shared memory gives a new one after each grow). */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private free: Array<[number, number]> = []; // [byte offset, bytes], sorted by offset
+  /** Every region this thread took (from the bump pointer, or inherited): what it gives back when it ends. */
+  readonly taken: Array<[number, number]> = [];
+  /** Regions of threads that have ended, kept for the next thread that adopts this memory. */
+  private spare: Array<[number, number]> = [];
   private scratchAt = 0;
   private scratchBytes = 0;
   private f32: Float32Array;
 
-  /** A new memory (bytes 0..63: the bump pointer, then unused, so no view starts at address 0), or one another thread made. */
-  constructor(adopt?: WebAssembly.Memory) {
+  /**
+   * A new memory (bytes 0..63: the bump pointer, then unused, so no view starts at address 0), or one
+   * another thread made, with regions an ended thread left (this thread allocates from them first).
+   */
+  constructor(adopt?: WebAssembly.Memory, inherit: ReadonlyArray<readonly [number, number]> = []) {
     let memory: WebAssembly.Memory | null = adopt ?? null;
     if (!memory && typeof SharedArrayBuffer === "function") {
       try {
@@ -100,6 +107,10 @@ class Heap {
     this.f32 = new Float32Array(this.memory.buffer);
     this.buffers.add(this.memory.buffer);
     if (!adopt) new Int32Array(this.memory.buffer, 0, 1)[0] = 64;
+    for (const [at, bytes] of inherit) {
+      this.taken.push([at, bytes]);
+      this.release(at, bytes);
+    }
   }
 
   /** A view of the whole memory as it is now (renewed after a grow, by any thread). */
@@ -128,6 +139,7 @@ class Heap {
     // 64 bytes of slack: an edge tile may read (never write) just past a view
     const have = this.memory.buffer.byteLength;
     if (have < at + bytes + 64) this.memory.grow(Math.ceil((at + bytes + 64 - have) / 65536));
+    this.taken.push([at, bytes]);
     return at;
   }
 
@@ -159,6 +171,16 @@ class Heap {
     if (size === bytes) this.free.splice(i, 1);
     else this.free[i] = [off + bytes, size - bytes];
     return { at: off, reused: true };
+  }
+
+  /** Keeps an ended thread's regions for the next thread that adopts this memory (handOut). */
+  retire(regions: ReadonlyArray<readonly [number, number]>): void {
+    for (const [at, bytes] of regions) this.spare.push([at, bytes]);
+  }
+
+  /** The ended threads' regions, for a thread about to adopt this memory (which then owns them). */
+  handOut(): Array<[number, number]> {
+    return this.spare.splice(0);
   }
 
   private release(off: number, bytes: number): void {
@@ -406,18 +428,18 @@ function sharedMemory(): SharedMemory | null {
   if (!wasmSimdSupported()) return null;
   instance();
   const hp = heap();
-  return hp.shared ? { memory: hp.memory, owns: (x) => hp.owns(x), view: (at, n) => hp.viewAt(at, n) } : null;
+  return hp.shared ? { memory: hp.memory, owns: (x) => hp.owns(x), view: (at, n) => hp.viewAt(at, n), regions: () => hp.taken.slice(), retire: (r) => hp.retire(r), handOut: () => hp.handOut() } : null;
 }
 
 /**
  * Makes this thread's kernels compute in a shared memory another thread made (before anything is
  * allocated here: a worker of data-parallel training, at its start). Regions this thread takes come
  * from the same bump pointer, so both threads' tensors live side by side and each thread's kernels
- * use the other's in place.
+ * use the other's in place. `regions`: what an ended thread left (SharedMemory.handOut), used first.
  */
-function adoptMemory(memory: WebAssembly.Memory): void {
+function adoptMemory(memory: WebAssembly.Memory, regions: ReadonlyArray<readonly [number, number]> = []): void {
   if (heapCache?.memory === memory) return;
-  heapCache = new Heap(memory);
+  heapCache = new Heap(memory, regions);
   exportsCache = null;
   fmaExports = null;
   instance();
