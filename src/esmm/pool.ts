@@ -11,8 +11,9 @@
  * backends parameters and moments move into SharedArrayBuffers and gradients go as transferred
  * copies. A step sends each worker its shard (a few hundred KB of ids and labels) and gets back the
  * gradients it does not own; then hands it the other shards' gradients of what it owns. Workers wait
- * for messages between steps (they never spin). After every update the trainer bumps an atomic counter that the workers read before their
- * next forward pass: the memory model's guarantee that they see the new weights.
+ * for messages between steps (they never spin). After every update the trainer bumps an atomic
+ * counter that the workers read before their next forward pass: the memory model's guarantee that
+ * they see the new weights.
  */
 import { allocLasting, backendName, kernels } from "../tensor/index.js";
 import type { Adam } from "../optim/index.js";
@@ -198,13 +199,9 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
       // Workers that computed in the trainer's memory hand back the regions they took (their own
       // gradients, arenas, scratch) for the next pool's workers, so that a process training again
       // and again does not run the memory up; a failed worker's regions are not reused.
-      if (sm) {
-        const byes = await Promise.all(lanes.map((l) => (l.failed ? Promise.resolve(null) : l.ask("bye", { type: "bye" }).catch(() => null))));
-        await Promise.all(lanes.map((l) => l.worker.terminate()));
-        for (const b of byes) if (b) sm.retire(b.regions);
-        return;
-      }
+      const byes = sm ? await Promise.all(lanes.map((l) => (l.failed ? null : l.ask("bye", { type: "bye" }).catch(() => null)))) : [];
       await Promise.all(lanes.map((l) => l.worker.terminate()));
+      for (const b of byes) if (b) sm!.retire(b.regions);
     },
   };
 }

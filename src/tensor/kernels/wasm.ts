@@ -25,13 +25,18 @@ function simdProbe(): Uint8Array<ArrayBuffer> {
   return m.toBytes();
 }
 
-/** Whether this engine runs WebAssembly with 128-bit SIMD. */
+let simdSupported: boolean | null = null;
+
+/** Whether this engine runs WebAssembly with 128-bit SIMD (probed once). */
 export function wasmSimdSupported(): boolean {
-  try {
-    return typeof WebAssembly === "object" && WebAssembly.validate(simdProbe());
-  } catch {
-    return false;
+  if (simdSupported === null) {
+    try {
+      simdSupported = typeof WebAssembly === "object" && WebAssembly.validate(simdProbe());
+    } catch {
+      simdSupported = false;
+    }
   }
+  return simdSupported;
 }
 
 /** 4 GiB: the most a 32-bit memory can address (only reserved, not committed, until it grows). */
@@ -85,6 +90,7 @@ class Heap {
   readonly taken: Array<[number, number]> = [];
   /** Regions of threads that have ended, kept for the next thread that adopts this memory. */
   private spare: Array<[number, number]> = [];
+  private sharingCache: SharedMemory | null = null;
   private scratchAt = 0;
   private scratchBytes = 0;
   private f32: Float32Array;
@@ -125,6 +131,13 @@ class Heap {
   /** Whether a Float32Array is a view of this memory (so a kernel may use it in place). */
   owns(x: Float32Array): boolean {
     return this.shared && this.buffers.has(x.buffer);
+  }
+
+  /** This memory as other threads may use it (one object, built on first use); null where it is not shared. */
+  get sharing(): SharedMemory | null {
+    if (!this.shared) return null;
+    this.sharingCache ??= { memory: this.memory, owns: (x) => this.owns(x), view: (at, n) => this.viewAt(at, n), regions: () => this.taken.slice(), retire: (r) => this.retire(r), handOut: () => this.handOut() };
+    return this.sharingCache;
   }
 
   /** `floats` floats at byte offset `at` of this memory, as a view the kernels use in place. */
@@ -427,8 +440,7 @@ function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32
 function sharedMemory(): SharedMemory | null {
   if (!wasmSimdSupported()) return null;
   instance();
-  const hp = heap();
-  return hp.shared ? { memory: hp.memory, owns: (x) => hp.owns(x), view: (at, n) => hp.viewAt(at, n), regions: () => hp.taken.slice(), retire: (r) => hp.retire(r), handOut: () => hp.handOut() } : null;
+  return heap().sharing;
 }
 
 /**
