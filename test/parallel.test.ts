@@ -178,7 +178,7 @@ describe("worker threads", () => {
     const lines: string[] = [];
     const io = { out: (s: string) => void lines.push(s), err: () => undefined, isTTY: false };
     expect(await main(["bench", "--backend", "wasm", "--threads", "1,2", "--seconds", "0.2", "--rounds", "2", "--json"], io)).toBe(0);
-    const r = JSON.parse(lines.join("\n")) as { runs: Array<{ backend: string; threads: number; trainSamplesPerSec: number; inferSamplesPerSec: number; rounds: Array<{ train: number }>; phases?: Record<string, number> }>; gemm: Array<{ gflops: number; form: string }> };
+    const r = JSON.parse(lines.join("\n")) as { runs: Array<{ backend: string; threads: number; trainSamplesPerSec: number; inferSamplesPerSec: number; rounds: Array<{ train: number }>; phases?: Record<string, number> }>; gemm: Array<{ gflops: number; form: string; rounds: number[]; ofPeak: number | null }>; twoCores: { rounds: Array<{ alone: number; together: number[] }>; sum: number; halves: number } | null };
     expect(r.runs.map((x) => [x.backend, x.threads])).toEqual([["wasm", 1], ["wasm", 2]]);
     for (const x of r.runs) {
       expect(x.rounds).toHaveLength(2);
@@ -189,6 +189,17 @@ describe("worker threads", () => {
     expect(r.runs[0]!.phases).toBeUndefined();
     expect(r.gemm).toHaveLength(9);
     expect(new Set(r.gemm.map((g) => g.form))).toEqual(new Set(["nn", "nt", "tn"]));
+    for (const g of r.gemm) {
+      expect(g.rounds).toHaveLength(2); // one timing per round
+      expect([...g.rounds].sort((a, b) => a - b)[1]).toBe(g.gflops); // the median of two is the upper one (as median() picks)
+      expect(g.ofPeak).toBeGreaterThan(0);
+    }
+    // the two-core probe: a summary that is the median of its own rounds
+    const tc = r.twoCores!;
+    expect(tc.rounds).toHaveLength(8);
+    const sums = tc.rounds.map((x) => (x.together[0]! + x.together[1]!) / x.alone).sort((a, b) => a - b);
+    expect(tc.sum).toBe(sums[4]);
+    expect(tc.halves).toBeLessThanOrEqual(tc.sum); // per round 2 x the slower <= the sum, so the medians too
     expect(await main(["bench", "--rounds", "0"], io)).toBe(2);
   });
 

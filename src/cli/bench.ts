@@ -28,10 +28,10 @@ import {
   type LabeledBatch,
 } from "../index.js";
 import { workerFactory } from "../esmm/parallel.js";
-import { F32, I32, ModuleBuilder, V128 } from "../tensor/wasm/builder.js";
 import "../node/index.js"; // the worker threads behind --threads
 import { UsageError, list, num, type OptionSpec, type Parsed } from "./args.js";
 import type { Command, Io } from "./io.js";
+import { simdPeakGflops, twoCorePeak } from "./peak.js";
 import { BATCH, randomBatches, referenceModel, timedStep } from "./workload.js";
 
 export const BENCH_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
@@ -71,52 +71,53 @@ function timeCalls(fn: () => void, ms: number): number {
   return median(t);
 }
 
-/**
- * This core's f32x4 multiply-add peak as WebAssembly reaches it: twelve independent accumulators,
- * acc = acc * x + y per lane, no memory traffic (x and y come in as arguments, so nothing folds).
- */
-export function simdPeakGflops(): number | null {
-  if (!wasmSimdSupported()) return null;
-  const m = new ModuleBuilder();
-  m.fn("peak", [I32, F32, F32], [F32], (f) => {
-    const i = f.local(I32), x = f.local(V128), y = f.local(V128);
-    const acc = Array.from({ length: 12 }, () => f.local(V128));
-    f.get(1).simd("f32x4.splat").set(x);
-    f.get(2).simd("f32x4.splat").set(y);
-    for (const a of acc) f.get(y).set(a);
-    f.for(i, () => f.i32(0), () => f.get(0), 1, () => {
-      for (const a of acc) f.get(a).get(x).simd("f32x4.mul").get(y).simd("f32x4.add").set(a);
-    });
-    f.get(acc[0]!);
-    for (const a of acc.slice(1)) f.get(a).simd("f32x4.add");
-    f.simd("f32x4.extract_lane", 0);
-  });
-  const memory = new WebAssembly.Memory({ initial: 1 });
-  const peak = (new WebAssembly.Instance(new WebAssembly.Module(m.toBytes()), { env: { memory } }).exports as { peak(n: number, x: number, y: number): number }).peak;
-  const iters = 2_000_000;
-  const s = timeCalls(() => void peak(iters, 0.999, 0.001), 300);
-  return (iters * 12 * 4 * 2) / s / 1e9;
-}
-
 export interface GemmRate {
   backend: BackendName;
   m: number;
   n: number;
   k: number;
   form: "nn" | "tn" | "nt";
+  /** The median over rounds of GFLOP/s (operands in the backend's own memory where it has one, as in a training step). */
   gflops: number;
+  /** Each round's GFLOP/s. */
+  rounds: number[];
+  /** The median over rounds of this shape's rate over the SIMD peak probed just before it in the same round (null without SIMD). */
+  ofPeak: number | null;
 }
 
-export function gemmRates(backend: BackendName, ms = 150): GemmRate[] {
+/**
+ * The nine gemm shapes of a step, `rounds` times in turn (so a slow spell of a shared machine falls on
+ * a round, not on a shape), each timed for `ms` right after a short probe of the SIMD peak: the
+ * fraction of the peak compares two figures taken within a few milliseconds of each other. The
+ * operands live where the backend's kernels use them in place (Kernels.alloc), as a step's tensors do.
+ */
+export function gemmRates(backend: BackendName, rounds = 3, ms = 100): GemmRate[] {
   const K = SETS[backend];
-  return GEMMS.map(({ m, n, k, form }) => {
-    const a = Float32Array.from({ length: m * k }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
-    const b = Float32Array.from({ length: k * n }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
-    const out = new Float32Array(m * n);
-    const o = { transA: form === "tn", transB: form === "nt" };
-    const s = timeCalls(() => K.gemm(out, a, b, m, n, k, o), backend === "naive" ? 30 : ms);
-    return { backend, m, n, k, form, gflops: (2 * m * n * k) / s / 1e9 };
-  });
+  const rates = GEMMS.map(() => [] as number[]);
+  const ofPeak = GEMMS.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    GEMMS.forEach(({ m, n, k, form }, gi) => {
+      const held: Array<{ release(): void }> = [];
+      const buffer = (len: number): Float32Array => {
+        const b = K.alloc?.(len) ?? null;
+        if (!b) return new Float32Array(len);
+        held.push(b);
+        return b.data;
+      };
+      const a = buffer(m * k);
+      const b = buffer(k * n);
+      const out = buffer(m * n);
+      for (let i = 0; i < a.length; i++) a[i] = ((i * 7919) % 1000) / 1000 - 0.5;
+      for (let i = 0; i < b.length; i++) b[i] = ((i * 104729) % 1000) / 1000 - 0.5;
+      const o = { transA: form === "tn", transB: form === "nt" };
+      const peak = backend === "naive" ? null : simdPeakGflops(20);
+      const gflops = (2 * m * n * k) / timeCalls(() => K.gemm(out, a, b, m, n, k, o), backend === "naive" ? 30 : ms) / 1e9;
+      rates[gi]!.push(gflops);
+      if (peak) ofPeak[gi]!.push(gflops / peak);
+      for (const h of held) h.release();
+    });
+  }
+  return GEMMS.map(({ m, n, k, form }, gi) => ({ backend, m, n, k, form, gflops: median(rates[gi]!), rounds: rates[gi]!, ofPeak: ofPeak[gi]!.length ? median(ofPeak[gi]!) : null }));
 }
 
 export interface RunResult {
@@ -251,7 +252,9 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
   const log = p.json ? (): void => undefined : io.err;
   log(`esmm bench: ${backends.join(", ")} x ${threads.join(", ")} thread(s), ${seconds} s each in ${roundCount} round(s); ${cpus()[0]?.model ?? "?"} x${cores}, node ${process.version}`);
   const peak = simdPeakGflops();
-  const gemm = backends.flatMap((b) => gemmRates(b));
+  const gemm = backends.flatMap((b) => gemmRates(b, roundCount));
+  // what two threads can reach here at all: the SIMD loop alone and on both vCPUs at once
+  const twoCores = cores >= 2 && threads.some((t) => t >= 2) ? await twoCorePeak() : null;
   const runs: RunResult[] = [];
   for (const b of backends) {
     // thread counts in turn, round after round: a slow spell of a shared machine hits each of them
@@ -270,6 +273,7 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
     workload: "esmm-mmoe, F = 24, D = 16, 2 experts 384 -> 256 -> 128, gates, towers 128 -> 64 -> 1, batch 1024, Adam, 10,000 rows per field",
     simdPeakGflops: peak,
     wasmWarmupMs: warmupMs,
+    twoCores,
     runs,
     gemm,
   };
@@ -295,12 +299,17 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
       lines.push(`  ${b}: ${r.threads} threads train ${(r.trainSamplesPerSec / one.trainSamplesPerSec).toFixed(2)}x one thread${each}`);
     }
   }
-  lines.push(`gemm (GFLOP/s${peak ? `; SIMD peak of this core ${peak.toFixed(1)}` : ""}):`);
-  lines.push(`  ${"m x n x k".padEnd(16)} form ${backends.map((b) => b.padStart(10)).join("")}${peak ? "   of peak (of mul + add; FMA can pass 100%)" : ""}`);
+  if (twoCores) {
+    const r = twoCores.rounds;
+    lines.push(`  the SIMD loop alone (no memory traffic) on both vCPUs at once: ${twoCores.sum.toFixed(2)}x one, two fixed halves ${twoCores.halves.toFixed(2)}x (medians of ${r.length} rounds; the slower half's rate over the loop alone, round by round: ${r.map((x) => (Math.min(...x.together) / x.alone).toFixed(2)).join(" ")})`);
+  }
+  lines.push(`gemm (GFLOP/s, median of ${roundCount} round(s), operands in the backend's memory as in a step${peak ? `; SIMD peak of this core ${peak.toFixed(1)}` : ""}):`);
+  lines.push(`  ${"m x n x k".padEnd(16)} form ${backends.map((b) => b.padStart(10)).join("")}${peak ? "   of peak   (probed beside each shape; mul + add, FMA can pass 100%)   rounds of the fastest" : ""}`);
   for (const g of GEMMS) {
-    const rates = backends.map((b) => gemm.find((x) => x.backend === b && x.m === g.m && x.n === g.n && x.k === g.k && x.form === g.form)!.gflops);
-    const best = Math.max(...rates);
-    lines.push(`  ${`${g.m}x${g.n}x${g.k}`.padEnd(16)} ${g.form}  ${rates.map((r) => r.toFixed(1).padStart(10)).join("")}${peak ? `   ${((best / peak) * 100).toFixed(0).padStart(5)}%` : ""}`);
+    const at = backends.map((b) => gemm.find((x) => x.backend === b && x.m === g.m && x.n === g.n && x.k === g.k && x.form === g.form)!);
+    const best = at.reduce((x, y) => (y.gflops > x.gflops ? y : x));
+    const each = roundCount > 1 ? `   ${best.rounds.map((x) => x.toFixed(1)).join(" ")}` : "";
+    lines.push(`  ${`${g.m}x${g.n}x${g.k}`.padEnd(16)} ${g.form}  ${at.map((r) => r.gflops.toFixed(1).padStart(10)).join("")}${peak && best.ofPeak !== null ? `   ${(best.ofPeak * 100).toFixed(0).padStart(5)}%${each}` : ""}`);
   }
   if (warmupMs !== null) lines.push(`wasm start-up (compile + warm-up to the optimising tier): ${warmupMs.toFixed(1)} ms`);
   io.out(lines.join("\n"));

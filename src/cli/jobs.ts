@@ -1,5 +1,6 @@
 /** Runs training jobs (src/cli/demo-run.ts) on worker threads, one model per worker, results in job order. */
 import { Worker } from "node:worker_threads";
+import { compiledScript } from "../node/index.js";
 import { runDemoJob, type DemoJob, type DemoResult } from "./demo-run.js";
 import { int, num, type Parsed } from "./args.js";
 import { fmtDuration } from "./format.js";
@@ -34,7 +35,7 @@ export function throttledProgress(io: Io, t0: number, everyMs: number): (m: stri
 
 function runInWorker(job: DemoJob, onProgress: (m: string) => void): Promise<DemoResult> {
   return new Promise((resolvePromise, reject) => {
-    const w = new Worker(new URL("./demo-worker.js", import.meta.url), { workerData: job });
+    const w = new Worker(compiledScript(new URL("./demo-worker.js", import.meta.url), "cli/demo-worker.js"), { workerData: job });
     w.on("message", (m: { type: string; msg?: string; result?: DemoResult; message?: string }) => {
       if (m.type === "progress") onProgress(m.msg!);
       else if (m.type === "done") resolvePromise(m.result!);

@@ -8,14 +8,20 @@ import { Worker } from "node:worker_threads";
 import { registerWorkerFactory, type Adam, type Esmm, type ShardWorkers } from "../index.js";
 import { startShardPool, type Endpoint, type ShardInit } from "../esmm/pool.js";
 
-/** The worker's script beside this module (dist/node when run from the compiled package). */
-function workerScript(): URL {
-  const here = new URL("./shard-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  // running from the TypeScript sources (tests): the compiled worker, which needs `npm run build`
-  const built = new URL("../../dist/node/shard-worker.js", import.meta.url);
+/**
+ * A worker script: `beside` (the compiled file next to its caller, as in dist/) where it exists, else
+ * the same file in the package's dist/ (`inDist`, say "node/shard-worker.js"): tests that run from
+ * the TypeScript sources start the compiled worker, which needs `npm run build`.
+ */
+export function compiledScript(beside: URL, inDist: string): URL {
+  if (existsSync(fileURLToPath(beside))) return beside;
+  const built = new URL(`../../dist/${inDist}`, import.meta.url);
   if (existsSync(fileURLToPath(built))) return built;
-  throw new Error("threads: the worker script shard-worker.js was not found (run `npm run build`)");
+  throw new Error(`the worker script ${inDist} was not found (run \`npm run build\`)`);
+}
+
+function workerScript(): URL {
+  return compiledScript(new URL("./shard-worker.js", import.meta.url), "node/shard-worker.js");
 }
 
 function spawnNode(init: ShardInit): Endpoint {
