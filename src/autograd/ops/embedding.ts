@@ -64,12 +64,14 @@ export function checkFields(
     if (t.shape[1] !== D) throw new Error(`${op}: tables ${fmt(tables[0]!.shape)} and ${fmt(t.shape)} differ in width D`);
   }
   if (ids.length % F !== 0) throw new Error(`${op}: ${ids.length} ids is not a multiple of ${F} fields`);
-  for (let i = 0; i < ids.length; i++) {
-    const V = tables[i % F]!.shape[0]!;
+  const rows = Int32Array.from(tables, (t) => t.shape[0]!); // each field's table size, read once, not per id
+  for (let i = 0, f = 0; i < ids.length; i++) {
     const id = ids[i]!;
-    if (!(id >= 0 && id < V)) {
-      throw new Error(`${op}: id ${id} at row ${Math.floor(i / F)}, field ${fieldName(i % F)} is out of range for a table of ${V} rows`);
+    if (id >>> 0 >= rows[f]!) {
+      // (an Int32Array's id is an integer; as unsigned, a negative one is past every table)
+      throw new Error(`${op}: id ${id} at row ${Math.floor(i / F)}, field ${fieldName(f)} is out of range for a table of ${rows[f]} rows`);
     }
+    if (++f === F) f = 0;
   }
   return { F, B: ids.length / F, D };
 }
