@@ -32,6 +32,7 @@ import "../node/index.js"; // the worker threads behind --threads
 import { UsageError, list, num, type OptionSpec, type Parsed } from "./args.js";
 import type { Command, Io } from "./io.js";
 import { simdPeakGflops, twoCorePeak } from "./peak.js";
+import { median, timeCalls } from "./timing.js";
 import { BATCH, randomBatches, referenceModel, timedStep } from "./workload.js";
 
 export const BENCH_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
@@ -51,24 +52,6 @@ const SETS: Record<BackendName, Kernels> = { naive: naiveKernels, ts: fastKernel
 const GEMMS: Array<{ m: number; n: number; k: number; form: "nn" | "tn" | "nt" }> = [];
 for (const [o, i] of [[256, 384], [128, 256], [64, 128]] as const) {
   GEMMS.push({ m: BATCH, n: o, k: i, form: "nt" }, { m: BATCH, n: i, k: o, form: "nn" }, { m: o, n: i, k: BATCH, form: "tn" });
-}
-
-function median(a: number[]): number {
-  const s = a.slice().sort((x, y) => x - y);
-  return s[s.length >> 1]!;
-}
-
-/** Calls fn repeatedly for about `ms` (at least 3 times) and returns the median call in seconds. */
-function timeCalls(fn: () => void, ms: number): number {
-  fn();
-  const t: number[] = [];
-  const end = performance.now() + ms;
-  while (t.length < 3 || performance.now() < end) {
-    const t0 = performance.now();
-    fn();
-    t.push((performance.now() - t0) / 1e3);
-  }
-  return median(t);
 }
 
 export interface GemmRate {

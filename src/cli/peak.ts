@@ -12,6 +12,7 @@ import { Worker } from "node:worker_threads";
 import { wasmSimdSupported } from "../index.js";
 import { compiledScript } from "../node/index.js";
 import { F32, I32, ModuleBuilder, V128 } from "../tensor/wasm/builder.js";
+import { median, timeCalls } from "./timing.js";
 
 type PeakFn = (n: number, x: number, y: number) => number;
 let peakFn: PeakFn | null = null;
@@ -40,16 +41,7 @@ export function simdPeakGflops(ms = 300): number | null {
   if (!wasmSimdSupported()) return null;
   const f = (peakFn ??= buildPeak());
   const iters = 1_000_000; // 96 MFLOP, 2-3 ms
-  f(iters, 0.999, 0.001);
-  const t: number[] = [];
-  const end = performance.now() + ms;
-  while (t.length < 3 || performance.now() < end) {
-    const t0 = performance.now();
-    f(iters, 0.999, 0.001);
-    t.push(performance.now() - t0);
-  }
-  t.sort((a, b) => a - b);
-  return (iters * 12 * 4 * 2) / (t[t.length >> 1]! / 1e3) / 1e9;
+  return (iters * 12 * 4 * 2) / timeCalls(() => void f(iters, 0.999, 0.001), ms) / 1e9;
 }
 
 /** One round of the two-core probe: the calling thread alone, then it and a worker at once (GFLOP/s). */
@@ -86,11 +78,10 @@ export async function twoCorePeak(rounds = 8, ms = 60): Promise<TwoCorePeak | nu
       const mine = simdPeakGflops(ms)!;
       out.push({ alone, together: [mine, await other] });
     }
-    const med = (a: number[]): number => a.slice().sort((x, y) => x - y)[a.length >> 1]!;
     return {
       rounds: out,
-      sum: med(out.map((r) => (r.together[0] + r.together[1]) / r.alone)),
-      halves: med(out.map((r) => (2 * Math.min(...r.together)) / r.alone)),
+      sum: median(out.map((r) => (r.together[0] + r.together[1]) / r.alone)),
+      halves: median(out.map((r) => (2 * Math.min(...r.together)) / r.alone)),
     };
   } finally {
     await w.terminate();

@@ -20,12 +20,8 @@ export function compiledScript(beside: URL, inDist: string): URL {
   throw new Error(`the worker script ${inDist} was not found (run \`npm run build\`)`);
 }
 
-function workerScript(): URL {
-  return compiledScript(new URL("./shard-worker.js", import.meta.url), "node/shard-worker.js");
-}
-
 function spawnNode(init: ShardInit): Endpoint {
-  const w = new Worker(workerScript(), { workerData: init });
+  const w = new Worker(compiledScript(new URL("./shard-worker.js", import.meta.url), "node/shard-worker.js"), { workerData: init });
   return {
     post: (msg, transfer) => w.postMessage(msg, transfer),
     listen: (onMessage, onFailure) => {
