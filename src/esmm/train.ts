@@ -228,7 +228,7 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
     own = arena.run(() => {
       const loss = model.loss(model.forward(shards[0]!), shards[0]!.click, shards[0]!.conversion, weights[0]);
       loss.total.backward();
-      // shard 0's gradients of what each worker updates, handed now while the workers finish theirs
+      // shard 0's gradients of what each worker updates, to hand over once the workers are done
       // (in place where the kernels' memory is shared: left untouched until the step commits)
       const handed = workers.owned.map((names) => gradsOf(params, names));
       return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, handed };
@@ -237,16 +237,19 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
     await pending.catch(() => undefined);
     throw e;
   }
-  own.handed.forEach((g, i) => workers.share(i, [{ shard: 0, ...g }]));
   lap("shard");
   const rest = await pending;
   lap("wait");
-  if (workers.count > 1) {
-    // and every other worker's shard, from the results
-    workers.owned.forEach((names, i) =>
-      workers.share(i, rest.flatMap((r, j) => (j === i ? [] : [{ shard: j + 1, dense: r.dense.filter(([n]) => names.has(n)), sparse: r.sparse.filter(([n]) => names.has(n)) }]))),
-    );
-  }
+  // Each worker is handed the other shards' gradients of what it owns only now, with every result in.
+  // Posting to a worker before reading the reply it has already sent delays that reply until the
+  // worker has handled the new message (Node 20: a 2-3 ms wait per step here, the length of the
+  // worker's sum); and no owner can sum before the slowest shard is in, so nothing is lost by waiting.
+  workers.owned.forEach((names, i) =>
+    workers.share(i, [
+      { shard: 0, ...own.handed[i]! },
+      ...rest.flatMap((r, j) => (j === i ? [] : [{ shard: j + 1, dense: r.dense.filter(([n]) => names.has(n)), sparse: r.sparse.filter(([n]) => names.has(n)) }])),
+    ]),
+  );
   const verdictsP = workers.verdicts();
   const wc = opts.lossWeights?.ctr ?? 1;
   const wv = opts.lossWeights?.cvr ?? 1;
