@@ -418,3 +418,72 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
     });
   });
 });
+
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm sumRowsInto, mixExpertsBackward, scatterAddRows, addScaled, countNonFinite", () => {
+  it("equal the TypeScript kernels bit for bit on the kernels' memory, on awkward shapes", async () => {
+    const { Arena, allocF32 } = await import("../src/index.js");
+    useBackend("wasm");
+    const lent = (src: Float32Array): Float32Array => {
+      const a = allocF32(src.length);
+      a.set(src);
+      return a;
+    };
+    new Arena().run(() => {
+      // a bias's gradient: column sums of [rows, cols]
+      for (const [rows, cols] of [[64, 4], [37, 132], [1031, 16]] as const) {
+        const x = lent(rand(rows * cols, 100 + cols));
+        const out = lent(rand(cols, 101));
+        const ref = out.slice();
+        fastKernels.sumRowsInto(ref, x, rows, cols);
+        wasmKernels.sumRowsInto(out, x, rows, cols);
+        expect(out.buffer instanceof SharedArrayBuffer).toBe(true);
+        expect(Array.from(out)).toEqual(Array.from(ref));
+      }
+      // the mixture's backward, every gradient asked for, then without dgates and without expert 1's
+      const [B, H, E] = [37, 64, 3];
+      const dy = lent(rand(B * H, 110));
+      const gates = lent(rand(B * E, 111));
+      const experts = [0, 1, 2].map((e) => lent(rand(B * H, 112 + e)));
+      for (const [withGates, skip] of [[true, -1], [false, 1]] as const) {
+        const dg = withGates ? lent(rand(B * E, 120)) : null;
+        const dx = [0, 1, 2].map((e) => (e === skip ? null : lent(rand(B * H, 121 + e))));
+        const dgRef = dg ? dg.slice() : null;
+        const dxRef = dx.map((d) => (d ? d.slice() : null));
+        fastKernels.mixExpertsBackward(dgRef, dxRef, dy, gates, experts, B, H);
+        wasmKernels.mixExpertsBackward(dg, dx, dy, gates, experts, B, H);
+        if (dg) expect(Array.from(dg)).toEqual(Array.from(dgRef!));
+        dx.forEach((d, e) => {
+          if (d) expect(Array.from(d)).toEqual(Array.from(dxRef[e]!));
+        });
+      }
+      // gradient rows into a table, ids repeating
+      const [V, D] = [50, 16];
+      const ids = Int32Array.of(3, 0, 49, 3, 17, 3, 0, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19);
+      const grad = lent(rand(V * D, 130));
+      const rowsIn = lent(rand(ids.length * D, 131));
+      const gRef = grad.slice();
+      fastKernels.scatterAddRows(gRef, rowsIn, ids, D);
+      wasmKernels.scatterAddRows(grad, rowsIn, ids, D);
+      expect(Array.from(grad)).toEqual(Array.from(gRef));
+      // a scaled accumulation (s not a float32), with a remainder past the last four
+      for (const n of [256, 1031]) {
+        const out = lent(rand(n, 140));
+        const x = lent(rand(n, 141));
+        const ref = out.slice();
+        fastKernels.addScaled(ref, x, 0.1, n);
+        wasmKernels.addScaled(out, x, 0.1, n);
+        expect(Array.from(out)).toEqual(Array.from(ref));
+      }
+      // NaN and both infinities, one in the remainder
+      const g = lent(rand(1031, 150));
+      expect(wasmKernels.countNonFinite(g, g.length)).toBe(0);
+      g[5] = Number.NaN;
+      g[600] = Infinity;
+      g[601] = -Infinity;
+      g[1030] = Number.NaN;
+      expect(wasmKernels.countNonFinite(g, g.length)).toBe(4);
+      expect(wasmKernels.countNonFinite(g, 1028)).toBe(3);
+      expect(fastKernels.countNonFinite(g, g.length)).toBe(4);
+    });
+  });
+});

@@ -15,7 +15,7 @@
  * while it is absent, so its effective step differs from dense Adam's.
  */
 import type { AdamHyper, Tensor } from "../tensor/index.js";
-import { allocLasting, firstNonFinite, kernels } from "../tensor/index.js";
+import { allocLasting, kernels } from "../tensor/index.js";
 import type { NamedParameters } from "../layers/index.js";
 
 /** Adam's hyperparameters (PyTorch's defaults), decoupled weight decay, and clipping of the global gradient norm. */
@@ -88,8 +88,8 @@ export class Adam {
     for (const [name, p] of this.params) {
       if (only && !only.has(name)) continue;
       const g = p.sparse ? p.sparseGrad?.values : p.grad;
-      const bad = g ? firstNonFinite(g) : null;
-      if (bad) return { name, count: bad.count };
+      const count = g ? kernels.countNonFinite(g, g.length) : 0;
+      if (count) return { name, count };
     }
     return null;
   }

@@ -153,12 +153,13 @@ export class Tensor {
     let total = 0;
     for (const p of this.parts) total += p.rows.length;
     const values = allocF32(total * D);
+    // each part's rows as places in `values`, then one scatter-add per part (parts in order, rows
+    // in order within a part: the additions of the plain loop, in its order)
+    const slots = new Int32Array(total);
     for (const p of this.parts) {
-      for (let i = 0; i < p.rows.length; i++) {
-        const dst = seen.index(p.rows[i]!) * D;
-        const src = i * D;
-        for (let d = 0; d < D; d++) values[dst + d] = values[dst + d]! + p.values[src + d]!;
-      }
+      const at = slots.subarray(0, p.rows.length);
+      for (let i = 0; i < p.rows.length; i++) at[i] = seen.index(p.rows[i]!);
+      kernels.scatterAddRows(values, p.values, at, D);
     }
     const u = seen.count;
     this.coalesced = { rows: seen.end(), values: values.subarray(0, u * D) };

@@ -318,6 +318,16 @@ function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32
 }
 
 
+function countNonFinite(x: Float32Array, n: number): number {
+  // v - v is 0 for a finite v and NaN for NaN and +-Infinity: one subtraction and one comparison
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[i]!;
+    if (v - v !== 0) count++;
+  }
+  return count;
+}
+
 /** The `ts` backend: the TypeScript kernel set (blocked, register-tiled gemm; single-pass loops), tested against `naiveKernels`. */
 export const fastKernels: Kernels = {
   ...naiveKernels,
@@ -332,4 +342,5 @@ export const fastKernels: Kernels = {
   bceWithLogits,
   adamDense,
   adamRows,
+  countNonFinite,
 };

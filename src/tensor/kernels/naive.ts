@@ -231,6 +231,12 @@ function addScaled(out: Float32Array, x: Float32Array, s: number, n: number): vo
   for (let i = 0; i < n; i++) out[i] = out[i]! + s * x[i]!;
 }
 
+function countNonFinite(x: Float32Array, n: number): number {
+  let count = 0;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(x[i]!)) count++;
+  return count;
+}
+
 function mixExperts(y: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void {
   const E = experts.length;
   for (let e = 0; e < E; e++) {
@@ -368,6 +374,7 @@ export const naiveKernels: Kernels = {
   reluBackward,
   bceWithLogitsProduct,
   addScaled,
+  countNonFinite,
   mixExperts,
   mixExpertsBackward,
   copyColumns,

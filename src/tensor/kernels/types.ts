@@ -126,6 +126,8 @@ export interface Kernels {
   bceWithLogitsProduct(da: Float32Array, db: Float32Array, a: Float32Array, b: Float32Array, y: Float32Array, w: Float32Array | null, n: number): number;
   /** out[i] += s * x[i] (a backward's accumulation of a scaled gradient). */
   addScaled(out: Float32Array, x: Float32Array, s: number, n: number): void;
+  /** How many of x[0 .. n) are NaN or infinite (the check of every gradient before an update). */
+  countNonFinite(x: Float32Array, n: number): number;
   /**
    * The MMoE mixture: y[b, :] += sum_e gates[b, e] * experts[e][b, :]  (y [B, H], gates [B, E]).
    */

@@ -59,9 +59,12 @@ export const SIMD = {
   "v128.store": 0x0b,
   "v128.const": 0x0c,
   "f32x4.splat": 0x13,
+  "i32x4.extract_lane": 0x1b,
   "f32x4.extract_lane": 0x1f,
   "f32x4.replace_lane": 0x20,
+  "f64x2.extract_lane": 0x21,
   "f32x4.eq": 0x41,
+  "f32x4.ne": 0x42,
   "f32x4.lt": 0x43,
   "f32x4.gt": 0x44,
   "v128.not": 0x4d,
@@ -83,6 +86,8 @@ export const SIMD = {
   "f32x4.max": 0xe9,
   "f32x4.pmin": 0xea,
   "f32x4.pmax": 0xeb,
+  "i32x4.add": 0xae,
+  "i32x4.sub": 0xb1,
   "f64x2.add": 0xf0,
   "f64x2.sub": 0xf1,
   "f64x2.mul": 0xf2,
@@ -159,6 +164,9 @@ export type PlainOp = keyof typeof OP;
 /** Natural alignment (log2 bytes) of each memory access, the default memarg. */
 const ALIGN: Record<string, number> = { "i32.load": 2, "f32.load": 2, "f64.load": 3, "i32.store": 2, "f32.store": 2, "f64.store": 3, "v128.load": 4, "v128.store": 4, "v128.load32_splat": 2 };
 
+/** The SIMD instructions whose immediate is a lane index (one byte). */
+const LANE_OPS = new Set<SimdOp>(["i32x4.extract_lane", "f32x4.extract_lane", "f32x4.replace_lane", "f64x2.extract_lane"]);
+
 /** One function's body, written instruction by instruction. */
 export class Fn {
   readonly code: number[] = [];
@@ -216,7 +224,7 @@ export class Fn {
   simd(name: SimdOp, imm?: number): this {
     this.code.push(0xfd, ...uleb(SIMD[name]));
     if (name === "v128.load" || name === "v128.store" || name === "v128.load32_splat") this.code.push(...uleb(ALIGN[name]!), ...uleb(imm ?? 0));
-    else if (name === "f32x4.extract_lane" || name === "f32x4.replace_lane") this.code.push(imm ?? 0);
+    else if (LANE_OPS.has(name)) this.code.push(imm ?? 0);
     else if (imm !== undefined) throw new Error(`${name} takes no immediate`);
     return this;
   }

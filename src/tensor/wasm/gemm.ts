@@ -417,6 +417,145 @@ function gatherFields(f: Fn): void {
 }
 
 /**
+ * sumRowsInto(out, x, acc, rows, cols): out[c] += the sum over r of x[r, c] (a bias's gradient),
+ * the TypeScript kernel's bits: each column's sum is a double built in ascending r (f64x2 lanes in
+ * `acc`, cols doubles of scratch, streamed row by row so x is read in order) and added to out[c]
+ * once. cols a multiple of 4.
+ */
+function sumRowsInto(f: Fn): void {
+  const [out, x, acc, rows, cols] = [0, 1, 2, 3, 4];
+  const r = f.local(I32), c = f.local(I32), row = f.local(I32), rowBytes = f.local(I32), a = f.local(I32), v = f.local(V128);
+  f.get(cols).i32(2).op("i32.shl").set(rowBytes);
+  // acc = 0 (cols doubles: twice the row's bytes)
+  f.for(c, () => f.i32(0), () => f.get(rowBytes).i32(1).op("i32.shl"), 16, () => f.get(acc).get(c).op("i32.add").v128f32(0).simd("v128.store"));
+  f.get(x).set(row);
+  f.for(r, () => f.i32(0), () => f.get(rows), 1, () => {
+    f.for(c, () => f.i32(0), () => f.get(rowBytes), 16, () => {
+      // four floats of the row; their doubles live at acc + 2c (two f64x2)
+      f.get(row).get(c).op("i32.add").simd("v128.load").set(v);
+      f.get(acc).get(c).i32(1).op("i32.shl").op("i32.add").set(a);
+      f.get(a).get(a).simd("v128.load").get(v).simd("f64x2.promote_low_f32x4").simd("f64x2.add").simd("v128.store");
+      f.get(a).get(a).simd("v128.load", 16).get(v).get(v).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").simd("f64x2.add").simd("v128.store", 16);
+    });
+    f.get(row).get(rowBytes).op("i32.add").set(row);
+  });
+  // out[c] = float32(out[c] + acc[c])
+  f.for(c, () => f.i32(0), () => f.get(rowBytes), 16, () => {
+    f.get(acc).get(c).i32(1).op("i32.shl").op("i32.add").set(a);
+    f.get(out).get(c).op("i32.add"); // where the result goes
+    f.get(out).get(c).op("i32.add").simd("v128.load").set(v);
+    f.get(v).simd("f64x2.promote_low_f32x4").get(a).simd("v128.load").simd("f64x2.add").simd("f32x4.demote_f64x2_zero");
+    f.get(v).get(v).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").get(a).simd("v128.load", 16).simd("f64x2.add").simd("f32x4.demote_f64x2_zero");
+    f.shuffle(LOW_LOW).simd("v128.store");
+  });
+}
+
+/**
+ * mixExpertsBackward(dgates, dexperts, dy, gates, experts, E, batch, width): the TypeScript kernel's
+ * bits. For each expert e and row b, with g = gates[b, e]:
+ *   dexperts[e][b, :] += g dy[b, :]   in f64x2 lanes, rounded once per entry (g dy is exact in a double)
+ *   dgates[b, e] += <dy[b, :], experts[e][b, :]>   the dot a double summed in ascending h, as in TypeScript
+ * `experts` and `dexperts` hold E byte offsets (a dexperts entry of 0: no gradient for that expert);
+ * dgates 0: none. width a multiple of 4.
+ */
+function mixExpertsBackward(f: Fn): void {
+  const [dgates, dexperts, dy, gates, experts, E, batch, width] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const e = f.local(I32), b = f.local(I32), h = f.local(I32), rowBytes = f.local(I32), X = f.local(I32), GX = f.local(I32), o = f.local(I32), gi = f.local(I32);
+  const g = f.local(V128), d = f.local(V128), xv = f.local(V128), lo = f.local(V128), hi = f.local(V128), gx = f.local(V128);
+  const dot = f.local(F64);
+  f.get(width).i32(2).op("i32.shl").set(rowBytes);
+  f.for(e, () => f.i32(0), () => f.get(E), 1, () => {
+    f.get(experts).get(e).i32(2).op("i32.shl").op("i32.add").mem("i32.load").set(X);
+    f.get(dexperts).get(e).i32(2).op("i32.shl").op("i32.add").mem("i32.load").set(GX);
+    f.for(b, () => f.i32(0), () => f.get(batch), 1, () => {
+      // gi = 4 (b E + e): this row's gate; g = that gate as a double in both lanes
+      f.get(b).get(E).op("i32.mul").get(e).op("i32.add").i32(2).op("i32.shl").set(gi);
+      f.get(gates).get(gi).op("i32.add").mem("f32.load").op("f64.promote_f32").simd("f64x2.splat").set(g);
+      f.get(b).get(rowBytes).op("i32.mul").set(o);
+      f.f64(0).set(dot);
+      f.for(h, () => f.get(o), () => f.get(o).get(rowBytes).op("i32.add"), 16, () => {
+        f.get(dy).get(h).op("i32.add").simd("v128.load").set(d);
+        f.get(X).get(h).op("i32.add").simd("v128.load").set(xv);
+        // the four products dy x, exact as doubles, added to the dot one at a time
+        f.get(d).simd("f64x2.promote_low_f32x4").get(xv).simd("f64x2.promote_low_f32x4").simd("f64x2.mul").set(lo);
+        f.get(d).get(d).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").get(xv).get(xv).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").simd("f64x2.mul").set(hi);
+        for (const [half, lane] of [[lo, 0], [lo, 1], [hi, 0], [hi, 1]] as const) f.get(dot).get(half).simd("f64x2.extract_lane", lane).op("f64.add").set(dot);
+        f.get(GX);
+        f.if(() => {
+          f.get(GX).get(h).op("i32.add"); // where the result goes
+          f.get(GX).get(h).op("i32.add").simd("v128.load").set(gx);
+          f.get(gx).simd("f64x2.promote_low_f32x4").get(g).get(d).simd("f64x2.promote_low_f32x4").simd("f64x2.mul").simd("f64x2.add").simd("f32x4.demote_f64x2_zero");
+          f.get(gx).get(gx).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").get(g).get(d).get(d).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").simd("f64x2.mul").simd("f64x2.add").simd("f32x4.demote_f64x2_zero");
+          f.shuffle(LOW_LOW).simd("v128.store");
+        });
+      });
+      f.get(dgates);
+      f.if(() => {
+        f.get(dgates).get(gi).op("i32.add"); // where the result goes
+        f.get(dgates).get(gi).op("i32.add").mem("f32.load").op("f64.promote_f32").get(dot).op("f64.add").op("f32.demote_f64").mem("f32.store");
+      });
+    });
+  });
+}
+
+/**
+ * scatterAddRows(grad, dOut, ids, count, dim): grad[ids[i], :] += dOut[i, :] for i < count, four
+ * lanes at a time (one float32 addition per entry: the TypeScript kernel's bits); dim a multiple of 4.
+ */
+function scatterAddRows(f: Fn): void {
+  const [grad, dOut, ids, count, dim] = [0, 1, 2, 3, 4];
+  const i = f.local(I32), d = f.local(I32), rowBytes = f.local(I32), dst = f.local(I32), src = f.local(I32);
+  f.get(dim).i32(2).op("i32.shl").set(rowBytes);
+  f.get(dOut).set(src);
+  f.for(i, () => f.i32(0), () => f.get(count), 1, () => {
+    f.get(grad).get(ids).get(i).i32(2).op("i32.shl").op("i32.add").mem("i32.load").get(rowBytes).op("i32.mul").op("i32.add").set(dst);
+    f.for(d, () => f.i32(0), () => f.get(rowBytes), 16, () => {
+      f.get(dst).get(d).op("i32.add");
+      f.get(dst).get(d).op("i32.add").simd("v128.load").get(src).get(d).op("i32.add").simd("v128.load").simd("f32x4.add");
+      f.simd("v128.store");
+    });
+    f.get(src).get(rowBytes).op("i32.add").set(src);
+  });
+}
+
+/**
+ * addScaled(out, x, n, s): out[i] = float32(out[i] + s x[i]) with s a double, in f64x2 lanes (the
+ * TypeScript kernel computes the same in doubles: the same bits); n a multiple of 4.
+ */
+function addScaled(f: Fn): void {
+  const [out, x, n, s] = [0, 1, 2, 3];
+  const i = f.local(I32), end = f.local(I32), k = f.local(V128), o = f.local(V128), v = f.local(V128);
+  f.get(s).simd("f64x2.splat").set(k);
+  f.get(n).i32(2).op("i32.shl").set(end);
+  f.for(i, () => f.i32(0), () => f.get(end), 16, () => {
+    f.get(out).get(i).op("i32.add"); // where the result goes
+    f.get(out).get(i).op("i32.add").simd("v128.load").set(o);
+    f.get(x).get(i).op("i32.add").simd("v128.load").set(v);
+    f.get(o).simd("f64x2.promote_low_f32x4").get(k).get(v).simd("f64x2.promote_low_f32x4").simd("f64x2.mul").simd("f64x2.add").simd("f32x4.demote_f64x2_zero");
+    f.get(o).get(o).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").get(k).get(v).get(v).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").simd("f64x2.mul").simd("f64x2.add").simd("f32x4.demote_f64x2_zero");
+    f.shuffle(LOW_LOW).simd("v128.store");
+  });
+}
+
+/**
+ * countNonFinite(x, n) -> how many of x[0 .. n) are NaN or infinite (n a multiple of 4): v - v is 0
+ * for a finite v and NaN otherwise, so (v - v) != 0 is a lane mask of all ones (-1) exactly there;
+ * subtracting the masks counts per lane, and the four lane counts are added at the end.
+ */
+function countNonFinite(f: Fn): void {
+  const [x, n] = [0, 1];
+  const i = f.local(I32), end = f.local(I32), v = f.local(V128), count = f.local(V128);
+  f.v128f32(0).set(count); // all-zero bits: four i32 zeros too
+  f.get(n).i32(2).op("i32.shl").set(end);
+  f.for(i, () => f.i32(0), () => f.get(end), 16, () => {
+    f.get(x).get(i).op("i32.add").simd("v128.load").set(v);
+    f.get(count).get(v).get(v).simd("f32x4.sub").v128f32(0).simd("f32x4.ne").simd("i32x4.sub").set(count);
+  });
+  for (let lane = 0; lane < 4; lane++) f.get(count).simd("i32x4.extract_lane", lane);
+  f.op("i32.add").op("i32.add").op("i32.add");
+}
+
+/**
  * Adds the kernels' functions to a module. With `fma`, the gemm's micro-kernels multiply-add with
  * relaxed SIMD's f32x4.relaxed_madd (one rounding where the CPU fuses it, two where it does not).
  */
@@ -434,4 +573,9 @@ export function addGemm(m: ModuleBuilder, opts: { fma?: boolean } = {}): void {
   m.fn("mixExperts", i32s(6), [], mixExperts);
   m.fn("adamDense", [...i32s(5), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamDense);
   m.fn("adamRows", [...i32s(7), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamRows);
+  m.fn("sumRowsInto", i32s(5), [], sumRowsInto);
+  m.fn("mixExpertsBackward", i32s(8), [], mixExpertsBackward);
+  m.fn("scatterAddRows", i32s(5), [], scatterAddRows);
+  m.fn("addScaled", [...i32s(3), F64], [], addScaled);
+  m.fn("countNonFinite", i32s(2), [I32], countNonFinite);
 }
