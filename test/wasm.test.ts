@@ -330,6 +330,17 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
     wasmKernels.adamRows(p, g, rows, m, v, dim, h);
     expect([Array.from(p), Array.from(m), Array.from(v)]).toEqual([Array.from(p2), Array.from(m2), Array.from(v2)]);
     expect(p[5 * dim]).toBe(p2[5 * dim]); // an untouched row stays as it was
+    // 150 rows in a scattered order: two whole blocks of the kernel's 64 rows and a partial one
+    const V2 = 400;
+    const many = Int32Array.from({ length: 150 }, (_, i) => (i * 137 + 11) % V2);
+    expect(new Set(many).size).toBe(150);
+    const [q, mq, vq] = [rand(V2 * dim, 64), rand(V2 * dim, 65), rand(V2 * dim, 66).map(Math.abs)].map(lasting) as [Float32Array, Float32Array, Float32Array];
+    const gq = lasting(rand(many.length * dim, 67));
+    const [q2, mq2, vq2] = [q.slice(), mq.slice(), vq.slice()];
+    fastKernels.adamRows(q2, gq, many, mq2, vq2, dim, h);
+    wasmKernels.adamRows(q, gq, many, mq, vq, dim, h);
+    expect([Array.from(q), Array.from(mq), Array.from(vq)]).toEqual([Array.from(q2), Array.from(mq2), Array.from(vq2)]);
+    expect(Array.from(q)).not.toEqual(Array.from(rand(V2 * dim, 64))); // the rows did change
   });
 });
 

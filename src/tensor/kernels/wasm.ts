@@ -12,7 +12,7 @@
  * results copied back; that is also the whole story where memory cannot be shared.
  */
 import { ModuleBuilder } from "../wasm/builder.js";
-import { ADD_BIAS, LOAD_C, RELU, addGemm } from "../wasm/gemm.js";
+import { ADAM_ROWS_BLOCK, ADD_BIAS, LOAD_C, RELU, addGemm } from "../wasm/gemm.js";
 import { fastKernels } from "./fast.js";
 import type { AdamHyper, GemmOpts, Kernels, SharedMemory } from "./types.js";
 
@@ -69,7 +69,7 @@ interface KernelExports {
   gatherFields(out: number, tables: number, ids: number, fields: number, batch: number, dim: number): void;
   mixExperts(y: number, gates: number, experts: number, count: number, batch: number, width: number): void;
   adamDense(p: number, g: number, m: number, v: number, n: number, beta1: number, beta2: number, c1: number, c2: number, step: number, sq2: number, decay: number, eps: number, gradScale: number): void;
-  adamRows(p: number, g: number, rows: number, count: number, dim: number, m: number, v: number, beta1: number, beta2: number, c1: number, c2: number, step: number, sq2: number, decay: number, eps: number, gradScale: number): void;
+  adamRows(p: number, g: number, rows: number, count: number, dim: number, m: number, v: number, scratch: number, beta1: number, beta2: number, c1: number, c2: number, step: number, sq2: number, decay: number, eps: number, gradScale: number): void;
   sumRowsInto(out: number, x: number, acc: number, rows: number, cols: number): void;
   mixExpertsBackward(dgates: number, dexperts: number, dy: number, gates: number, experts: number, count: number, batch: number, width: number): void;
   scatterAddRows(grad: number, dOut: number, ids: number, count: number, dim: number): void;
@@ -436,9 +436,11 @@ function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32
     return;
   }
   const w = instance();
-  const { base, h: mem } = hp.scratch(rows.length);
-  new Int32Array(mem.buffer, base * 4, rows.length).set(rows);
-  w.adamRows(p.byteOffset, g.byteOffset, base * 4, rows.length, dim, m.byteOffset, v.byteOffset, ...adamArgs(h));
+  const blocks = 3 * ADAM_ROWS_BLOCK * dim; // the p, m and v rows of one block
+  const { base, h: mem } = hp.scratch(blocks + rows.length + 4);
+  const at = Math.ceil(base / 4) * 4; // 16-byte aligned
+  new Int32Array(mem.buffer, (at + blocks) * 4, rows.length).set(rows);
+  w.adamRows(p.byteOffset, g.byteOffset, (at + blocks) * 4, rows.length, dim, m.byteOffset, v.byteOffset, at * 4, ...adamArgs(h));
 }
 
 /** See Kernels.sumRowsInto: on lent buffers in f64x2 lanes (the same bits), else TypeScript. */
