@@ -430,7 +430,7 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
   });
 });
 
-describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm sumRowsInto, mixExpertsBackward, scatterAddRows, addScaled, countNonFinite", () => {
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm sumRowsInto, mixExpertsBackward, scatterAddRows, fieldColumn, addScaled, countNonFinite", () => {
   it("equal the TypeScript kernels bit for bit on the kernels' memory, on awkward shapes", async () => {
     const { Arena, allocF32 } = await import("../src/index.js");
     useBackend("wasm");
@@ -484,6 +484,16 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
         fastKernels.addScaled(ref, x, 0.1, n);
         wasmKernels.addScaled(out, x, 0.1, n);
         expect(Array.from(out)).toEqual(Array.from(ref));
+      }
+      // one field's columns of a [B, F D] gradient, as rows
+      const [Bf, Ff] = [33, 5];
+      const xg = lent(rand(Bf * Ff * D, 145));
+      for (const fi of [0, 3, 4]) {
+        const col = allocF32(Bf * D);
+        const colRef = new Float32Array(Bf * D);
+        fastKernels.fieldColumn(colRef, xg, Bf, Ff, fi, D);
+        wasmKernels.fieldColumn(col, xg, Bf, Ff, fi, D);
+        expect(Array.from(col)).toEqual(Array.from(colRef));
       }
       // NaN and both infinities, one in the remainder
       const g = lent(rand(1031, 150));

@@ -455,6 +455,27 @@ function gatherFields(f: Fn): void {
 }
 
 /**
+ * fieldColumn(out, x, batch, fields, f, dim): out[b, :] = x[b, f dim .. (f+1) dim) for b < batch (x is
+ * [batch, fields dim]): field f's columns of the model input's gradient, as rows for its table;
+ * v128 copies (dim a multiple of 4).
+ */
+function fieldColumn(f: Fn): void {
+  const [out, x, batch, fields, fi, dim] = [0, 1, 2, 3, 4, 5];
+  const b = f.local(I32), d = f.local(I32), rowBytes = f.local(I32), stride = f.local(I32), src = f.local(I32), dst = f.local(I32);
+  f.get(dim).i32(2).op("i32.shl").set(rowBytes);
+  f.get(rowBytes).get(fields).op("i32.mul").set(stride);
+  f.get(x).get(fi).get(rowBytes).op("i32.mul").op("i32.add").set(src);
+  f.get(out).set(dst);
+  f.for(b, () => f.i32(0), () => f.get(batch), 1, () => {
+    f.for(d, () => f.i32(0), () => f.get(rowBytes), 16, () => {
+      f.get(dst).get(d).op("i32.add").get(src).get(d).op("i32.add").simd("v128.load").simd("v128.store");
+    });
+    f.get(src).get(stride).op("i32.add").set(src);
+    f.get(dst).get(rowBytes).op("i32.add").set(dst);
+  });
+}
+
+/**
  * sumRowsInto(out, x, acc, rows, cols): out[c] += the sum over r of x[r, c] (a bias's gradient),
  * the TypeScript kernel's bits: each column's sum is a double built in ascending r (f64x2 lanes in
  * `acc`, cols doubles of scratch, streamed row by row so x is read in order) and added to out[c]
@@ -612,6 +633,7 @@ export function addGemm(m: ModuleBuilder, opts: { fma?: boolean } = {}): void {
   m.fn("adamDense", [...i32s(5), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamDense);
   m.fn("adamRows", [...i32s(8), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamRows);
   m.fn("sumRowsInto", i32s(5), [], sumRowsInto);
+  m.fn("fieldColumn", i32s(6), [], fieldColumn);
   m.fn("mixExpertsBackward", i32s(8), [], mixExpertsBackward);
   m.fn("scatterAddRows", i32s(5), [], scatterAddRows);
   m.fn("addScaled", [...i32s(3), F64], [], addScaled);
