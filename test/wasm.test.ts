@@ -430,7 +430,7 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
   });
 });
 
-describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm sumRowsInto, mixExpertsBackward, scatterAddRows, fieldColumn, addScaled, countNonFinite", () => {
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm sumRowsInto, mixExpertsBackward, scatterAddRows, fieldColumn, addScaled, countNonFinite, zero", () => {
   it("equal the TypeScript kernels bit for bit on the kernels' memory, on awkward shapes", async () => {
     const { Arena, allocF32 } = await import("../src/index.js");
     useBackend("wasm");
@@ -494,6 +494,15 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
         fastKernels.fieldColumn(colRef, xg, Bf, Ff, fi, D);
         wasmKernels.fieldColumn(col, xg, Bf, Ff, fi, D);
         expect(Array.from(col)).toEqual(Array.from(colRef));
+      }
+      // zero: exactly the view's floats, not one past either end
+      const wide = lent(rand(1200, 146));
+      for (const [from, n] of [[1, 64], [70, 67], [150, 1031]] as const) {
+        const before = wide.slice();
+        wasmKernels.zero(wide.subarray(from, from + n));
+        expect(Array.from(wide.subarray(from, from + n)).every((v) => v === 0)).toBe(true);
+        expect(wide[from - 1]).toBe(before[from - 1]);
+        expect(wide[from + n]).toBe(before[from + n]);
       }
       // NaN and both infinities, one in the remainder
       const g = lent(rand(1031, 150));

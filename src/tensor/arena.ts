@@ -56,7 +56,7 @@ export class Arena {
     const old = this.buffers[i];
     if (old && old.length >= n) {
       const b = old.length === n ? old : old.subarray(0, n);
-      b.fill(0);
+      kernels.zero(b);
       return b;
     }
     this.fresh++;

@@ -168,7 +168,7 @@ export class Tensor {
 
   /** Clears the gradient (dense and sparse) before the next step. */
   zeroGrad(): void {
-    if (this.grad) this.grad.fill(0);
+    if (this.grad) kernels.zero(this.grad);
     this.parts = [];
     this.coalesced = null;
   }

@@ -231,6 +231,10 @@ function addScaled(out: Float32Array, x: Float32Array, s: number, n: number): vo
   for (let i = 0; i < n; i++) out[i] = out[i]! + s * x[i]!;
 }
 
+function zero(x: Float32Array): void {
+  x.fill(0);
+}
+
 function countNonFinite(x: Float32Array, n: number): number {
   let count = 0;
   for (let i = 0; i < n; i++) if (!Number.isFinite(x[i]!)) count++;
@@ -375,6 +379,7 @@ export const naiveKernels: Kernels = {
   bceWithLogitsProduct,
   addScaled,
   countNonFinite,
+  zero,
   mixExperts,
   mixExpertsBackward,
   copyColumns,

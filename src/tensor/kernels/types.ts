@@ -128,6 +128,8 @@ export interface Kernels {
   addScaled(out: Float32Array, x: Float32Array, s: number, n: number): void;
   /** How many of x[0 .. n) are NaN or infinite (the check of every gradient before an update). */
   countNonFinite(x: Float32Array, n: number): number;
+  /** Sets every element of x to 0 (step buffers, gradients before the next step). */
+  zero(x: Float32Array): void;
   /**
    * The MMoE mixture: y[b, :] += sum_e gates[b, e] * experts[e][b, :]  (y [B, H], gates [B, E]).
    */

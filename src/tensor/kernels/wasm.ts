@@ -76,6 +76,7 @@ interface KernelExports {
   addScaled(out: number, x: number, n: number, s: number): void;
   countNonFinite(x: number, n: number): number;
   fieldColumn(out: number, x: number, batch: number, fields: number, f: number, dim: number): void;
+  zero(dest: number, bytes: number): void;
 }
 
 /**
@@ -505,6 +506,13 @@ function fieldColumn(out: Float32Array, x: Float32Array, batch: number, fields: 
   instance().fieldColumn(out.byteOffset, x.byteOffset, batch, fields, f, dim);
 }
 
+/** See Kernels.zero: memory.fill on a lent buffer (a memset), else TypedArray.fill. */
+function zero(x: Float32Array): void {
+  const hp = heapCache;
+  if (!hp || x.length < 64 || !hp.owns(x)) x.fill(0);
+  else instance().zero(x.byteOffset, x.length * 4);
+}
+
 /** See Kernels.countNonFinite: SIMD on a lent buffer, else TypeScript. */
 function countNonFinite(x: Float32Array, n: number): number {
   const hp = heapCache;
@@ -541,7 +549,7 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
   return heap().alloc(n);
 }
 
-/** The wasm backend's kernels: SIMD gemm, sumRowBags, reluBackward, addRowVector, mixExperts and its backward, gatherFields and its backward's fieldColumn, scatterAddRows, sumRowsInto, addScaled, countNonFinite and Adam (dense, lazy rows), everything else as in the fast TypeScript set. */
+/** The wasm backend's kernels: SIMD gemm, sumRowBags, reluBackward, addRowVector, mixExperts and its backward, gatherFields and its backward's fieldColumn, scatterAddRows, sumRowsInto, addScaled, countNonFinite, zero and Adam (dense, lazy rows), everything else as in the fast TypeScript set. */
 /**
  * With a gemm 8x the ts one, per-id first layers pay off only where ids repeat more. Training steps of
  * the reference model at 1,000 / 2,500 / 5,000 / 10,000 rows per field (0.35 / 0.43 / 0.48 / 0.53 of
@@ -552,7 +560,7 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
 /** The `wasm` backend: SIMD WebAssembly kernels emitted by our module builder, the TypeScript ones elsewhere. */
-export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, addRowVector, mixExperts, mixExpertsBackward, gatherFields, fieldColumn, scatterAddRows, sumRowsInto, addScaled, countNonFinite, adamDense, adamRows, alloc, sharedMemory, adoptMemory, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
+export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, addRowVector, mixExperts, mixExpertsBackward, gatherFields, fieldColumn, scatterAddRows, sumRowsInto, addScaled, countNonFinite, zero, adamDense, adamRows, alloc, sharedMemory, adoptMemory, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
 
 /**
  * Opt-in, never the default: the wasm set with a gemm that multiply-adds with relaxed SIMD

@@ -229,6 +229,12 @@ export class Fn {
     return this;
   }
 
+  /** memory.fill (bulk memory, 0xFC 11): sets `size` bytes at `dest` to `value`; the stack holds dest, value, size (i32s). */
+  memoryFill(): this {
+    this.code.push(0xfc, ...uleb(11), 0x00); // 0x00: memory 0
+    return this;
+  }
+
   /** i8x16.shuffle of the two v128 on the stack: byte i of the result is byte lanes[i] of (a ++ b). */
   shuffle(lanes: readonly number[]): this {
     if (lanes.length !== 16 || lanes.some((l) => !(l >= 0 && l < 32))) throw new Error("shuffle: 16 byte lanes in [0, 32)");

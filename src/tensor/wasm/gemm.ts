@@ -455,6 +455,14 @@ function gatherFields(f: Fn): void {
 }
 
 /**
+ * zero(dest, bytes): memory.fill with 0, which engines run as a memset. (TypedArray.fill on a view
+ * of shared memory took about 8x longer here: it may not assume that no other thread writes.)
+ */
+function zero(f: Fn): void {
+  f.get(0).i32(0).get(1).memoryFill();
+}
+
+/**
  * fieldColumn(out, x, batch, fields, f, dim): out[b, :] = x[b, f dim .. (f+1) dim) for b < batch (x is
  * [batch, fields dim]): field f's columns of the model input's gradient, as rows for its table;
  * v128 copies (dim a multiple of 4).
@@ -634,6 +642,7 @@ export function addGemm(m: ModuleBuilder, opts: { fma?: boolean } = {}): void {
   m.fn("adamRows", [...i32s(8), ...ADAM_CONSTANTS.map((): ValType => F64)], [], adamRows);
   m.fn("sumRowsInto", i32s(5), [], sumRowsInto);
   m.fn("fieldColumn", i32s(6), [], fieldColumn);
+  m.fn("zero", i32s(2), [], zero);
   m.fn("mixExpertsBackward", i32s(8), [], mixExpertsBackward);
   m.fn("scatterAddRows", i32s(5), [], scatterAddRows);
   m.fn("addScaled", [...i32s(3), F64], [], addScaled);
