@@ -45,14 +45,18 @@ const SIMD = wasmSimdSupported();
 async function kernelBench(): Promise<KernelRow[]> {
   const time = QUICK ? 20 : 400;
   const rows: KernelRow[] = [];
-  const measure = async (name: string, fn: (k: Kernels) => void, work: number, withNaive = true): Promise<[number, number | null, number | null]> => {
+  /**
+   * Rates of one kernel on the fast, naive and wasm sets. `fn(K, lent)` runs it; with `lent` on
+   * operands in the wasm backend's memory (copies, see `lend`), where its SIMD kernels work in place
+   * (on other arrays most of them fall back to the TypeScript kernel). `kname`: the kernel's name in
+   * the set, to tell whether the wasm set has its own.
+   */
+  const measure = async (name: string, kname: keyof Kernels, fn: (k: Kernels, lent: boolean) => void, work: number, withNaive = true): Promise<[number, number | null, number | null]> => {
     const bench = new Bench({ time, iterations: 3 });
-    bench.add(`${name} fast`, () => fn(fastKernels));
-    bench.add(`${name} naive`, () => (withNaive ? fn(naiveKernels) : undefined));
-    // the wasm set's own kernel, where it replaces the TypeScript one (gemm, sumRowBags)
-    const kname = name.startsWith("gemm") ? "gemm" : name;
-    const hasWasm = SIMD && (wasmKernels as unknown as Record<string, unknown>)[kname] !== (fastKernels as unknown as Record<string, unknown>)[kname];
-    bench.add(`${name} wasm`, () => (hasWasm ? fn(wasmKernels) : undefined));
+    bench.add(`${name} fast`, () => fn(fastKernels, false));
+    bench.add(`${name} naive`, () => (withNaive ? fn(naiveKernels, false) : undefined));
+    const hasWasm = SIMD && wasmKernels[kname] !== fastKernels[kname];
+    bench.add(`${name} wasm`, () => (hasWasm ? fn(wasmKernels, true) : undefined));
     await bench.run();
     const rate = (i: number): number => {
       // the median call, not the mean: a burst of load from another tenant of this shared machine
@@ -62,13 +66,20 @@ async function kernelBench(): Promise<KernelRow[]> {
     };
     return [rate(0), withNaive ? rate(1) : null, hasWasm ? rate(2) : null];
   };
+  /** A copy of `a` in the wasm backend's memory (the operand as a step has it), or `a` where there is none. */
+  const lend = <T extends Float32Array>(a: T): Float32Array => {
+    const loan = SIMD ? wasmKernels.alloc?.(a.length) : null;
+    if (!loan) return a;
+    loan.data.set(a);
+    return loan.data;
+  };
   const shapes: Array<[number, number, number]> = QUICK ? [[64, 32, 48]] : [[1024, 256, 384], [1024, 128, 256], [1024, 64, 128]];
   for (const [m, n, k] of shapes) {
     for (const form of [{ name: "A@B" }, { name: "A^T@B", transA: true }, { name: "A@B^T", transB: true }]) {
       const a = rand(m * k, 1);
       const b = rand(k * n, 2);
       const out = new Float32Array(m * n);
-      const [fast, naive, wasm] = await measure(`gemm ${form.name}`, (K) => K.gemm(out, a, b, m, n, k, form), (2 * m * n * k) / 1e9);
+      const [fast, naive, wasm] = await measure(`gemm ${form.name}`, "gemm", (K) => K.gemm(out, a, b, m, n, k, form), (2 * m * n * k) / 1e9);
       rows.push({ kernel: `gemm ${form.name}`, shape: `${m}x${n}x${k}`, unit: "GFLOP/s", fast, naive, ratio: naive ? fast / naive : null, wasm, wasmRatio: wasm ? wasm / fast : null });
     }
   }
@@ -77,15 +88,22 @@ async function kernelBench(): Promise<KernelRow[]> {
   const tables = Array.from({ length: F }, (_, f) => rand(V * D, 10 + f));
   const ids = new Int32Array(B * F).map((_, i) => (i * 7919) % V);
   const x = new Float32Array(B * F * D);
+  const colOut = new Float32Array(B * D);
+  const colOutL = lend(colOut);
   const gb = (bytes: number): number => bytes / 1e9;
   const push = (kernel: string, shape: string, [fast, naive, wasm]: [number, number | null, number | null]): void => {
     rows.push({ kernel, shape, unit: "GB/s", fast, naive, ratio: naive ? fast / naive : null, wasm, wasmRatio: wasm ? wasm / fast : null });
   };
-  push("gatherFields", `${B}x${F}x${D}`, await measure("gather", (K) => K.gatherFields(x, tables, ids, B, D), gb(B * F * D * 8)));
+  const xL = lend(x);
+  const tablesL = tables.map(lend);
+  push("gatherFields", `${B}x${F}x${D}`, await measure("gather", "gatherFields", (K, l) => K.gatherFields(l ? xL : x, l ? tablesL : tables, ids, B, D), gb(B * F * D * 8)));
+  push("fieldColumn", `${B}x${F}x${D}`, await measure("fieldColumn", "fieldColumn", (K, l) => K.fieldColumn(l ? colOutL : colOut, l ? xL : x, B, F, 5, D), gb(B * D * 8)));
   const grad = new Float32Array(V * D);
+  const gradL = lend(grad);
   const col = ids.filter((_, i) => i % F === 0);
   const dOut = rand(B * D, 3);
-  push("scatterAddRows", `${B}x${D}`, await measure("scatter", (K) => K.scatterAddRows(grad, dOut, col, D), gb(B * D * 12)));
+  const dOutL = lend(dOut);
+  push("scatterAddRows", `${B}x${D}`, await measure("scatter", "scatterAddRows", (K, l) => K.scatterAddRows(l ? gradL : grad, l ? dOutL : dOut, col, D), gb(B * D * 12)));
   // The per-id first layer's spread: each of B rows sums F rows of per-id products [u, 256].
   const O = 256;
   const u = QUICK ? 32 : 546 * F;
@@ -93,28 +111,42 @@ async function kernelBench(): Promise<KernelRow[]> {
   const bagRows = new Int32Array(B * F).map((_, i) => (i * 7919) % u);
   const bagOffsets = new Int32Array(B + 1).map((_, i) => i * F);
   const spread = new Float32Array(B * O);
-  push("sumRowBags", `${B}x${F}x${O}`, await measure("sumRowBags", (K) => K.sumRowBags(spread, prods, bagOffsets, bagRows, O, true, false), gb(B * F * O * 4)));
+  const prodsL = lend(prods);
+  const spreadL = lend(spread);
+  push("sumRowBags", `${B}x${F}x${O}`, await measure("sumRowBags", "sumRowBags", (K, l) => K.sumRowBags(l ? spreadL : spread, l ? prodsL : prods, bagOffsets, bagRows, O, true, false), gb(B * F * O * 4)));
+  // a bias's gradient: the column sums of dz [B, 256]; and the mixture's backward over two experts [B, 128]
+  const dzB = rand(B * O, 12);
+  const dzBL = lend(dzB);
+  const bias = new Float32Array(O);
+  const biasL = lend(bias);
+  push("sumRowsInto", `${B}x${O}`, await measure("sumRowsInto", "sumRowsInto", (K, l) => K.sumRowsInto(l ? biasL : bias, l ? dzBL : dzB, B, O), gb(B * O * 4)));
+  const H = 128;
+  const [dyM, gM, e0, e1, dg, d0, d1] = [rand(B * H, 13), rand(B * 2, 14), rand(B * H, 15), rand(B * H, 16), new Float32Array(B * 2), new Float32Array(B * H), new Float32Array(B * H)];
+  const [dyML, gML, e0L, e1L, dgL, d0L, d1L] = [dyM, gM, e0, e1, dg, d0, d1].map(lend);
+  push("mixExpertsBackward", `${B}x2x${H}`, await measure("mixExpertsBackward", "mixExpertsBackward", (K, l) => (l ? K.mixExpertsBackward(dgL!, [d0L!, d1L!], dyML!, gML!, [e0L!, e1L!], B, H) : K.mixExpertsBackward(dg, [d0, d1], dyM, gM, [e0, e1], B, H)), gb(B * H * 2 * 16)));
   const logits = rand(B * 2, 4);
   const sm = new Float32Array(B * 2);
-  push("softmaxRows", `${B}x2`, await measure("softmax", (K) => K.softmaxRows(sm, logits, B, 2), gb(B * 2 * 8)));
+  push("softmaxRows", `${B}x2`, await measure("softmax", "softmaxRows", (K) => K.softmaxRows(sm, logits, B, 2), gb(B * 2 * 8)));
   const z = rand(B, 6);
   const y = new Float32Array(B).map((_, i) => (i % 20 === 0 ? 1 : 0));
   const dz = new Float32Array(B);
-  push("bceWithLogits", `${B}`, await measure("bce", (K) => void K.bceWithLogits(dz, z, y, null, B), gb(B * 12)));
+  push("bceWithLogits", `${B}`, await measure("bce", "bceWithLogits", (K) => void K.bceWithLogits(dz, z, y, null, B), gb(B * 12)));
   const h: AdamHyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, bc1: 0.1, bc2: 0.001, gradScale: 1 };
   const P = QUICK ? 10_000 : 384 * 256;
   const p = rand(P, 7);
   const g = rand(P, 8);
   const mm = new Float32Array(P);
   const vv = new Float32Array(P);
-  push("adamDense", `${P}`, await measure("adamDense", (K) => K.adamDense(p, g, mm, vv, P, h), gb(P * 20)));
+  const [pL, gL, mL, vL] = [p, g, mm, vv].map(lend);
+  push("adamDense", `${P}`, await measure("adamDense", "adamDense", (K, l) => (l ? K.adamDense(pL!, gL!, mL!, vL!, P, h) : K.adamDense(p, g, mm, vv, P, h)), gb(P * 20)));
   for (const rowsV of QUICK ? [10_000] : [10_000, 262_144]) {
     const table = rand(rowsV * D, 9);
     const m2 = new Float32Array(rowsV * D);
     const v2 = new Float32Array(rowsV * D);
     const uniq = Int32Array.from(new Set(Array.from({ length: B }, (_, i) => (i * 104729) % rowsV)));
     const gr = rand(uniq.length * D, 10);
-    push("adamRows (lazy)", `${uniq.length} of ${rowsV} rows`, await measure(`adamRows ${rowsV}`, (K) => K.adamRows(table, gr, uniq, m2, v2, D, h), gb(uniq.length * D * 20)));
+    const [tL, m2L, v2L, grL] = [table, m2, v2, gr].map(lend);
+    push("adamRows (lazy)", `${uniq.length} of ${rowsV} rows`, await measure(`adamRows ${rowsV}`, "adamRows", (K, l) => (l ? K.adamRows(tL!, grL!, uniq, m2L!, v2L!, D, h) : K.adamRows(table, gr, uniq, m2, v2, D, h)), gb(uniq.length * D * 20)));
   }
   return rows;
 }
