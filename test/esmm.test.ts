@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AppStoreSimulator, Esmm, Rng, denseGrad, denseStats, gradcheck, train, type LabeledBatch } from "../src/index.js";
+import { AppStoreSimulator, Esmm, Rng, denseGrad, denseStats, evaluate, evaluateWithGates, gateUsage, gradcheck, train, type LabeledBatch } from "../src/index.js";
 
 /** A tiny all-single-field model and a batch with labels. */
 function tiny(variant: "esmm-mmoe" | "esmm" | "base", seed = 1, share: "all" | "owned" = "owned", gatePrior = 3): Esmm {
@@ -206,6 +206,20 @@ describe("training", () => {
     expect(r.history.length === best + 2 || r.history.length === 6).toBe(true);
     const now = m.stateDict();
     for (const [k, v] of seen[best]!) expect(Array.from(now.get(k)!)).toEqual(Array.from(v));
+  });
+
+  it("evaluateWithGates gives evaluate's metrics and gateUsage's means from one pass", () => {
+    const sim = new AppStoreSimulator({ users: 80, apps: 40, seed: 5 });
+    const ds = sim.dataset(700, 2);
+    const m = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8] }, towers: { hidden: [4] } });
+    const both = evaluateWithGates(m, ds, 256);
+    expect(both.metrics).toEqual(evaluate(m, ds, 256));
+    expect(both.gates).toEqual(gateUsage(m, ds, 256));
+    // each task's gate weights are a softmax: its mean usage over the experts sums to 1
+    expect(both.gates!.ctr[0]! + both.gates!.ctr[1]!).toBeCloseTo(1, 5);
+    expect(both.gates!.cvr[0]! + both.gates!.cvr[1]!).toBeCloseTo(1, 5);
+    const plain = new Esmm({ preset: "esmm", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8] }, towers: { hidden: [4] } });
+    expect(evaluateWithGates(plain, ds).gates).toBe(null); // no gates without experts
   });
 
   it("the simulator's multi-valued and dense features flow through the model", () => {

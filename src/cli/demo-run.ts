@@ -8,12 +8,11 @@ import {
   Esmm,
   denseStats,
   drawSessions,
-  evaluate,
+  evaluateWithGates,
   playModel,
   scoreSessions,
   sessionBatch,
   gateStats,
-  gateUsage,
   taskGradientNorms,
   train,
   type AbSettings,
@@ -161,6 +160,7 @@ export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void
     const scores = scoreSessions(sessions, (chunk) => model.predict(sessionBatch(sim, chunk)), 100);
     abtest = playModel(sim, sessions, scores, "pCtcvr", job.abtest.top);
   }
+  const tested = evaluateWithGates(model, te); // the test metrics and the gates' usage from one pass
   return {
     variant: job.variant,
     objective: model.config.objective,
@@ -170,8 +170,8 @@ export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void
     curve,
     epochs,
     bestEpoch: job.earlyStop ? r.bestEpoch : epochs.length - 1,
-    test: evaluate(model, te),
-    gates: gateUsage(model, te),
+    test: tested.metrics,
+    gates: tested.gates,
     ...(job.diagnostics ? { diagnostics } : {}),
     seconds: (performance.now() - t0) / 1000,
   };

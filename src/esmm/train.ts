@@ -363,19 +363,31 @@ export async function evaluateParallel(model: Esmm, ds: Dataset, opts: { threads
 
 /** ESMM's metrics of a model on a dataset (with GAUC and ground-truth AUCs when the data has them). */
 export function evaluate(model: Esmm, ds: Dataset, batchSize = 4096): EsmmMetrics {
-  const s = scoreDataset(model, ds, batchSize);
-  return esmmMetrics({ ...s, click: ds.click, conversion: ds.conversion, user: ds.user, truePctr: ds.truePctr, truePcvr: ds.truePcvr });
+  return metricsOf(ds, scoreDataset(model, ds, batchSize));
 }
 
 /** Mean gate weight of each task on each expert over a dataset: [task][expert]. esmm-mmoe only. */
 export function gateUsage(model: Esmm, ds: Dataset, batchSize = 4096): { ctr: number[]; cvr: number[] } | null {
+  return meanGates(model, scoreDataset(model, ds, batchSize), ds.size);
+}
+
+/** evaluate and gateUsage from one pass of scoring (the demo reports both for its test set). */
+export function evaluateWithGates(model: Esmm, ds: Dataset, batchSize = 4096): { metrics: EsmmMetrics; gates: { ctr: number[]; cvr: number[] } | null } {
   const s = scoreDataset(model, ds, batchSize);
+  return { metrics: metricsOf(ds, s), gates: meanGates(model, s, ds.size) };
+}
+
+function metricsOf(ds: Dataset, s: DatasetScores): EsmmMetrics {
+  return esmmMetrics({ ...s, click: ds.click, conversion: ds.conversion, user: ds.user, truePctr: ds.truePctr, truePcvr: ds.truePcvr });
+}
+
+function meanGates(model: Esmm, s: DatasetScores, rows: number): { ctr: number[]; cvr: number[] } | null {
   if (!s.gates) return null;
   const E = model.config.experts.count;
   const avg = (g: Float32Array): number[] => {
     const out = new Array<number>(E).fill(0);
     for (let i = 0; i < g.length; i++) out[i % E]! += g[i]!;
-    return out.map((v) => v / Math.max(ds.size, 1));
+    return out.map((v) => v / Math.max(rows, 1));
   };
   return { ctr: avg(s.gates.ctr), cvr: avg(s.gates.cvr) };
 }
