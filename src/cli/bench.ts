@@ -287,7 +287,7 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
     lines.push(`  the SIMD loop alone (no memory traffic) on both vCPUs at once: ${twoCores.sum.toFixed(2)}x one, two fixed halves ${twoCores.halves.toFixed(2)}x (medians of ${r.length} rounds; the slower half's rate over the loop alone, round by round: ${r.map((x) => (Math.min(...x.together) / x.alone).toFixed(2)).join(" ")})`);
   }
   lines.push(`gemm (GFLOP/s, median of ${roundCount} round(s), operands in the backend's memory as in a step${peak ? `; SIMD peak of this core ${peak.toFixed(1)}` : ""}):`);
-  lines.push(`  ${"m x n x k".padEnd(16)} form ${backends.map((b) => b.padStart(10)).join("")}${peak ? "   of peak   (probed beside each shape; mul + add, FMA can pass 100%)   rounds of the fastest" : ""}`);
+  lines.push(`  ${"m x n x k".padEnd(16)} form ${backends.map((b) => b.padStart(10)).join("")}${peak ? "   of peak   (probed beside each shape: a register-only loop whose chains each wait on a multiply and an add, so a kernel with independent multiplies can pass 100%)   rounds of the fastest" : ""}`);
   for (const g of GEMMS) {
     const at = backends.map((b) => gemm.find((x) => x.backend === b && x.m === g.m && x.n === g.n && x.k === g.k && x.form === g.form)!);
     const best = at.reduce((x, y) => (y.gflops > x.gflops ? y : x));
