@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AppStoreSimulator, BatchBuilder, CsvRowParser, DataError, FieldMap, VocabBuilder, splitCsvLine, fnv1a } from "../src/index.js";
+import { AppStoreSimulator, BatchBuilder, CsvRowParser, DataError, Dataset, FieldMap, VocabBuilder, splitCsvLine, fnv1a } from "../src/index.js";
 
 const HEADER = "click,conversion,user_id,app,tags,price";
 const parser = (): CsvRowParser => new CsvRowParser(HEADER, { multi: [{ name: "tags" }], dense: ["price"] }, "f.csv");
@@ -141,5 +141,24 @@ describe("the AppS simulator", () => {
 
   it("rejects impossible rates", () => {
     expect(() => new AppStoreSimulator({ ctr: 1.5 })).toThrow("simulator: ctr must be in (0, 1), got 1.5");
+  });
+});
+
+describe("Dataset.take", () => {
+  it("copies the ordered rows' ids, bags with weights, dense values and labels", () => {
+    // 4 rows, 3 single fields, one weighted bag (row 2's is empty), 2 dense features
+    const ids = Int32Array.from({ length: 12 }, (_, i) => 100 + i);
+    const bag = { offsets: Int32Array.of(0, 2, 3, 3, 6), ids: Int32Array.of(7, 8, 9, 10, 11, 12), weights: Float32Array.of(0.5, 1, 2, 3, 4, 5) };
+    const dense = Float32Array.of(0, 0.1, 1, 1.1, 2, 2.1, 3, 3.1);
+    const ds = new Dataset(4, ids, 3, [bag], dense, 2, Float32Array.of(1, 0, 1, 1), Float32Array.of(1, 0, 0, 1), Int32Array.of(40, 41, 42, 43), Float32Array.of(0.4, 0.1, 0.2, 0.3));
+    const b = ds.take([3, 0, 2, 1], 1, 4); // rows 0, 2, 1
+    expect(b.size).toBe(3);
+    expect(Array.from(b.ids)).toEqual([100, 101, 102, 106, 107, 108, 103, 104, 105]);
+    expect(Array.from(b.bags[0]!.offsets)).toEqual([0, 2, 2, 3]);
+    expect(Array.from(b.bags[0]!.ids)).toEqual([7, 8, 9]);
+    expect(Array.from(b.bags[0]!.weights!)).toEqual([0.5, 1, 2]);
+    expect(Array.from(b.dense!)).toEqual([0, 0.1, 2, 2.1, 1, 1.1].map(Math.fround));
+    expect(Array.from(b.click)).toEqual([1, 1, 0]);
+    expect(Array.from(b.conversion)).toEqual([1, 0, 0]);
   });
 });

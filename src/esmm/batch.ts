@@ -68,12 +68,15 @@ export class Dataset {
     const user = this.user ? new Int32Array(B) : undefined;
     const tp = this.truePctr ? new Float32Array(B) : undefined;
     const tv = this.truePcvr ? new Float32Array(B) : undefined;
+    const Nd = this.numDense;
+    // plain loops rather than set(subarray(...)) per row: a row holds a few values, and a view per
+    // row costs more than copying them
     for (let i = 0; i < B; i++) {
       const r = order[start + i]!;
-      ids.set(this.ids.subarray(r * Fs, r * Fs + Fs), i * Fs);
+      for (let f = 0, src = r * Fs, dst = i * Fs; f < Fs; f++) ids[dst + f] = this.ids[src + f]!;
       click[i] = this.click[r]!;
       conversion[i] = this.conversion[r]!;
-      if (dense) dense.set(this.dense!.subarray(r * this.numDense, (r + 1) * this.numDense), i * this.numDense);
+      if (dense) for (let j = 0, src = r * Nd, dst = i * Nd; j < Nd; j++) dense[dst + j] = this.dense![src + j]!;
       if (user) user[i] = this.user![r]!;
       if (tp) tp[i] = this.truePctr![r]!;
       if (tv) tv[i] = this.truePcvr![r]!;
@@ -92,8 +95,10 @@ export class Dataset {
         const r = order[start + i]!;
         const lo = bag.offsets[r]!;
         const hi = bag.offsets[r + 1]!;
-        bid.set(bag.ids.subarray(lo, hi), offsets[i]!);
-        if (bw) bw.set(bag.weights!.subarray(lo, hi), offsets[i]!);
+        for (let k = lo, at = offsets[i]!; k < hi; k++, at++) {
+          bid[at] = bag.ids[k]!;
+          if (bw) bw[at] = bag.weights![k]!;
+        }
       }
       return { offsets, ids: bid, weights: bw };
     });
