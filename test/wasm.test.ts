@@ -428,7 +428,7 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
   });
 });
 
-describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm sumRowsInto, mixExpertsBackward, scatterAddRows, fieldColumn, addScaled, countNonFinite, zero", () => {
+describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm sumRowsInto, mixExpertsBackward, scatterAddRows, fieldColumn, copyColumns, addScaled, countNonFinite, zero", () => {
   it("equal the TypeScript kernels bit for bit on the kernels' memory, on awkward shapes", async () => {
     const { Arena, allocF32 } = await import("../src/index.js");
     useBackend("wasm");
@@ -492,6 +492,15 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
         fastKernels.fieldColumn(colRef, xg, Bf, Ff, fi, D);
         wasmKernels.fieldColumn(col, xg, Bf, Ff, fi, D);
         expect(Array.from(col)).toEqual(Array.from(colRef));
+      }
+      // columns 4 .. 20 of a [33, 24] block into columns 8 .. 24 of a [33, 40] one, copied and added
+      const srcC = lent(rand(33 * 24, 147));
+      for (const add of [false, true]) {
+        const dstC = lent(rand(33 * 40, 148));
+        const refC = dstC.slice();
+        fastKernels.copyColumns(refC, 40, 8, srcC, 24, 4, 16, 33, add);
+        wasmKernels.copyColumns(dstC, 40, 8, srcC, 24, 4, 16, 33, add);
+        expect(Array.from(dstC)).toEqual(Array.from(refC));
       }
       // zero: exactly the view's floats, not one past either end
       const wide = lent(rand(1200, 146));

@@ -455,6 +455,33 @@ function gatherFields(f: Fn): void {
 }
 
 /**
+ * copyColumns(dst, ds, src, ss, width, rows, add): for each row r, width floats from src + r ss
+ * bytes to dst + r ds bytes, added to what is there with `add` (one float32 addition per entry: the
+ * TypeScript kernel's bits); dst and src already point at the first column; width a multiple of 4.
+ */
+function copyColumns(f: Fn): void {
+  const [dst, ds, src, ss, width, rows, add] = [0, 1, 2, 3, 4, 5, 6];
+  const r = f.local(I32), c = f.local(I32), bytes = f.local(I32), d = f.local(I32), sp = f.local(I32);
+  f.get(width).i32(2).op("i32.shl").set(bytes);
+  f.get(dst).set(d);
+  f.get(src).set(sp);
+  f.for(r, () => f.i32(0), () => f.get(rows), 1, () => {
+    f.get(add);
+    f.if(
+      () => f.for(c, () => f.i32(0), () => f.get(bytes), 16, () => {
+        f.get(d).get(c).op("i32.add");
+        f.get(d).get(c).op("i32.add").simd("v128.load").get(sp).get(c).op("i32.add").simd("v128.load").simd("f32x4.add").simd("v128.store");
+      }),
+      () => f.for(c, () => f.i32(0), () => f.get(bytes), 16, () => {
+        f.get(d).get(c).op("i32.add").get(sp).get(c).op("i32.add").simd("v128.load").simd("v128.store");
+      }),
+    );
+    f.get(d).get(ds).op("i32.add").set(d);
+    f.get(sp).get(ss).op("i32.add").set(sp);
+  });
+}
+
+/**
  * zero(dest, bytes): memory.fill with 0, which engines run as a memset. (TypedArray.fill on a view
  * of shared memory took about 8x longer here: it may not assume that no other thread writes.)
  */
@@ -643,6 +670,7 @@ export function addGemm(m: ModuleBuilder, opts: { fma?: boolean } = {}): void {
   m.fn("sumRowsInto", i32s(5), [], sumRowsInto);
   m.fn("fieldColumn", i32s(6), [], fieldColumn);
   m.fn("zero", i32s(2), [], zero);
+  m.fn("copyColumns", i32s(7), [], copyColumns);
   m.fn("mixExpertsBackward", i32s(8), [], mixExpertsBackward);
   m.fn("scatterAddRows", i32s(5), [], scatterAddRows);
   m.fn("addScaled", [...i32s(3), F64], [], addScaled);
