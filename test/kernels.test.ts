@@ -246,6 +246,16 @@ describe("kernels the ops call (moved from inline loops), every backend, hand-de
     expect(Array.from(dx[0]!)).toEqual([0.25, 0.25]); // gate e * dy; expert 1's gradient skipped
   });
 
+  it.each(BACKEND_SETS)("%s: countNonFinite and zero", (_, K) => {
+    // NaN and both infinities count; the largest float32, its negative and -0 do not
+    const x = Float32Array.of(1, Number.NaN, 3.4028234663852886e38, -Infinity, -0, Infinity, -3.4028234663852886e38);
+    expect(K.countNonFinite(x, x.length)).toBe(3);
+    expect(K.countNonFinite(x, 2)).toBe(1); // only the first n
+    K.zero(x);
+    expect(Array.from(x)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    expect(K.countNonFinite(x, x.length)).toBe(0);
+  });
+
   it.each(BACKEND_SETS)("%s: the product loss at a = b = 0 (p = 1/4)", (_, K) => {
     const da = new Float32Array(2);
     const db = new Float32Array(2);
