@@ -3,11 +3,12 @@
  * the second probe runs on a worker thread, src/cli/peak-worker.ts).
  *
  * The loop: twelve independent accumulators, acc = acc * x + y per f32x4 lane, no memory traffic (x and
- * y come in as arguments, so nothing folds). Each chain waits on a multiply and then an add, so the loop is
- * bound by their latency as much as by the pipes: a lower bound on the peak. The gemm, whose
+ * y come in as arguments, so nothing folds). Each chain waits on a multiply and then an add, so the
+ * loop is bound by their latency as much as by the pipes: a lower bound on the peak. The gemm, whose
  * multiplies do not wait on its sums, measured 103-110% of it on a fast spell (48-51 GFLOP/s against
- * 46). (Six multiply and six add chains of one operation each, tried instead, read less: 38-41.) On a virtual machine the two "cores" can be two hardware
- * threads of one physical core, or share one for a spell; then the loop runs at about half speed on
+ * 46). (Six multiply and six add chains of one operation each, tried instead, read less: 38-41.)
+ *
+ * On a virtual machine the two "cores" can be two hardware threads of one physical core, or share one for a spell; then the loop runs at about half speed on
  * each when both run, and no split of a training step over the two can beat that. The two-core probe
  * measures it: the same loop alone, then on both threads at once, round after round.
  */

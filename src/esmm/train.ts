@@ -357,8 +357,7 @@ export async function scoreDatasetParallel(model: Esmm, ds: Dataset, opts: { thr
 
 /** evaluate() on T threads: the same metrics, from the same scores. */
 export async function evaluateParallel(model: Esmm, ds: Dataset, opts: { threads: number; batchSize?: number; workers?: ShardWorkers }): Promise<EsmmMetrics> {
-  const s = await scoreDatasetParallel(model, ds, opts);
-  return esmmMetrics({ ...s, click: ds.click, conversion: ds.conversion, user: ds.user, truePctr: ds.truePctr, truePcvr: ds.truePcvr });
+  return metricsOf(ds, await scoreDatasetParallel(model, ds, opts));
 }
 
 /** ESMM's metrics of a model on a dataset (with GAUC and ground-truth AUCs when the data has them). */
@@ -377,6 +376,7 @@ export function evaluateWithGates(model: Esmm, ds: Dataset, batchSize = 4096): {
   return { metrics: metricsOf(ds, s), gates: meanGates(model, s, ds.size) };
 }
 
+/** A dataset's metrics from its scores (evaluate's and evaluateParallel's last step). */
 function metricsOf(ds: Dataset, s: DatasetScores): EsmmMetrics {
   return esmmMetrics({ ...s, click: ds.click, conversion: ds.conversion, user: ds.user, truePctr: ds.truePctr, truePcvr: ds.truePcvr });
 }

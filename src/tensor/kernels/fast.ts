@@ -8,6 +8,7 @@
  *
  * Every kernel here is tested against naive.ts on awkward shapes (1, 7, 33 ...).
  */
+import { firstNonFinite } from "../finite.js";
 import { naiveKernels } from "./naive.js";
 import type { AdamHyper, GemmOpts, Kernels } from "./types.js";
 
@@ -319,13 +320,7 @@ function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32
 
 
 function countNonFinite(x: Float32Array, n: number): number {
-  // v - v is 0 for a finite v and NaN for NaN and +-Infinity: one subtraction and one comparison
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[i]!;
-    if (v - v !== 0) count++;
-  }
-  return count;
+  return firstNonFinite(n === x.length ? x : x.subarray(0, n))?.count ?? 0;
 }
 
 /** The `ts` backend: the TypeScript kernel set (blocked, register-tiled gemm; single-pass loops), tested against `naiveKernels`. */

@@ -560,7 +560,6 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
   return heap().alloc(n);
 }
 
-/** The wasm backend's kernels: SIMD gemm, sumRowBags, reluBackward, addRowVector, mixExperts and its backward, gatherFields and its backward's fieldColumn, scatterAddRows, sumRowsInto, addScaled, countNonFinite, zero, copyColumns and Adam (dense, lazy rows), everything else as in the fast TypeScript set. */
 /**
  * With a gemm 8x the ts one, per-id first layers pay off only where ids repeat more. Training steps of
  * the reference model at 1,000 / 2,500 / 5,000 / 10,000 rows per field (0.35 / 0.43 / 0.48 / 0.53 of
@@ -570,7 +569,12 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
  */
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
-/** The `wasm` backend: SIMD WebAssembly kernels emitted by our module builder, the TypeScript ones elsewhere. */
+/**
+ * The `wasm` backend: SIMD WebAssembly kernels emitted by our module builder (gemm, sumRowBags,
+ * reluBackward, addRowVector, mixExperts and its backward, gatherFields and its backward's
+ * fieldColumn, scatterAddRows, sumRowsInto, copyColumns, addScaled, countNonFinite, zero, Adam dense
+ * and lazy rows), the TypeScript ones elsewhere.
+ */
 export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, addRowVector, mixExperts, mixExpertsBackward, gatherFields, fieldColumn, scatterAddRows, sumRowsInto, addScaled, countNonFinite, zero, copyColumns, adamDense, adamRows, alloc, sharedMemory, adoptMemory, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
 
 /**
