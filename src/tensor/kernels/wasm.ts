@@ -333,7 +333,7 @@ function simdGemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number
   if (!hp.owns(out)) out.set(h.subarray(pC / 4, pC / 4 + m * n));
 }
 
-/** See Kernels.sumRowBags; bit-identical to the TypeScript kernels (sums in f64x2 lanes, same order). */
+/** See Kernels.sumRowBags; in float32 lanes (within float32 rounding of the TypeScript kernel's double sums: see the module's sumRowBags). */
 function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, rows: Int32Array, dim: number, accumulate: boolean, relu: boolean): void {
   const groups = offsets.length - 1;
   if (dim % 8 !== 0 || groups < 1) {

@@ -194,49 +194,55 @@ const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 const LOW_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /**
- * sumRowBags(out, x, offsets, rows, groups, dim, accumulate, relu): the TypeScript kernel's
- * contract (types.ts), bit for bit: each column's running sum is a double (f64x2 lanes), rows added
- * in ascending i, rounded to float32 once at the store. Eight columns per pass, in four f64x2
- * registers held across the bag; dim must be a multiple of 8 (the caller checks).
+ * sumRowBags(out, x, offsets, rows, groups, dim, accumulate, relu): Kernels.sumRowBags in float32.
+ * For each bag g, out[g] (+)= the sum of the rows of x named by rows[offsets[g] .. offsets[g + 1]),
+ * added in ascending i, rectified at the store on request. Sixteen columns per pass in four f32x4
+ * accumulators held across the bag (the bag's rows stay in L1 between passes), then eight for the
+ * rest; dim must be a multiple of 8 (the caller checks).
+ *
+ * The TypeScript kernel sums in doubles (JavaScript's numbers) and rounds once; here each addition
+ * rounds to float32, so the two agree within float32 rounding of the sum of the terms' magnitudes (a
+ * per-id first layer's bag has a row per field; collecting its gradient, a row per occurrence of an
+ * id). Summing in f64x2 lanes, for the TypeScript kernel's bits, had made this the largest kernel
+ * after gemm in the demo's steps.
  */
 function sumRowBags(f: Fn): void {
   const [out, x, offsets, rowsP, groups, dim, accumulate, relu] = [0, 1, 2, 3, 4, 5, 6, 7];
   const g = f.local(I32), d = f.local(I32), i = f.local(I32), lo = f.local(I32), hi = f.local(I32), q = f.local(I32), src = f.local(I32);
+  const rowBytes = f.local(I32), d16 = f.local(I32);
   const s = Array.from({ length: 4 }, () => f.local(V128));
-  const v = f.local(V128), w = f.local(V128);
+  f.get(dim).i32(2).op("i32.shl").set(rowBytes);
+  f.get(dim).i32(-16).op("i32.and").set(d16);
+  /** Columns d .. d + 4 acc.length of bag g, summed in the accumulators acc. */
+  const pass = (acc: number[]): void => {
+    // q = out + 4 (g dim + d)
+    f.get(out).get(g).get(rowBytes).op("i32.mul").op("i32.add").get(d).i32(2).op("i32.shl").op("i32.add").set(q);
+    f.get(accumulate);
+    f.if(
+      () => acc.forEach((r, h) => f.get(q).simd("v128.load", 16 * h).set(r)),
+      () => acc.forEach((r) => f.v128f32(0).set(r)),
+    );
+    // i runs over the bag's entries of rows as byte addresses
+    f.for(i, () => f.get(lo), () => f.get(hi), 4, () => {
+      // src = x + rows[i] * 4 dim + 4 d
+      f.get(x).get(i).mem("i32.load").get(rowBytes).op("i32.mul").op("i32.add").get(d).i32(2).op("i32.shl").op("i32.add").set(src);
+      acc.forEach((r, h) => f.get(r).get(src).simd("v128.load", 16 * h).simd("f32x4.add").set(r));
+    });
+    acc.forEach((r, h) => {
+      f.get(relu);
+      f.if(() => f.v128f32(0).get(r).simd("f32x4.pmax").set(r)); // max(0, r): -0 and NaN become 0, as in TypeScript's s > 0 ? s : 0
+      f.get(q).get(r).simd("v128.store", 16 * h);
+    });
+  };
   f.for(g, () => f.i32(0), () => f.get(groups), 1, () => {
-    f.get(offsets).get(g).i32(2).op("i32.shl").op("i32.add").tee(lo).mem("i32.load", 4).set(hi);
-    f.get(lo).mem("i32.load").set(lo);
-    f.for(d, () => f.i32(0), () => f.get(dim), 8, () => {
-      // q = out + 4 (g dim + d)
-      f.get(out).get(g).get(dim).op("i32.mul").get(d).op("i32.add").i32(2).op("i32.shl").op("i32.add").set(q);
-      f.get(accumulate);
-      f.if(
-        () => {
-          for (let h = 0; h < 2; h++) {
-            f.get(q).simd("v128.load", 16 * h).tee(v).simd("f64x2.promote_low_f32x4").set(s[2 * h]!);
-            f.get(v).get(v).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").set(s[2 * h + 1]!);
-          }
-        },
-        () => {
-          for (const r of s) f.v128f32(0).set(r);
-        },
-      );
-      f.for(i, () => f.get(lo), () => f.get(hi), 1, () => {
-        // src = x + 4 (rows[i] dim + d)
-        f.get(x).get(rowsP).get(i).i32(2).op("i32.shl").op("i32.add").mem("i32.load").get(dim).op("i32.mul").get(d).op("i32.add").i32(2).op("i32.shl").op("i32.add").set(src);
-        for (let h = 0; h < 2; h++) {
-          f.get(src).simd("v128.load", 16 * h).set(v);
-          f.get(s[2 * h]!).get(v).simd("f64x2.promote_low_f32x4").simd("f64x2.add").set(s[2 * h]!);
-          f.get(s[2 * h + 1]!).get(v).get(v).shuffle(HIGH_HALF).simd("f64x2.promote_low_f32x4").simd("f64x2.add").set(s[2 * h + 1]!);
-        }
-      });
-      for (let h = 0; h < 2; h++) {
-        f.get(s[2 * h]!).simd("f32x4.demote_f64x2_zero").get(s[2 * h + 1]!).simd("f32x4.demote_f64x2_zero").shuffle(LOW_LOW).set(w);
-        f.get(relu);
-        f.if(() => f.v128f32(0).get(w).simd("f32x4.pmax").set(w));
-        f.get(q).get(w).simd("v128.store", 16 * h);
-      }
+    // lo, hi = byte addresses of rows[offsets[g]] and rows[offsets[g + 1]]
+    f.get(offsets).get(g).i32(2).op("i32.shl").op("i32.add").tee(lo).mem("i32.load", 4).i32(2).op("i32.shl").get(rowsP).op("i32.add").set(hi);
+    f.get(lo).mem("i32.load").i32(2).op("i32.shl").get(rowsP).op("i32.add").set(lo);
+    f.for(d, () => f.i32(0), () => f.get(d16), 16, () => pass(s));
+    f.get(d16).get(dim).op("i32.lt_s");
+    f.if(() => {
+      f.get(d16).set(d);
+      pass(s.slice(0, 2));
     });
   });
 }
