@@ -33,19 +33,40 @@ export function throttledProgress(io: Io, t0: number, everyMs: number): (m: stri
   };
 }
 
-function runInWorker(job: DemoJob, onProgress: (m: string) => void): Promise<DemoResult> {
-  return new Promise((resolvePromise, reject) => {
-    const w = new Worker(compiledScript(new URL("./demo-worker.js", import.meta.url), "cli/demo-worker.js"), { workerData: job });
-    w.on("message", (m: { type: string; msg?: string; result?: DemoResult; message?: string }) => {
-      if (m.type === "progress") onProgress(m.msg!);
-      else if (m.type === "done") resolvePromise(m.result!);
-      else reject(new Error(m.message));
+/** A worker thread that runs jobs one at a time (src/cli/demo-worker.ts). */
+class JobWorker {
+  private readonly w = new Worker(compiledScript(new URL("./demo-worker.js", import.meta.url), "cli/demo-worker.js"));
+  private pending: { job: DemoJob; onProgress: (m: string) => void; resolve: (r: DemoResult) => void; reject: (e: Error) => void } | null = null;
+
+  constructor() {
+    this.w.on("message", (m: { type: string; msg?: string; result?: DemoResult; message?: string }) => {
+      const p = this.pending;
+      if (!p) return;
+      if (m.type === "progress") return p.onProgress(m.msg!);
+      this.pending = null;
+      if (m.type === "done") p.resolve(m.result!);
+      else p.reject(new Error(m.message));
     });
-    w.on("error", reject);
-    w.on("exit", (code) => {
-      if (code !== 0) reject(new Error(`worker for ${job.variant} exited with code ${code}`));
+    this.w.on("error", (e) => this.fail(e));
+    this.w.on("exit", (code) => this.fail(new Error(`the worker thread exited with code ${code}`)));
+  }
+
+  private fail(e: Error): void {
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(new Error(`${p.job.variant} (seed ${p.job.seed}): ${e.message}`));
+  }
+
+  run(job: DemoJob, onProgress: (m: string) => void): Promise<DemoResult> {
+    return new Promise((resolve, reject) => {
+      this.pending = { job, onProgress, resolve, reject };
+      this.w.postMessage(job);
     });
-  });
+  }
+
+  close(): Promise<number> {
+    return this.w.terminate();
+  }
 }
 
 /**
@@ -62,11 +83,17 @@ export async function runJobs(jobs: readonly DemoJob[], workers: number, onProgr
     return results;
   }
   let next = 0;
+  // one thread per lane for all its jobs: a thread starts once, and its jobs share the data it loaded
   const lane = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const i = next++;
-      results[i] = await runInWorker(jobs[i]!, onProgress);
-      onDone(jobs[i]!, results[i]!);
+    const w = new JobWorker();
+    try {
+      while (next < jobs.length) {
+        const i = next++;
+        results[i] = await w.run(jobs[i]!, onProgress);
+        onDone(jobs[i]!, results[i]!);
+      }
+    } finally {
+      await w.close();
     }
   };
   await Promise.all(Array.from({ length: Math.min(workers, jobs.length) }, lane));
