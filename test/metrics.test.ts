@@ -71,3 +71,37 @@ describe("ESMM's protocol", () => {
     expect(m.calibration.cvr.predicted).toBeCloseTo((0.9 + 0.2 + 0.3 + 0.1) / 4, 12);
   });
 });
+
+describe("sorting for AUCs at scale", () => {
+  /** Row indices by ascending score with a comparator (stable): the reference order. */
+  const byComparator = (s: ArrayLike<number>): number[] => Array.from({ length: s.length }, (_, i) => i).sort((a, b) => s[a]! - s[b]!);
+
+  it("ascendingOrder gives the comparator sort's order: ties in index order, negatives, -0 with +0, non-float32 numbers", async () => {
+    const { ascendingOrder } = await import("../src/esmm/metrics.js");
+    const rng = new Rng(5);
+    const ties = Float32Array.from({ length: 5000 }, () => Math.floor(rng.uniform() * 40) / 40);
+    const signed = Float32Array.from({ length: 3000 }, (_, i) => (i % 5 === 0 ? (i % 2 ? -0 : 0) : (rng.uniform() - 0.5) * 10 ** (rng.uniform() * 40 - 20)));
+    const doubles = Float64Array.from({ length: 2000 }, () => rng.uniform() + 1e-12); // not float32 values: the comparator path
+    for (const s of [ties, signed, doubles, Float32Array.from([0.5, 0.25, 0.5])]) expect(Array.from(ascendingOrder(s))).toEqual(byComparator(s));
+  });
+
+  it("gauc over thousands of users equals the mean of each user's AUC weighted by impressions", () => {
+    const rng = new Rng(6);
+    const n = 6000;
+    const users = Int32Array.from({ length: n }, () => rng.int(700) * 3 + 11);
+    const labels = Float32Array.from({ length: n }, () => (rng.uniform() < 0.3 ? 1 : 0));
+    const scores = Float32Array.from({ length: n }, (_, i) => Math.round((rng.uniform() + 0.3 * labels[i]!) * 50) / 50); // ties within users
+    const byUser = new Map<number, number[]>();
+    users.forEach((u, i) => byUser.set(u, [...(byUser.get(u) ?? []), i]));
+    let num = 0;
+    let den = 0;
+    for (const idx of byUser.values()) {
+      const a = auc(idx.map((i) => scores[i]!), idx.map((i) => labels[i]!));
+      if (a === null) continue;
+      num += a * idx.length;
+      den += idx.length;
+    }
+    expect(gauc(scores, labels, users)).toBe(num / den);
+    expect(() => gauc(scores, labels, users.subarray(1))).toThrow("gauc: 5999 users but 6000 scores and 6000 labels");
+  });
+});
