@@ -86,6 +86,19 @@ export interface FieldInput {
   readonly others: Tensor | null;
   /** The [start, width] column segments of x that `others` holds, in order. */
   readonly otherColumns: ReadonlyArray<readonly [number, number]>;
+  /** How each row's per-id products are summed, made by the first layer to need it (see bagsOf). */
+  bags?: PerIdBags;
+}
+
+/**
+ * The per-id fields' products P_f one after another in one array: P_f's rows begin at start[j]; row
+ * r of z sums the rows bagRows[offsets[r] .. offsets[r + 1]) (one per field). The same for every
+ * layer reading one input, so it is made once per input.
+ */
+interface PerIdBags {
+  start: Int32Array;
+  offsets: Int32Array;
+  bagRows: Int32Array;
 }
 
 const firstSeen = new FirstAppearance();
@@ -192,11 +205,21 @@ const weightBlock = new Scratch();
 const perIdProducts = new Scratch();
 
 
-/** Offsets of B bags of n rows each: 0, n, 2n, ..., Bn. */
-function everyN(B: number, n: number): Int32Array {
-  const o = new Int32Array(B + 1);
-  for (let r = 0; r <= B; r++) o[r] = r * n;
-  return o;
+/** The input's per-id bags (see PerIdBags), made once and kept on the input. */
+function bagsOf(input: FieldInput): PerIdBags {
+  if (input.bags) return input.bags;
+  const { perId, rows: B } = input;
+  const P = perId.length;
+  const start = new Int32Array(P + 1);
+  perId.forEach((p, j) => (start[j + 1] = start[j]! + p.uniq.length));
+  const offsets = new Int32Array(B + 1);
+  for (let r = 0; r <= B; r++) offsets[r] = r * P;
+  const bagRows = new Int32Array(B * P);
+  perId.forEach((p, j) => {
+    for (let r = 0; r < B; r++) bagRows[r * P + j] = start[j]! + p.rowSlot[r]!;
+  });
+  input.bags = { start, offsets, bagRows };
+  return input.bags;
 }
 
 /** The field's rows grouped by distinct id (a counting sort), made once and kept on the field. */
@@ -247,19 +270,14 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
   // Per-id fields: every P_f one after another in `prods` (P_f from row start[j]), then for each row of
   // z the sum of its rows of P (a bag of perId.length rows).
   if (P > 0) {
-    const start = new Int32Array(P + 1);
-    perId.forEach((p, j) => (start[j + 1] = start[j]! + p.uniq.length));
+    const { start, offsets, bagRows } = bagsOf(input);
     const prods = perIdProducts.take(O * start[P]!);
     const wf = weightBlock.take(O * D);
     perId.forEach((p, j) => {
       kernels.copyColumns(wf, D, 0, w.data, I, p.column, D, O, false);
       kernels.gemm(prods.subarray(O * start[j]!, O * start[j + 1]!), p.rows, wf, p.uniq.length, O, D, { transB: true });
     });
-    const bagRows = new Int32Array(B * P);
-    perId.forEach((p, j) => {
-      for (let r = 0; r < B; r++) bagRows[r * P + j] = start[j]! + p.rowSlot[r]!;
-    });
-    kernels.sumRowBags(y.data, prods, everyN(B, P), bagRows, O, true, relu); // ReLU as it stores
+    kernels.sumRowBags(y.data, prods, offsets, bagRows, O, true, relu); // ReLU as it stores
   } else if (relu && !others) {
     kernels.relu(y.data, y.data, B * O);
   }
