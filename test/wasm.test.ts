@@ -85,8 +85,10 @@ describe.skipIf(!wasmSimdSupported())("wasm gemm against the naive oracle", () =
 
   for (const form of forms) {
     it(`${form.name}: shapes 1..33 and k past the 256 block, plain, accumulating, bias, ReLU`, () => {
-      // below n k = 256 the TypeScript gemm runs (tested bit for bit elsewhere)
-      for (const { m, n, k, a, b, init, bias, accumulate, epi, opts: o } of gemmCases(form, [1, 3, 4, 5, 7, 33], [1, 7, 8, 9, 33], [1, 7, 33, 256, 300], (_, n, k) => n * k >= 256)) {
+      // below n k = 256 the TypeScript gemm runs (tested bit for bit elsewhere), except the narrow
+      // products (x W^T with n <= 2, dz W with k <= 2), which SIMD computes at every size
+      const narrow = (n: number, k: number): boolean => !form.transA && (form.transB ? n <= 2 : k <= 2);
+      for (const { m, n, k, a, b, init, bias, accumulate, epi, opts: o } of gemmCases(form, [1, 3, 4, 5, 7, 33], [1, 2, 7, 8, 9, 33], [1, 2, 7, 33, 256, 300], (_, n, k) => n * k >= 256 || narrow(n, k))) {
         {
           const ref = init.slice();
           const got = init.slice();
@@ -105,15 +107,18 @@ describe.skipIf(!wasmSimdSupported())("wasm gemm against the naive oracle", () =
     });
   }
 
-  it("a row's result does not depend on the other rows of its batch (bit for bit)", () => {
-    const [n, k] = [33, 40];
+  it.each([
+    [33, 40, false],
+    [2, 40, true], // narrow: dot products
+    [40, 2, false], // narrow: row updates
+  ] as const)("a row's result does not depend on the other rows of its batch (bit for bit), n %i k %i", (n, k, transB) => {
     const a = rand(9 * k, 5);
     const b = rand(k * n, 6);
     const all = new Float32Array(9 * n);
-    wasmKernels.gemm(all, a, b, 9, n, k, { relu: true, bias: rand(n, 7) });
+    wasmKernels.gemm(all, a, b, 9, n, k, { relu: true, bias: rand(n, 7), transB });
     for (const [from, rows] of [[0, 1], [4, 3], [8, 1], [2, 6]] as const) {
       const part = new Float32Array(rows * n);
-      wasmKernels.gemm(part, a.subarray(from * k, (from + rows) * k), b, rows, n, k, { relu: true, bias: rand(n, 7) });
+      wasmKernels.gemm(part, a.subarray(from * k, (from + rows) * k), b, rows, n, k, { relu: true, bias: rand(n, 7), transB });
       expect(Array.from(part)).toEqual(Array.from(all.subarray(from * n, (from + rows) * n)));
     }
   });

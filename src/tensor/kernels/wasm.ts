@@ -12,7 +12,7 @@
  * results copied back; that is also the whole story where memory cannot be shared.
  */
 import { ModuleBuilder } from "../wasm/builder.js";
-import { ADAM_ROWS_BLOCK, ADD_BIAS, LOAD_C, RELU, addGemm } from "../wasm/gemm.js";
+import { ADAM_ROWS_BLOCK, ADD_BIAS, LOAD_C, NARROW_ACCUMULATE, NARROW_BIAS, NARROW_RELU, RELU, addGemm } from "../wasm/gemm.js";
 import { fastKernels } from "./fast.js";
 import type { AdamHyper, GemmOpts, Kernels, SharedMemory } from "./types.js";
 
@@ -64,6 +64,8 @@ interface KernelExports {
   kernel(pa: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number, n: number): void;
   kernelRows(a: number, pb: number, c: number, bias: number, mp: number, np: number, kc: number, ldc: number, flags: number, lda: number, m: number, n: number): void;
   sumRowBags(out: number, x: number, offsets: number, rows: number, groups: number, dim: number, accumulate: number, relu: number): void;
+  narrowNT(out: number, a: number, b: number, bias: number, m: number, n: number, k: number, flags: number): void;
+  narrowNN(out: number, a: number, b: number, bias: number, m: number, n: number, k: number, flags: number): void;
   reluBackward(dx: number, dy: number, y: number, n: number): void;
   addRowVector(out: number, x: number, bias: number, rows: number, cols: number): void;
   gatherFields(out: number, tables: number, ids: number, fields: number, batch: number, dim: number): void;
@@ -276,6 +278,32 @@ const KC = 256;
  */
 const SMALL_ROW = 256;
 
+/**
+ * Products with at most this many columns of W (x @ W^T with n <= 2: a tower's logit, a gate) or
+ * rows (dz @ W with k <= 2) run as one dot product or row update per entry (narrowNT, narrowNN):
+ * the register tile would pad them to 8 columns (4x to 8x the work). Like SMALL_ROW, the choice
+ * looks at n and k only, never at the batch.
+ */
+const NARROW = 2;
+
+/** See NARROW: out = a @ b^T (n <= NARROW) or a @ b (k <= NARROW), with GemmOpts' epilogue, in float32. */
+function narrowGemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts | undefined): void {
+  const w = instance();
+  const hp = heap();
+  const accumulate = o?.accumulate === true;
+  const bias = o?.bias ?? null;
+  const { base, h } = hp.scratch(scratchFor(hp, a, m * k) + scratchFor(hp, b, k * n) + scratchFor(hp, out, m * n) + Math.ceil(n / 4) * 4 + 4);
+  const at = { next: base };
+  const pA = place(hp, a, m * k, h, at, true);
+  const pB = place(hp, b, k * n, h, at, true);
+  const pC = place(hp, out, m * n, h, at, accumulate);
+  const pBias = at.next * 4;
+  if (bias) h.set(bias.subarray(0, n), at.next);
+  const flags = (accumulate ? NARROW_ACCUMULATE : 0) | (bias ? NARROW_BIAS : 0) | (o?.relu ? NARROW_RELU : 0);
+  (o?.transB ? w.narrowNT : w.narrowNN)(pC, pA, pB, pBias, m, n, k, flags);
+  if (!hp.owns(out)) out.set(h.subarray(pC / 4, pC / 4 + m * n));
+}
+
 /** Scratch floats an operand of `len` floats needs: none when it is a view of the memory, else a 16-byte-aligned copy. */
 function scratchFor(hp: Heap, x: Float32Array, len: number): number {
   return hp.owns(x) ? 0 : Math.ceil(len / 4) * 4;
@@ -295,6 +323,11 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
 }
 
 function simdGemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts | undefined, smallRow: number, fma = false): void {
+  // one or two outputs (x @ W^T) or inputs (dz @ W) of a layer: dot products or row updates, unpacked
+  if (m > 0 && k > 0 && o?.transA !== true && (o?.transB === true ? n <= NARROW : k <= NARROW)) {
+    narrowGemm(out, a, b, m, n, k, o);
+    return;
+  }
   if (n * k < smallRow || m === 0 || k === 0) {
     fastKernels.gemm(out, a, b, m, n, k, o);
     return;

@@ -388,6 +388,106 @@ function adamRows(f: Fn): void {
   });
 }
 
+/** Flags of the narrow products: add to out, add the bias, ReLU (applied in that order, as the TypeScript gemm does). */
+export const NARROW_ACCUMULATE = 1, NARROW_BIAS = 2, NARROW_RELU = 4;
+
+/**
+ * The epilogue of one narrow result in float32: v (+ out[q]) (+ bias[j]) then max(0, .), a NaN
+ * becoming 0 as in TypeScript's `v > 0 ? v : 0`; stores it at q.
+ */
+function narrowStore(f: Fn, v: number, q: number, biasAt: () => void, flags: number): void {
+  f.get(flags).i32(NARROW_ACCUMULATE).op("i32.and");
+  f.if(() => f.get(q).mem("f32.load").get(v).op("f32.add").set(v));
+  f.get(flags).i32(NARROW_BIAS).op("i32.and");
+  f.if(() => {
+    f.get(v);
+    biasAt();
+    f.mem("f32.load").op("f32.add").set(v);
+  });
+  f.get(flags).i32(NARROW_RELU).op("i32.and");
+  f.if(() => f.get(v).f32(0).get(v).f32(0).op("f32.gt").op("select").set(v));
+  f.get(q).get(v).mem("f32.store");
+}
+
+/**
+ * narrowNT(out, a, b, bias, m, n, k, flags): out[i, j] = a[i, :] . b[j, :] for a [m, k], b [n, k]
+ * (the x @ W^T of a layer with one or two outputs: a tower's logit, a gate), one dot product per
+ * entry: four lanes of partial sums over p, added pairwise at the end, then the k % 4 last terms.
+ * Packing such a product for the register tile would pad n to 8 columns, most of them zeros.
+ */
+function narrowNT(f: Fn): void {
+  const [out, a, b, bias, m, n, k, flags] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const i = f.local(I32), j = f.local(I32), p = f.local(I32), rowBytes = f.local(I32), k4 = f.local(I32);
+  const ar = f.local(I32), br = f.local(I32), q = f.local(I32);
+  const acc = f.local(V128), v = f.local(F32);
+  f.get(k).i32(2).op("i32.shl").set(rowBytes);
+  f.get(rowBytes).i32(-16).op("i32.and").set(k4);
+  f.get(out).set(q);
+  f.for(i, () => f.i32(0), () => f.get(m), 1, () => {
+    f.get(a).get(i).get(rowBytes).op("i32.mul").op("i32.add").set(ar);
+    f.for(j, () => f.i32(0), () => f.get(n), 1, () => {
+      f.get(b).get(j).get(rowBytes).op("i32.mul").op("i32.add").set(br);
+      f.v128f32(0).set(acc);
+      f.for(p, () => f.i32(0), () => f.get(k4), 16, () => {
+        f.get(acc).get(ar).get(p).op("i32.add").simd("v128.load").get(br).get(p).op("i32.add").simd("v128.load").simd("f32x4.mul").simd("f32x4.add").set(acc);
+      });
+      f.get(acc).simd("f32x4.extract_lane", 0).get(acc).simd("f32x4.extract_lane", 1).op("f32.add");
+      f.get(acc).simd("f32x4.extract_lane", 2).get(acc).simd("f32x4.extract_lane", 3).op("f32.add").op("f32.add").set(v);
+      f.for(p, () => f.get(k4), () => f.get(rowBytes), 4, () => {
+        f.get(v).get(ar).get(p).op("i32.add").mem("f32.load").get(br).get(p).op("i32.add").mem("f32.load").op("f32.mul").op("f32.add").set(v);
+      });
+      narrowStore(f, v, q, () => f.get(bias).get(j).i32(2).op("i32.shl").op("i32.add"), flags);
+      f.get(q).i32(4).op("i32.add").set(q);
+    });
+  });
+}
+
+/**
+ * narrowNN(out, a, b, bias, m, n, k, flags): out[i, :] = sum over p < k of a[i, p] b[p, :] for a
+ * [m, k] with k of one to four (the input gradient of a layer with one or two outputs: dz @ W), four
+ * columns at a time and the n % 4 last one by one, the terms added in ascending p.
+ */
+function narrowNN(f: Fn): void {
+  const [out, a, b, bias, m, n, k, flags] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const i = f.local(I32), c = f.local(I32), p = f.local(I32), rowBytes = f.local(I32), n4 = f.local(I32), kBytes = f.local(I32);
+  const ar = f.local(I32), orow = f.local(I32), q = f.local(I32);
+  const acc = f.local(V128), v = f.local(F32);
+  f.get(n).i32(2).op("i32.shl").set(rowBytes);
+  f.get(rowBytes).i32(-16).op("i32.and").set(n4);
+  f.get(k).i32(2).op("i32.shl").set(kBytes);
+  f.for(i, () => f.i32(0), () => f.get(m), 1, () => {
+    f.get(a).get(i).get(kBytes).op("i32.mul").op("i32.add").set(ar);
+    f.get(out).get(i).get(rowBytes).op("i32.mul").op("i32.add").set(orow);
+    f.for(c, () => f.i32(0), () => f.get(n4), 16, () => {
+      f.v128f32(0).set(acc);
+      // acc += a[i, p] * b[p, c .. c + 4]   (p as a byte offset into a's row)
+      f.for(p, () => f.i32(0), () => f.get(kBytes), 4, () => {
+        f.get(acc).get(ar).get(p).op("i32.add").mem("f32.load").simd("f32x4.splat");
+        f.get(b).get(p).i32(2).op("i32.shr_u").get(rowBytes).op("i32.mul").op("i32.add").get(c).op("i32.add").simd("v128.load");
+        f.simd("f32x4.mul").simd("f32x4.add").set(acc);
+      });
+      f.get(orow).get(c).op("i32.add").set(q);
+      f.get(flags).i32(NARROW_ACCUMULATE).op("i32.and");
+      f.if(() => f.get(q).simd("v128.load").get(acc).simd("f32x4.add").set(acc));
+      f.get(flags).i32(NARROW_BIAS).op("i32.and");
+      f.if(() => f.get(acc).get(bias).get(c).op("i32.add").simd("v128.load").simd("f32x4.add").set(acc));
+      f.get(flags).i32(NARROW_RELU).op("i32.and");
+      f.if(() => f.v128f32(0).get(acc).simd("f32x4.pmax").set(acc)); // max(0, .): NaN and -0 become 0
+      f.get(q).get(acc).simd("v128.store");
+    });
+    f.for(c, () => f.get(n4), () => f.get(rowBytes), 4, () => {
+      f.f32(0).set(v);
+      f.for(p, () => f.i32(0), () => f.get(kBytes), 4, () => {
+        f.get(v).get(ar).get(p).op("i32.add").mem("f32.load");
+        f.get(b).get(p).i32(2).op("i32.shr_u").get(rowBytes).op("i32.mul").op("i32.add").get(c).op("i32.add").mem("f32.load");
+        f.op("f32.mul").op("f32.add").set(v);
+      });
+      f.get(orow).get(c).op("i32.add").set(q);
+      narrowStore(f, v, q, () => f.get(bias).get(c).op("i32.add"), flags);
+    });
+  });
+}
+
 /**
  * addRowVector(out, x, bias, rows, cols): out[r, c] = x[r, c] + bias[c], four columns at a time
  * (cols a multiple of 4). One float32 addition per entry: the TypeScript kernel's bits.
@@ -667,6 +767,8 @@ export function addGemm(m: ModuleBuilder, opts: { fma?: boolean } = {}): void {
   m.fn("kernel", i32s(12), [], (f) => kernel(f, false, fma));
   m.fn("kernelRows", i32s(12), [], (f) => kernel(f, true, fma));
   m.fn("sumRowBags", i32s(8), [], sumRowBags);
+  m.fn("narrowNT", i32s(8), [], narrowNT);
+  m.fn("narrowNN", i32s(8), [], narrowNN);
   m.fn("reluBackward", i32s(4), [], reluBackward);
   m.fn("addRowVector", i32s(5), [], addRowVector);
   m.fn("gatherFields", i32s(6), [], gatherFields);
