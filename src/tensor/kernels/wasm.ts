@@ -389,13 +389,21 @@ function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, row
 }
 
 /**
+ * The kernels' heap when every operand (null: none given) is a view of its memory, else null. The
+ * wrappers below run SIMD in place only then; copying their operands in would cost more than it saves.
+ */
+function lentHeap(...xs: ReadonlyArray<Float32Array | null>): Heap | null {
+  const hp = heapCache;
+  return hp && xs.every((x) => x === null || hp.owns(x)) ? hp : null;
+}
+
+/**
  * See Kernels.reluBackward; in SIMD where all three arrays are views of the kernels' memory (a step
  * arena's buffers: the common case), else in TypeScript (copying would cost more than it saves).
  * The same bits either way.
  */
 function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: number): void {
-  const hp = heapCache;
-  if (!hp || n < 64 || !hp.owns(dx) || !hp.owns(dy) || !hp.owns(y)) {
+  if (n < 64 || !lentHeap(dx, dy, y)) {
     fastKernels.reluBackward(dx, dy, y, n);
     return;
   }
@@ -407,8 +415,7 @@ function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: nu
 
 /** See Kernels.addRowVector: in SIMD on lent buffers (the same bits), else TypeScript. */
 function addRowVector(out: Float32Array, x: Float32Array, bias: Float32Array, rows: number, cols: number): void {
-  const hp = heapCache;
-  if (!hp || cols % 4 !== 0 || rows * cols < 256 || !hp.owns(out) || !hp.owns(x) || !hp.owns(bias)) {
+  if (cols % 4 !== 0 || rows * cols < 256 || !lentHeap(out, x, bias)) {
     fastKernels.addRowVector(out, x, bias, rows, cols);
     return;
   }
@@ -417,8 +424,8 @@ function addRowVector(out: Float32Array, x: Float32Array, bias: Float32Array, ro
 
 /** See Kernels.gatherFields: v128 copies from lent tables into a lent output (the ids copied in), else TypeScript. */
 function gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: Int32Array, batch: number, dim: number): void {
-  const hp = heapCache;
-  if (!hp || dim % 4 !== 0 || tables.length === 0 || !hp.owns(out) || !tables.every((t) => hp.owns(t))) {
+  const hp = lentHeap(out, ...tables);
+  if (!hp || dim % 4 !== 0 || tables.length === 0) {
     fastKernels.gatherFields(out, tables, ids, batch, dim);
     return;
   }
@@ -432,8 +439,8 @@ function gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: I
 
 /** See Kernels.mixExperts: f64x2 lanes on lent buffers (the same bits), else TypeScript. */
 function mixExperts(y: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void {
-  const hp = heapCache;
-  if (!hp || width % 4 !== 0 || batch * width < 256 || !hp.owns(y) || !hp.owns(gates) || !experts.every((x) => hp.owns(x))) {
+  const hp = lentHeap(y, gates, ...experts);
+  if (!hp || width % 4 !== 0 || batch * width < 256) {
     fastKernels.mixExperts(y, gates, experts, batch, width);
     return;
   }
@@ -454,8 +461,7 @@ function adamArgs(h: AdamHyper): [number, number, number, number, number, number
  * allocations on this backend), bit-identical to the TypeScript kernel; else that kernel.
  */
 function adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, h: AdamHyper): void {
-  const hp = heapCache;
-  if (!hp || n < 16 || !hp.owns(p) || !hp.owns(g) || !hp.owns(m) || !hp.owns(v)) {
+  if (n < 16 || !lentHeap(p, g, m, v)) {
     fastKernels.adamDense(p, g, m, v, n, h);
     return;
   }
@@ -466,8 +472,8 @@ function adamDense(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32
 
 /** See Kernels.adamRows: the lazy update in f64x2 lanes (the row ids copied in), bit-identical to the TypeScript kernel. */
 function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32Array, v: Float32Array, dim: number, h: AdamHyper): void {
-  const hp = heapCache;
-  if (!hp || dim % 4 !== 0 || rows.length === 0 || !hp.owns(p) || !hp.owns(g) || !hp.owns(m) || !hp.owns(v)) {
+  const hp = lentHeap(p, g, m, v);
+  if (!hp || dim % 4 !== 0 || rows.length === 0) {
     fastKernels.adamRows(p, g, rows, m, v, dim, h);
     return;
   }
@@ -481,8 +487,8 @@ function adamRows(p: Float32Array, g: Float32Array, rows: Int32Array, m: Float32
 
 /** See Kernels.sumRowsInto: on lent buffers in f64x2 lanes (the same bits), else TypeScript. */
 function sumRowsInto(out: Float32Array, x: Float32Array, rows: number, cols: number): void {
-  const hp = heapCache;
-  if (!hp || cols % 4 !== 0 || rows * cols < 256 || !hp.owns(out) || !hp.owns(x)) {
+  const hp = lentHeap(out, x);
+  if (!hp || cols % 4 !== 0 || rows * cols < 256) {
     fastKernels.sumRowsInto(out, x, rows, cols);
     return;
   }
@@ -492,9 +498,8 @@ function sumRowsInto(out: Float32Array, x: Float32Array, rows: number, cols: num
 
 /** See Kernels.mixExpertsBackward: on lent buffers (the same bits), else TypeScript. */
 function mixExpertsBackward(dgates: Float32Array | null, dexperts: ReadonlyArray<Float32Array | null>, dy: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void {
-  const hp = heapCache;
-  const lent = (a: Float32Array | null): boolean => a === null || hp!.owns(a);
-  if (!hp || width % 4 !== 0 || batch * width < 256 || !lent(dgates) || !hp.owns(dy) || !hp.owns(gates) || !experts.every((x) => hp.owns(x)) || !dexperts.every(lent)) {
+  const hp = lentHeap(dgates, dy, gates, ...experts, ...dexperts);
+  if (!hp || width % 4 !== 0 || batch * width < 256) {
     fastKernels.mixExpertsBackward(dgates, dexperts, dy, gates, experts, batch, width);
     return;
   }
@@ -508,8 +513,8 @@ function mixExpertsBackward(dgates: Float32Array | null, dexperts: ReadonlyArray
 
 /** See Kernels.scatterAddRows: on lent buffers (the ids copied in; the same bits), else TypeScript. */
 function scatterAddRows(grad: Float32Array, dOut: Float32Array, ids: Int32Array, dim: number): void {
-  const hp = heapCache;
-  if (!hp || dim % 4 !== 0 || ids.length * dim < 256 || !hp.owns(grad) || !hp.owns(dOut)) {
+  const hp = lentHeap(grad, dOut);
+  if (!hp || dim % 4 !== 0 || ids.length * dim < 256) {
     fastKernels.scatterAddRows(grad, dOut, ids, dim);
     return;
   }
@@ -520,8 +525,7 @@ function scatterAddRows(grad: Float32Array, dOut: Float32Array, ids: Int32Array,
 
 /** See Kernels.addScaled: on lent buffers in f64x2 lanes (the same bits), else TypeScript. */
 function addScaled(out: Float32Array, x: Float32Array, s: number, n: number): void {
-  const hp = heapCache;
-  if (!hp || n < 256 || !hp.owns(out) || !hp.owns(x)) {
+  if (n < 256 || !lentHeap(out, x)) {
     fastKernels.addScaled(out, x, s, n);
     return;
   }
@@ -532,8 +536,7 @@ function addScaled(out: Float32Array, x: Float32Array, s: number, n: number): vo
 
 /** See Kernels.fieldColumn: v128 copies between lent buffers (the same values), else TypeScript. */
 function fieldColumn(out: Float32Array, x: Float32Array, batch: number, fields: number, f: number, dim: number): void {
-  const hp = heapCache;
-  if (!hp || dim % 4 !== 0 || batch * dim < 256 || !hp.owns(out) || !hp.owns(x)) {
+  if (dim % 4 !== 0 || batch * dim < 256 || !lentHeap(out, x)) {
     fastKernels.fieldColumn(out, x, batch, fields, f, dim);
     return;
   }
@@ -542,8 +545,7 @@ function fieldColumn(out: Float32Array, x: Float32Array, batch: number, fields: 
 
 /** See Kernels.copyColumns: v128 copies (or additions, the same bits) between lent buffers, else TypeScript. */
 function copyColumns(dst: Float32Array, ds: number, dc: number, src: Float32Array, ss: number, sc: number, width: number, rows: number, add: boolean): void {
-  const hp = heapCache;
-  if (!hp || width % 4 !== 0 || rows * width < 256 || !hp.owns(dst) || !hp.owns(src)) {
+  if (width % 4 !== 0 || rows * width < 256 || !lentHeap(dst, src)) {
     fastKernels.copyColumns(dst, ds, dc, src, ss, sc, width, rows, add);
     return;
   }
@@ -552,15 +554,13 @@ function copyColumns(dst: Float32Array, ds: number, dc: number, src: Float32Arra
 
 /** See Kernels.zero: memory.fill on a lent buffer (a memset), else TypedArray.fill. */
 function zero(x: Float32Array): void {
-  const hp = heapCache;
-  if (!hp || x.length < 64 || !hp.owns(x)) x.fill(0);
+  if (x.length < 64 || !lentHeap(x)) x.fill(0);
   else instance().zero(x.byteOffset, x.length * 4);
 }
 
 /** See Kernels.countNonFinite: SIMD on a lent buffer, else TypeScript. */
 function countNonFinite(x: Float32Array, n: number): number {
-  const hp = heapCache;
-  if (!hp || n < 256 || !hp.owns(x)) return fastKernels.countNonFinite(x, n);
+  if (n < 256 || !lentHeap(x)) return fastKernels.countNonFinite(x, n);
   const n4 = n & ~3;
   return instance().countNonFinite(x.byteOffset, n4) + (n4 < n ? fastKernels.countNonFinite(x.subarray(n4), n - n4) : 0);
 }
