@@ -97,11 +97,14 @@ export function ascendingOrder(scores: ArrayLike<number>): Uint32Array {
   return from;
 }
 
+/** 1 - p for each p: the negative weights of labels or probabilities p. */
+function complement(p: ArrayLike<number>): Float64Array {
+  return Float64Array.from(p, (v) => 1 - v);
+}
+
 /** ROC AUC of scores against 0/1 labels; null when only one class is present. */
 export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): number | null {
-  const neg = new Float64Array(labels.length);
-  for (let i = 0; i < labels.length; i++) neg[i] = 1 - labels[i]!;
-  return weightedAuc(scores, labels, neg);
+  return weightedAuc(scores, labels, complement(labels));
 }
 
 /** Probabilities are clipped to [1e-7, 1 - 1e-7] (float32 sigmoids reach exactly 0 and 1). */
@@ -145,8 +148,7 @@ export function gauc(scores: ArrayLike<number>, labels: ArrayLike<number>, users
   const next = start.slice(0, G);
   const rows = new Uint32Array(n);
   for (const r of ascendingOrder(scores)) rows[next[group[r]!]!++] = r;
-  const neg = new Float64Array(n);
-  for (let i = 0; i < n; i++) neg[i] = 1 - labels[i]!;
+  const neg = complement(labels);
   let num = 0;
   let den = 0;
   for (let g = 0; g < G; g++) {
@@ -253,12 +255,11 @@ export function esmmMetrics(m: MetricInputs): EsmmMetrics {
   };
   if (m.user) out.gauc = { ctr: gauc(m.pCtr, m.click, m.user), ctcvr: gauc(m.pCtcvr, ctcvr, m.user) };
   if (m.truePcvr && m.truePctr) {
-    const neg = (p: ArrayLike<number>): Float64Array => Float64Array.from(p as ArrayLike<number>, (v) => 1 - v);
     const tvClicked = pick(m.truePcvr, m.click);
     out.truth = {
-      cvrAucEntireSpace: weightedAuc(m.pCvr, m.truePcvr, neg(m.truePcvr)),
-      ctrAuc: weightedAuc(m.pCtr, m.truePctr, neg(m.truePctr)),
-      cvrAucClicked: weightedAuc(pCvrClicked, tvClicked, neg(tvClicked)),
+      cvrAucEntireSpace: weightedAuc(m.pCvr, m.truePcvr, complement(m.truePcvr)),
+      ctrAuc: weightedAuc(m.pCtr, m.truePctr, complement(m.truePctr)),
+      cvrAucClicked: weightedAuc(pCvrClicked, tvClicked, complement(tvClicked)),
     };
   }
   return out;
