@@ -130,12 +130,14 @@ let lastData: { key: string; data: Promise<JobData> } | null = null;
 
 function dataOf(job: DemoJob): Promise<JobData> {
   const key = JSON.stringify([job.sim, job.files ?? null, job.trainRows, job.validRows, job.testRows]);
-  if (lastData?.key !== key) lastData = { key, data: loadJobData(job) };
-  const data = lastData.data;
-  data.catch(() => {
-    if (lastData?.data === data) lastData = null; // a failed load is not kept
-  });
-  return data;
+  if (lastData?.key !== key) {
+    const data = loadJobData(job);
+    data.catch(() => {
+      if (lastData?.data === data) lastData = null; // a failed load is not kept
+    });
+    lastData = { key, data };
+  }
+  return lastData.data;
 }
 
 async function loadJobData(job: DemoJob): Promise<JobData> {
