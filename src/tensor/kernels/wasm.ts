@@ -394,7 +394,9 @@ function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, row
  */
 function lentHeap(...xs: ReadonlyArray<Float32Array | null>): Heap | null {
   const hp = heapCache;
-  return hp && xs.every((x) => x === null || hp.owns(x)) ? hp : null;
+  if (!hp) return null;
+  for (let i = 0; i < xs.length; i++) if (xs[i] !== null && !hp.owns(xs[i]!)) return null;
+  return hp;
 }
 
 /**
