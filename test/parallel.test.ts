@@ -178,7 +178,7 @@ describe("worker threads", () => {
     const lines: string[] = [];
     const io = { out: (s: string) => void lines.push(s), err: () => undefined, isTTY: false };
     expect(await main(["bench", "--backend", "wasm", "--threads", "1,2", "--seconds", "0.2", "--rounds", "2", "--json"], io)).toBe(0);
-    const r = JSON.parse(lines.join("\n")) as { runs: Array<{ backend: string; threads: number; trainSamplesPerSec: number; inferSamplesPerSec: number; rounds: Array<{ train: number }>; phases?: Record<string, number> }>; gemm: Array<{ gflops: number; form: string; rounds: number[]; ofPeak: number | null }>; twoCores: { rounds: Array<{ alone: number; together: number[] }>; sum: number; halves: number } | null };
+    const r = JSON.parse(lines.join("\n")) as { runs: Array<{ backend: string; threads: number; trainSamplesPerSec: number; inferSamplesPerSec: number; rounds: Array<{ train: number }>; phases?: Record<string, number> }>; gemm: Array<{ gflops: number; form: string; rounds: number[]; ofPeak: number | null }>; twoCores: { rounds: Array<{ alone: number; together: number[] }>; sum: number; halves: number } | null; shardPairs: Array<{ backend: string; rows: number; rounds: Array<{ alone: number; beside: number }>; aloneMs: number; besideMs: number; bound: number }> };
     expect(r.runs.map((x) => [x.backend, x.threads])).toEqual([["wasm", 1], ["wasm", 2]]);
     for (const x of r.runs) {
       expect(x.rounds).toHaveLength(2);
@@ -200,6 +200,17 @@ describe("worker threads", () => {
     const sums = tc.rounds.map((x) => (x.together[0]! + x.together[1]!) / x.alone).sort((a, b) => a - b);
     expect(tc.sum).toBe(sums[4]);
     expect(tc.halves).toBeLessThanOrEqual(tc.sum); // per round 2 x the slower <= the sum, so the medians too
+    // the shard-pair probe: a half-batch alone and beside another, per round, and the bound from them
+    expect(r.shardPairs.map((x) => [x.backend, x.rows])).toEqual([["wasm", 512]]);
+    const sp = r.shardPairs[0]!;
+    expect(sp.rounds).toHaveLength(2);
+    for (const x of sp.rounds) {
+      expect(x.alone).toBeGreaterThan(0);
+      expect(x.beside).toBeGreaterThan(0);
+    }
+    expect(sp.aloneMs).toBe(Math.max(...sp.rounds.map((x) => x.alone))); // the median of two is the upper one
+    expect(sp.besideMs).toBe(Math.max(...sp.rounds.map((x) => x.beside)));
+    expect(sp.bound).toBe(Math.max(...sp.rounds.map((x) => (2 * x.alone) / x.beside)));
     expect(await main(["bench", "--rounds", "0"], io)).toBe(2);
   });
 

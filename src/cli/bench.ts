@@ -32,6 +32,7 @@ import "../node/index.js"; // the worker threads behind --threads
 import { UsageError, list, num, type OptionSpec, type Parsed } from "./args.js";
 import type { Command, Io } from "./io.js";
 import { simdPeakGflops, twoCorePeak } from "./peak.js";
+import { shardPair, type ShardPair } from "./shard-pair.js";
 import { median, timeCalls } from "./timing.js";
 import { BATCH, randomBatches, referenceModel, timedStep } from "./workload.js";
 
@@ -250,6 +251,14 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
     }
     for (const t of threads) runs.push(mergeRounds(rounds.get(t)!));
   }
+  // what two shards of a step cost each other on this machine: the bound on two threads' speed-up
+  const shardPairs: ShardPair[] = [];
+  if (cores >= 2 && threads.some((t) => t >= 2)) {
+    for (const b of backends) {
+      log(`  a half-batch on ${b}, alone and beside another ...`);
+      shardPairs.push(await shardPair(b, roundCount, Math.min(500, Math.max(20, seconds * 100))));
+    }
+  }
   if (before !== "custom") useBackend(before);
   const result = {
     machine: { cpu: cpus()[0]?.model ?? null, cores, node: process.version },
@@ -257,6 +266,7 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
     simdPeakGflops: peak,
     wasmWarmupMs: warmupMs,
     twoCores,
+    shardPairs,
     runs,
     gemm,
   };
@@ -281,6 +291,9 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
       const each = r.rounds && one.rounds ? `; round by round ${r.rounds.map((x, i) => `${(x.train / one.rounds![i]!.train).toFixed(2)}x`).join(", ")}` : "";
       lines.push(`  ${b}: ${r.threads} threads train ${(r.trainSamplesPerSec / one.trainSamplesPerSec).toFixed(2)}x one thread${each}`);
     }
+  }
+  for (const sp of shardPairs) {
+    lines.push(`  ${sp.backend}: a shard's forward and backward (${sp.rows} rows) alone ${sp.aloneMs.toFixed(1)} ms, beside another on the other vCPU ${sp.besideMs.toFixed(1)} ms: two threads can reach at most ${sp.bound.toFixed(2)}x for them here (rounds ${sp.rounds.map((x) => `${((2 * x.alone) / x.beside).toFixed(2)}x`).join(" ")})`);
   }
   if (twoCores) {
     const r = twoCores.rounds;
