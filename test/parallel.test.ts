@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { AppStoreSimulator, DENSE_FEATURES, Esmm, denseGrad, denseStats, evaluate, shardLossWeights, train, type LabeledBatch, type Preset } from "../src/index.js";
+import { AppStoreSimulator, DENSE_FEATURES, Esmm, TrainingDivergedError, denseGrad, denseStats, evaluate, shardLossWeights, train, type LabeledBatch, type Preset } from "../src/index.js";
 import { shardBatch, sumShards } from "../src/esmm/parallel.js";
 import { Arena, Tensor, useBackend, wasmSimdSupported } from "../src/tensor/index.js";
 import "../src/node/index.js";
@@ -159,6 +159,37 @@ describe("worker threads", () => {
     await second.close();
     expect(b1).toBeGreaterThan(b0); // the first worker's replica took new memory
     expect(b2).toBe(b1); // the second's came from what the first left
+  });
+
+  it("a step that goes non-finite in one worker's shard is applied by no thread: every weight, whoever updates it, stays the last good step's", async () => {
+    const order = Array.from({ length: 1024 }, (_, i) => i);
+    const good = trainSet.take(order, 0, 512);
+    const bad = trainSet.take(order, 512, 1024);
+    // an id of field 0 that only rows 256..511 of the second batch have (shard 1: the worker's)
+    const col = (b: LabeledBatch, from: number, to: number): Set<number> => new Set(Array.from({ length: to - from }, (_, r) => b.ids[(from + r) * (b.ids.length / b.size)]!)); // ids: one column per single-valued field
+    const elsewhere = new Set([...col(good, 0, 512), ...col(bad, 0, 256)]);
+    const only = [...col(bad, 256, 512)].find((id) => !elsewhere.has(id));
+    expect(only).toBeDefined();
+    const source = (batches: LabeledBatch[]) => ({ batches: () => batches });
+    const poison = (m: Esmm): void => {
+      const t = m.namedParameters().find(([n]) => n.startsWith("embeddings."))![1];
+      t.data.fill(Number.NaN, only! * t.shape[1]!, (only! + 1) * t.shape[1]!); // its embedding row: NaN
+    };
+    const after1 = modelOf("esmm-mmoe");
+    poison(after1);
+    await train(after1, source([good]), { epochs: 1, threads: 2, lr: 3e-3 });
+    const model = modelOf("esmm-mmoe");
+    poison(model);
+    const err = await train(model, source([good, bad]), { epochs: 1, threads: 2, lr: 3e-3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    expect((err as TrainingDivergedError).step).toBe(2);
+    expect((err as Error).message).toMatch(/training diverged at epoch 1, step 2: the gradient of "embeddings\.user_id\.weight" has 4 non-finite value\(s\)/); // the poisoned row's 4 floats
+    // the first step was applied, the second by nobody: bit for bit the model after step 1 (the
+    // worker updates about half of the parameters, so both owners are covered)
+    const want = after1.stateDict();
+    for (const [n, w] of model.stateDict()) expect(Buffer.from(w.buffer, w.byteOffset, w.byteLength).equals(Buffer.from(want.get(n)!.buffer, want.get(n)!.byteOffset, w.byteLength)), n).toBe(true);
+    const first = modelOf("esmm-mmoe");
+    expect(Array.from(model.stateDict().get("towers.cvr.0.weight")!)).not.toEqual(Array.from(first.stateDict().get("towers.cvr.0.weight")!)); // step 1 did move them
   });
 
   it("reports where the calling thread's step time goes, phase by phase, for every step", async () => {
