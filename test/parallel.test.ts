@@ -13,6 +13,7 @@ import { shardBatch, sumShards } from "../src/esmm/parallel.js";
 import { Arena, Tensor, useBackend, wasmSimdSupported } from "../src/tensor/index.js";
 import "../src/node/index.js";
 import { main } from "../src/cli/main.js";
+import { shardPairLine } from "../src/cli/bench.js";
 
 const sim = new AppStoreSimulator({ users: 300, apps: 120, seed: 3 });
 const trainSet = sim.dataset(6000, 0);
@@ -243,6 +244,12 @@ describe("worker threads", () => {
     expect(sp.besideMs).toBe(Math.max(...sp.rounds.map((x) => x.beside)));
     expect(sp.bound).toBe(Math.max(...sp.rounds.map((x) => (2 * x.alone) / x.beside)));
     expect(await main(["bench", "--rounds", "0"], io)).toBe(2);
+  });
+
+  it("prints a shard pair's bound, and says when it passes 2x (which two threads cannot truly reach)", () => {
+    const line = (alone: number, beside: number): string => shardPairLine({ backend: "wasm", rows: 512, rounds: [{ alone, beside }], aloneMs: alone, besideMs: beside, bound: (2 * alone) / beside });
+    expect(line(19, 20)).toBe("  wasm: a shard's forward and backward (512 rows) alone 19.0 ms, beside another on the other vCPU 20.0 ms: two threads can reach at most 1.90x for them here (rounds 1.90x)");
+    expect(line(27.8, 22.7)).toMatch(/at most 2\.45x for them here \(rounds 2\.45x\); above 2x, this thread ran slower alone than beside the other/);
   });
 
   it("esmm train --threads 2 trains and records the thread count; a bad count is a usage error", async () => {

@@ -292,9 +292,7 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
       lines.push(`  ${b}: ${r.threads} threads train ${(r.trainSamplesPerSec / one.trainSamplesPerSec).toFixed(2)}x one thread${each}`);
     }
   }
-  for (const sp of shardPairs) {
-    lines.push(`  ${sp.backend}: a shard's forward and backward (${sp.rows} rows) alone ${sp.aloneMs.toFixed(1)} ms, beside another on the other vCPU ${sp.besideMs.toFixed(1)} ms: two threads can reach at most ${sp.bound.toFixed(2)}x for them here (rounds ${sp.rounds.map((x) => `${((2 * x.alone) / x.beside).toFixed(2)}x`).join(" ")})`);
-  }
+  for (const sp of shardPairs) lines.push(shardPairLine(sp));
   if (twoCores) {
     const r = twoCores.rounds;
     lines.push(`  the SIMD loop alone (no memory traffic) on both vCPUs at once: ${twoCores.sum.toFixed(2)}x one, two fixed halves ${twoCores.halves.toFixed(2)}x (medians of ${r.length} rounds; the slower half's rate over the loop alone, round by round: ${r.map((x) => (Math.min(...x.together) / x.alone).toFixed(2)).join(" ")})`);
@@ -309,6 +307,15 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
   }
   if (warmupMs !== null) lines.push(`wasm start-up (compile + warm-up to the optimising tier): ${warmupMs.toFixed(1)} ms`);
   io.out(lines.join("\n"));
+}
+
+/**
+ * The bench's line for one shard pair probe. Its bound cannot truly pass 2x: above it, this thread
+ * ran slower alone than beside the other (a slow spell, or a slower vCPU while it ran alone), and the
+ * line says so.
+ */
+export function shardPairLine(sp: ShardPair): string {
+  return `  ${sp.backend}: a shard's forward and backward (${sp.rows} rows) alone ${sp.aloneMs.toFixed(1)} ms, beside another on the other vCPU ${sp.besideMs.toFixed(1)} ms: two threads can reach at most ${sp.bound.toFixed(2)}x for them here (rounds ${sp.rounds.map((x) => `${((2 * x.alone) / x.beside).toFixed(2)}x`).join(" ")})${sp.bound > 2 ? "; above 2x, this thread ran slower alone than beside the other: a slow spell or a slower vCPU while it ran alone, so read this run's ratios with care" : ""}`;
 }
 
 export const command: Command = { name: "bench", summary: "the reference workload per backend and thread count: samples/s, gemm GFLOP/s, SIMD peak", ...BENCH_SPEC, run: benchCommand };
