@@ -156,6 +156,10 @@ describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
     const ranked = core.rankForUser(node.model, node.sim, 0, 20);
     expect(result.ranking.map((r) => r.app)).toEqual(ranked.map((r: { app: number }) => r.app));
     result.ranking.forEach((r, i) => expect(Math.abs(r.pCtcvr - ranked[i].pCtcvr), `pCtcvr ${i}`).toBeLessThanOrEqual(1e-6));
+    // the validation metrics, scored on the page's threads (a worker takes chunks as it is free), are
+    // Node's on two threads, and those of one thread scoring Node's model
+    expect(result.metrics).toEqual(node.metrics);
+    expect(node.metrics).toEqual(core.validation(node.model, core.makeSimulator({ ...core.DEFAULTS, ...OPTS }).dataset(OPTS.validRows, 1)));
     // and two threads train the model one thread does, within float rounding
     const one = core.trainAll(OPTS);
     result.losses.forEach((v, i) => expect(Math.abs(v - one.losses[i]), `loss ${i} vs one thread`).toBeLessThanOrEqual(1e-4));

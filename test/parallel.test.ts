@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { AppStoreSimulator, DENSE_FEATURES, Esmm, TrainingDivergedError, denseGrad, denseStats, evaluate, shardLossWeights, train, type LabeledBatch, type Preset } from "../src/index.js";
+import { AppStoreSimulator, DENSE_FEATURES, Esmm, TrainingDivergedError, denseGrad, denseStats, evaluate, scoreDataset, scoreDatasetParallel, shardLossWeights, train, type Batch, type LabeledBatch, type Preset, type Scores, type ShardWorkers } from "../src/index.js";
 import { shardBatch, sumShards } from "../src/esmm/parallel.js";
 import { Arena, Tensor, useBackend, wasmSimdSupported } from "../src/tensor/index.js";
 import "../src/node/index.js";
@@ -274,5 +274,53 @@ describe("scoring on threads", () => {
     for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) expect(Array.from(two[k])).toEqual(Array.from(one[k]));
     expect(Array.from(two.gates!.cvr)).toEqual(Array.from(one.gates!.cvr));
     expect(await evaluateParallel(model, validSet, { threads: 2 })).toEqual(evaluate(model, validSet));
+  });
+
+  // A stand-in for the workers (scoring on this thread, a little later), to see how the rows are dealt out.
+  const fakeWorkers = (model: Esmm, count: number, failAt = -1) => {
+    const got: Array<{ worker: number; size: number }> = [];
+    let open = 0;
+    const scoreOn = (worker: number, shard: Batch): Promise<Scores> => {
+      const n = got.push({ worker, size: shard.size });
+      open++;
+      return new Promise((resolve, reject) =>
+        setTimeout(() => {
+          open--;
+          if (n === failAt) reject(new Error("thread 1: lost"));
+          else resolve(model.predict(shard));
+        }, 1),
+      );
+    };
+    const no = (): never => { throw new Error("not for scoring"); };
+    const workers = { count, owned: [], run: no, share: no, verdicts: no, commit: no, publish: no, close: async () => undefined, score: no, scoreOn } as unknown as ShardWorkers;
+    return { workers, got, open: () => open };
+  };
+
+  it("scoring a data set deals its rows out in chunks to whoever is free: every row once, the one-thread scores bit for bit", async () => {
+    const model = modelOf("esmm-mmoe");
+    const one = scoreDataset(model, validSet);
+    for (const count of [1, 2]) {
+      const { workers, got } = fakeWorkers(model, count);
+      const two = await scoreDatasetParallel(model, validSet, { threads: count + 1, workers });
+      for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) expect(Array.from(two[k])).toEqual(Array.from(one[k]));
+      expect(Array.from(two.gates!.ctr)).toEqual(Array.from(one.gates!.ctr));
+      // each worker had chunks of 256 to 1024 rows (the last may be shorter), two at most queued
+      for (let w = 0; w < count; w++) expect(got.filter((g) => g.worker === w).length).toBeGreaterThan(0);
+      expect(got.every((g) => g.size <= 1024 && (g.size >= 256 || g.size === got.at(-1)!.size))).toBe(true);
+      expect(got.reduce((s, g) => s + g.size, 0)).toBeLessThan(validSet.size); // this thread scored the rest
+    }
+    // a data set smaller than a chunk, and one row
+    for (const size of [1, 100]) {
+      const small = sim.dataset(size, 1);
+      const { workers } = fakeWorkers(model, 1);
+      expect(Array.from((await scoreDatasetParallel(model, small, { threads: 2, workers })).pCvr)).toEqual(Array.from(scoreDataset(model, small).pCvr));
+    }
+  });
+
+  it("a worker that fails while scoring fails the call, after every chunk handed out has come back", async () => {
+    const model = modelOf("esmm-mmoe");
+    const { workers, open } = fakeWorkers(model, 1, 2);
+    await expect(scoreDatasetParallel(model, validSet, { threads: 2, workers })).rejects.toThrow("thread 1: lost");
+    expect(open()).toBe(0); // nothing left in flight for the workers' next user
   });
 });

@@ -39,9 +39,13 @@ function* batchesOf(train, o) {
   }
 }
 
-function validation(model, valid) {
-  const m = evaluate(model, valid);
+/** The validation metrics the page shows, from evaluate's (or train's) metrics. */
+function shown(m) {
   return { ctrAuc: m.ctrAuc, cvrAuc: m.cvrAuc, ctcvrAuc: m.ctcvrAuc, cvrAucEntireSpace: m.truth ? m.truth.cvrAucEntireSpace : null };
+}
+
+export function validation(model, valid) {
+  return shown(evaluate(model, valid));
 }
 
 export function* trainSteps(opts = {}) {
@@ -66,10 +70,12 @@ export function* trainSteps(opts = {}) {
 export async function trainThreaded(opts = {}, threads = 2, onStep = () => {}) {
   const { o, sim, train, valid, model, opt } = setup(opts);
   const losses = [];
-  await trainModel(model, { batches: () => batchesOf(train, o) }, {
+  // the validation set is scored by the same threads, in chunks to whichever is free (the same scores)
+  const r = await trainModel(model, { batches: () => batchesOf(train, o) }, {
     epochs: 1,
     optimizer: opt,
     threads,
+    valid,
     progressEvery: 1,
     onProgress: (e) => {
       if (e.step > losses.length) {
@@ -78,7 +84,7 @@ export async function trainThreaded(opts = {}, threads = 2, onStep = () => {}) {
       }
     },
   });
-  return { losses, model, sim, metrics: validation(model, valid) };
+  return { losses, model, sim, metrics: shown(r.history.at(-1).valid) };
 }
 
 /** Runs trainSteps to the end; returns the per-step losses, the metrics, the model and the simulator. */

@@ -93,6 +93,8 @@ export interface ShardWorkers {
   commit(apply: boolean): Promise<void>;
   /** Scores shard i + 1 on worker i (inference, no graph): the model's predict, on another thread. */
   score(shards: Batch[]): Promise<Scores[]>;
+  /** Scores one batch on worker `worker`; several may be out at once (they are scored in turn). */
+  scoreOn(worker: number, shard: Batch): Promise<Scores>;
   /** Makes the parameters' current values visible to the workers (after every update). */
   publish(): void;
   /** Stops the workers. */

@@ -80,10 +80,14 @@ export interface ShardInit {
   shards: number;
 }
 
-/** One worker and its replies, queued until asked for (a reply may come before anyone waits). */
+/**
+ * One worker and its replies, queued until asked for (a reply may come before anyone waits). Several
+ * requests may be out at once (scoring keeps two queued per worker): replies come in the order the
+ * requests went, so each goes to the oldest waiter for its type.
+ */
 class Lane {
   private readonly replies: Reply[] = [];
-  private waiting: { type: string; resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
+  private readonly waiting: Array<{ type: string; resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
   failed: Error | null = null;
 
   constructor(readonly worker: Endpoint, readonly index: number) {
@@ -96,18 +100,14 @@ class Lane {
   private accept(msg: unknown): void {
     const m = msg as Reply;
     if (m.type === "error") return this.fail(new Error(`thread ${this.index + 1}: ${m.message}`));
-    const w = this.waiting;
-    if (w && w.type === m.type) {
-      this.waiting = null;
-      w.resolve(m);
-    } else this.replies.push(m);
+    const i = this.waiting.findIndex((w) => w.type === m.type);
+    if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(m);
+    else this.replies.push(m);
   }
 
   private fail(e: Error): void {
     this.failed ??= e;
-    const w = this.waiting;
-    this.waiting = null;
-    w?.reject(e);
+    for (const w of this.waiting.splice(0)) w.reject(e);
   }
 
   post(msg: unknown, transfer: ArrayBuffer[] = []): void {
@@ -120,7 +120,7 @@ class Lane {
     const i = this.replies.findIndex((r) => r.type === type);
     if (i >= 0) return Promise.resolve(this.replies.splice(i, 1)[0] as Extract<Reply, { type: T }>);
     return new Promise((resolve, reject) => {
-      this.waiting = { type, resolve: resolve as (r: Reply) => void, reject };
+      this.waiting.push({ type, resolve: resolve as (r: Reply) => void, reject });
     });
   }
 
@@ -129,7 +129,6 @@ class Lane {
     return this.next(type);
   }
 }
-
 
 /**
  * Starts `count` shard workers for a model (and, for training, its optimiser) with a platform's
@@ -165,6 +164,8 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
     }),
   );
   lanes.sort((a, b) => a.index - b.index);
+  const scoreOn = async (worker: number, shard: Batch): Promise<Scores> =>
+    (await lanes[worker]!.ask("scored", { type: "score", shard }, [shard.ids.buffer, ...(shard.dense ? [shard.dense.buffer] : [])] as ArrayBuffer[])).scores;
   return {
     count,
     owned,
@@ -188,10 +189,8 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
       // the step counts of the moments the workers updated, for the trainer's checkpoints
       for (const r of replies) for (const [n, s] of r.steps) optimizer!.liveState(n).step = s;
     },
-    async score(shards: Batch[]): Promise<Scores[]> {
-      const replies = await Promise.all(shards.map((shard, i) => lanes[i]!.ask("scored", { type: "score", shard }, [shard.ids.buffer, ...(shard.dense ? [shard.dense.buffer] : [])] as ArrayBuffer[])));
-      return replies.map((r) => r.scores);
-    },
+    score: (shards: Batch[]): Promise<Scores[]> => Promise.all(shards.map((shard, i) => scoreOn(i, shard))),
+    scoreOn,
     publish(): void {
       Atomics.add(epoch, 0, 1);
     },
