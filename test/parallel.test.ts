@@ -252,15 +252,30 @@ describe("worker threads", () => {
     expect(line(27.8, 22.7)).toMatch(/at most 2\.45x for them here \(rounds 2\.45x\); above 2x, this thread ran slower alone than beside the other/);
   });
 
-  it("esmm train --threads 2 trains and records the thread count; a bad count is a usage error", async () => {
+  /** A fresh directory with `rows` simulated impressions in t.csv, for the CLI. */
+  const cliData = async (rows: number) => {
     const dir = mkdtempSync(join(tmpdir(), "esmm-threads-"));
     const io = { out: () => undefined, err: () => undefined, isTTY: false };
     const csv = join(dir, "t.csv");
-    expect(await main(["generate", "--rows", "3000", "--out", csv, "--users", "100", "--apps", "60"], io)).toBe(0);
-    const m = join(dir, "m");
+    expect(await main(["generate", "--rows", String(rows), "--out", csv, "--users", "100", "--apps", "60"], io)).toBe(0);
+    return { dir, io, csv, m: join(dir, "m") };
+  };
+
+  it("esmm train --threads 2 trains and records the thread count; a bad count is a usage error", async () => {
+    const { dir, io, csv, m } = await cliData(3000);
     expect(await main(["train", "--train", csv, "--model", m, "--epochs", "1", "--dim", "4", "--threads", "2"], io)).toBe(0);
     expect(JSON.parse(readFileSync(join(m, "model.json"), "utf8")).training.threads).toBe(2);
     expect(await main(["train", "--train", csv, "--model", join(dir, "m2"), "--threads", "0"], io)).toBe(2);
+  });
+
+  it("esmm predict --threads 2 and 3 write one thread's file byte for byte (batches scored on the workers and here, written in row order)", async () => {
+    const { dir, io, csv, m } = await cliData(21000); // 5 batches of 4,096 rows and a short one
+    expect(await main(["train", "--train", csv, "--model", m, "--epochs", "1", "--dim", "4"], io)).toBe(0);
+    const files = [1, 2, 3].map((t) => ({ t, out: join(dir, `p${t}.csv`) }));
+    for (const { t, out } of files) expect(await main(["predict", "--model", m, "--data", csv, "--out", out, "--gates", "--keep", "user_id", "--threads", String(t)], io)).toBe(0);
+    const one = readFileSync(files[0]!.out, "utf8");
+    expect(one.split("\n").length).toBe(21002); // header, rows, the final newline
+    for (const f of files.slice(1)) expect(readFileSync(f.out, "utf8") === one, `threads ${f.t}`).toBe(true);
   });
 });
 
@@ -315,6 +330,35 @@ describe("scoring on threads", () => {
       const { workers } = fakeWorkers(model, 1);
       expect(Array.from((await scoreDatasetParallel(model, small, { threads: 2, workers })).pCvr)).toEqual(Array.from(scoreDataset(model, small).pCvr));
     }
+  });
+
+  it("a stream of batches is scored on the workers and here, and emitted in the order it came", async () => {
+    const { orderedScoring } = await import("../src/index.js");
+    const model = modelOf("esmm-mmoe");
+    const order = Array.from({ length: validSet.size }, (_, i) => i);
+    const batches = Array.from({ length: 12 }, (_, i) => validSet.take(order, i * 250, (i + 1) * 250));
+    const { workers, got } = fakeWorkers(model, 2);
+    const emitted: Array<{ tag: number; pCvr: number[] }> = [];
+    const scoring = orderedScoring<number>(model, workers, async (sc, tag) => void emitted.push({ tag, pCvr: Array.from(sc.pCvr) }));
+    for (let i = 0; i < batches.length; i++) await scoring.push(batches[i]!, i); // pushed faster than the (1 ms) workers reply
+    await scoring.finish();
+    expect(emitted.map((e) => e.tag)).toEqual(batches.map((_, i) => i));
+    emitted.forEach((e, i) => expect(e.pCvr).toEqual(Array.from(model.predict(batches[i]!).pCvr)));
+    expect(got.length).toBeGreaterThan(0); // some on the workers (two queued each at most) ...
+    expect(got.length).toBeLessThan(batches.length); // ... and the rest here
+    // without workers: every batch here, emitted at once
+    const alone: number[] = [];
+    const one = orderedScoring<number>(model, null, async (_, tag) => void alone.push(tag));
+    await one.push(batches[0]!, 0);
+    expect(alone).toEqual([0]);
+    // a worker's failure is thrown where its batch would be emitted
+    const failing = fakeWorkers(model, 1, 2);
+    const f = orderedScoring<number>(model, failing.workers, async () => undefined);
+    const err = await (async () => {
+      for (let i = 0; i < 6; i++) await f.push(batches[i]!, i);
+      await f.finish();
+    })().catch((e: unknown) => e);
+    expect((err as Error).message).toBe("thread 1: lost");
   });
 
   it("a worker that fails while scoring fails the call, after every chunk handed out has come back", async () => {

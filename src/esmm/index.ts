@@ -11,7 +11,7 @@ export { auc, weightedAuc, logLoss, gauc, esmmMetrics } from "./metrics.js";
 export type { EsmmMetrics, MetricInputs, Calibration } from "./metrics.js";
 export { train, evaluate, evaluateParallel, evaluateWithGates, scoreDataset, scoreDatasetParallel, gateUsage, TrainingDivergedError } from "./train.js";
 export type { BatchSource, MetricName, ProgressEvent, EpochRecord, TrainOptions, TrainResult } from "./train.js";
-export { registerWorkerFactory, predictParallel, shardLossWeights } from "./parallel.js";
+export { registerWorkerFactory, orderedScoring, predictParallel, shardLossWeights } from "./parallel.js";
 export type { ShardGrads, ShardResult, ShardWorkers, WorkerFactory } from "./parallel.js";
 export { gateStats, taskGradientNorms } from "./diagnostics.js";
 export type { GateStats } from "./diagnostics.js";

@@ -247,6 +247,49 @@ export function shardLossWeights(model: Esmm, shards: LabeledBatch[], base: Loss
 }
 
 /**
+ * Scores a stream of batches on this thread and the workers, and hands each batch's scores to `emit`
+ * in the order the batches came (esmm predict: this thread reads and writes the file while the
+ * workers score). A batch goes to a worker with fewer than two queued, and is scored here only when
+ * none has room; the scores are the same bits wherever a batch was scored (see predictParallel).
+ * `push` resolves once what is ready has been emitted (waiting for the oldest batch only when every
+ * worker's queue is full, so a few batches at most are held); `finish` emits the rest. An error, a
+ * worker's too, is thrown from the push or finish that would emit that batch.
+ */
+export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emit: (scores: Scores, tag: T) => Promise<void>): { push(batch: Batch, tag: T): Promise<void>; finish(): Promise<void> } {
+  type Item = { tag: T; ready: Scores | null; scores: Promise<Scores> | Scores };
+  const queue: Item[] = [];
+  const queued = new Array<number>(workers?.count ?? 0).fill(0);
+  const dispatch = (batch: Batch, tag: T): Item => {
+    const lane = queued.findIndex((q) => q < 2);
+    if (!workers || lane < 0) {
+      const sc = model.predict(batch);
+      return { tag, ready: sc, scores: sc };
+    }
+    queued[lane]!++;
+    const scores = workers.scoreOn(lane, batch).then((sc) => {
+      queued[lane]!--;
+      return (item.ready = sc);
+    });
+    scores.catch(() => undefined); // thrown where the batch is emitted, never left unhandled
+    const item: Item = { tag, ready: null, scores };
+    return item;
+  };
+  const emitOldest = async (): Promise<void> => {
+    const it = queue.shift()!;
+    await emit(await it.scores, it.tag);
+  };
+  return {
+    async push(batch: Batch, tag: T): Promise<void> {
+      queue.push(dispatch(batch, tag));
+      while (queue.length > 0 && (queue[0]!.ready !== null || queue.length > 2 * queued.length)) await emitOldest();
+    },
+    async finish(): Promise<void> {
+      while (queue.length > 0) await emitOldest();
+    },
+  };
+}
+
+/**
  * Scores a batch on this thread and the workers at once: shard 0 here, the others there, the rows'
  * scores put back in order. A row's scores depend on its own ids only (see Esmm.predict), so they are
  * bit-identical to scoring the whole batch on one thread.

@@ -1,5 +1,5 @@
 /** `esmm predict`: scores per row, in row order, to a CSV file or standard output (--keep copies key columns). Returns normally on success and throws on failure (see main.ts). */
-import { csvCell, predictParallel, firstNonFinite } from "../../index.js";
+import { csvCell, firstNonFinite, orderedScoring } from "../../index.js";
 import { workerFactory } from "../../esmm/parallel.js";
 import { BatchBuilder } from "../../data/index.js";
 import { emptyStats, openAtomicWriter } from "../../node/index.js";
@@ -31,16 +31,15 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
     await w.write(head.map((h) => csvCell(h)).join(",") + "\n");
     const bb = new BatchBuilder(pre);
     let kept: string[][] = [];
-    const flush = async (): Promise<void> => {
-      const b = bb.flush();
-      const s = workers ? await predictParallel(model, workers, b) : model.predict(b);
+    // each batch's scores, in row order, scored here or on a worker (the same bits either way)
+    const scoring = orderedScoring<string[][]>(model, workers, async (s, keptOf) => {
       for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) {
         const bad = firstNonFinite(s[k]);
         if (bad) throw new Error(`${path}: the model scores ${bad.count} row(s) as a non-finite ${k} (first: data row ${n + bad.index + 1}); nothing was written to ${out}`);
       }
       let text = "";
-      for (let i = 0; i < b.size; i++) {
-        if (keep) text += kept[i]!.map((c) => csvCell(c)).join(",") + ",";
+      for (let i = 0; i < s.pCtr.length; i++) {
+        if (keep) text += keptOf[i]!.map((c) => csvCell(c)).join(",") + ",";
         text += `${s.pCtr[i]},${s.pCvr[i]},${s.pCtcvr[i]}`;
         if (gates && s.gates) {
           for (let e = 0; e < E; e++) text += `,${s.gates.ctr[i * E + e]}`;
@@ -48,9 +47,14 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
         }
         text += "\n";
       }
-      n += b.size;
-      kept = [];
+      n += s.pCtr.length;
       await w.write(text);
+    });
+    const flush = async (): Promise<void> => {
+      const b = bb.flush();
+      const k = kept;
+      kept = [];
+      await scoring.push(b, k);
     };
     for await (const r of src.rows(stats)) {
       bb.push(r);
@@ -58,6 +62,7 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
       if (bb.size === 4096) await flush();
     }
     if (bb.size > 0) await flush();
+    await scoring.finish();
     await w.close();
   } catch (e) {
     await w.abort();
