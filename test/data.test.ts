@@ -80,18 +80,41 @@ describe("vocabularies", () => {
     expect(m.id("a")).toBe(1 + (0xe40c292c % 10));
   });
 
-  it("batches carry bags as CSR offsets", () => {
+  /** A builder holding three rows: a two-token bag, an empty one, one token of weight 3. */
+  const threeRows = (): BatchBuilder => {
     const p = parser();
     const vb = new VocabBuilder(p.schema);
     const rows = ["0,0,u1,a1,x|y,1", "1,0,u2,a1,,2", "1,1,u1,a2,y:3,3"].map((l, i) => p.parse(l, i + 2));
     rows.forEach((r) => vb.add(r));
     const bb = new BatchBuilder(vb.finish());
     rows.forEach((r) => bb.push(r));
+    return bb;
+  };
+
+  it("batches carry bags as CSR offsets", () => {
+    const bb = threeRows();
     const b = bb.flush();
     expect(b.size).toBe(3);
     expect(Array.from(b.bags[0]!.offsets)).toEqual([0, 2, 2, 3]);
     expect(Array.from(b.bags[0]!.weights!)).toEqual([1, 1, 3]);
     expect(Array.from(b.user!)).toEqual([0, 1, 0]);
+  });
+
+  it("rows(from, to) copies a range of the rows collected so far, bags rebased, and keeps them for flush", () => {
+    const bb = threeRows();
+    const mid = bb.rows(1, 3);
+    expect(mid.size).toBe(2);
+    expect(Array.from(mid.bags[0]!.offsets)).toEqual([0, 0, 1]); // [2, 2, 3] less row 1's start
+    expect(Array.from(mid.bags[0]!.weights!)).toEqual([3]);
+    expect(Array.from(mid.click)).toEqual([1, 1]);
+    expect(Array.from(mid.conversion)).toEqual([0, 1]);
+    expect(Array.from(mid.user!)).toEqual([1, 0]);
+    expect(Array.from(mid.dense!)).toEqual(Array.from(bb.rows(0, 3).dense!.subarray(1)));
+    const whole = bb.rows(0, 3);
+    expect(Array.from(mid.ids)).toEqual(Array.from(whole.ids.subarray(whole.ids.length / 3)));
+    expect(bb.size).toBe(3); // still there
+    expect(Array.from(bb.flush().bags[0]!.offsets)).toEqual([0, 2, 2, 3]);
+    expect(bb.size).toBe(0);
   });
 });
 

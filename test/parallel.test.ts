@@ -277,6 +277,21 @@ describe("worker threads", () => {
     expect(one.split("\n").length).toBe(21002); // header, rows, the final newline
     for (const f of files.slice(1)) expect(readFileSync(f.out, "utf8") === one, `threads ${f.t}`).toBe(true);
   });
+
+  it("esmm eval scores the file while reading it: the metrics of loading it and then evaluating, on 1, 2 and 3 threads", async () => {
+    const { io, csv, m } = await cliData(21000); // 5 batches of 4,096 rows and a short one
+    expect(await main(["train", "--train", csv, "--model", m, "--epochs", "1", "--dim", "4"], io)).toBe(0);
+    const { loadCheckpoint, loadDataset, openSource } = await import("../src/node/index.js");
+    const ck = await loadCheckpoint(m);
+    const sc = ck.preprocessor!.schema;
+    const ds = await loadDataset(await openSource({ format: "csv", path: csv, csv: { categorical: sc.categorical, multi: sc.multi, dense: sc.dense } }), ck.preprocessor!);
+    const want = JSON.parse(JSON.stringify(evaluate(ck.model, ds)));
+    for (const t of [1, 2, 3]) {
+      let out = "";
+      expect(await main(["eval", "--model", m, "--data", csv, "--json", "--threads", String(t)], { ...io, out: (s: string) => void (out += s) })).toBe(0);
+      expect(JSON.parse(out).metrics, `threads ${t}`).toEqual(want);
+    }
+  });
 });
 
 describe("scoring on threads", () => {

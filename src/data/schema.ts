@@ -315,20 +315,37 @@ export class BatchBuilder {
     if (r.truePcvr !== null) this.tv.push(r.truePcvr);
   }
 
-  /** Takes the rows collected so far as a batch and starts afresh (user keys stay consistent). */
-  flush(): LabeledBatch {
-    const n = this.click.length;
+  /**
+   * Rows `from` to `to` of those collected so far, as a batch (a copy; the builder keeps them): a
+   * reader can score a file's rows as they come and still flush the whole of it at the end.
+   */
+  rows(from: number, to: number): LabeledBatch {
+    const n = to - from;
+    const F = this.size ? this.ids.length / this.size : 0;
+    const D = this.pre.schema.dense.length;
     const b: LabeledBatch = {
       size: n,
-      ids: Int32Array.from(this.ids),
-      bags: this.bagIds.map((ids, k) => ({ offsets: Int32Array.from(this.bagOff[k]!), ids: Int32Array.from(ids), weights: Float32Array.from(this.bagW[k]!) })),
-      dense: this.pre.schema.dense.length ? Float32Array.from(this.dense) : null,
-      click: Float32Array.from(this.click),
-      conversion: Float32Array.from(this.conversion),
+      ids: Int32Array.from(this.ids.slice(from * F, to * F)),
+      bags: this.bagIds.map((ids, k) => {
+        const off = this.bagOff[k]!;
+        const o0 = off[from]!;
+        const offsets = new Int32Array(n + 1);
+        for (let i = 0; i <= n; i++) offsets[i] = off[from + i]! - o0; // rebased to the batch's first row
+        return { offsets, ids: Int32Array.from(ids.slice(o0, off[to])), weights: Float32Array.from(this.bagW[k]!.slice(o0, off[to])) };
+      }),
+      dense: D ? Float32Array.from(this.dense.slice(from * D, to * D)) : null,
+      click: Float32Array.from(this.click.slice(from, to)),
+      conversion: Float32Array.from(this.conversion.slice(from, to)),
     };
-    if (this.user.length === n && n > 0) b.user = Int32Array.from(this.user);
-    if (this.tp.length === n && n > 0) b.truePctr = Float32Array.from(this.tp);
-    if (this.tv.length === n && n > 0) b.truePcvr = Float32Array.from(this.tv);
+    if (this.user.length === this.size && n > 0) b.user = Int32Array.from(this.user.slice(from, to));
+    if (this.tp.length === this.size && n > 0) b.truePctr = Float32Array.from(this.tp.slice(from, to));
+    if (this.tv.length === this.size && n > 0) b.truePcvr = Float32Array.from(this.tv.slice(from, to));
+    return b;
+  }
+
+  /** Takes the rows collected so far as a batch and starts afresh (user keys stay consistent). */
+  flush(): LabeledBatch {
+    const b = this.rows(0, this.size);
     this.ids = [];
     this.bagIds = this.bagIds.map(() => []);
     this.bagW = this.bagW.map(() => []);

@@ -247,18 +247,42 @@ export function shardLossWeights(model: Esmm, shards: LabeledBatch[], base: Loss
 }
 
 /**
+ * A way to let the event loop deliver what has arrived (the workers' replies) and come straight back.
+ * A promise resolves before any message is delivered, and a timer waits at least 1 ms in Node (4 ms
+ * when nested in browsers). Node has setImmediate, which runs after the loop has polled for
+ * messages (a message to oneself comes back first there, with the workers' replies still waiting);
+ * browsers take tasks from every source in turn, so a message to oneself does there. close() when done.
+ */
+export function turnTaker(): (() => Promise<void>) & { close(): void } {
+  const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
+  if (immediate) return Object.assign(() => new Promise<void>((resolve) => void immediate(resolve)), { close: () => undefined });
+  const ch = new MessageChannel();
+  const waiting: Array<() => void> = [];
+  ch.port1.onmessage = () => waiting.shift()?.();
+  const turn = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      ch.port2.postMessage(0);
+    });
+  return Object.assign(turn, { close: () => ch.port1.close() });
+}
+
+/**
  * Scores a stream of batches on this thread and the workers, and hands each batch's scores to `emit`
  * in the order the batches came (esmm predict: this thread reads and writes the file while the
  * workers score). A batch goes to a worker with fewer than two queued, and is scored here only when
  * none has room; the scores are the same bits wherever a batch was scored (see predictParallel).
  * `push` resolves once what is ready has been emitted (waiting for the oldest batch only when every
- * worker's queue is full, so a few batches at most are held); `finish` emits the rest. An error, a
- * worker's too, is thrown from the push or finish that would emit that batch.
+ * worker's queue is full, so a few batches at most are held); `finish` emits the rest. A reader that
+ * makes the batches should `poll` every thousand rows or so: the workers' replies (and their queues'
+ * refills) wait for this thread's event loop, which a loop over buffered rows does not visit. An
+ * error, a worker's too, is thrown from the push or finish that would emit that batch.
  */
-export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emit: (scores: Scores, tag: T) => Promise<void>): { push(batch: Batch, tag: T): Promise<void>; finish(): Promise<void> } {
+export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emit: (scores: Scores, tag: T) => Promise<void>): { push(batch: Batch, tag: T): Promise<void>; poll(): Promise<void>; finish(): Promise<void> } {
   type Item = { tag: T; ready: Scores | null; scores: Promise<Scores> | Scores };
   const queue: Item[] = [];
   const queued = new Array<number>(workers?.count ?? 0).fill(0);
+  const turn = workers ? turnTaker() : null;
   const dispatch = (batch: Batch, tag: T): Item => {
     const lane = queued.findIndex((q) => q < 2);
     if (!workers || lane < 0) {
@@ -283,8 +307,13 @@ export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emi
       queue.push(dispatch(batch, tag));
       while (queue.length > 0 && (queue[0]!.ready !== null || queue.length > 2 * queued.length)) await emitOldest();
     },
+    poll: () => (turn ? turn() : Promise.resolve()),
     async finish(): Promise<void> {
-      while (queue.length > 0) await emitOldest();
+      try {
+        while (queue.length > 0) await emitOldest();
+      } finally {
+        turn?.close();
+      }
     },
   };
 }

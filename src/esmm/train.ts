@@ -7,7 +7,7 @@ import { Arena, Rng, firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type Batch, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
-import { gradsOf, sumShards, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
+import { gradsOf, sumShards, turnTaker, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
@@ -407,27 +407,6 @@ export async function scoreDatasetParallel(model: Esmm, ds: Dataset, opts: { thr
   }
 }
 
-/**
- * A way to let the event loop deliver what has arrived (the workers' replies) and come straight back.
- * A promise resolves before any message is delivered, and a timer waits at least 1 ms in Node (4 ms
- * when nested in browsers). Node has setImmediate, which runs after the loop has polled for
- * messages (a message to oneself comes back first there, with the workers' replies still waiting);
- * browsers take tasks from every source in turn, so a message to oneself does there. close() when done.
- */
-function turnTaker(): (() => Promise<void>) & { close(): void } {
-  const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
-  if (immediate) return Object.assign(() => new Promise<void>((resolve) => void immediate(resolve)), { close: () => undefined });
-  const ch = new MessageChannel();
-  const waiting: Array<() => void> = [];
-  ch.port1.onmessage = () => waiting.shift()?.();
-  const turn = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      waiting.push(resolve);
-      ch.port2.postMessage(0);
-    });
-  return Object.assign(turn, { close: () => ch.port1.close() });
-}
-
 /** evaluate() on T threads: the same metrics, from the same scores. */
 export async function evaluateParallel(model: Esmm, ds: Dataset, opts: { threads: number; batchSize?: number; workers?: ShardWorkers }): Promise<EsmmMetrics> {
   return metricsOf(ds, await scoreDatasetParallel(model, ds, opts));
@@ -447,6 +426,22 @@ export function gateUsage(model: Esmm, ds: Dataset, batchSize = 4096): { ctr: nu
 export function evaluateWithGates(model: Esmm, ds: Dataset, batchSize = 4096): { metrics: EsmmMetrics; gates: { ctr: number[]; cvr: number[] } | null } {
   const s = scoreDataset(model, ds, batchSize);
   return { metrics: metricsOf(ds, s), gates: meanGates(model, s, ds.size) };
+}
+
+/**
+ * ESMM's metrics of a dataset from scores already computed for its rows, in row order, in parts (a
+ * batch's each, as a file was scored while it was read): what evaluate returns for the same scores.
+ */
+export function evaluateScores(model: Esmm, ds: Dataset, parts: readonly Scores[]): EsmmMetrics {
+  const rows = parts.reduce((n, sc) => n + sc.pCtr.length, 0);
+  if (rows !== ds.size) throw new Error(`evaluateScores: scores for ${rows} rows, the dataset has ${ds.size}`);
+  const sink = scoreSink(model, ds.size);
+  let at = 0;
+  for (const sc of parts) {
+    sink.put(sc, at);
+    at += sc.pCtr.length;
+  }
+  return metricsOf(ds, sink.result());
 }
 
 /** A dataset's metrics from its scores (evaluate's and evaluateParallel's last step). */

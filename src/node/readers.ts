@@ -23,7 +23,7 @@ import {
   type RawRow,
   type Schema,
 } from "../data/index.js";
-import { Dataset, Rng, type BatchSource, type LabeledBatch } from "../index.js";
+import { Dataset, Rng, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
 import { readLines } from "./files.js";
 
 /** A data file's format: csv (with the column options), torch-rechub's preprocessed Ali-CCP and AliExpress CSVs, or the raw Ali-CCP release. */
@@ -204,6 +204,29 @@ export async function loadDataset(src: RowSource, pre: Preprocessor, stats?: Rea
   const bb = new BatchBuilder(pre);
   for await (const r of src.rows(stats)) bb.push(r);
   return datasetOf(bb.flush(), pre.schema.dense.length);
+}
+
+/**
+ * A file's metrics for a model, scored while it is read: every 4,096 rows go to orderedScoring (to
+ * the workers where there are some, so that reading and scoring overlap; else scored here). The same
+ * metrics, bit for bit, as loadDataset and then evaluate (a row's scores are its own).
+ */
+export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats } = {}): Promise<EsmmMetrics> {
+  const bb = new BatchBuilder(pre);
+  const parts: Scores[] = [];
+  const scoring = orderedScoring<number>(model, opts.workers ?? null, async (sc, i) => void (parts[i] = sc));
+  let from = 0; // the first row not yet sent to be scored
+  let k = 0; // its batch's number
+  for await (const r of src.rows(opts.stats)) {
+    bb.push(r);
+    if (bb.size - from === 4096) {
+      await scoring.push(bb.rows(from, bb.size), k++);
+      from = bb.size;
+    } else if ((bb.size & 1023) === 0) await scoring.poll();
+  }
+  if (bb.size > from) await scoring.push(bb.rows(from, bb.size), k);
+  await scoring.finish();
+  return evaluateScores(model, datasetOf(bb.flush(), pre.schema.dense.length), parts);
 }
 
 /** A dataset holding a labelled batch's rows (with `numDense` dense values per row). */

@@ -1,6 +1,6 @@
 /** `esmm eval`: ESMM's metrics of a checkpoint on labelled data (text, or --json). Returns normally on success and throws on failure (see main.ts). */
-import { evaluate, evaluateParallel } from "../../index.js";
-import { emptyStats, loadDataset } from "../../node/index.js";
+import { workerFactory } from "../../esmm/parallel.js";
+import { emptyStats, evaluateSource } from "../../node/index.js";
 import { need, type Parsed } from "../args.js";
 import { metricsTable } from "../format.js";
 import { dataOptions, modelAndSource, reportStats, threadsOf } from "../shared.js";
@@ -10,10 +10,16 @@ async function evalCommand(p: Parsed, io: Io): Promise<void> {
   const path = need(p, "data");
   const { ck, src, pre } = await modelAndSource(p, path, false);
   const stats = emptyStats();
-  const ds = await loadDataset(src, pre, stats);
-  reportStats(path, stats, io.err);
+  // scored as the file is read: with --threads, by the workers while this thread reads
   const threads = threadsOf(p);
-  const m = threads > 1 ? await evaluateParallel(ck.model, ds, { threads }) : evaluate(ck.model, ds);
+  const workers = threads > 1 ? await workerFactory()(ck.model, threads - 1) : null;
+  let m;
+  try {
+    m = await evaluateSource(ck.model, src, pre, { workers, stats });
+  } finally {
+    await workers?.close();
+  }
+  reportStats(path, stats, io.err);
   if (p.json) io.out(JSON.stringify({ model: need(p, "model"), variant: ck.model.name, data: path, metrics: m }, null, 2));
   else io.out(metricsTable([{ name: ck.model.name, metrics: m }]));
 }

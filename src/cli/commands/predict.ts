@@ -60,6 +60,7 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
       bb.push(r);
       if (keep) kept.push(r.kept ?? []);
       if (bb.size === 4096) await flush();
+      else if ((bb.size & 1023) === 0) await scoring.poll();
     }
     if (bb.size > 0) await flush();
     await scoring.finish();
