@@ -12,7 +12,7 @@ export type { EsmmMetrics, MetricInputs, Calibration } from "./metrics.js";
 export { train, evaluate, evaluateParallel, evaluateScores, evaluateWithGates, scoreDataset, scoreDatasetParallel, gateUsage, TrainingDivergedError } from "./train.js";
 export type { BatchSource, MetricName, ProgressEvent, EpochRecord, TrainOptions, TrainResult } from "./train.js";
 export { registerWorkerFactory, orderedScoring, predictParallel, shardLossWeights } from "./parallel.js";
-export type { ShardGrads, ShardResult, ShardWorkers, WorkerFactory } from "./parallel.js";
+export type { OrderedScoring, ShardGrads, ShardResult, ShardWorkers, WorkerFactory } from "./parallel.js";
 export { gateStats, taskGradientNorms } from "./diagnostics.js";
 export type { GateStats } from "./diagnostics.js";
 export { meanOf, sampleStd, t975, pairedDifference } from "./stats.js";

@@ -267,6 +267,16 @@ export function turnTaker(): (() => Promise<void>) & { close(): void } {
   return Object.assign(turn, { close: () => ch.port1.close() });
 }
 
+/** What orderedScoring returns: a stream of batches in, their scores out in the same order. */
+export interface OrderedScoring<T> {
+  /** Hands over the next batch (with a tag for emit); resolves once what is ready has been emitted. */
+  push(batch: Batch, tag: T): Promise<void>;
+  /** Lets the event loop deliver the workers' replies (call every thousand rows or so while reading). */
+  poll(): Promise<void>;
+  /** Emits every batch still out, in order; then the stream is done. */
+  finish(): Promise<void>;
+}
+
 /**
  * Scores a stream of batches on this thread and the workers, and hands each batch's scores to `emit`
  * in the order the batches came (esmm predict: this thread reads and writes the file while the
@@ -278,7 +288,7 @@ export function turnTaker(): (() => Promise<void>) & { close(): void } {
  * refills) wait for this thread's event loop, which a loop over buffered rows does not visit. An
  * error, a worker's too, is thrown from the push or finish that would emit that batch.
  */
-export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emit: (scores: Scores, tag: T) => Promise<void>): { push(batch: Batch, tag: T): Promise<void>; poll(): Promise<void>; finish(): Promise<void> } {
+export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emit: (scores: Scores, tag: T) => Promise<void>): OrderedScoring<T> {
   type Item = { tag: T; ready: Scores | null; scores: Promise<Scores> | Scores };
   const queue: Item[] = [];
   const queued = new Array<number>(workers?.count ?? 0).fill(0);
