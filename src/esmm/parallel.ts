@@ -267,10 +267,15 @@ export function turnTaker(): (() => Promise<void>) & { close(): void } {
   return Object.assign(turn, { close: () => ch.port1.close() });
 }
 
+/** How many batches scored on this thread orderedScoring holds behind a worker's before it waits for that one. */
+const HELD = 4;
+
 /** What orderedScoring returns: a stream of batches in, their scores out in the same order. */
 export interface OrderedScoring<T> {
   /** Hands over the next batch (with a tag for emit); resolves once what is ready has been emitted. */
   push(batch: Batch, tag: T): Promise<void>;
+  /** Whether the next batch pushed goes to a worker (one has fewer than two queued), not this thread. */
+  room(): boolean;
   /** Lets the event loop deliver the workers' replies (call every thousand rows or so while reading). */
   poll(): Promise<void>;
   /** Emits every batch still out, in order; then the stream is done. */
@@ -282,26 +287,28 @@ export interface OrderedScoring<T> {
  * in the order the batches came (esmm predict: this thread reads and writes the file while the
  * workers score). A batch goes to a worker with fewer than two queued, and is scored here only when
  * none has room; the scores are the same bits wherever a batch was scored (see predictParallel).
- * `push` resolves once what is ready has been emitted (waiting for the oldest batch only when every
- * worker's queue is full, so a few batches at most are held); `finish` emits the rest. A reader that
+ * `push` resolves once what is ready has been emitted (waiting for the oldest batch only when HELD
+ * batches scored here wait behind it, so a few at most are held); `finish` emits the rest. A reader that
  * makes the batches should `poll` every thousand rows or so: the workers' replies (and their queues'
  * refills) wait for this thread's event loop, which a loop over buffered rows does not visit. An
- * error, a worker's too, is thrown from the push or finish that would emit that batch.
+ * error (a worker's, this thread's scoring, or emit's) is thrown from the push or finish it met, once
+ * every batch handed to a worker has come back: no stale reply is left for the workers' next user.
  */
 export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emit: (scores: Scores, tag: T) => Promise<void>): OrderedScoring<T> {
   type Item = { tag: T; ready: Scores | null; scores: Promise<Scores> | Scores };
   const queue: Item[] = [];
   const queued = new Array<number>(workers?.count ?? 0).fill(0);
   const turn = workers ? turnTaker() : null;
+  const lane = (): number => (workers ? queued.findIndex((q) => q < 2) : -1);
   const dispatch = (batch: Batch, tag: T): Item => {
-    const lane = queued.findIndex((q) => q < 2);
-    if (!workers || lane < 0) {
+    const w = lane();
+    if (!workers || w < 0) {
       const sc = model.predict(batch);
       return { tag, ready: sc, scores: sc };
     }
-    queued[lane]!++;
-    const scores = workers.scoreOn(lane, batch).then((sc) => {
-      queued[lane]!--;
+    queued[w]!++;
+    const scores = workers.scoreOn(w, batch).then((sc) => {
+      queued[w]!--;
       return (item.ready = sc);
     });
     scores.catch(() => undefined); // thrown where the batch is emitted, never left unhandled
@@ -312,15 +319,28 @@ export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emi
     const it = queue.shift()!;
     await emit(await it.scores, it.tag);
   };
+  /** Runs `f`; on an error, waits until every batch still out has come back, then throws it. */
+  const settling = async (f: () => Promise<void>): Promise<void> => {
+    try {
+      await f();
+    } catch (e) {
+      await Promise.all(queue.splice(0).map((it) => Promise.resolve(it.scores).catch(() => undefined)));
+      throw e;
+    }
+  };
   return {
-    async push(batch: Batch, tag: T): Promise<void> {
-      queue.push(dispatch(batch, tag));
-      while (queue.length > 0 && (queue[0]!.ready !== null || queue.length > 2 * queued.length)) await emitOldest();
-    },
+    push: (batch: Batch, tag: T): Promise<void> =>
+      settling(async () => {
+        queue.push(dispatch(batch, tag));
+        while (queue.length > 0 && (queue[0]!.ready !== null || queue.length > 2 * queued.length + HELD)) await emitOldest();
+      }),
+    room: () => lane() >= 0,
     poll: () => (turn ? turn() : Promise.resolve()),
     async finish(): Promise<void> {
       try {
-        while (queue.length > 0) await emitOldest();
+        await settling(async () => {
+          while (queue.length > 0) await emitOldest();
+        });
       } finally {
         turn?.close();
       }

@@ -5,9 +5,9 @@
  */
 import { Arena, Rng, firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
-import { Dataset, identity, type Batch, type LabeledBatch } from "./batch.js";
+import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
-import { gradsOf, sumShards, turnTaker, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
+import { gradsOf, orderedScoring, sumShards, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
@@ -348,61 +348,25 @@ export async function scoreDatasetParallel(model: Esmm, ds: Dataset, opts: { thr
   if (!Number.isInteger(T) || T < 1) throw new Error(`scoreDatasetParallel: threads must be a positive integer, got ${T}`);
   if (T === 1 && !opts.workers) return scoreDataset(model, ds, opts.batchSize);
   const workers = opts.workers ?? (await workerFactory()(model, T - 1));
-  const turn = turnTaker();
   try {
+    const sink = scoreSink(model, ds.size);
+    const scoring = orderedScoring<number>(model, workers, async (sc, at) => sink.put(sc, at));
     // Chunks shrink as the rows run out (a quarter of what is left per thread, 256 to 1024 rows; 1024
     // rows are 5-15 ms of work on the wasm backend, against 0.1-0.2 ms to hand them over), so that no
-    // thread is left with a long one at the end. The caller takes half-size chunks: a worker's queue
-    // is refilled only between the caller's chunks, and must not run dry in the meantime.
+    // thread is left with a long one at the end. This thread takes half-size chunks: a worker's queue
+    // is refilled only between this thread's chunks, and must not run dry in the meantime.
     const most = Math.max(1, Math.min(opts.batchSize ?? 4096, 1024));
-    const chunkSize = (worker: boolean): number => {
-      const c = Math.min(most, Math.max(256, Math.ceil((ds.size - next) / (4 * (workers.count + 1)))));
-      return worker ? c : Math.max(1, c >> 1);
-    };
-    const sink = scoreSink(model, ds.size);
     const order = identity(ds.size);
-    let next = 0;
-    const take = (worker: boolean): { at: number; batch: Batch } => {
-      const at = next;
-      next = Math.min(ds.size, at + chunkSize(worker));
-      return { at, batch: ds.take(order, at, next) };
-    };
-    let failure: { error: unknown } | null = null;
-    const out: Promise<void>[] = [];
-    const queued = new Array<number>(workers.count).fill(0);
-    const feed = (w: number): void => {
-      while (queued[w]! < 2 && next < ds.size && !failure) {
-        const { at, batch } = take(true);
-        queued[w]!++;
-        out.push(
-          workers.scoreOn(w, batch).then(
-            (sc) => {
-              sink.put(sc, at);
-              queued[w]!--;
-              feed(w);
-            },
-            (e: unknown) => void (failure ??= { error: e }),
-          ),
-        );
-      }
-    };
-    for (let w = 0; w < workers.count; w++) feed(w);
-    try {
-      while (next < ds.size && !failure) {
-        const { at, batch } = take(false);
-        sink.put(model.predict(batch), at);
-        await turn(); // the workers' replies are taken (and their queues refilled) here
-      }
-    } catch (e) {
-      failure ??= { error: e };
+    for (let at = 0; at < ds.size; ) {
+      const c = Math.min(most, Math.max(256, Math.ceil((ds.size - at) / (4 * (workers.count + 1)))));
+      const end = Math.min(ds.size, at + (scoring.room() ? c : Math.max(1, c >> 1)));
+      await scoring.push(ds.take(order, at, end), at);
+      if (!scoring.room()) await scoring.poll(); // the workers' replies are taken (and their queues refilled) here
+      at = end;
     }
-    // Every chunk handed out has its reply before this returns, even on failure: no stale reply is
-    // left for the workers' next user. No chunk is handed out after the loop: `out` is complete.
-    await Promise.all(out);
-    if (failure) throw (failure as { error: unknown }).error;
+    await scoring.finish();
     return sink.result();
   } finally {
-    turn.close();
     if (!opts.workers) await workers.close();
   }
 }

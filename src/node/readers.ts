@@ -214,17 +214,16 @@ export async function loadDataset(src: RowSource, pre: Preprocessor, stats?: Rea
 export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats } = {}): Promise<EsmmMetrics> {
   const bb = new BatchBuilder(pre);
   const parts: Scores[] = [];
-  const scoring = orderedScoring<number>(model, opts.workers ?? null, async (sc, i) => void (parts[i] = sc));
+  const scoring = orderedScoring<null>(model, opts.workers ?? null, async (sc) => void parts.push(sc)); // emitted in row order
   let from = 0; // the first row not yet sent to be scored
-  let k = 0; // its batch's number
   for await (const r of src.rows(opts.stats)) {
     bb.push(r);
     if (bb.size - from === 4096) {
-      await scoring.push(bb.rows(from, bb.size), k++);
+      await scoring.push(bb.rows(from, bb.size), null);
       from = bb.size;
     } else if ((bb.size & 1023) === 0) await scoring.poll();
   }
-  if (bb.size > from) await scoring.push(bb.rows(from, bb.size), k);
+  if (bb.size > from) await scoring.push(bb.rows(from, bb.size), null);
   await scoring.finish();
   return evaluateScores(model, datasetOf(bb.flush(), pre.schema.dense.length), parts);
 }
