@@ -374,6 +374,7 @@ describe("scoring on threads", () => {
       await f.finish();
     })().catch((e: unknown) => e);
     expect((err as Error).message).toBe("thread 1: lost");
+    expect(failing.open()).toBe(0); // thrown once every batch handed out had come back
   });
 
   it("a worker that fails while scoring fails the call, after every chunk handed out has come back", async () => {
