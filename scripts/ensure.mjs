@@ -5,7 +5,7 @@
 // tsc takes about 4 s even when nothing changed, a tenth of the demo's run. A successful build
 // writes dist/.built, dated when it started; a file edited (or checked out) after it triggers the next build.
 import { execSync } from "node:child_process";
-import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const run = (cmd) => execSync(cmd, { stdio: "inherit" });
@@ -24,6 +24,16 @@ function newest(path) {
 }
 
 const STAMP = "dist/.built";
+
+/**
+ * tsc writes dist/cli/bin.js without the executable bit. npm sets it when it links the package's
+ * bin (the first `npx esmm` does), but not again when dist/ is deleted and built anew, and then
+ * `npx esmm` fails with "Permission denied". So every build sets it.
+ */
+function markExecutable() {
+  if (existsSync("dist/cli/bin.js")) chmodSync("dist/cli/bin.js", 0o755);
+}
+if (process.argv.includes("--chmod")) markExecutable();
 function upToDate() {
   if (!existsSync(STAMP) || !existsSync("dist/cli/bin.js")) return false;
   const inputs = ["src", "tsconfig.json", "tsconfig.build.json", "package.json"].filter((p) => existsSync(p));
@@ -33,6 +43,7 @@ function upToDate() {
 if (process.argv.includes("--build") && !upToDate()) {
   const started = new Date(); // a file saved while tsc runs is newer than the stamp: built again next time
   run("npx tsc -p tsconfig.build.json");
+  markExecutable();
   writeFileSync(STAMP, `built from the sources as of ${started.toISOString()}\n`);
   utimesSync(STAMP, started, started);
 }
