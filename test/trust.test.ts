@@ -5,7 +5,7 @@
  * untrusted checkpoints (allocation before checks, values that pass, byte flips).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -307,6 +307,32 @@ describe("divergence stops training; NaN weights are never saved or served", () 
     // and the library refuses a batch whose dense values are not finite, naming the feature
     const model = new Esmm({ preset: "base", fields: [{ name: "a", vocab: 3 }], dense: ["x"], dim: 2, experts: { hidden: [2] } });
     expect(() => model.predict({ size: 1, ids: Int32Array.of(1), bags: [], dense: Float32Array.of(Number.NaN) })).toThrow('dense feature "x" of row 0 is NaN or infinite');
+  });
+});
+
+describe("thread counts that would fill the machine's memory", () => {
+  // --threads 999 once started 999 worker threads, each with a WebAssembly instance and a model
+  // replica: 12.7 GB resident within 20 s on a 24 GB machine, before a single step
+  it("train, eval, predict, bench, compare and demo refuse more than four threads per core, before reading or writing anything", async () => {
+    const max = 4 * availableParallelism();
+    const m = join(tmp, "m-threads");
+    const cases: string[][] = [
+      ["train", "--train", trainCsv, "--model", m, ...SMALL, "--threads", String(max + 1)],
+      ["eval", "--model", m, "--data", validCsv, "--threads", "999"],
+      ["predict", "--model", m, "--data", validCsv, "--out", join(tmp, "p-threads.csv"), "--threads", "999"],
+      ["bench", "--threads", `1,${max + 1}`],
+      ["compare", "--presets", "esmm", "--seeds", "1", "--workers", "999"],
+      ["demo", "--workers", "999"],
+    ];
+    for (const c of cases) {
+      const r = await run(...c);
+      expect(r.code, c.join(" ")).toBe(2);
+      expect(r.err).toMatch(new RegExp(`--(threads|workers) (${max + 1}|999): at most ${max} here \\(${availableParallelism()} cores`));
+    }
+    expect(existsSync(m)).toBe(false);
+    expect(existsSync(join(tmp, "p-threads.csv"))).toBe(false);
+    // a count within the cap, above the cores, still trains
+    expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL, "--threads", String(availableParallelism() + 1))).code).toBe(0);
   });
 });
 

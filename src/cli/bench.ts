@@ -33,6 +33,7 @@ import { UsageError, list, num, type OptionSpec, type Parsed } from "./args.js";
 import type { Command, Io } from "./io.js";
 import { simdPeakGflops, twoCorePeak } from "./peak.js";
 import { shardPair, type ShardPair } from "./shard-pair.js";
+import { checkThreads } from "./shared.js";
 import { median, timeCalls } from "./timing.js";
 import { BATCH, randomBatches, referenceModel, timedStep } from "./workload.js";
 
@@ -227,7 +228,7 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
   const threads = (list(p, "threads") ?? (cores >= 2 ? ["1", "2"] : ["1"])).map((t) => {
     const n = Number(t);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--threads: "${t}" is not a positive integer`);
-    return n;
+    return checkThreads(n, "--threads");
   });
   const seconds = num(p, "seconds", 3, (x) => x > 0, "> 0");
   const roundCount = num(p, "rounds", 3, (x) => Number.isInteger(x) && x >= 1, "a positive integer");

@@ -11,7 +11,7 @@ import { COMPARE_METRICS, compareTable, summarise } from "./commands/compare.js"
 import { abTable, builtInArm } from "./commands/abtest.js";
 import { writeFileAtomic } from "../node/index.js";
 import { UsageError, int, str, type OptionSpec, type Parsed } from "./args.js";
-import { trainingOptions } from "./shared.js";
+import { trainingOptions, workersOf } from "./shared.js";
 import type { Command, Io } from "./io.js";
 import type { DemoJob, DemoResult } from "./demo-run.js";
 import { runJobs, runSizes, throttledProgress } from "./jobs.js";
@@ -86,7 +86,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
       ...(k === 0 && sessions > 0 ? { abtest: ab } : {}),
     })),
   );
-  const workers = int(p, "workers", Math.min(3, availableParallelism()), 0);
+  const workers = workersOf(p, Math.min(3, availableParallelism()));
   const outDir = resolve(str(p, "out") ?? "runs/demo");
   io.err(`esmm demo: ${variants.length} models x ${nSeeds} seeds, ${rows.toLocaleString("en-US")} training impressions, ${jobs[0]!.epochs} epoch(s), ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();

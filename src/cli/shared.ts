@@ -141,12 +141,33 @@ export function sizesOf(p: Parsed, key: string): number[] | undefined {
   });
 }
 
+/** The most threads (or worker threads) a flag may ask for: four per core. */
+export function maxThreads(): number {
+  return 4 * availableParallelism();
+}
+
+/**
+ * Refuses a thread count beyond maxThreads(). Every thread holds a WebAssembly instance and a replica
+ * of the model with its activations (tens to hundreds of MB), and threads past the cores only add
+ * that, so a slip such as --threads 999 would fill the machine's memory instead of failing.
+ */
+export function checkThreads(n: number, flag: string): number {
+  const max = maxThreads();
+  if (n > max) throw new UsageError(`${flag} ${n}: at most ${max} here (${availableParallelism()} cores; each thread holds its own copy of the model's working memory, and threads past the cores only add that)`);
+  return n;
+}
+
 /** --threads N | auto. */
 export function threadsOf(p: Parsed): number {
   const t = str(p, "threads");
   if (t === undefined) return 1;
   if (t === "auto") return availableParallelism();
-  return int(p, "threads", 1, 1);
+  return checkThreads(int(p, "threads", 1, 1), "--threads");
+}
+
+/** --workers N (worker threads that each train whole models; 0: none), at most maxThreads(). */
+export function workersOf(p: Parsed, fallback: number): number {
+  return checkThreads(int(p, "workers", fallback, 0), "--workers");
 }
 
 export function dataOptions(): Record<string, OptionSpec> {

@@ -14,7 +14,7 @@ import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
 import { fixed4, fmtDuration, signed4 } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
-import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, earlyStopOf, embInitOf, sizesOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions } from "../shared.js";
+import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, earlyStopOf, embInitOf, sizesOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
 
@@ -182,7 +182,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
       ...(files ? { files } : {}),
     })),
   );
-  const workers = int(p, "workers", availableParallelism(), 0);
+  const workers = workersOf(p, availableParallelism());
   io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
   let done = 0;

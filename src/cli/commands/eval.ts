@@ -8,10 +8,10 @@ import type { Command, Io } from "../io.js";
 
 async function evalCommand(p: Parsed, io: Io): Promise<void> {
   const path = need(p, "data");
+  const threads = threadsOf(p); // checked before anything is read
   const { ck, src, pre } = await modelAndSource(p, path, false);
   const stats = emptyStats();
   // scored as the file is read: with --threads, by the workers while this thread reads
-  const threads = threadsOf(p);
   const workers = threads > 1 ? await workerFactory()(ck.model, threads - 1) : null;
   let m;
   try {

@@ -13,12 +13,12 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
   const keep = list(p, "keep");
   const format = str(p, "format");
   if (keep && format && format !== "csv" && format !== "aliccp-csv" && format !== "aliexpress") throw new UsageError(`--keep needs a CSV format, not ${format}`);
+  const threads = threadsOf(p); // checked before anything is read
   const { ck, src, pre } = await modelAndSource(p, path, true, keep);
   const model = ck.model;
   const E = model.gates ? model.config.experts.count : 0;
   const gates = p.gates === true && E > 0;
   if (p.gates && E === 0) throw new UsageError(`--gates: a ${model.name} model has no gates`);
-  const threads = threadsOf(p);
   const workers = threads > 1 ? await workerFactory()(model, threads - 1) : null;
   // "-" writes to standard output (and every message to standard error); else a file, atomically
   const toStdout = out === "-";

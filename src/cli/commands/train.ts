@@ -47,6 +47,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   const dir = need(p, "model");
   const epochs = int(p, "epochs", 2, 1);
   const es = earlyStopOf(p);
+  const threads = threadsOf(p); // checked before any data is read
   if (es && !str(p, "valid")) throw new UsageError("--early-stop needs --valid");
   const lr = num(p, "lr", 1e-3, (x) => x > 0, "> 0");
 
@@ -184,7 +185,6 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   const progressSeconds = num(p, "progress-seconds", 10, (x) => x > 0, "> 0");
   // the second loss term is the CTCVR loss, or the clicked-only CVR loss of the clicked objective
   const secondLabel = model.config.objective === "clicked" ? "cvr(clicked)" : "ctcvr";
-  const threads = threadsOf(p);
   // the thread count is recorded, not fixed: a resumed run may use another (its bits then differ)
   const trainingMeta = (epochsDone: number): Record<string, unknown> => ({ ...run, ...(delimiter ? { delimiter } : {}), threads, epochsDone, history, ...(changes.length ? { changes } : {}) });
   if (threads > 1) io.err(`training on ${threads} threads (data-parallel: a seed gives the same result for the same thread count)`);
