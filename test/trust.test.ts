@@ -4,7 +4,7 @@
  * resume), hangs and silent garbage (NaN metrics, divergence, NaN checkpoints, endless lines),
  * untrusted checkpoints (allocation before checks, values that pass, byte flips).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -100,6 +100,25 @@ describe("never delete what is not ours", () => {
     expect((await run("train", "--train", trainCsv, "--model", empty, ...SMALL, "--variant", "base")).code).toBe(0);
     expect((await run("train", "--train", trainCsv, "--model", empty, ...SMALL, "--variant", "base", "--seed", "2")).code).toBe(0);
     expect(JSON.parse(readFileSync(join(empty, "model.json"), "utf8")).training.seed).toBe(2);
+  });
+
+  it("predict --out refuses the input file, under any spelling or link, and leaves it whole", async () => {
+    const m = join(tmp, "m-out-guard");
+    expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL, "--variant", "esmm")).code).toBe(0);
+    const data = join(tmp, "rows.csv");
+    writeFileSync(data, readFileSync(validCsv));
+    symlinkSync(data, join(tmp, "rows-link.csv"));
+    for (const out of [data, join(tmp, ".", "rows.csv"), join(tmp, "rows-link.csv")]) {
+      const r = await run("predict", "--model", m, "--data", data, "--out", out);
+      expect(r.code, out).toBe(2);
+      expect(r.err).toContain(`--out ${out} is the input file ${data}; refusing to replace the data with its scores`);
+    }
+    expect(Buffer.compare(readFileSync(data), readFileSync(validCsv))).toBe(0);
+    // another file still may be replaced, as any output is
+    const other = join(tmp, "scores.csv");
+    writeFileSync(other, "old");
+    expect((await run("predict", "--model", m, "--data", data, "--out", other)).code).toBe(0);
+    expect(readFileSync(other, "utf8").split("\n")[0]).toBe("pctr,pcvr,pctcvr");
   });
 
   it.each([["with", "/"], ["without", ""]])("--model %s a trailing slash saves every epoch", async (_, slash) => {

@@ -223,6 +223,16 @@ async function cleanLeftovers(dir: string, fs: DirFs): Promise<void> {
   }
 }
 
+/** Whether two paths name one existing file (the same device and inode: links and other spellings too). */
+export async function sameFile(a: string, b: string): Promise<boolean> {
+  try {
+    const [x, y] = await Promise.all([fsp.stat(a), fsp.stat(b)]);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false; // one of them does not exist (yet)
+  }
+}
+
 /** A file being written through a temporary sibling (see openAtomicWriter). */
 export interface AtomicWriter {
   /** Appends text (buffered). */

@@ -2,7 +2,7 @@
 import { csvCell, firstNonFinite, orderedScoring } from "../../index.js";
 import { workerFactory } from "../../esmm/parallel.js";
 import { BatchBuilder } from "../../data/index.js";
-import { emptyStats, openAtomicWriter } from "../../node/index.js";
+import { emptyStats, openAtomicWriter, sameFile } from "../../node/index.js";
 import { UsageError, list, need, str, type Parsed } from "../args.js";
 import { dataOptions, modelAndSource, reportStats, threadsOf } from "../shared.js";
 import type { Command, Io } from "../io.js";
@@ -14,6 +14,8 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
   const format = str(p, "format");
   if (keep && format && format !== "csv" && format !== "aliccp-csv" && format !== "aliexpress") throw new UsageError(`--keep needs a CSV format, not ${format}`);
   const threads = threadsOf(p); // checked before anything is read
+  // the scores would replace the very rows they score (the rename is atomic, the data gone all the same)
+  for (const input of [path, str(p, "common")]) if (input && out !== "-" && (await sameFile(out, input))) throw new UsageError(`--out ${out} is the input file ${input}; refusing to replace the data with its scores`);
   const { ck, src, pre } = await modelAndSource(p, path, true, keep);
   const model = ck.model;
   const E = model.gates ? model.config.experts.count : 0;
