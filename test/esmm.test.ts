@@ -69,6 +69,21 @@ describe("Esmm forward", () => {
     expect(() => m.forward(Int32Array.from([0, 8, 0]))).toThrow(/id 8 at row 0, field item is out of range for a table of 8 rows/);
   });
 
+  it("names what is wrong with an input that is not a batch (JavaScript callers can pass anything)", () => {
+    const m = tiny("esmm");
+    const f = (x: unknown) => () => m.predict(x as Int32Array);
+    // each of these once ended in a TypeError inside an op, or in scores of a wrong size
+    expect(f(Float32Array.of(0, 1, 0))).toThrow("Esmm.forward: expected a batch ({ size, ids: Int32Array, bags, dense }) or an Int32Array of ids, got Float32Array");
+    expect(f([0, 1, 0])).toThrow("got Array");
+    expect(f(undefined)).toThrow("got undefined");
+    expect(f({ size: 1, ids: [0, 1, 0], bags: [], dense: null })).toThrow("Esmm.forward: batch.ids must be an Int32Array, got Array");
+    expect(f({ size: Number.NaN, ids: Int32Array.of(0, 1, 0), bags: [], dense: null })).toThrow("Esmm.forward: batch.size must be a whole number of rows, got NaN");
+    expect(f({ size: 1, ids: Int32Array.of(0, 1, 0), dense: null })).toThrow("Esmm.forward: batch.bags must be an array (one bag per multi-valued field), got undefined");
+    expect(f({ size: 1, ids: Int32Array.of(0, 1, 0), bags: [], dense: [1] })).toThrow("Esmm.forward: batch.dense must be a Float32Array or null, got Array");
+    // and a well-formed batch still scores
+    expect(m.predict({ size: 1, ids: Int32Array.of(0, 1, 0), bags: [], dense: null }).pCtr.length).toBe(1);
+  });
+
   it("the whole model passes a gradient check along random directions", () => {
     // plain MMoE with even gates: owned experts are, by design, not trained by the full gradient
     // (below); the gate prior only changes initial bias values, not a backward, and with it one of

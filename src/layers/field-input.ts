@@ -90,9 +90,10 @@ export class FieldEmbeddings extends Module {
 
   /** The single-valued fields' tables and ids (checked), and the other columns of x: pooled bags, then dense. */
   private parts(batch: InputBatch): { single: { tables: Tensor[]; ids: Int32Array } | null; rest: Tensor[] } {
+    const at = this.label;
+    checkBatchShape(at, batch);
     const B = batch.size;
     const Fs = this.single.length;
-    const at = this.label;
     if (batch.ids.length !== B * Fs) throw new Error(`${at}: ids has ${batch.ids.length} entries, expected ${B} rows x ${Fs} single-valued fields`);
     if (batch.bags.length !== this.multi.length) throw new Error(`${at}: ${batch.bags.length} bags, expected ${this.multi.length} multi-valued fields`);
     let single: { tables: Tensor[]; ids: Int32Array } | null = null;
@@ -120,4 +121,25 @@ export class FieldEmbeddings extends Module {
     }
     return { single, rest };
   }
+}
+
+/** What a value is, for an error message: its constructor's name, or its type. */
+function kindOf(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  return (v as object).constructor?.name ?? "an object";
+}
+
+/**
+ * A batch as the code that reads it assumes (JavaScript callers can pass anything): size a whole
+ * number, ids an Int32Array, bags an array, dense a Float32Array or null. Otherwise a clear error
+ * instead of a TypeError deep inside an op.
+ */
+function checkBatchShape(at: string, batch: InputBatch): void {
+  const b = batch as unknown as Record<string, unknown> | null;
+  if (!b || typeof b !== "object" || Array.isArray(b) || ArrayBuffer.isView(b)) throw new Error(`${at}: expected a batch ({ size, ids: Int32Array, bags, dense }) or an Int32Array of ids, got ${kindOf(b)}`);
+  if (typeof b.size !== "number" || !Number.isInteger(b.size) || b.size < 0) throw new Error(`${at}: batch.size must be a whole number of rows, got ${kindOf(b.size) === "number" ? String(b.size) : kindOf(b.size)}`);
+  if (!(b.ids instanceof Int32Array)) throw new Error(`${at}: batch.ids must be an Int32Array, got ${kindOf(b.ids)}`);
+  if (!Array.isArray(b.bags)) throw new Error(`${at}: batch.bags must be an array (one bag per multi-valued field), got ${kindOf(b.bags)}`);
+  if (b.dense !== null && b.dense !== undefined && !(b.dense instanceof Float32Array)) throw new Error(`${at}: batch.dense must be a Float32Array or null, got ${kindOf(b.dense)}`);
 }
