@@ -58,6 +58,25 @@ describe("record scoring", () => {
     expect(sm.columns.dense).toEqual(["app_downloads", "user_tenure"]);
   });
 
+  it("names a malformed record or argument, as JavaScript callers can pass anything", async () => {
+    const sm = await loadModel(model);
+    const { click: _c, conversion: _v, true_pctr: _t, true_pcvr: _u, ...bare } = records(valid)[0] as Record<string, string>;
+    const bad = (x: unknown) => () => sm.scoreSync(x as FeatureRecord[]);
+    // each once ended in a TypeError, a misleading "got null", a message naming a batch row, or (an
+    // object as an id) a silent out-of-vocabulary score
+    expect(bad([{ ...bare, app_downloads: Number.NaN }])).toThrow('record 0: "app_downloads": dense feature must be a finite number, got NaN');
+    expect(bad([bare, { ...bare, app_downloads: 1e300 }])).toThrow(`record 1: "app_downloads": dense feature 1e+300 is beyond float32's range`);
+    expect(bad([bare, bare, { ...bare, app_id: { id: 3 } }])).toThrow('record 2: "app_id": must be a string, a number or a boolean, got an object (Object)');
+    expect(bad([{ ...bare, recent_cats: ["4", { id: 7 }] }])).toThrow('record 0: "recent_cats": must be a string, a number or a boolean, got an object (Object)');
+    expect(bad([null])).toThrow("record 0: must be an object of feature values by column, got null");
+    expect(bad(bare)).toThrow("ScoringModel.score: expected an array of records, got an object (Object)");
+    await expect(sm.score(bare as unknown as FeatureRecord[])).rejects.toThrow("expected an array of records");
+    expect(() => sm.rank(bare, bare as unknown as FeatureRecord[])).toThrow("ScoringModel.rank: expected an array of candidates, got an object (Object)");
+    expect(() => sm.rank(null as unknown as FeatureRecord, [bare])).toThrow("ScoringModel.rank: the user must be an object of feature values, got null");
+    // numbers and booleans are still read as their text
+    expect(sm.scoreSync([{ ...bare, app_id: Number(bare.app_id) }])).toEqual(sm.scoreSync([bare]));
+  });
+
   it("ranks a user's candidates by pCTCVR (or another score), best first", async () => {
     const sm = await loadModel(model);
     const rows = records(valid);

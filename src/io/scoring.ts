@@ -7,7 +7,7 @@
  * Browser-safe: `loadModel(url)` fetches, `modelFromBytes` takes bytes; `esmm-ts/node` has
  * `loadModel(dir)` for a checkpoint directory.
  */
-import { FieldError, type Esmm, type Scores } from "../esmm/index.js";
+import { F32_MAX, FieldError, type Esmm, type Scores } from "../esmm/index.js";
 import { BatchBuilder, parseBag, type Preprocessor, type RawRow } from "../data/index.js";
 import { modelFromCheckpoint, WEIGHTS_FILE } from "./checkpoint.js";
 
@@ -40,21 +40,27 @@ export class ScoringModel {
   }
 
   private toRow(r: FeatureRecord, index: number): RawRow {
+    if (r === null || typeof r !== "object" || Array.isArray(r)) throw new FieldError(`record ${index}`, `must be an object of feature values by column, got ${describe(r)}`);
     const s = this.preprocessor.schema;
     const at = (col: string): string => `record ${index}: "${col}"`;
-    const text = (v: FeatureRecord[string]): string => (v === null || v === undefined ? "" : String(v));
+    const text = (col: string, v: unknown): string => {
+      if (v === null || v === undefined) return "";
+      if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") throw new FieldError(at(col), `must be a string, a number or a boolean, got ${describe(v)}`);
+      return String(v);
+    };
     const dense = s.dense.map((col) => {
       const v = r[col];
       const x = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
-      if (!Number.isFinite(x)) throw new FieldError(at(col), `dense feature must be a finite number, got ${JSON.stringify(v ?? null)}`);
+      if (!Number.isFinite(x)) throw new FieldError(at(col), `dense feature must be a finite number, got ${describe(v)}`);
+      if (Math.abs(x) > F32_MAX) throw new FieldError(at(col), `dense feature ${x} is beyond float32's range`);
       return x;
     });
     return {
-      singles: s.categorical.map((col) => text(r[col])),
+      singles: s.categorical.map((col) => text(col, r[col])),
       multis: s.multi.map((m) => {
         const v = r[m.name];
-        if (Array.isArray(v)) return { tokens: v.map(String), weights: null };
-        return parseBag(text(v as FeatureRecord[string]), m, (reason) => new FieldError(at(m.name), reason));
+        if (Array.isArray(v)) return { tokens: v.map((id: unknown) => text(m.name, id)), weights: null };
+        return parseBag(text(m.name, v), m, (reason) => new FieldError(at(m.name), reason));
       }),
       dense,
       click: 0,
@@ -67,6 +73,7 @@ export class ScoringModel {
 
   /** Scores records synchronously, in order (in batches of `batchSize`). */
   scoreSync(records: readonly FeatureRecord[], batchSize = 4096): RecordScore[] {
+    if (!Array.isArray(records)) throw new Error(`ScoringModel.score: expected an array of records, got ${describe(records)}`);
     const out: RecordScore[] = [];
     const E = this.model.gates ? this.model.config.experts.count : 0;
     for (let s = 0; s < records.length; s += batchSize) {
@@ -92,11 +99,23 @@ export class ScoringModel {
    * impression); each candidate's fields are merged over the user's. Ties keep the given order.
    */
   rank<T extends FeatureRecord>(user: FeatureRecord, candidates: readonly T[], by: RankBy = "pCtcvr"): Array<{ candidate: T; score: RecordScore }> {
+    if (user === null || typeof user !== "object" || Array.isArray(user)) throw new Error(`ScoringModel.rank: the user must be an object of feature values, got ${describe(user)}`);
+    if (!Array.isArray(candidates)) throw new Error(`ScoringModel.rank: expected an array of candidates, got ${describe(candidates)}`);
     const scores = this.scoreSync(candidates.map((c) => ({ ...user, ...c })));
     const order = candidates.map((_, i) => i);
     order.sort((a, b) => scores[b]![by] - scores[a]![by] || a - b);
     return order.map((i) => ({ candidate: candidates[i]!, score: scores[i]! }));
   }
+}
+
+/** How a value from a caller reads in an error: NaN and Infinity as themselves (JSON would say null), objects by kind. */
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === "number") return String(v);
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (typeof v === "object") return `an object (${(v as object).constructor?.name ?? "no prototype"})`;
+  return typeof v;
 }
 
 /** A scoring model from checkpoint bytes (model.json text and weights.safetensors); it needs the checkpoint's preprocessing. */
