@@ -200,10 +200,14 @@ describe("worker threads", () => {
     const wall = performance.now() - t0;
     expect(phases.steps).toBe(Math.ceil(6000 / 512));
     const names = ["shard", "wait", "sum", "verdicts", "adam", "update"];
-    expect(Object.keys(phases).sort()).toEqual([...names, "steps"].sort());
+    expect(Object.keys(phases).sort()).toEqual([...names, "steps", "workerShard"].sort());
     for (const n of names) expect(phases[n]!, n).toBeGreaterThanOrEqual(0);
     expect(phases.shard).toBeGreaterThan(0);
     expect(names.reduce((s, n) => s + phases[n]!, 0)).toBeLessThan(wall);
+    // the worker's own forward and backward, timed on its thread: it ran within the steps' shard and
+    // wait phases (its 256 rows beside this thread's 256), so it cannot exceed them by more than the hand-offs
+    expect(phases.workerShard).toBeGreaterThan(0);
+    expect(phases.workerShard!).toBeLessThan(phases.shard! + phases.wait! + 1);
   });
 
   it.skipIf(!wasmSimdSupported())("esmm bench --json: thread counts in turn over rounds, each round's rate, the two-thread phases, the nine gemm shapes", async () => {
@@ -217,7 +221,7 @@ describe("worker threads", () => {
       expect(x.trainSamplesPerSec).toBeGreaterThan(0);
       expect(x.inferSamplesPerSec).toBeGreaterThan(0);
     }
-    expect(Object.keys(r.runs[1]!.phases!)).toEqual(["shard", "wait", "sum", "verdicts", "adam", "update"]);
+    expect(Object.keys(r.runs[1]!.phases!)).toEqual(["shard", "wait", "workerShard", "sum", "verdicts", "adam", "update"]);
     expect(r.runs[0]!.phases).toBeUndefined();
     expect(r.gemm).toHaveLength(9);
     expect(new Set(r.gemm.map((g) => g.form))).toEqual(new Set(["nn", "nt", "tn"]));

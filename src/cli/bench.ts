@@ -281,7 +281,7 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
     const split = r.split
       ? `  (forward ${r.split.forward.toFixed(1)} / backward ${r.split.backward.toFixed(1)} / Adam ${r.split.optimizer.toFixed(1)} ms)`
       : r.phases
-        ? `  (${Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(" / ")} ms)`
+        ? `  (${Object.entries(r.phases).filter(([k]) => k !== "workerShard").map(([k, v]) => `${k} ${v.toFixed(1)}`).join(" / ")} ms${r.phases.workerShard !== undefined ? `; ${r.threads === 2 ? "the worker's shard" : "the workers' shards (mean)"} ${r.phases.workerShard.toFixed(1)} ms` : ""})`
         : "";
     lines.push(`  ${r.backend.padEnd(5)} ${String(r.threads).padStart(2)} thread(s): train ${r.trainSamplesPerSec.toFixed(0).padStart(7)}, infer ${r.inferSamplesPerSec.toFixed(0).padStart(7)}, step ${r.stepMs.toFixed(1)} ms${split}`);
   }

@@ -53,6 +53,8 @@ export interface ShardResult extends ShardGrads {
   total: number;
   ctr: number;
   cvr: number;
+  /** How long the worker's forward and backward took, in ms, on its own clock (for TrainOptions.phases). */
+  ms?: number;
 }
 
 /**

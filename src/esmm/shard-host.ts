@@ -44,6 +44,7 @@ export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: Arra
     },
     step(m: Extract<Msg, { type: "step" }>): void {
       Atomics.load(epoch, 0); // pairs with the trainer's Atomics.add after each update: this thread now sees the new weights
+      const t0 = performance.now();
       const result = arena.run((): ShardResult => {
         const s = m.shard;
         const loss = model.loss(model.forward(s), s.click, s.conversion, m.weights);
@@ -52,6 +53,7 @@ export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: Arra
         // handed to its owners (in place where memory is shared: left untouched until commit)
         return { total: loss.total.item(), ctr: loss.ctr, cvr: loss.cvr, ...gradsOf(byName, others) };
       });
+      result.ms = performance.now() - t0;
       post({ type: "result", result }, buffersOf(result));
     },
     reduce(m: Extract<Msg, { type: "reduce" }>): void {

@@ -74,7 +74,10 @@ export interface TrainOptions extends AdamOptions {
    * phase over the run (`steps` counts the steps). Phases: `shard` (shard 0's forward and backward),
    * `wait` (for the workers' shards), `sum` (summing and checking this thread's parameters'
    * gradients), `verdicts` (for the workers' sums), `adam` (this thread's part of the update),
-   * `update` (for the workers' parts). `esmm bench` prints it.
+   * `update` (for the workers' parts). One more entry is not on this thread and not part of the
+   * step's sum: `workerShard`, the workers' own forward and backward (their mean per step), beside
+   * `shard` to tell a worker that is slower on average from a wait that comes from the two shards'
+   * times varying step by step. `esmm bench` prints it.
    */
   phases?: Record<string, number>;
 }
@@ -240,6 +243,7 @@ async function parallelStep(model: Esmm, optimizer: Adam, workers: ShardWorkers,
   lap("shard");
   const rest = await pending;
   lap("wait");
+  if (ph) ph.workerShard = (ph.workerShard ?? 0) + rest.reduce((a, r) => a + (r.ms ?? 0), 0) / rest.length;
   // Each worker is handed the other shards' gradients of what it owns only now, with every result in.
   // Posting to a worker before reading the reply it has already sent delays that reply until the
   // worker has handled the new message (Node 20: a 2-3 ms wait per step here, the length of the
