@@ -157,6 +157,14 @@ describe("esmm abtest", () => {
     const bad = await run("abtest", "--arm", "oracle", "--arm", "oracle");
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('two arms are named "oracle"');
+    // a bad arm fails before any arm plays (it once came after the arms before it had played, seconds each)
+    const late = await run("abtest", "--arm", `A=${m}`, "--arm", "B=" + join(dir, "missing"), ...world);
+    expect(late.code).toBe(1);
+    expect(late.err).toContain(`${join(dir, "missing")}: no such checkpoint directory`);
+    expect(late.err).not.toContain("  A: ");
+    const twice = await run("abtest", "--arm", `A=${m}`, "--arm", `A=${m}`, ...world);
+    expect(twice.code).toBe(2);
+    expect(twice.err).not.toContain("  A: ");
     expect((await run("abtest")).code).toBe(2);
     expect((await run("abtest", "--arm", "random", "--top", "30")).code).toBe(2);
   }, 60_000);

@@ -71,28 +71,32 @@ async function abtestCommand(p: Parsed, io: Io): Promise<void> {
   const by = (str(p, "rank-by") ?? "pCtcvr") as AbRankBy;
   if (!AB_RANK_BY.includes(by)) throw new UsageError(`--rank-by must be one of ${AB_RANK_BY.join(", ")}, got "${by}"`);
   const sampled = p.sampled === true;
-  const sim = new AppStoreSimulator({ seed: int(p, "sim-seed", 7), ...simulatorRates(p), users: int(p, "users", 20_000, 1), apps: int(p, "apps", 4_000, 1) });
-  if (o.candidates > sim.size.apps) throw new UsageError(`--candidates ${o.candidates} exceeds the simulator's ${sim.size.apps} apps`);
-  const sessions = drawSessions(sim, o);
-  io.err(`esmm abtest: ${o.sessions.toLocaleString("en-US")} sessions, ${o.candidates} candidates each, top ${o.top} shown, ranked by ${by}`);
-  const arms: Array<{ name: string; outcome: ArmOutcome }> = [];
+  // every arm checked, and every checkpoint loaded, before any arm plays (a bad one fails at once)
   const names = new Set<string>();
-  let oracleOutcome: ArmOutcome | null = null;
-  for (const [i, spec] of specs.entries()) {
+  const plan: Array<{ name: string; target: string; model: Awaited<ReturnType<typeof loadModel>> | null }> = [];
+  for (const spec of specs) {
     const eq = spec.indexOf("=");
     const target = eq >= 0 ? spec.slice(eq + 1) : spec;
     const name = eq >= 0 ? spec.slice(0, eq) : (BUILT_IN as readonly string[]).includes(spec) ? spec : basename(spec.replace(/\/+$/, "")) || spec;
     if (!name || !target) throw new UsageError(`--arm "${spec}": expected NAME=CHECKPOINT_DIR, a directory, or one of ${BUILT_IN.join(", ")}`);
     if (names.has(name)) throw new UsageError(`--arm: two arms are named "${name}"`);
     names.add(name);
+    plan.push({ name, target, model: (BUILT_IN as readonly string[]).includes(target) ? null : await loadModel(target) });
+  }
+  const sim = new AppStoreSimulator({ seed: int(p, "sim-seed", 7), ...simulatorRates(p), users: int(p, "users", 20_000, 1), apps: int(p, "apps", 4_000, 1) });
+  if (o.candidates > sim.size.apps) throw new UsageError(`--candidates ${o.candidates} exceeds the simulator's ${sim.size.apps} apps`);
+  const sessions = drawSessions(sim, o);
+  io.err(`esmm abtest: ${o.sessions.toLocaleString("en-US")} sessions, ${o.candidates} candidates each, top ${o.top} shown, ranked by ${by}`);
+  const arms: Array<{ name: string; outcome: ArmOutcome }> = [];
+  let oracleOutcome: ArmOutcome | null = null;
+  for (const [i, { name, target, model }] of plan.entries()) {
     const t0 = performance.now();
     let outcome: ArmOutcome;
-    if ((BUILT_IN as readonly string[]).includes(target)) {
+    if (!model) {
       outcome = builtInArm(target as (typeof BUILT_IN)[number], sim, sessions, o, sampled, i);
       if (target === "oracle") oracleOutcome = outcome;
     }
     else {
-      const model = await loadModel(target);
       const scores = scoreSessions(sessions, (chunk) => {
         const recs = chunk.flatMap((s) => sim.candidateRecords(s.user, Array.from(s.candidates), { hour: s.hour, page: s.page, position: 0 }));
         const r = model.scoreSync(recs);
