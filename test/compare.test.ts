@@ -99,6 +99,15 @@ describe("esmm compare on files", () => {
     expect(j.runs.every((x) => x.test.rows === 1000)).toBe(true);
     for (const m of j.models) for (const v of m.metrics.cvrAucEntireSpace!.values) expect(v).toBeGreaterThan(0.3);
     expect((await run("compare", "--valid", files[1]!)).code).toBe(2);
+    // a job's error reads as the user's mistake, with the job it hit, on workers as inline (the
+    // workers once sent their stack trace, and a missing file read "nope.csv:0: no such file")
+    for (const workers of ["0", "1"]) {
+      const missing = join(dir, "nope.csv");
+      const bad = await run("compare", "--train", files[0]!, "--valid", missing, "--presets", "esmm", "--seeds", "1", "--epochs", "1", "--dim", "4", "--workers", workers);
+      expect(bad.code, workers).toBe(1);
+      expect(bad.err).toContain(`esmm compare: esmm (seed 1): ${missing}: no such file`);
+      expect(bad.err).not.toMatch(/\n\s+at /);
+    }
   }, 120_000);
 });
 

@@ -9,6 +9,7 @@ const port = parentPort!;
 port.on("message", (job: DemoJob) => {
   runDemoJob(job, (msg) => port.postMessage({ type: "progress", msg })).then(
     (result) => port.postMessage({ type: "done", result }),
-    (e) => port.postMessage({ type: "error", message: (e as Error).stack ?? String(e) }),
+    // the message as the user reads it; the stack for ESMM_DEBUG (see main.ts)
+    (e) => port.postMessage({ type: "error", message: (e as Error).message ?? String(e), stack: (e as Error).stack ?? "" }),
   );
 });

@@ -33,19 +33,26 @@ export function throttledProgress(io: Io, t0: number, everyMs: number): (m: stri
   };
 }
 
+/** A job's failure as the user reads it: the job, then what went wrong (the stack kept for ESMM_DEBUG). */
+function jobError(job: DemoJob, message: string, stack?: string): Error {
+  const e = new Error(`${job.variant} (seed ${job.seed}): ${message}`);
+  if (stack) e.stack = stack;
+  return e;
+}
+
 /** A worker thread that runs jobs one at a time (src/cli/demo-worker.ts). */
 class JobWorker {
   private readonly w = new Worker(compiledScript(new URL("./demo-worker.js", import.meta.url), "cli/demo-worker.js"));
   private pending: { job: DemoJob; onProgress: (m: string) => void; resolve: (r: DemoResult) => void; reject: (e: Error) => void } | null = null;
 
   constructor() {
-    this.w.on("message", (m: { type: string; msg?: string; result?: DemoResult; message?: string }) => {
+    this.w.on("message", (m: { type: string; msg?: string; result?: DemoResult; message?: string; stack?: string }) => {
       const p = this.pending;
       if (!p) return;
       if (m.type === "progress") return p.onProgress(m.msg!);
       this.pending = null;
-      if (m.type === "done") p.resolve(m.result!);
-      else p.reject(new Error(m.message));
+      if (m.type === "done") return p.resolve(m.result!);
+      p.reject(jobError(p.job, m.message ?? "failed", m.stack)); // the worker's stack, where it happened
     });
     this.w.on("error", (e) => this.fail(e));
     this.w.on("exit", (code) => this.fail(new Error(`the worker thread exited with code ${code}`)));
@@ -77,8 +84,13 @@ export async function runJobs(jobs: readonly DemoJob[], workers: number, onProgr
   const results: DemoResult[] = new Array(jobs.length);
   if (workers === 0) {
     for (let i = 0; i < jobs.length; i++) {
-      results[i] = await runDemoJob(jobs[i]!, onProgress);
-      onDone(jobs[i]!, results[i]!);
+      const job = jobs[i]!;
+      try {
+        results[i] = await runDemoJob(job, onProgress);
+      } catch (e) {
+        throw jobError(job, (e as Error).message, (e as Error).stack); // named by its job, as on a worker
+      }
+      onDone(job, results[i]!);
     }
     return results;
   }

@@ -13,7 +13,8 @@ export class DataError extends Error {
     readonly column: string | null,
     readonly reason: string,
   ) {
-    super(`${file}:${line}${column ? `: column "${column}"` : ""}: ${reason}`);
+    // line 0: about the file as a whole (missing, unreadable, empty), so no line is named
+    super(`${file}${line > 0 ? `:${line}` : ""}${column ? `: column "${column}"` : ""}: ${reason}`);
     this.name = "DataError";
   }
 }
