@@ -146,3 +146,12 @@ describe("esmm serve gives out the demo and nothing else", () => {
     expect((await get("/index.html")).status).toBe(200);
   });
 });
+
+describe("esmm serve's flags", () => {
+  it("a port beyond 65535 is a usage error naming the flag (it was Node's own message about options.port)", async () => {
+    const { runCli } = await import("./helpers.js");
+    const r = await runCli("serve", "--port", "70000");
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("esmm serve: --port must be at most 65535, got 70000");
+  });
+});

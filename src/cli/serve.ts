@@ -2,7 +2,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startStaticServer } from "../node/index.js";
-import { int, str, type OptionSpec, type Parsed } from "./args.js";
+import { UsageError, int, str, type OptionSpec, type Parsed } from "./args.js";
 import type { Command, Io } from "./io.js";
 
 export const SERVE_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
@@ -18,7 +18,9 @@ export async function serveCommand(p: Parsed, io: Io): Promise<void> {
   // dist/cli/serve.js -> the package root is two levels up
   const root = str(p, "root") ?? join(dirname(fileURLToPath(import.meta.url)), "..", "..");
   const host = str(p, "host") ?? "127.0.0.1";
-  const { url } = await startStaticServer(root, int(p, "port", 8080, 0), host);
+  const port = int(p, "port", 8080, 0);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const { url } = await startStaticServer(root, port, host);
   io.out(`serving ${root} at ${url}/ (browser demo: ${url}/examples/browser/); Ctrl-C stops`);
   await new Promise(() => undefined); // until the process is stopped
 }
