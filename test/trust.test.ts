@@ -121,6 +121,17 @@ describe("never delete what is not ours", () => {
     expect(readFileSync(other, "utf8").split("\n")[0]).toBe("pctr,pcvr,pctcvr");
   });
 
+  it("generate and predict --out a directory: a clear error before anything is written, the directory untouched", async () => {
+    const d = join(tmp, "out-is-a-dir");
+    mkdirSync(d);
+    writeFileSync(join(d, "keep.txt"), "mine");
+    const g = await run("generate", "--rows", "10", "--out", d);
+    expect(g.code).toBe(1);
+    expect(g.err).toContain(`esmm generate: cannot write ${d}: it is a directory`); // was EISDIR from the final rename
+    expect(readdirSync(d)).toEqual(["keep.txt"]);
+    expect(readdirSync(tmp).filter((n) => n.startsWith(".out-is-a-dir"))).toEqual([]); // no temporary file left
+  });
+
   it.each([["with", "/"], ["without", ""]])("--model %s a trailing slash saves every epoch", async (_, slash) => {
     const m = join(tmp, `m-slash-${slash ? "yes" : "no"}`);
     const r = await run("train", "--train", trainCsv, "--model", m + slash, "--dim", "4", "--epochs", "2", "--variant", "esmm");

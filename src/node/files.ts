@@ -245,6 +245,8 @@ export interface AtomicWriter {
 
 /** Writes a text stream to a temporary file and renames it into place when `close()` succeeds. */
 export async function openAtomicWriter(path: string): Promise<AtomicWriter> {
+  // a directory cannot be replaced by a file: say so before anything is written, not at the rename
+  if ((await fsp.stat(path).catch(() => null))?.isDirectory()) throw new Error(`cannot write ${path}: it is a directory`);
   const tmp = tempName(path, "tmp");
   let fh: Awaited<ReturnType<typeof fsp.open>>;
   try {
