@@ -167,3 +167,30 @@ describe("fuzz: mutated lines and files end in a clean error or a correct parse"
     }
   });
 });
+
+describe("the <file>.schema.json sidecar", () => {
+  it("is checked key by key, naming the file and the key; unknown keys are left out", async () => {
+    const csv = join(dir, "side.csv");
+    writeFileSync(csv, "click,conversion,a,b,x\n1,0,u1,c1,0.5\n0,0,u2,c2,1.5\n");
+    const open = () => openSource({ format: "csv", path: csv });
+    const cases: Array<[unknown, string]> = [
+      [{ categorical: 5 }, `${csv}.schema.json: categorical: must be an array, got 5`], // was "categorical is not iterable"
+      [{ dense: ["x", 2] }, `${csv}.schema.json: dense[1]: must be a string, got 2`],
+      [{ multi: [{ name: "b", pooling: "max" }] }, `${csv}.schema.json: multi[0].pooling: must be one of`],
+      [{ user: 7 }, `${csv}.schema.json: user: must be a string, got 7`],
+      [{ delimiter: "" }, `${csv}.schema.json: delimiter: must not be empty`],
+      [{ noLabels: "yes" }, `${csv}.schema.json: noLabels: must be true or false, got "yes"`],
+      [[1], `${csv}.schema.json: must be an object`],
+    ];
+    for (const [j, msg] of cases) {
+      writeFileSync(`${csv}.schema.json`, JSON.stringify(j));
+      await expect(open(), JSON.stringify(j)).rejects.toThrow(msg);
+    }
+    // a valid one applies, and a key it does not know is ignored
+    writeFileSync(`${csv}.schema.json`, JSON.stringify({ dense: ["x"], user: "a", writtenBy: "a later version" }));
+    const src = await open();
+    expect(src.schema.dense).toEqual(["x"]);
+    expect(src.schema.categorical).toEqual(["a", "b"]);
+    expect(src.schema.user).toBe("a");
+  });
+});

@@ -2,8 +2,8 @@
  * CSV rows -> RawRow, line by line (the Node readers stream a file through this; a browser can feed it
  * lines from a fetch). A header row names the columns; every error names the file, line and column.
  */
-import { F32_MAX } from "../esmm/index.js";
-import { DataError, type MultiColumn, type RawRow, type Schema } from "./schema.js";
+import { F32_MAX, FieldError, expectArray, expectObject, expectString } from "../esmm/index.js";
+import { DataError, multiColumnFromJSON, type MultiColumn, type RawRow, type Schema } from "./schema.js";
 
 /** How a CSV file's columns are read: the label columns, which columns are categorical, multi-valued (a bag of ids) or dense, which to ignore, the user column for GAUC, the delimiter, and columns to keep for output. */
 export interface CsvOptions {
@@ -21,6 +21,31 @@ export interface CsvOptions {
   noLabels?: boolean;
   /** Columns whose raw cells each row carries along untouched (`RawRow.kept`), e.g. keys to join scores back on. */
   keep?: string[];
+}
+
+/**
+ * CSV options from JSON (a `<file>.schema.json` sidecar), each key checked by type; errors name the
+ * key under `at` ("train.csv.schema.json: categorical: must be an array, got 5"). Unknown keys are
+ * left out, so a sidecar written by a later version still reads.
+ */
+export function csvOptionsFromJSON(j: unknown, at: string): CsvOptions {
+  const o = expectObject(j, at);
+  const names = (k: string): string[] => expectArray(o[k], `${at}: ${k}`).map((x, i) => expectString(x, `${at}: ${k}[${i}]`));
+  const out: CsvOptions = {};
+  if (o.delimiter !== undefined) {
+    out.delimiter = expectString(o.delimiter, `${at}: delimiter`);
+    if (out.delimiter === "") throw new FieldError(`${at}: delimiter`, "must not be empty");
+  }
+  if (o.click !== undefined) out.click = expectString(o.click, `${at}: click`);
+  if (o.conversion !== undefined) out.conversion = expectString(o.conversion, `${at}: conversion`);
+  for (const k of ["categorical", "dense", "ignore", "keep"] as const) if (o[k] !== undefined) out[k] = names(k);
+  if (o.multi !== undefined) out.multi = expectArray(o.multi, `${at}: multi`).map((m, i) => multiColumnFromJSON(m, `${at}: multi[${i}]`));
+  if (o.user !== undefined) out.user = o.user === null ? null : expectString(o.user, `${at}: user`);
+  if (o.noLabels !== undefined) {
+    if (typeof o.noLabels !== "boolean") throw new FieldError(`${at}: noLabels`, `must be true or false, got ${JSON.stringify(o.noLabels)}`);
+    out.noLabels = o.noLabels;
+  }
+  return out;
 }
 
 /** Splits one CSV line; double quotes may wrap a cell and "" inside one is a literal quote. */

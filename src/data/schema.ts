@@ -27,6 +27,18 @@ export interface MultiColumn {
   pooling?: "sum" | "mean";
 }
 
+/** A multi-valued column from JSON (a saved schema, a `.schema.json` sidecar), each field checked; errors name `at`. */
+export function multiColumnFromJSON(v: unknown, at: string): MultiColumn {
+  const m = expectObject(v, at);
+  const out: MultiColumn = { name: expectString(m.name, `${at}.name`) };
+  if (m.sep !== undefined) {
+    out.sep = expectString(m.sep, `${at}.sep`);
+    if (out.sep === "") throw new FieldError(`${at}.sep`, "must not be empty");
+  }
+  if (m.pooling !== undefined) out.pooling = expectOneOf(m.pooling, `${at}.pooling`, ["sum", "mean"] as const);
+  return out;
+}
+
 /** What each column of a file means. */
 export interface Schema {
   click: string;
@@ -217,17 +229,7 @@ export class Preprocessor {
       click: expectString(sc.click, "preprocessor.schema.click"),
       conversion: expectString(sc.conversion, "preprocessor.schema.conversion"),
       categorical: strs(sc.categorical, "preprocessor.schema.categorical"),
-      multi: expectArray(sc.multi, "preprocessor.schema.multi").map((mIn, i) => {
-        const at = `preprocessor.schema.multi[${i}]`;
-        const m = expectObject(mIn, at);
-        const out: MultiColumn = { name: expectString(m.name, `${at}.name`) };
-        if (m.sep !== undefined) {
-          out.sep = expectString(m.sep, `${at}.sep`);
-          if (out.sep === "") throw new FieldError(`${at}.sep`, "must not be empty");
-        }
-        if (m.pooling !== undefined) out.pooling = expectOneOf(m.pooling, `${at}.pooling`, ["sum", "mean"] as const);
-        return out;
-      }),
+      multi: expectArray(sc.multi, "preprocessor.schema.multi").map((m, i) => multiColumnFromJSON(m, `preprocessor.schema.multi[${i}]`)),
       dense: strs(sc.dense, "preprocessor.schema.dense"),
       user: strOrNull(sc.user, "preprocessor.schema.user"),
       truePctr: strOrNull(sc.truePctr, "preprocessor.schema.truePctr"),

@@ -15,6 +15,7 @@ import {
   Preprocessor,
   VocabBuilder,
   aliccpSchema,
+  csvOptionsFromJSON,
   parseCommonLine,
   parseSkeletonLine,
   splitCsvLine,
@@ -68,11 +69,13 @@ function csvOptionsFor(format: Format, header: string[], user: CsvOptions = {}):
 export function sidecarOptions(path: string): CsvOptions {
   const p = `${path}.schema.json`;
   if (!existsSync(p)) return {};
+  let j: unknown;
   try {
-    return JSON.parse(readFileSync(p, "utf8")) as CsvOptions;
+    j = JSON.parse(readFileSync(p, "utf8"));
   } catch (e) {
     throw new DataError(p, 1, null, `not valid JSON (${(e as Error).message})`);
   }
+  return csvOptionsFromJSON(j, p);
 }
 
 /** An opened file: its schema, and its rows as a stream (each call re-reads the file). */
