@@ -46,6 +46,21 @@ describe("CSV rows", () => {
     expect(() => new CsvRowParser("click,conversion,a", { categorical: ["true_pctr"] }, "h.csv")).toThrow(/ground-truth columns are never features/);
   });
 
+  it("never uses a label as a feature, nor one column in two roles", () => {
+    // --categorical click,age once trained a model with the click label as a feature, silently
+    const h = "click,conversion,a,b,x";
+    expect(() => new CsvRowParser(h, { categorical: ["click", "a"] }, "h.csv")).toThrow('h.csv:1: column "click": the click label cannot be a categorical feature (it would give the model the answer)');
+    expect(() => new CsvRowParser(h, { dense: ["conversion"] }, "h.csv")).toThrow('h.csv:1: column "conversion": the conversion label cannot be a dense feature');
+    expect(() => new CsvRowParser(h, { multi: [{ name: "click" }] }, "h.csv")).toThrow('the click label cannot be a multi-valued feature');
+    expect(() => new CsvRowParser("clk,cv,a", { click: "clk", conversion: "cv", categorical: ["cv", "a"] }, "h.csv")).toThrow('h.csv:1: column "cv": the conversion label cannot be a categorical feature');
+    expect(() => new CsvRowParser(h, { categorical: ["a"], dense: ["a"] }, "h.csv")).toThrow('h.csv:1: column "a": is both a categorical and a dense feature');
+    expect(() => new CsvRowParser(h, { multi: [{ name: "b" }], dense: ["b"] }, "h.csv")).toThrow('column "b": is both a multi-valued and a dense feature');
+    expect(() => new CsvRowParser(h, { categorical: ["a"], ignore: ["a"] }, "h.csv")).toThrow('column "a": is both ignored and a categorical feature');
+    expect(() => new CsvRowParser(h, { dense: ["true_pctr"] }, "h.csv")).toThrow(/ground-truth columns are never features/);
+    // by default every other column is categorical, the labels never
+    expect(new CsvRowParser(h, { dense: ["x"] }, "h.csv").schema.categorical).toEqual(["a", "b"]);
+  });
+
   it("never uses the ground-truth columns as features", () => {
     const p = new CsvRowParser("click,conversion,true_pctr,true_pcvr,a", {}, "t.csv");
     expect(p.schema.categorical).toEqual(["a"]);
