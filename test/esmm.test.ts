@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AppStoreSimulator, Esmm, Rng, denseGrad, denseStats, evaluate, evaluateWithGates, gateUsage, gradcheck, train, type LabeledBatch } from "../src/index.js";
+import { AppStoreSimulator, Dataset, Esmm, Rng, denseGrad, denseStats, evaluate, evaluateWithGates, gateUsage, gradcheck, train, type LabeledBatch, type MetricName } from "../src/index.js";
 
 /** A tiny all-single-field model and a batch with labels. */
 function tiny(variant: "esmm-mmoe" | "esmm" | "base", seed = 1, share: "all" | "owned" = "owned", gatePrior = 3): Esmm {
@@ -221,6 +221,31 @@ describe("training", () => {
     expect(r.history.length === best + 2 || r.history.length === 6).toBe(true);
     const now = m.stateDict();
     for (const [k, v] of seen[best]!) expect(Array.from(now.get(k)!)).toEqual(Array.from(v));
+  });
+
+  it("refuses early stopping on a metric the validation set leaves undefined, before training", async () => {
+    // with no clicks in the validation set every epoch's CVR AUC was NaN: training stopped after one
+    // epoch of the asked three, saying the metric "has not improved"
+    const sim = new AppStoreSimulator({ users: 100, apps: 50, seed: 3 });
+    const tr = sim.dataset(600, 0);
+    const m = new Esmm({ preset: "esmm", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], dim: 4, experts: { count: 2, hidden: [8] }, towers: { hidden: [4] } });
+    const before = m.stateDict();
+    const noClicks = sim.dataset(300, 1);
+    noClicks.click.fill(0);
+    noClicks.conversion.fill(0);
+    const neverConverts = sim.dataset(300, 2);
+    neverConverts.conversion.fill(0);
+    const cases: Array<[Dataset, MetricName, string]> = [
+      [noClicks, "cvrAuc", "the validation set has no clicks, so cvrAuc is undefined on it at every epoch"],
+      [noClicks, "ctrAuc", "has no clicks"],
+      [noClicks, "cvrLogLoss", "has no clicks"],
+      [neverConverts, "cvrAuc", "has no conversions among its clicks"],
+      [neverConverts, "ctcvrAuc", "has no conversions"],
+    ];
+    for (const [valid, metric, msg] of cases) await expect(train(m, tr, { epochs: 3, valid, earlyStopping: { metric } }), metric).rejects.toThrow(msg);
+    for (const [k, v] of before) expect(Array.from(m.stateDict().get(k)!), k).toEqual(Array.from(v)); // nothing trained
+    // metrics that are defined there still stop early as before
+    expect((await train(m, tr, { epochs: 1, valid: noClicks, earlyStopping: { metric: "ctrLogLoss" } })).history.length).toBe(1);
   });
 
   it("evaluateWithGates gives evaluate's metrics and gateUsage's means from one pass", () => {

@@ -82,6 +82,32 @@ export interface TrainOptions extends AdamOptions {
   phases?: Record<string, number>;
 }
 
+/**
+ * Why `metric` is undefined on a validation set with these labels, whatever the model (null when it is
+ * defined): an AUC needs both outcomes among its rows, and the CVR metrics need clicked rows.
+ */
+function undefinedMetric(metric: MetricName, click: Float32Array, conversion: Float32Array): string | null {
+  let clicks = 0, conversions = 0;
+  for (let i = 0; i < click.length; i++) {
+    clicks += click[i]!;
+    conversions += conversion[i]!;
+  }
+  const rows = click.length;
+  if (rows === 0) return "no rows";
+  switch (metric) {
+    case "ctrAuc":
+      return clicks === 0 ? "no clicks" : clicks === rows ? "only clicks" : null;
+    case "ctcvrAuc":
+      return conversions === 0 ? "no conversions" : conversions === rows ? "only conversions" : null;
+    case "cvrAuc":
+      return clicks === 0 ? "no clicks" : conversions === 0 ? "no conversions among its clicks" : conversions === clicks ? "only conversions among its clicks" : null;
+    case "cvrLogLoss":
+      return clicks === 0 ? "no clicks" : null;
+    default:
+      return null;
+  }
+}
+
 /** What `train` returns: every epoch's record, the epoch whose weights the model holds, and the optimizer (to save or continue with). */
 export interface TrainResult {
   history: EpochRecord[];
@@ -130,6 +156,10 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
   const history: EpochRecord[] = [];
   const es = opts.earlyStopping;
   if (es && !opts.valid) throw new Error("train: earlyStopping needs a validation set (valid)");
+  if (es && opts.valid) {
+    const why = undefinedMetric(es.metric, opts.valid.click, opts.valid.conversion);
+    if (why) throw new Error(`train: early stopping on ${es.metric} cannot pick an epoch: the validation set has ${why}, so ${es.metric} is undefined on it at every epoch`);
+  }
   let best: { value: number; epoch: number; state: Map<string, Float32Array> } | null = null;
   let stale = 0;
   const arena = new Arena();
