@@ -3,7 +3,7 @@
  * predictions that can be joined back (--keep) or piped (--out -), machine-readable output
  * (--json, --version), one summary of skipped lines, progress a log can follow.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -153,6 +153,10 @@ describe("a config file and the architecture from the command line", () => {
     expect(resumed.code).toBe(2);
     expect(resumed.err).toContain("--loss-weights 1,1 contradicts the checkpoint's 1,0.5");
     expect((await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume", "--experts", "2")).code).toBe(2);
+    const zero = await run("train", "--train", csv, "--model", join(dir, "m-zero"), "--loss-weights", "0,0"); // it trained nothing, and saved it
+    expect(zero.code).toBe(2);
+    expect(zero.err).toContain("--loss-weights 0,0: every weight is 0, so nothing would be trained");
+    expect(existsSync(join(dir, "m-zero"))).toBe(false);
     expect((await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume")).code).toBe(0);
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify({ train: csv, model: m, epochz: 2 }));

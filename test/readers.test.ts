@@ -194,3 +194,19 @@ describe("the <file>.schema.json sidecar", () => {
     expect(src.schema.user).toBe("a");
   });
 });
+
+describe("fitting the vocabularies", () => {
+  it("warns when --min-count leaves a field with no value at all (only the out-of-vocabulary id)", async () => {
+    const csv = join(dir, "mincount.csv");
+    const rows = ["click,conversion,a,b"];
+    for (let i = 0; i < 30; i++) rows.push(`${i % 2},0,${i % 3},${i}`); // a: 3 values x 10 rows; b: 30 values x 1
+    writeFileSync(csv, rows.join("\n") + "\n");
+    const warnings: string[] = [];
+    const pre = await fitPreprocessor(await openSource({ format: "csv", path: csv }), { minCount: 2, warn: (m) => void warnings.push(m) });
+    expect(pre.maps.map((m) => m.size)).toEqual([4, 1]); // a keeps its 3 values (+ OOV); b none
+    expect(warnings).toEqual(["warning: 1 of 2 fields keep no value seen at least 2 time(s) (b): every row reads the out-of-vocabulary id there, so they cannot help the model; lower --min-count"]);
+    warnings.length = 0;
+    await fitPreprocessor(await openSource({ format: "csv", path: csv }), { minCount: 1, warn: (m) => void warnings.push(m) });
+    expect(warnings.filter((w) => w.includes("out-of-vocabulary"))).toEqual([]);
+  });
+});

@@ -117,6 +117,7 @@ export function lossWeightsOf(p: Parsed): LossWeights | undefined {
   if (v === undefined) return undefined;
   const w = v.split(",").map((x) => Number(x.trim()));
   if (w.length < 2 || w.length > 4 || w.some((x) => !Number.isFinite(x) || x < 0)) throw new UsageError(`--loss-weights must be two to four finite numbers >= 0 as ctr,cvr[,counterfactual[,imputation]], got "${v}"`);
+  if (w.every((x) => x === 0)) throw new UsageError(`--loss-weights ${v}: every weight is 0, so nothing would be trained`);
   const keys = ["ctr", "cvr", "counterfactual", "imputation"] as const;
   return Object.fromEntries(w.map((x, i) => [keys[i], x])) as LossWeights;
 }

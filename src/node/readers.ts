@@ -189,7 +189,12 @@ export async function fitPreprocessor(src: RowSource, opts: { minCount?: number;
   for (const n of vb.numericLooking()) {
     opts.warn?.(`warning: column "${n.column}" looks numeric (${n.distinct} distinct values, e.g. ${n.examples.join(", ")}) but is read as categorical, one id per value; if it is a number, pass --dense ${n.column}`);
   }
-  return vb.finish(opts);
+  const pre = vb.finish(opts);
+  // a field whose every value fell under --min-count is the out-of-vocabulary id alone: it tells rows nothing
+  const names = [...src.schema.categorical, ...src.schema.multi.map((m) => m.name)];
+  const empty = pre.mappings.flatMap((m, i) => (m.kind === "vocab" && m.tokens.length === 0 ? [names[i]!] : []));
+  if (empty.length > 0) opts.warn?.(`warning: ${empty.length} of ${names.length} fields keep no value seen at least ${opts.minCount ?? 1} time(s) (${empty.slice(0, 5).join(", ")}${empty.length > 5 ? ", ..." : ""}): every row reads the out-of-vocabulary id there, so they cannot help the model; lower --min-count`);
+  return pre;
 }
 
 /** Checks that a file's columns mean what the model's preprocessing expects. */
