@@ -28,7 +28,7 @@ describe("CSV rows", () => {
     ["1,0,u,a,x,abc", 'f.csv:7: column "price": "abc" is not a finite number'],
     ["1,0,u,a,x,", 'f.csv:7: column "price": "" is not a finite number'],
     ["1,0,u,a,x:zz,1", 'f.csv:7: column "tags": weight "zz" of "x:zz" is not a finite number'],
-    ['1,0,"u,a,x,1', "f.csv:7: unterminated quoted cell"],
+    ['1,0,"u,a,x,1', "f.csv:7: unterminated quoted cell (a quoted cell must end on its line: cells spanning lines are not read)"],
   ];
   it.each(bad)("rejects %j with file, line and column", (line, message) => {
     let err: unknown;
@@ -44,6 +44,14 @@ describe("CSV rows", () => {
   it("rejects a header without the label columns, naming what it has", () => {
     expect(() => new CsvRowParser("clk,conversion,a", {}, "h.csv")).toThrow('h.csv:1: column "click": missing click label column (header has: clk, conversion, a)');
     expect(() => new CsvRowParser("click,conversion,a", { categorical: ["true_pctr"] }, "h.csv")).toThrow(/ground-truth columns are never features/);
+  });
+
+  it("says why a header seems to lack a column: another delimiter, or spaces around the names", () => {
+    expect(() => new CsvRowParser("click;conversion;a", {}, "s.csv")).toThrow(`s.csv:1: column "click": missing click label column (header has: click;conversion;a); the header is one column: if the file is separated by ";", pass --delimiter ';'`);
+    expect(() => new CsvRowParser("click\tconversion\ta", {}, "t.tsv")).toThrow("the header is one column: if the file is separated by tabs, pass --delimiter tab");
+    expect(() => new CsvRowParser("click, conversion, a", {}, "c.csv")).toThrow(`c.csv:1: column "conversion": missing conversion label column (header has: click,  conversion,  a); the header has " conversion": column names are matched exactly, spaces included`);
+    expect(() => new CsvRowParser("clk,conversion,a", {}, "h.csv")).toThrow(/missing click label column \(header has: clk, conversion, a\)$/); // no hint where none applies
+    expect(new CsvRowParser("click\tconversion\ta", { delimiter: "\t" }, "t.tsv").schema.categorical).toEqual(["a"]);
   });
 
   it("never uses a label as a feature, nor one column in two roles", () => {

@@ -54,6 +54,16 @@ describe("--delimiter, end to end", () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/missing .* column/);
   });
+
+  it("--delimiter tab is a tab (a shell makes the character itself awkward), and a tab file read with commas says to pass it", async () => {
+    const t = withDelimiter(csv, "\t", "train-word-tab.csv");
+    const plain = await run("train", "--train", t, "--model", join(dir, "m-no-delim"), ...SMALL);
+    expect(plain.code).toBe(1);
+    expect(plain.err).toContain("the header is one column: if the file is separated by tabs, pass --delimiter tab");
+    const m = join(dir, "m-word-tab");
+    expect((await run("train", "--train", t, "--model", m, "--delimiter", "tab", ...SMALL)).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(m, "model.json"), "utf8")).training.delimiter).toBe("\t");
+  });
 });
 
 describe("predictions a pipeline can use", () => {

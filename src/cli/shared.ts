@@ -184,7 +184,7 @@ export function dataOptions(): Record<string, OptionSpec> {
     dense: { type: "string", help: "csv: comma-separated dense numeric columns" },
     ignore: { type: "string", help: "csv: comma-separated columns to ignore" },
     user: { type: "string", help: "csv: user column for GAUC (default user_id when present)" },
-    delimiter: { type: "string", help: "csv: field delimiter (default ,)" },
+    delimiter: { type: "string", help: "csv: field delimiter (default ,; tab for a tab)" },
     "max-line": { type: "string", help: `longest line accepted, in characters (default ${DEFAULT_MAX_LINE}); a longer one stops with its file and line` },
     "skip-bad": { type: "flag", help: "skip bad lines and count them instead of stopping at the first" },
   };
@@ -217,9 +217,15 @@ export function csvOptionsFrom(p: Parsed): CsvOptions {
   if (ignore) o.ignore = ignore;
   const user = str(p, "user");
   if (user !== undefined) o.user = user === "" ? null : user;
-  const d = str(p, "delimiter");
+  const d = delimiterOf(p);
   if (d) o.delimiter = d;
   return o;
+}
+
+/** --delimiter: the character itself, or `tab` (or `\t`) for a tab, which a shell makes awkward to pass. */
+export function delimiterOf(p: Parsed): string | undefined {
+  const d = str(p, "delimiter");
+  return d === "tab" || d === "\\t" ? "\t" : d;
 }
 
 /** CSV options that reproduce a trained model's schema on a new file. */
@@ -249,7 +255,7 @@ export function reportStats(what: string, s: ReadStats, log: (s: string) => void
 /** Opens a file to be read exactly as a model's preprocessing expects (same columns and meanings). */
 export async function openLike(p: Parsed, path: string, format: Format, pre: Preprocessor, noLabels = false, delimiter?: string, keep?: string[]): Promise<RowSource> {
   // the file's delimiter: --delimiter, else the one the model was trained on, else ","
-  const d = str(p, "delimiter") ?? delimiter;
+  const d = delimiterOf(p) ?? delimiter;
   if (keep && format === "aliccp-raw") throw new UsageError("--keep needs a CSV format; aliccp-raw rows have no columns to keep");
   const csv: CsvOptions = format === "aliccp-raw" ? {} : { ...csvOptionsOf(pre.schema, noLabels), ...(d ? { delimiter: d } : {}), ...(keep ? { keep } : {}) };
   const src = await openFor(p, path, format, csv);

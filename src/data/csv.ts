@@ -48,6 +48,17 @@ export function csvOptionsFromJSON(j: unknown, at: string): CsvOptions {
   return out;
 }
 
+/** Why a header may lack a column it seems to have: another delimiter, or spaces around the names. */
+function headerHint(header: readonly string[], name: string, delim: string): string {
+  if (header.length === 1) {
+    const other = [";", "\t", "|", ",", " "].find((d) => d !== delim && header[0]!.includes(d));
+    if (other) return `; the header is one column: if the file is separated by ${other === "\t" ? "tabs, pass --delimiter tab" : `"${other}", pass --delimiter '${other}'`}`;
+  }
+  const spaced = header.find((h) => h !== name && h.trim() === name);
+  if (spaced !== undefined) return `; the header has ${JSON.stringify(spaced)}: column names are matched exactly, spaces included`;
+  return "";
+}
+
 /** Splits one CSV line; double quotes may wrap a cell and "" inside one is a literal quote. */
 export function splitCsvLine(line: string, delim: string): string[] | null {
   if (line.indexOf('"') < 0) return line.split(delim);
@@ -116,7 +127,7 @@ export class CsvRowParser {
     });
     const need = (name: string, what: string): number => {
       const i = where.get(name);
-      if (i === undefined) throw new DataError(file, 1, name, `missing ${what} column (header has: ${header.join(", ")})`);
+      if (i === undefined) throw new DataError(file, 1, name, `missing ${what} column (header has: ${header.join(", ")})${headerHint(header, name, this.delim)}`);
       return i;
     };
     const click = opts.click ?? "click";
@@ -170,7 +181,7 @@ export class CsvRowParser {
     const line = lineIn.endsWith("\r") ? lineIn.slice(0, -1) : lineIn;
     const cells = splitCsvLine(line, this.delim);
     const err = (column: string | null, reason: string): DataError => new DataError(this.file, lineNo, column, reason);
-    if (!cells) throw err(null, "unterminated quoted cell");
+    if (!cells) throw err(null, "unterminated quoted cell (a quoted cell must end on its line: cells spanning lines are not read)");
     if (cells.length !== this.header.length) throw err(null, `${cells.length} columns, the header has ${this.header.length}`);
     const c = this.col;
     const label = (i: number): number => {

@@ -13,7 +13,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, delimiterOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -163,7 +163,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
   }
   const { format, seed, batch } = run;
-  const delimiter = str(p, "delimiter") ?? (p.resume ? resumedDelimiter : undefined);
+  const delimiter = delimiterOf(p) ?? (p.resume ? resumedDelimiter : undefined);
   const src = await openLike(p, trainPath, format, pre, false, delimiter);
   const stats = emptyStats();
   const data = run.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
