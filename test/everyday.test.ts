@@ -3,6 +3,7 @@
  * predictions that can be joined back (--keep) or piped (--out -), machine-readable output
  * (--json, --version), one summary of skipped lines, progress a log can follow.
  */
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,6 +68,20 @@ describe("--delimiter, end to end", () => {
 });
 
 describe("predictions a pipeline can use", () => {
+  it("--out - into a reader that stops early (| head) ends quietly, exit 0, no stack trace", async () => {
+    const m = join(dir, "m-epipe");
+    expect((await run("train", "--train", csv, "--model", m, ...SMALL)).code).toBe(0);
+    const child = spawn(process.execPath, [join(import.meta.dirname, "..", "dist", "cli", "bin.js"), "predict", "--model", m, "--data", csv, "--out", "-"], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    // read the first chunk, then close the pipe as head does after its lines
+    await new Promise<void>((res) => child.stdout.once("data", () => res()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((res) => child.on("close", (c) => res(c)));
+    expect(err).not.toContain("EPIPE");
+    expect(code).toBe(0);
+  });
+
   it("--keep copies key columns first; --out - writes the CSV to standard output and messages to standard error", async () => {
     const m = join(dir, "m-keep");
     expect((await run("train", "--train", csv, "--model", m, ...SMALL)).code).toBe(0);

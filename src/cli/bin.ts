@@ -3,6 +3,13 @@
 import type { Io } from "./io.js";
 import { main } from "./main.js";
 
+// A reader that stops early (`esmm predict --out - | head`) closes the pipe: the write fails with
+// EPIPE, which is the reader's choice, not an error of ours. Stop quietly, as Unix tools do.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
 const io: Io = {
   out: (s) => process.stdout.write(s.endsWith("\n") ? s : s + "\n"),
   err: (s) => process.stderr.write(s.endsWith("\n") ? s : s + "\n"),
