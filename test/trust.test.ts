@@ -30,6 +30,7 @@ import {
 } from "../src/index.js";
 import { loadCheckpoint, readLines, saveCheckpoint, type DirFs } from "../src/node/index.js";
 import { promises as fsp } from "node:fs";
+import { spawn } from "node:child_process";
 import { runCli } from "./helpers.js";
 
 const run = runCli;
@@ -144,6 +145,26 @@ describe("never delete what is not ours", () => {
     expect((await run("train", "--train", trainCsv, "--model", a + slash, "--dim", "4", "--epochs", "1", "--variant", "esmm")).code).toBe(0);
     expect((await run("train", "--train", trainCsv, "--model", a + slash, "--epochs", "2", "--resume")).code).toBe(0);
     expect(Buffer.compare(readFileSync(join(a, "weights.safetensors")), readFileSync(join(m, "weights.safetensors")))).toBe(0);
+  });
+});
+
+describe("stopped by a signal while writing", () => {
+  it("predict removes its temporary file on Ctrl-C and exits 130; the target is left as it was", { timeout: 60_000 }, async () => {
+    const m = join(tmp, "m-sigint");
+    expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL, "--variant", "esmm")).code).toBe(0);
+    const rows = join(tmp, "sigint-rows.csv");
+    expect((await run("generate", "--rows", "150000", "--out", rows, "--users", "200", "--apps", "100")).code).toBe(0);
+    const out = join(tmp, "sigint-scores.csv");
+    writeFileSync(out, "the old scores\n");
+    const child = spawn(process.execPath, [join(import.meta.dirname, "..", "dist", "cli", "bin.js"), "predict", "--model", m, "--data", rows, "--out", out], { stdio: "ignore" });
+    const temps = (): string[] => readdirSync(tmp).filter((n) => n.startsWith(".sigint-scores.csv.tmp-"));
+    const closed = new Promise<number | null>((res) => child.on("close", (c) => res(c)));
+    for (let i = 0; i < 400 && temps().length === 0; i++) await new Promise((r) => setTimeout(r, 25)); // until it is writing
+    expect(temps().length).toBe(1); // a hidden temporary file was left behind here before
+    child.kill("SIGINT");
+    expect(await closed).toBe(130);
+    expect(temps()).toEqual([]);
+    expect(readFileSync(out, "utf8")).toBe("the old scores\n");
   });
 });
 

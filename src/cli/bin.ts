@@ -2,6 +2,7 @@
 /** The executable behind `esmm` (package.json "bin"). */
 import type { Io } from "./io.js";
 import { main } from "./main.js";
+import { removeTemporaryFiles } from "../node/index.js";
 
 // A reader that stops early (`esmm predict --out - | head`) closes the pipe: the write fails with
 // EPIPE, which is the reader's choice, not an error of ours. Stop quietly, as Unix tools do.
@@ -9,6 +10,15 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   if (e.code === "EPIPE") process.exit(0);
   throw e;
 });
+
+// Ctrl-C (or a kill) while a file is being written: remove its temporary file (the target was never
+// touched), then end as a signal would (128 + its number).
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.on(signal, () => {
+    removeTemporaryFiles();
+    process.exit(code);
+  });
+}
 
 const io: Io = {
   out: (s) => process.stdout.write(s.endsWith("\n") ? s : s + "\n"),

@@ -2,7 +2,7 @@
  * File plumbing for Node: streaming lines with a length cap, and writes that never leave a
  * half-written file or directory behind and never replace what is not ours.
  */
-import { createReadStream, promises as fsp } from "node:fs";
+import { createReadStream, promises as fsp, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { DataError } from "../data/index.js";
@@ -61,15 +61,31 @@ function tempName(path: string, kind: "tmp" | "trash"): string {
   return join(dirname(path), `.${basename(path)}.${kind}-${process.pid}-${Date.now()}-${tempCounter++}`);
 }
 
+/**
+ * Temporary files being written right now (by writeFileAtomic and openAtomicWriter), so that a process
+ * stopped by a signal can remove them (removeTemporaryFiles): the target was never touched, and no
+ * hidden half-written file stays beside it.
+ */
+const writing = new Set<string>();
+
+/** Removes every temporary file still being written (synchronously: for a signal handler, see bin.ts). */
+export function removeTemporaryFiles(): void {
+  for (const tmp of writing) rmSync(tmp, { force: true });
+  writing.clear();
+}
+
 /** Writes to a temporary file beside `path`, then renames it over `path` (atomic on one filesystem). */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const tmp = tempName(path, "tmp");
+  writing.add(tmp);
   try {
     await fsp.writeFile(tmp, data);
     await fsp.rename(tmp, path);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw new Error(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    writing.delete(tmp);
   }
 }
 
@@ -249,9 +265,11 @@ export async function openAtomicWriter(path: string): Promise<AtomicWriter> {
   if ((await fsp.stat(path).catch(() => null))?.isDirectory()) throw new Error(`cannot write ${path}: it is a directory`);
   const tmp = tempName(path, "tmp");
   let fh: Awaited<ReturnType<typeof fsp.open>>;
+  writing.add(tmp);
   try {
     fh = await fsp.open(tmp, "w");
   } catch (e) {
+    writing.delete(tmp);
     throw new Error(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   let buf = "";
@@ -270,10 +288,12 @@ export async function openAtomicWriter(path: string): Promise<AtomicWriter> {
       await flush();
       await fh.close();
       await fsp.rename(tmp, path);
+      writing.delete(tmp);
     },
     abort: async () => {
       await fh.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
+      writing.delete(tmp);
     },
   };
 }
