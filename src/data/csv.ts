@@ -137,16 +137,18 @@ export class CsvRowParser {
     const ignore = new Set(opts.ignore ?? []);
     const used = new Set([click, conversion, TRUE_PCTR, TRUE_PCVR, ...multi.map((m) => m.name), ...dense, ...ignore]);
     const categorical = opts.categorical ?? header.filter((h) => !used.has(h));
-    // each feature column has one role, and labels and ground truth are never features: a label as a
-    // feature would hand the model the answer (training looks perfect, and scoring has no such column)
-    const roles = new Map<string, string>();
+    // labels and ground truth are never features: a label as a feature would hand the model the answer
+    // (training looks perfect, and scoring has no such column). A column is one embedding field at most
+    // (categorical or multi-valued); it may also be dense (a number read both ways is a known device).
+    const fields = new Map<string, string>();
     const claim = (c: string, role: string): void => {
       if (c === click || c === conversion) throw new DataError(file, 1, c, `the ${c === click ? "click" : "conversion"} label cannot be a ${role} feature (it would give the model the answer)`);
       if (c === TRUE_PCTR || c === TRUE_PCVR) throw new DataError(file, 1, c, "ground-truth columns are never features");
       if (ignore.has(c)) throw new DataError(file, 1, c, `is both ignored and a ${role} feature`);
-      const had = roles.get(c);
+      if (role === "dense") return;
+      const had = fields.get(c);
       if (had) throw new DataError(file, 1, c, `is both a ${had} and a ${role} feature`);
-      roles.set(c, role);
+      fields.set(c, role);
     };
     for (const c of categorical) claim(c, "categorical");
     for (const m of multi) claim(m.name, "multi-valued");
