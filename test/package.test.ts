@@ -4,7 +4,7 @@
  * consumer, the LICENSE, and source maps that resolve to shipped sources.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -66,5 +66,15 @@ import("esmm-ts").then((m) => console.log(how, typeof m.Esmm));
     const out = execFileSync(process.execPath, [join(app, "main.cjs")], { encoding: "utf8" }).trim();
     const requireEsm = (process.features as { require_module?: boolean }).require_module === true;
     expect(out).toBe(`${requireEsm ? "required" : "ERR_REQUIRE_ESM"} function`);
+  });
+});
+
+describe("the build", () => {
+  it("leaves dist/cli/bin.js executable (tsc writes it without the bit, and npx esmm then failed with Permission denied once dist/ had been rebuilt)", () => {
+    const bin = join(ROOT, "dist", "cli", "bin.js");
+    chmodSync(bin, 0o644); // as a fresh tsc output is
+    execFileSync(process.execPath, [join(ROOT, "scripts", "ensure.mjs"), "--chmod"], { cwd: ROOT });
+    expect(statSync(bin).mode & 0o111).toBe(0o111);
+    expect(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts.build).toContain("ensure.mjs --chmod");
   });
 });
