@@ -61,7 +61,7 @@ class JobWorker {
   private fail(e: Error): void {
     const p = this.pending;
     this.pending = null;
-    p?.reject(new Error(`${p.job.variant} (seed ${p.job.seed}): ${e.message}`));
+    p?.reject(jobError(p.job, e.message, e.stack));
   }
 
   run(job: DemoJob, onProgress: (m: string) => void): Promise<DemoResult> {

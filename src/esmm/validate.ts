@@ -13,7 +13,8 @@ export class FieldError extends Error {
 /** The largest finite float32: a value beyond it becomes Infinity when stored. */
 export const F32_MAX = 3.4028234663852886e38;
 
-function show(v: unknown): string {
+/** How a value from outside reads in an error message: a string quoted (and cut at 40), an array by its length, an object as such. */
+export function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (v === null) return "null";

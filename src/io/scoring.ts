@@ -8,6 +8,7 @@
  * `loadModel(dir)` for a checkpoint directory.
  */
 import { F32_MAX, FieldError, type Esmm, type Scores } from "../esmm/index.js";
+import { show } from "../esmm/validate.js";
 import { BatchBuilder, parseBag, type Preprocessor, type RawRow } from "../data/index.js";
 import { modelFromCheckpoint, WEIGHTS_FILE } from "./checkpoint.js";
 
@@ -108,12 +109,9 @@ export class ScoringModel {
   }
 }
 
-/** How a value from a caller reads in an error: NaN and Infinity as themselves (JSON would say null), objects by kind. */
+/** How a caller's value reads in an error: as `show` has it (NaN as itself, where JSON would say null), an object with its kind, another type by its name. */
 function describe(v: unknown): string {
-  if (v === null || v === undefined) return String(v);
-  if (typeof v === "number") return String(v);
-  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v === null || v === undefined || typeof v === "number" || typeof v === "string" || Array.isArray(v)) return show(v);
   if (typeof v === "object") return `an object (${(v as object).constructor?.name ?? "no prototype"})`;
   return typeof v;
 }
