@@ -3,7 +3,7 @@
  * and never hands out a leaf's gradient.
  */
 import { describe, expect, it } from "vitest";
-import { Adam, AppStoreSimulator, Arena, DENSE_FEATURES, Esmm, allocF32, denseGrad, type LabeledBatch } from "../src/index.js";
+import { Adam, AppStoreSimulator, Arena, DENSE_FEATURES, Esmm, allocF32, allocUnfilled, backendName, denseGrad, poisonUnfilled, useBackend, type LabeledBatch } from "../src/index.js";
 
 describe("Arena", () => {
   it("hands the previous run's buffers out again, zeroed, in the same order", () => {
@@ -81,5 +81,62 @@ describe("a training step in an arena", () => {
     const thrice = denseGrad(w);
     for (let i = 0; i < once.length; i++) expect(thrice[i]).toBeCloseTo(3 * once[i]!, 5);
     expect(once.some((v) => v !== 0)).toBe(true);
+  });
+});
+
+describe.each(["naive", "ts", "wasm"] as const)("unfilled buffers on %s: every op writes what it takes unfilled", (backend) => {
+  // With poisonUnfilled on, every buffer an op takes without zeros starts as NaN: an element it forgot
+  // to write would reach the weights or the scores. Both first-layer ways, in and out of an arena.
+  const sim = new AppStoreSimulator({ users: 300, apps: 100, seed: 8 });
+  const ds = sim.dataset(256);
+  const order = Int32Array.from({ length: ds.size }, (_, i) => i);
+  const batches: LabeledBatch[] = [ds.take(order, 0, 128), ds.take(order, 128, 256)];
+  const run = (firstLayer: "per-id" | "dense", poisoned: boolean): number[][] => {
+    const before = backendName();
+    useBackend(backend);
+    poisonUnfilled(poisoned);
+    try {
+      const model = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], dim: 4, experts: { count: 2, hidden: [16, 8] }, towers: { hidden: [4] }, seed: 5 });
+      model.firstLayer = firstLayer;
+      const opt = new Adam(model.namedParameters(), { lr: 1e-2 });
+      const arena = new Arena();
+      for (let s = 0; s < 4; s++) {
+        const b = batches[s % 2]!;
+        const step = (): void => {
+          model.loss(model.forward(b), b.click, b.conversion).total.backward();
+          opt.step();
+          opt.zeroGrad();
+        };
+        if (s % 2 === 0) arena.run(step);
+        else step();
+      }
+      const scores = model.predict(batches[0]!);
+      return [...model.namedParameters().map(([, p]) => Array.from(p.data)), Array.from(scores.pCtr), Array.from(scores.pCvr)];
+    } finally {
+      poisonUnfilled(false);
+      if (before !== "custom") useBackend(before);
+    }
+  };
+
+  it.each(["per-id", "dense"] as const)("first layer %s: the same bits as with zeroed buffers", (firstLayer) => {
+    const clean = run(firstLayer, false);
+    const poisoned = run(firstLayer, true);
+    expect(clean.flat().every(Number.isFinite)).toBe(true);
+    expect(poisoned).toEqual(clean);
+  });
+
+  it("the poison shows: a buffer a kernel adds into cannot be taken unfilled", () => {
+    poisonUnfilled(true);
+    try {
+      const arena = new Arena();
+      const sum = arena.run(() => {
+        const y = allocUnfilled(3);
+        for (let i = 0; i < 3; i++) y[i]! += 1; // an accumulating write
+        return Array.from(y);
+      });
+      expect(sum.every(Number.isNaN)).toBe(true);
+    } finally {
+      poisonUnfilled(false);
+    }
   });
 });

@@ -4,7 +4,7 @@
  *
  * Ids (embedding lookups) are plain Int32Arrays, never tensors: they carry no gradient.
  */
-import { allocF32, allocLasting } from "./arena.js";
+import { allocF32, allocLasting, allocUnfilled } from "./arena.js";
 import { kernels } from "./kernels/index.js";
 import { Rng } from "./rng.js";
 import { checkShape, fmt, sizeOf, type Shape } from "./shape.js";
@@ -80,6 +80,11 @@ export class Tensor {
     return new Tensor(allocF32(sizeOf(shape)), shape);
   }
 
+  /** An op's output that its kernel writes in full (a product, a gather): not refilled with zeros first (see allocUnfilled). */
+  static unfilled(shape: Shape): Tensor {
+    return new Tensor(allocUnfilled(sizeOf(shape)), shape);
+  }
+
   get size(): number {
     return this.data.length;
   }
@@ -116,6 +121,17 @@ export class Tensor {
     // Intermediates' gradients live one step (from the running arena, if any); leaves' live on.
     if (!this.grad) this.grad = this.node ? allocF32(this.size) : allocLasting(this.size);
     return this.grad;
+  }
+
+  /**
+   * Where a kernel that can either overwrite or add (gemm) puts its gradient contribution. An
+   * intermediate's first contribution in a backward pass overwrites a buffer taken unfilled; every
+   * later one adds, and so does every leaf's (leaves keep their gradients across backward calls).
+   */
+  gradTarget(): { grad: Float32Array; accumulate: boolean } {
+    if (this.grad || !this.node || this.sparse) return { grad: this.gradBuffer(), accumulate: true };
+    this.grad = allocUnfilled(this.size);
+    return { grad: this.grad, accumulate: false };
   }
 
   /**

@@ -3,7 +3,7 @@
  * parts (the ids and the matching rows of dy), so a step never touches the rows a batch did not use;
  * other tables get a dense scatter-add.
  */
-import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
+import { allocF32, allocUnfilled, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
 /** Throws unless every id indexes a row of a table with V rows; names the op, position and value. */
@@ -84,7 +84,7 @@ export function checkFields(
 export function gatherFields(tables: readonly Tensor[], idsIn: Int32Array | ArrayLike<number>): Tensor {
   const ids = toIds("gatherFields", idsIn);
   const { F, B, D } = checkFields("gatherFields", tables, ids);
-  const y = Tensor.empty([B, F * D]);
+  const y = Tensor.unfilled([B, F * D]); // every row's every field is written
   kernels.gatherFields(y.data, tables.map((t) => t.data), ids, B, D);
   const saved = ids.slice();
   return record("gatherFields", y, tables, (dy) => {
@@ -93,7 +93,7 @@ export function gatherFields(tables: readonly Tensor[], idsIn: Int32Array | Arra
       if (!t.needsGrad) continue;
       const rows = new Int32Array(B);
       for (let b = 0; b < B; b++) rows[b] = saved[b * F + f]!;
-      const vals = allocF32(B * D);
+      const vals = allocUnfilled(B * D);
       kernels.fieldColumn(vals, dy, B, F, f, D);
       t.addRowGrad(rows, vals);
     }

@@ -28,7 +28,7 @@
  * x @ W^T + b up to float rounding (sums are taken in another order), which test/fields.test.ts checks
  * against `linear` over a materialised x.
  */
-import { FirstAppearance, allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
+import { FirstAppearance, allocF32, allocUnfilled, fmt, kernels, Tensor } from "../../tensor/index.js";
 import { isGradEnabled, record } from "../engine.js";
 import { concat } from "./shape.js";
 import { checkFields, gatherFields } from "./embedding.js";
@@ -257,7 +257,8 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
 
   // When `others` holds every column (no field went per id), W_others is w itself: no copies.
   const whole = K === I;
-  const y = Tensor.empty([B, O]);
+  // with the other columns, gemm writes every element of y first; without them it is a sum from zero
+  const y = others ? Tensor.unfilled([B, O]) : Tensor.empty([B, O]);
   const P = perId.length;
   if (others) {
     // bias (and, with no per-id fields to add after it, ReLU) as the product is stored
@@ -306,7 +307,8 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
       if (others.needsGrad) {
         const Wo = whole ? w.data : weightBlock.take(O * K);
         if (!whole) otherBlock(Wo, w.data, true);
-        kernels.gemm(others.gradBuffer(), dz, Wo, B, K, O, { accumulate: true }); // d others += dz @ W_others
+        const { grad, accumulate } = others.gradTarget();
+        kernels.gemm(grad, dz, Wo, B, K, O, { accumulate }); // d others += dz @ W_others
       }
     }
     for (const p of perId) {
@@ -324,7 +326,7 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
       }
       if (t.needsGrad) {
         kernels.copyColumns(blk, D, 0, w.data, I, p.column, D, O, false);
-        const dU = allocF32(u * D); // kept by the table as its row-sparse gradient part
+        const dU = allocUnfilled(u * D); // kept by the table as its row-sparse gradient part
         kernels.gemm(dU, S, blk, u, D, O); // dE_f[uniq] = S_f @ W_f   [u, D]
         t.addRowGrad(p.uniq, dU);
       }

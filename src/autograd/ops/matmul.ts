@@ -16,11 +16,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const M = a.shape[0]!;
   const K = a.shape[1]!;
   const N = b.shape[1]!;
-  const y = Tensor.empty([M, N]);
+  const y = Tensor.unfilled([M, N]); // gemm writes every element
   kernels.gemm(y.data, a.data, b.data, M, N, K);
   return record("matmul", y, [a, b], (dy) => {
-    if (a.needsGrad) kernels.gemm(a.gradBuffer(), dy, b.data, M, K, N, { transB: true, accumulate: true });
-    if (b.needsGrad) kernels.gemm(b.gradBuffer(), a.data, dy, K, N, M, { transA: true, accumulate: true });
+    if (a.needsGrad) {
+      const { grad, accumulate } = a.gradTarget();
+      kernels.gemm(grad, dy, b.data, M, K, N, { transB: true, accumulate });
+    }
+    if (b.needsGrad) {
+      const { grad, accumulate } = b.gradTarget();
+      kernels.gemm(grad, a.data, dy, K, N, M, { transA: true, accumulate });
+    }
   });
 }
 
@@ -46,7 +52,11 @@ function linearBackward(dz: Float32Array, x: Tensor, w: Tensor, b: Tensor | null
   const B = x.shape[0]!;
   const I = x.shape[1]!;
   const O = w.shape[0]!;
-  if (x.needsGrad) kernels.gemm(x.gradBuffer(), dz, w.data, B, I, O, { accumulate: true });
+  if (x.needsGrad) {
+    // the first gradient an intermediate x receives overwrites its buffer (see Tensor.gradTarget)
+    const { grad, accumulate } = x.gradTarget();
+    kernels.gemm(grad, dz, w.data, B, I, O, { accumulate });
+  }
   if (w.needsGrad) kernels.gemm(w.gradBuffer(), dz, x.data, O, I, B, { transA: true, accumulate: true });
   if (b && b.needsGrad) kernels.sumRowsInto(b.gradBuffer(), dz, B, O);
 }
@@ -60,7 +70,7 @@ function linearBackward(dz: Float32Array, x: Tensor, w: Tensor, b: Tensor | null
 export function linear(x: Tensor, w: Tensor, b: Tensor | null = null, relu = false): Tensor {
   const op = relu ? "linearRelu" : "linear";
   checkLinear(op, x, w, b);
-  const y = Tensor.empty([x.shape[0]!, w.shape[0]!]);
+  const y = Tensor.unfilled([x.shape[0]!, w.shape[0]!]); // gemm writes every element
   linearForward(y.data, x, w, b, relu);
   const inputs = b ? [x, w, b] : [x, w];
   return record(op, y, inputs, (dy) => {
