@@ -208,3 +208,12 @@ describe("scoring unlabelled rows", () => {
     expect(readFileSync(out, "utf8").trimEnd().split("\n")).toEqual(readFileSync(withLabels, "utf8").split("\n").slice(0, 51));
   });
 });
+
+describe("a failed command's line", () => {
+  it("names the command once, also when the library's message starts with the same name", async () => {
+    const { failureLine } = await import("../src/cli/main.js");
+    expect(failureLine("train", new Error("train: threads must be a positive integer, got 0"))).toBe("esmm train: threads must be a positive integer, got 0");
+    expect(failureLine("train", new Error("data.csv: line 3, field click: not a number"))).toBe("esmm train: data.csv: line 3, field click: not a number");
+    expect(failureLine("eval", new Error("train: x"))).toBe("esmm eval: train: x");
+  });
+});

@@ -67,8 +67,17 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.err(`esmm ${cmd}: ${e.message}\nUsage: ${spec.usage}\n(esmm ${cmd} --help for the options)`);
       return 2;
     }
-    io.err(`esmm ${cmd}: ${(e as Error).message}`);
+    io.err(failureLine(cmd, e as Error));
     if (process.env.ESMM_DEBUG) io.err((e as Error).stack ?? "");
     return 1;
   }
+}
+
+/**
+ * The line a failed command prints: "esmm CMD: message". A library error that names the function
+ * it came from with the command's own name ("train: ...") does not say it twice.
+ */
+export function failureLine(cmd: string, e: Error): string {
+  const m = e.message.startsWith(`${cmd}: `) ? e.message.slice(cmd.length + 2) : e.message;
+  return `esmm ${cmd}: ${m}`;
 }
