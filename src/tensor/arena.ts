@@ -86,7 +86,8 @@ export class Arena {
 }
 
 let current: Arena | null = null;
-import { kernels } from "./kernels/index.js";
+import { kernels, type GemmOpts } from "./kernels/index.js";
+import type { Tensor } from "./tensor.js";
 
 /** n zeroed floats: from the running arena, or new. */
 export function allocF32(n: number): Float32Array {
@@ -105,6 +106,17 @@ export function allocUnfilled(n: number): Float32Array {
   const b = new Float32Array(n);
   if (poison) b.fill(NaN);
   return b;
+}
+
+/**
+ * gemm(a, b) added into t's gradient. An intermediate's first contribution in a backward pass
+ * overwrites a buffer taken unfilled instead of adding into zeros; every later one adds, and so does
+ * every leaf's (leaves keep their gradients across backward calls).
+ */
+export function gemmIntoGrad(t: Tensor, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts = {}): void {
+  const first = t.grad === null && t.node !== null && !t.sparse;
+  if (first) t.grad = allocUnfilled(t.size);
+  kernels.gemm(t.gradBuffer(), a, b, m, n, k, { ...o, accumulate: !first });
 }
 
 let poison = false;

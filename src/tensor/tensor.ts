@@ -124,17 +124,6 @@ export class Tensor {
   }
 
   /**
-   * Where a kernel that can either overwrite or add (gemm) puts its gradient contribution. An
-   * intermediate's first contribution in a backward pass overwrites a buffer taken unfilled; every
-   * later one adds, and so does every leaf's (leaves keep their gradients across backward calls).
-   */
-  gradTarget(): { grad: Float32Array; accumulate: boolean } {
-    if (this.grad || !this.node || this.sparse) return { grad: this.gradBuffer(), accumulate: true };
-    this.grad = allocUnfilled(this.size);
-    return { grad: this.grad, accumulate: false };
-  }
-
-  /**
    * Accumulates gradient rows (rows may repeat): kept as a row-sparse part for a sparse table (nothing
    * is copied), scatter-added into the dense gradient otherwise.
    */

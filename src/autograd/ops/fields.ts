@@ -28,7 +28,7 @@
  * x @ W^T + b up to float rounding (sums are taken in another order), which test/fields.test.ts checks
  * against `linear` over a materialised x.
  */
-import { FirstAppearance, allocF32, allocUnfilled, fmt, kernels, Tensor } from "../../tensor/index.js";
+import { FirstAppearance, allocF32, allocUnfilled, fmt, gemmIntoGrad, kernels, Tensor } from "../../tensor/index.js";
 import { isGradEnabled, record } from "../engine.js";
 import { concat } from "./shape.js";
 import { checkFields, gatherFields } from "./embedding.js";
@@ -307,8 +307,7 @@ export function fieldsLinear(input: FieldInput, w: Tensor, b: Tensor | null = nu
       if (others.needsGrad) {
         const Wo = whole ? w.data : weightBlock.take(O * K);
         if (!whole) otherBlock(Wo, w.data, true);
-        const { grad, accumulate } = others.gradTarget();
-        kernels.gemm(grad, dz, Wo, B, K, O, { accumulate }); // d others += dz @ W_others
+        gemmIntoGrad(others, dz, Wo, B, K, O); // d others += dz @ W_others
       }
     }
     for (const p of perId) {

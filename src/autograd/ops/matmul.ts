@@ -2,7 +2,7 @@
  * Matrix products. Backward passes use the gemm kernel's transpose flags, never a materialised
  * transpose, and accumulate straight into the gradient buffers.
  */
-import { allocF32, fmt, kernels, Tensor } from "../../tensor/index.js";
+import { allocF32, fmt, gemmIntoGrad, kernels, Tensor } from "../../tensor/index.js";
 import { record } from "../engine.js";
 
 /**
@@ -19,14 +19,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const y = Tensor.unfilled([M, N]); // gemm writes every element
   kernels.gemm(y.data, a.data, b.data, M, N, K);
   return record("matmul", y, [a, b], (dy) => {
-    if (a.needsGrad) {
-      const { grad, accumulate } = a.gradTarget();
-      kernels.gemm(grad, dy, b.data, M, K, N, { transB: true, accumulate });
-    }
-    if (b.needsGrad) {
-      const { grad, accumulate } = b.gradTarget();
-      kernels.gemm(grad, a.data, dy, K, N, M, { transA: true, accumulate });
-    }
+    if (a.needsGrad) gemmIntoGrad(a, dy, b.data, M, K, N, { transB: true });
+    if (b.needsGrad) gemmIntoGrad(b, a.data, dy, K, N, M, { transA: true });
   });
 }
 
@@ -52,11 +46,7 @@ function linearBackward(dz: Float32Array, x: Tensor, w: Tensor, b: Tensor | null
   const B = x.shape[0]!;
   const I = x.shape[1]!;
   const O = w.shape[0]!;
-  if (x.needsGrad) {
-    // the first gradient an intermediate x receives overwrites its buffer (see Tensor.gradTarget)
-    const { grad, accumulate } = x.gradTarget();
-    kernels.gemm(grad, dz, w.data, B, I, O, { accumulate });
-  }
+  if (x.needsGrad) gemmIntoGrad(x, dz, w.data, B, I, O);
   if (w.needsGrad) kernels.gemm(w.gradBuffer(), dz, x.data, O, I, B, { transA: true, accumulate: true });
   if (b && b.needsGrad) kernels.sumRowsInto(b.gradBuffer(), dz, B, O);
 }
