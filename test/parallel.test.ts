@@ -311,7 +311,9 @@ describe("scoring on threads", () => {
   });
 
   // A stand-in for the workers (scoring on this thread, a little later), to see how the rows are dealt out.
-  const fakeWorkers = (model: Esmm, count: number, failAt = -1) => {
+  // replies come after `delay` ms: long enough (20) that this thread surely pushes its own chunks
+  // between them where a test counts on it, even on a loaded machine
+  const fakeWorkers = (model: Esmm, count: number, failAt = -1, delay = 1) => {
     const got: Array<{ worker: number; size: number }> = [];
     let open = 0;
     const scoreOn = (worker: number, shard: Batch): Promise<Scores> => {
@@ -322,7 +324,7 @@ describe("scoring on threads", () => {
           open--;
           if (n === failAt) reject(new Error("thread 1: lost"));
           else resolve(model.predict(shard));
-        }, 1),
+        }, delay),
       );
     };
     const no = (): never => { throw new Error("not for scoring"); };
@@ -334,7 +336,7 @@ describe("scoring on threads", () => {
     const model = modelOf("esmm-mmoe");
     const one = scoreDataset(model, validSet);
     for (const count of [1, 2]) {
-      const { workers, got } = fakeWorkers(model, count);
+      const { workers, got } = fakeWorkers(model, count, -1, 20);
       const two = await scoreDatasetParallel(model, validSet, { threads: count + 1, workers });
       for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) expect(Array.from(two[k])).toEqual(Array.from(one[k]));
       expect(Array.from(two.gates!.ctr)).toEqual(Array.from(one.gates!.ctr));
@@ -356,10 +358,10 @@ describe("scoring on threads", () => {
     const model = modelOf("esmm-mmoe");
     const order = Array.from({ length: validSet.size }, (_, i) => i);
     const batches = Array.from({ length: 12 }, (_, i) => validSet.take(order, i * 250, (i + 1) * 250));
-    const { workers, got } = fakeWorkers(model, 2);
+    const { workers, got } = fakeWorkers(model, 2, -1, 20);
     const emitted: Array<{ tag: number; pCvr: number[] }> = [];
     const scoring = orderedScoring<number>(model, workers, async (sc, tag) => void emitted.push({ tag, pCvr: Array.from(sc.pCvr) }));
-    for (let i = 0; i < batches.length; i++) await scoring.push(batches[i]!, i); // pushed faster than the (1 ms) workers reply
+    for (let i = 0; i < batches.length; i++) await scoring.push(batches[i]!, i); // pushed faster than the (20 ms) workers reply
     await scoring.finish();
     expect(emitted.map((e) => e.tag)).toEqual(batches.map((_, i) => i));
     emitted.forEach((e, i) => expect(e.pCvr).toEqual(Array.from(model.predict(batches[i]!).pCvr)));
