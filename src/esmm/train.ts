@@ -430,7 +430,7 @@ export function evaluateWithGates(model: Esmm, ds: Dataset, batchSize = 4096): {
  * ESMM's metrics of a dataset from scores already computed for its rows, in row order, in parts (a
  * batch's each, as a file was scored while it was read): what evaluate returns for the same scores.
  */
-export function evaluateScores(model: Esmm, ds: Dataset, parts: readonly Scores[]): EsmmMetrics {
+export function evaluateScores(model: Esmm, ds: EvalLabels, parts: readonly Scores[]): EsmmMetrics {
   const rows = parts.reduce((n, sc) => n + sc.pCtr.length, 0);
   if (rows !== ds.size) throw new Error(`evaluateScores: scores for ${rows} rows, the dataset has ${ds.size}`);
   const sink = scoreSink(model, ds.size);
@@ -442,8 +442,11 @@ export function evaluateScores(model: Esmm, ds: Dataset, parts: readonly Scores[
   return metricsOf(ds, sink.result());
 }
 
+/** What the metrics read of a data set: its labels, users and ground truth (a Dataset has them; a reader may keep only these). */
+export type EvalLabels = Pick<Dataset, "size" | "click" | "conversion" | "user" | "truePctr" | "truePcvr">;
+
 /** A dataset's metrics from its scores (evaluate's and evaluateParallel's last step). */
-function metricsOf(ds: Dataset, s: DatasetScores): EsmmMetrics {
+function metricsOf(ds: EvalLabels, s: DatasetScores): EsmmMetrics {
   return esmmMetrics({ ...s, click: ds.click, conversion: ds.conversion, user: ds.user, truePctr: ds.truePctr, truePcvr: ds.truePcvr });
 }
 

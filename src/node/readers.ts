@@ -24,7 +24,7 @@ import {
   type RawRow,
   type Schema,
 } from "../data/index.js";
-import { Dataset, Rng, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
+import { Dataset, Rng, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type EvalLabels, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
 import { readLines } from "./files.js";
 
 /** A data file's format: csv (with the column options), torch-rechub's preprocessed Ali-CCP and AliExpress CSVs, or the raw Ali-CCP release. */
@@ -222,18 +222,46 @@ export async function loadDataset(src: RowSource, pre: Preprocessor, stats?: Rea
 export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats } = {}): Promise<EsmmMetrics> {
   const bb = new BatchBuilder(pre);
   const parts: Scores[] = [];
+  const labels: LabeledBatch[] = []; // each chunk's label columns only: its ids go once scored
   const scoring = orderedScoring<null>(model, opts.workers ?? null, async (sc) => void parts.push(sc)); // emitted in row order
-  let from = 0; // the first row not yet sent to be scored
+  const send = async (): Promise<void> => {
+    const b = bb.flush();
+    const { size, click, conversion, user, truePctr, truePcvr } = b;
+    labels.push({ size, ids: new Int32Array(0), bags: [], dense: null, click, conversion, user, truePctr, truePcvr });
+    await scoring.push(b, null);
+  };
   for await (const r of src.rows(opts.stats)) {
     bb.push(r);
-    if (bb.size - from === 4096) {
-      await scoring.push(bb.rows(from, bb.size), null);
-      from = bb.size;
-    } else if ((bb.size & 1023) === 0) await scoring.poll();
+    if (bb.size === 4096) await send();
+    else if ((bb.size & 1023) === 0) await scoring.poll();
   }
-  if (bb.size > from) await scoring.push(bb.rows(from, bb.size), null);
+  if (bb.size > 0) await send();
   await scoring.finish();
-  return evaluateScores(model, datasetOf(bb.flush(), pre.schema.dense.length), parts);
+  return evaluateScores(model, joinLabels(labels), parts);
+}
+
+/** The chunks' label columns end to end; users and ground truth only where every row has them (as BatchBuilder keeps them). */
+function joinLabels(chunks: readonly LabeledBatch[]): EvalLabels {
+  const size = chunks.reduce((n, c) => n + c.size, 0);
+  const join = <A extends Float32Array | Int32Array>(pick: (c: LabeledBatch) => A | undefined, make: (n: number) => A): A | undefined => {
+    if (size === 0 || !chunks.every((c) => pick(c)?.length === c.size)) return undefined;
+    const out = make(size);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(pick(c)!, at);
+      at += c.size;
+    }
+    return out;
+  };
+  const f32 = (n: number): Float32Array => new Float32Array(n);
+  return {
+    size,
+    click: join((c) => c.click, f32) ?? f32(0),
+    conversion: join((c) => c.conversion, f32) ?? f32(0),
+    user: join((c) => c.user, (n) => new Int32Array(n)),
+    truePctr: join((c) => c.truePctr, f32),
+    truePcvr: join((c) => c.truePcvr, f32),
+  };
 }
 
 /** A dataset holding a labelled batch's rows (with `numDense` dense values per row). */
