@@ -222,12 +222,12 @@ export async function loadDataset(src: RowSource, pre: Preprocessor, stats?: Rea
 export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats } = {}): Promise<EsmmMetrics> {
   const bb = new BatchBuilder(pre);
   const parts: Scores[] = [];
-  const labels: LabeledBatch[] = []; // each chunk's label columns only: its ids go once scored
+  const labels: EvalLabels[] = []; // each chunk's label columns only: its ids go once scored
   const scoring = orderedScoring<null>(model, opts.workers ?? null, async (sc) => void parts.push(sc)); // emitted in row order
   const send = async (): Promise<void> => {
     const b = bb.flush();
     const { size, click, conversion, user, truePctr, truePcvr } = b;
-    labels.push({ size, ids: new Int32Array(0), bags: [], dense: null, click, conversion, user, truePctr, truePcvr });
+    labels.push({ size, click, conversion, user, truePctr, truePcvr });
     await scoring.push(b, null);
   };
   for await (const r of src.rows(opts.stats)) {
@@ -241,9 +241,9 @@ export async function evaluateSource(model: Esmm, src: RowSource, pre: Preproces
 }
 
 /** The chunks' label columns end to end; users and ground truth only where every row has them (as BatchBuilder keeps them). */
-function joinLabels(chunks: readonly LabeledBatch[]): EvalLabels {
+function joinLabels(chunks: readonly EvalLabels[]): EvalLabels {
   const size = chunks.reduce((n, c) => n + c.size, 0);
-  const join = <A extends Float32Array | Int32Array>(pick: (c: LabeledBatch) => A | undefined, make: (n: number) => A): A | undefined => {
+  const join = <A extends Float32Array | Int32Array>(pick: (c: EvalLabels) => A | undefined, make: (n: number) => A): A | undefined => {
     if (size === 0 || !chunks.every((c) => pick(c)?.length === c.size)) return undefined;
     const out = make(size);
     let at = 0;

@@ -47,8 +47,8 @@ export class Arena {
   }
 
   /**
-   * A zeroed buffer of n floats: the one at this position in the previous run, or a view of its first
-   * n floats when it is larger. Sizes that vary from step to step (the distinct ids of a batch) get a
+   * A zeroed buffer of n floats (with `fill` false, as it is: see allocUnfilled): the one at this
+   * position in the previous run, or a view of its first n floats when it is larger. Sizes that vary from step to step (the distinct ids of a batch) get a
    * quarter of headroom, so they soon stop needing new buffers.
    */
   take(n: number, fill = true): Float32Array {
@@ -57,7 +57,6 @@ export class Arena {
     if (old && old.length >= n) {
       const b = old.length === n ? old : old.subarray(0, n);
       if (fill) kernels.zero(b);
-      else if (poison) b.fill(NaN);
       return b;
     }
     this.fresh++;
@@ -67,7 +66,6 @@ export class Arena {
     if (loan) this.releases.push(loan.release);
     const b = loan ? loan.data : new Float32Array(size);
     this.buffers[i] = b;
-    if (!fill && poison) b.fill(NaN);
     return b.length === n ? b : b.subarray(0, n);
   }
 
@@ -102,8 +100,7 @@ export function allocF32(n: number): Float32Array {
  * into its output (accumulate, reluBackward, mixExperts) needs `allocF32`.
  */
 export function allocUnfilled(n: number): Float32Array {
-  if (current) return current.take(n, false);
-  const b = new Float32Array(n);
+  const b = current ? current.take(n, false) : new Float32Array(n);
   if (poison) b.fill(NaN);
   return b;
 }
