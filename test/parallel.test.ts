@@ -279,6 +279,10 @@ describe("worker threads", () => {
     for (const { t, out } of files) expect(await main(["predict", "--model", m, "--data", csv, "--out", out, "--gates", "--keep", "user_id", "--threads", String(t)], io)).toBe(0);
     const one = readFileSync(files[0]!.out, "utf8");
     expect(one.split("\n").length).toBe(21002); // header, rows, the final newline
+    // each output row copies its own input row's key, across the chunk boundaries
+    const input = readFileSync(csv, "utf8").trim().split("\n");
+    const col = input[0]!.split(",").indexOf("user_id");
+    expect(one.trim().split("\n").slice(1).map((l) => l.split(",")[0])).toEqual(input.slice(1).map((l) => l.split(",")[col]));
     for (const f of files.slice(1)) expect(readFileSync(f.out, "utf8") === one, `threads ${f.t}`).toBe(true);
   });
 

@@ -219,24 +219,48 @@ export async function loadDataset(src: RowSource, pre: Preprocessor, stats?: Rea
  * the workers where there are some, so that reading and scoring overlap; else scored here). The same
  * metrics, bit for bit, as loadDataset and then evaluate (a row's scores are its own).
  */
-export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats } = {}): Promise<EsmmMetrics> {
+/**
+ * Scores every row of a source, 4,096 rows to a batch, here or on `workers` (the same bits either
+ * way), and hands the scores to `emit` batch by batch in row order. A batch's rows and ids are let go
+ * once it is sent: `keep` picks what of it `emit` needs beside the scores (its labels, say), from the
+ * batch and from what `row` (if given) took of each of its rows (columns to copy, say).
+ */
+export async function scoreSource<T, R = never>(
+  model: Esmm,
+  src: RowSource,
+  pre: Preprocessor,
+  opts: { workers?: ShardWorkers | null; stats?: ReadStats; row?: (r: RawRow) => R },
+  keep: (batch: LabeledBatch, rows: R[]) => T,
+  emit: (scores: Scores, kept: T) => Promise<void>,
+): Promise<void> {
   const bb = new BatchBuilder(pre);
-  const parts: Scores[] = [];
-  const labels: EvalLabels[] = []; // each chunk's label columns only: its ids go once scored
-  const scoring = orderedScoring<null>(model, opts.workers ?? null, async (sc) => void parts.push(sc)); // emitted in row order
+  let taken: R[] = [];
+  const scoring = orderedScoring<T>(model, opts.workers ?? null, emit);
   const send = async (): Promise<void> => {
     const b = bb.flush();
-    const { size, click, conversion, user, truePctr, truePcvr } = b;
-    labels.push({ size, click, conversion, user, truePctr, truePcvr });
-    await scoring.push(b, null);
+    const kept = keep(b, taken);
+    taken = [];
+    await scoring.push(b, kept);
   };
   for await (const r of src.rows(opts.stats)) {
     bb.push(r);
+    if (opts.row) taken.push(opts.row(r));
     if (bb.size === 4096) await send();
-    else if ((bb.size & 1023) === 0) await scoring.poll();
+    else if ((bb.size & 1023) === 0) await scoring.poll(); // hand back what the workers finished
   }
   if (bb.size > 0) await send();
   await scoring.finish();
+}
+
+/** The metrics of a model on a source, read in chunks: only each chunk's label columns outlive its scoring. */
+export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats } = {}): Promise<EsmmMetrics> {
+  const parts: Scores[] = [];
+  const labels: EvalLabels[] = [];
+  const keep = ({ size, click, conversion, user, truePctr, truePcvr }: LabeledBatch): EvalLabels => ({ size, click, conversion, user, truePctr, truePcvr });
+  await scoreSource(model, src, pre, opts, keep, async (sc, l) => {
+    parts.push(sc);
+    labels.push(l);
+  });
   return evaluateScores(model, joinLabels(labels), parts);
 }
 

@@ -1,8 +1,8 @@
 /** `esmm predict`: scores per row, in row order, to a CSV file or standard output (--keep copies key columns). Returns normally on success and throws on failure (see main.ts). */
-import { csvCell, firstNonFinite, orderedScoring } from "../../index.js";
+import { csvCell, firstNonFinite } from "../../index.js";
 import { workerFactory } from "../../esmm/parallel.js";
-import { BatchBuilder } from "../../data/index.js";
-import { emptyStats, openAtomicWriter, sameFile } from "../../node/index.js";
+import type { RawRow } from "../../data/index.js";
+import { emptyStats, openAtomicWriter, sameFile, scoreSource } from "../../node/index.js";
 import { UsageError, list, need, str, type Parsed } from "../args.js";
 import { dataOptions, modelAndSource, reportStats, threadsOf } from "../shared.js";
 import type { Command, Io } from "../io.js";
@@ -31,17 +31,16 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
     const head = [...(keep ?? []), "pctr", "pcvr", "pctcvr"];
     if (gates) for (const t of ["ctr", "cvr"]) for (let e = 0; e < E; e++) head.push(`gate_${t}_${e}`);
     await w.write(head.map((h) => csvCell(h)).join(",") + "\n");
-    const bb = new BatchBuilder(pre);
-    let kept: string[][] = [];
     // each batch's scores, in row order, scored here or on a worker (the same bits either way)
-    const scoring = orderedScoring<string[][]>(model, workers, async (s, keptOf) => {
+    const row = keep ? (r: RawRow): string[] => r.kept ?? [] : undefined;
+    await scoreSource(model, src, pre, { workers, stats, ...(row ? { row } : {}) }, (_b, cells) => (keep ? cells : null), async (s, kept) => {
       for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) {
         const bad = firstNonFinite(s[k]);
         if (bad) throw new Error(`${path}: the model scores ${bad.count} row(s) as a non-finite ${k} (first: data row ${n + bad.index + 1}); nothing was written to ${out}`);
       }
       let text = "";
       for (let i = 0; i < s.pCtr.length; i++) {
-        if (keep) text += keptOf[i]!.map((c) => csvCell(c)).join(",") + ",";
+        if (kept) text += kept[i]!.map((c) => csvCell(c)).join(",") + ",";
         text += `${s.pCtr[i]},${s.pCvr[i]},${s.pCtcvr[i]}`;
         if (gates && s.gates) {
           for (let e = 0; e < E; e++) text += `,${s.gates.ctr[i * E + e]}`;
@@ -52,20 +51,6 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
       n += s.pCtr.length;
       await w.write(text);
     });
-    const flush = async (): Promise<void> => {
-      const b = bb.flush();
-      const k = kept;
-      kept = [];
-      await scoring.push(b, k);
-    };
-    for await (const r of src.rows(stats)) {
-      bb.push(r);
-      if (keep) kept.push(r.kept ?? []);
-      if (bb.size === 4096) await flush();
-      else if ((bb.size & 1023) === 0) await scoring.poll();
-    }
-    if (bb.size > 0) await flush();
-    await scoring.finish();
     await w.close();
   } catch (e) {
     await w.abort();
