@@ -16,6 +16,12 @@ describe("CSV rows", () => {
     expect(parser().parse("0,0,u,a,,1", 3).multis[0]).toEqual({ tokens: [], weights: null });
   });
 
+  it("reads dense values and weights in any decimal notation, spaces around them allowed", () => {
+    const cells = ["1.", ".5", "-2e-3", "+4E2", " 3 ", "-0", "007"];
+    expect(cells.map((c) => parser().parse(`0,0,u,a,x:${c.trim()},${c}`, 2).dense[0])).toEqual([1, 0.5, -0.002, 400, 3, -0, 7]);
+    expect(cells.map((c) => parser().parse(`0,0,u,a,x:${c.trim()},1`, 2).multis[0]!.weights![0])).toEqual([1, 0.5, -0.002, 400, 3, -0, 7]);
+  });
+
   it("handles quoted cells", () => {
     expect(splitCsvLine('a,"b,c","d""e",f', ",")).toEqual(["a", "b,c", 'd"e', "f"]);
     expect(splitCsvLine('a,"open', ",")).toBe(null);
@@ -28,6 +34,11 @@ describe("CSV rows", () => {
     ["1,0,u,a,x,abc", 'f.csv:7: column "price": "abc" is not a finite number'],
     ["1,0,u,a,x,", 'f.csv:7: column "price": "" is not a finite number'],
     ["1,0,u,a,x:zz,1", 'f.csv:7: column "tags": weight "zz" of "x:zz" is not a finite number'],
+    // only decimal notation: JavaScript's Number() would read these as 16, 3, 7 and Infinity
+    ["1,0,u,a,x,0x10", 'f.csv:7: column "price": "0x10" is not a finite number'],
+    ["1,0,u,a,x,0b11", 'f.csv:7: column "price": "0b11" is not a finite number'],
+    ["1,0,u,a,x:0o7,1", 'f.csv:7: column "tags": weight "0o7" of "x:0o7" is not a finite number'],
+    ["1,0,u,a,x,Infinity", 'f.csv:7: column "price": "Infinity" is not a finite number'],
     ['1,0,"u,a,x,1', "f.csv:7: unterminated quoted cell (a quoted cell must end on its line: cells spanning lines are not read)"],
   ];
   it.each(bad)("rejects %j with file, line and column", (line, message) => {

@@ -54,6 +54,10 @@ describe("Ali-CCP raw format", () => {
     expect(() => parseSkeletonLine("1,1,0,u9,1," + entry("205", 1, 1), m, "s.csv", 5)).toThrow('s.csv:5: column "common_feature_index": index "u9" is not in the common features file');
     expect(() => parseSkeletonLine("1,1,0,u1,2," + entry("205", 1, 1), m, "s.csv", 6)).toThrow('s.csv:6: column "feature_list": feature_num says 2 entries, the list has 1');
     expect(() => parseSkeletonLine("1,x,0,u1,0,", m, "s.csv", 7)).toThrow('s.csv:7: column "click": label "x" is not 0 or 1');
+    // counts and values in decimal notation only (Number() would read "0x1" as 1 and "" as 0)
+    expect(() => parseSkeletonLine("1,1,0,u1,0x1," + entry("205", 1, 1), m, "s.csv", 8)).toThrow('s.csv:8: column "feature_num": "0x1" is not a count');
+    expect(() => parseSkeletonLine("1,1,0,u1,,", m, "s.csv", 9)).toThrow('s.csv:9: column "feature_num": "" is not a count');
+    expect(() => parseCommonLine("u1,1,205\x029\x030x10", "c.csv", 3)).toThrow(/c\.csv:3: column "feature_list": feature entry .* has a bad id or value/);
     expect(() => parseCommonLine("u1,1,205\x029", "c.csv", 2)).toThrow(/c\.csv:2: column "feature_list": feature entry "205\\x029" is not field\\x02id\\x03value/);
   });
 });

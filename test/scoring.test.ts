@@ -54,6 +54,8 @@ describe("record scoring", () => {
     expect(asArray).toEqual(asText);
     expect(other).not.toEqual(asText);
     expect(() => sm.scoreSync([{ ...bare, app_downloads: "many" }])).toThrow('record 0: "app_downloads": dense feature must be a finite number, got "many"');
+    expect(() => sm.scoreSync([{ ...bare, app_downloads: "0x10" }])).toThrow('record 0: "app_downloads": dense feature must be a finite number, got "0x10"'); // as a file's cell reads
+    expect(sm.scoreSync([{ ...bare, app_downloads: " 1e1 " }])).toEqual(sm.scoreSync([{ ...bare, app_downloads: 10 }]));
     expect(() => sm.scoreSync([{ ...bare, recent_cats: "3:x" }])).toThrow(/record 0: "recent_cats": weight "x"/);
     expect(sm.columns.dense).toEqual(["app_downloads", "user_tenure"]);
   });

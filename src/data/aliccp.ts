@@ -11,7 +11,7 @@
  * shops, brands and intention nodes (109_14, 110_14, 127_14, 150_14), the item's intention nodes (210)
  * and the four user x item crosses (508, 509, 702, 853). The entry's value is the bag weight.
  */
-import { DataError, type RawRow, type Schema } from "./schema.js";
+import { DataError, parseDecimal, type RawRow, type Schema } from "./schema.js";
 
 /** The single-valued fields of the Ali-CCP raw release, by feature-field id. */
 export const ALICCP_SINGLE = ["101", "121", "122", "124", "125", "126", "127", "128", "129", "205", "206", "207", "216", "301"] as const;
@@ -46,8 +46,8 @@ export function parseFeatureList(s: string, declared: number, file: string, line
     if (a <= 0 || b < 0) throw new DataError(file, line, column, `feature entry "${printable(e)}" is not field\\x02id\\x03value`);
     const field = e.slice(0, a);
     const id = e.slice(a + 1, b);
-    const w = Number(e.slice(b + 1));
-    if (id === "" || e.slice(b + 1) === "" || !Number.isFinite(w)) throw new DataError(file, line, column, `feature entry "${printable(e)}" has a bad id or value`);
+    const w = parseDecimal(e.slice(b + 1));
+    if (id === "" || !Number.isFinite(w)) throw new DataError(file, line, column, `feature entry "${printable(e)}" has a bad id or value`);
     let f = out.get(field);
     if (!f) out.set(field, (f = { tokens: [], weights: [] }));
     f.tokens.push(id);
@@ -61,7 +61,7 @@ function printable(s: string): string {
 }
 
 function count(s: string, file: string, line: number, column: string): number {
-  const n = Number(s);
+  const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
   if (!Number.isInteger(n) || n < 0) throw new DataError(file, line, column, `"${s}" is not a count`);
   return n;
 }

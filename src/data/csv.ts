@@ -3,7 +3,7 @@
  * lines from a fetch). A header row names the columns; every error names the file, line and column.
  */
 import { F32_MAX, FieldError, expectArray, expectObject, expectString } from "../esmm/index.js";
-import { DataError, multiColumnFromJSON, type MultiColumn, type RawRow, type Schema } from "./schema.js";
+import { DataError, multiColumnFromJSON, parseDecimal, type MultiColumn, type RawRow, type Schema } from "./schema.js";
 
 /** How a CSV file's columns are read: the label columns, which columns are categorical, multi-valued (a bag of ids) or dense, which to ignore, the user column for GAUC, the delimiter, and columns to keep for output. */
 export interface CsvOptions {
@@ -197,8 +197,8 @@ export class CsvRowParser {
     if (conversion === 1 && click === 0) throw err(this.schema.conversion, "a conversion without a click is a data error");
     const num = (i: number): number => {
       const s = cells[i]!.trim();
-      const v = Number(s);
-      if (s === "" || !Number.isFinite(v)) throw err(this.header[i]!, `"${s}" is not a finite number`);
+      const v = parseDecimal(s);
+      if (!Number.isFinite(v)) throw err(this.header[i]!, `"${s}" is not a finite number`);
       if (Math.abs(v) > F32_MAX) throw err(this.header[i]!, `${s} is beyond float32's range (|x| <= ${F32_MAX.toExponential(4)})`);
       return v;
     };
@@ -235,8 +235,8 @@ export function parseBag(cellIn: string, m: MultiColumn, fail: (reason: string) 
   cell.split(m.sep ?? "|").forEach((p, j) => {
     const colon = p.lastIndexOf(":");
     if (colon >= 0) {
-      const w = Number(p.slice(colon + 1));
-      if (p.slice(colon + 1) === "" || !Number.isFinite(w) || Math.abs(w) > F32_MAX) throw fail(`weight "${p.slice(colon + 1)}" of "${p}" is not a finite number`);
+      const w = parseDecimal(p.slice(colon + 1));
+      if (!Number.isFinite(w) || Math.abs(w) > F32_MAX) throw fail(`weight "${p.slice(colon + 1)}" of "${p}" is not a finite number`);
       if (!weights) weights = new Array<number>(j).fill(1);
       weights.push(w);
       tokens.push(p.slice(0, colon));

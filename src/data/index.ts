@@ -1,6 +1,6 @@
 export { AppStoreSimulator, SINGLE_FIELDS, MULTI_FIELDS, DENSE_FEATURES, denseStats } from "./simulator.js";
 export type { SimulatorOptions, SimRow } from "./simulator.js";
-export { DataError, FieldMap, VocabBuilder, Preprocessor, BatchBuilder, fnv1a, safeName } from "./schema.js";
+export { DataError, parseDecimal, FieldMap, VocabBuilder, Preprocessor, BatchBuilder, fnv1a, safeName } from "./schema.js";
 export type { Schema, RawRow, Mapping, MultiColumn } from "./schema.js";
 export { CsvRowParser, splitCsvLine, csvCell, parseBag, csvOptionsFromJSON } from "./csv.js";
 export type { CsvOptions } from "./csv.js";

@@ -5,6 +5,18 @@
  */
 import { FieldError, expectArray, expectFloat, expectInt, expectObject, expectOneOf, expectString, type FieldSpec, type LabeledBatch } from "../esmm/index.js";
 
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * A number written in decimal notation ("3", "-0.5", ".5", "1e-3"; spaces around it allowed), else
+ * NaN. JavaScript's Number() would also read "0x10" as 16, "0b11" as 3 and "Infinity", which no
+ * data file means; an empty cell is NaN too, not 0. Values beyond float range come back infinite.
+ */
+export function parseDecimal(text: string): number {
+  const t = text.trim();
+  return DECIMAL.test(t) ? Number(t) : Number.NaN;
+}
+
 /** A data error that knows where it happened. The CLI prints it and exits 1. */
 export class DataError extends Error {
   constructor(
@@ -145,7 +157,7 @@ export class VocabBuilder {
       let numbers = 0;
       let fractional = 0;
       for (const t of c.keys()) {
-        const v = t.trim() === "" ? Number.NaN : Number(t);
+        const v = parseDecimal(t);
         if (Number.isFinite(v)) {
           numbers++;
           if (!Number.isInteger(v)) fractional++;

@@ -9,7 +9,7 @@
  */
 import { F32_MAX, FieldError, type Esmm, type Scores } from "../esmm/index.js";
 import { show } from "../esmm/validate.js";
-import { BatchBuilder, parseBag, type Preprocessor, type RawRow } from "../data/index.js";
+import { BatchBuilder, parseBag, parseDecimal, type Preprocessor, type RawRow } from "../data/index.js";
 import { modelFromCheckpoint, WEIGHTS_FILE } from "./checkpoint.js";
 
 /** A record's raw values by column name; a bag may be "a|b:2" (its column's syntax) or an array of ids. */
@@ -51,7 +51,7 @@ export class ScoringModel {
     };
     const dense = s.dense.map((col) => {
       const v = r[col];
-      const x = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
+      const x = typeof v === "number" ? v : typeof v === "string" ? parseDecimal(v) : Number.NaN;
       if (!Number.isFinite(x)) throw new FieldError(at(col), `dense feature must be a finite number, got ${describe(v)}`);
       if (Math.abs(x) > F32_MAX) throw new FieldError(at(col), `dense feature ${x} is beyond float32's range`);
       return x;
