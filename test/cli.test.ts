@@ -83,6 +83,21 @@ describe("exit codes and bad input", () => {
     expect((await run("train", "--help")).code).toBe(0);
   });
 
+  it("an option the model config would refuse is a usage error (exit 2), not a failed run (exit 1)", async () => {
+    const m = join(dir, "m-refused");
+    for (const [flag, value, message] of [
+      ["--dim", "100000", '--dim must be an integer in [1, 4096], got "100000"'],
+      ["--experts", "1000", '--experts must be an integer in [1, 256], got "1000"'],
+      ["--seed", "1e30", '--seed must be an integer >= 0, got "1e30"'],
+      ["--emb-init", "normal:1e40", '--emb-init must be normal:STD with a float32 STD >= 0 (e.g. normal:0.0001), got "normal:1e40"'],
+    ] as const) {
+      const r = await run("train", "--train", trainCsv, "--model", m, flag, value);
+      expect(r.code, flag).toBe(2);
+      expect(r.err, flag).toContain(message);
+    }
+    expect(existsSync(m)).toBe(false);
+  });
+
   const badFile = (name: string, text: string): string => {
     const p = join(dir, name);
     writeFileSync(p, text);

@@ -47,11 +47,12 @@ export function need(p: Parsed, key: string): string {
   return v;
 }
 
-export function int(p: Parsed, key: string, fallback: number, min = 0): number {
+/** An integer option in [min, max] (by default any exact integer >= min), else a usage error (exit 2). */
+export function int(p: Parsed, key: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const v = str(p, key);
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${key} must be an integer >= ${min}, got "${v}"`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${key} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}, got "${v}"`);
   return n;
 }
 

@@ -1,6 +1,8 @@
 /** What several `esmm` commands share: option groups (data, backend, training), reading files as a model expects, reporting. */
 import {
   BACKENDS,
+  CONFIG_LIMITS,
+  F32_MAX,
   BOTTOMS,
   DEFAULT_EMBEDDING_INIT,
   DEFAULT_EXPERTS,
@@ -72,7 +74,7 @@ export function architectureOptions(): Record<string, OptionSpec> {
 export function embInitOf(v: string, flag = "--emb-init"): EmbeddingInit {
   const m = /^(normal):([^:]+)$/.exec(v.trim());
   const std = m ? Number(m[2]) : Number.NaN;
-  if (!m || !Number.isFinite(std) || std < 0) throw new UsageError(`${flag} must be normal:STD with a finite STD >= 0 (e.g. normal:0.0001), got "${v}"`);
+  if (!m || !Number.isFinite(std) || std < 0 || std > F32_MAX) throw new UsageError(`${flag} must be normal:STD with a float32 STD >= 0 (e.g. normal:0.0001), got "${v}"`);
   return { kind: "normal", std };
 }
 
@@ -99,7 +101,7 @@ export function expertOptionsOf(p: Parsed): { count?: number; share?: ExpertShar
   const share = str(p, "expert-share");
   if (share !== undefined && !EXPERT_SHARES.includes(share as ExpertShare)) throw new UsageError(`--expert-share must be one of ${EXPERT_SHARES.join(", ")}, got "${share}"`);
   const o: { count?: number; share?: ExpertShare; gatePrior?: number; dropout?: number } = {};
-  if (str(p, "experts") !== undefined) o.count = int(p, "experts", 2, 1);
+  if (str(p, "experts") !== undefined) o.count = int(p, "experts", 2, 1, CONFIG_LIMITS.experts);
   if (share) o.share = share as ExpertShare;
   if (str(p, "gate-prior") !== undefined) o.gatePrior = num(p, "gate-prior", 0, (x) => Math.abs(x) <= 20, "in [-20, 20]");
   if (str(p, "expert-dropout") !== undefined) o.dropout = num(p, "expert-dropout", 0, (x) => x >= 0 && x <= 0.9, "in [0, 0.9]");
