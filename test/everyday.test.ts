@@ -107,6 +107,44 @@ describe("predictions a pipeline can use", () => {
   });
 });
 
+describe("data on standard input (--data -)", () => {
+  /** The built CLI in a child process, `input` written to its standard input. */
+  const piped = (input: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> =>
+    new Promise((res) => {
+      const child = spawn(process.execPath, [join(import.meta.dirname, "..", "dist", "cli", "bin.js"), ...args], { stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      child.on("close", (code) => res({ code, out, err }));
+      child.stdin.on("error", () => undefined); // a child that refuses early closes its end
+      child.stdin.end(input);
+    });
+
+  it("predict and eval read it as they read a file; train, which reads its data twice, refuses it", async () => {
+    const m = join(dir, "m-stdin");
+    expect((await run("train", "--train", csv, "--model", m, ...SMALL)).code).toBe(0);
+    const text = readFileSync(valid, "utf8");
+    const fromFile = await run("predict", "--model", m, "--data", valid, "--out", "-", "--keep", "user_id");
+    const fromStdin = await piped(text, "predict", "--model", m, "--data", "-", "--out", "-", "--keep", "user_id", "--threads", "2");
+    expect(fromStdin.code).toBe(0);
+    expect(fromStdin.out).toBe(fromFile.outChunks.join("\n") + "\n");
+    const evalFile = await run("eval", "--model", m, "--data", valid, "--json");
+    const evalStdin = await piped(text, "eval", "--model", m, "--data", "-", "--json");
+    expect(evalStdin.code).toBe(0);
+    expect(JSON.parse(evalStdin.out).metrics).toEqual(JSON.parse(evalFile.outChunks.join("")).metrics);
+    // errors name standard input, with the line
+    const bad = await piped(text.split("\n").slice(0, 3).join("\n") + "\n1,0\n", "predict", "--model", m, "--data", "-", "--out", join(dir, "never.csv"));
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("standard input:4: 2 columns, the header has");
+    expect(existsSync(join(dir, "never.csv"))).toBe(false);
+    const tr = await piped(readFileSync(csv, "utf8"), "train", "--train", "-", "--model", join(dir, "m-from-stdin"), ...SMALL);
+    expect(tr.code).toBe(1);
+    expect(tr.err).toContain("standard input: training data is read twice");
+    expect(existsSync(join(dir, "m-from-stdin"))).toBe(false);
+  });
+});
+
 describe("machine-readable output", () => {
   it("--version, inspect --json, train --json", async () => {
     const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8")) as { version: string };

@@ -10,23 +10,31 @@ import { DataError } from "../data/index.js";
 /** Lines longer than this many characters stop a read (a file with no newline would otherwise fill memory). */
 export const DEFAULT_MAX_LINE = 16 * 1024 * 1024;
 
+/** The path that means standard input (`--data -`), and the name errors give it. */
+export const STDIN = "-";
+export const STDIN_NAME = "standard input";
+
 /**
- * Lines of a text file with 1-based line numbers, streamed (files larger than memory are fine).
+ * Lines of a text file (or of standard input, for the path "-") with 1-based line numbers, streamed (files larger than memory are fine).
  * A line of more than `maxLine` characters raises a DataError naming the file and line; so does a
  * path that is not a readable regular file (a directory, a FIFO would block the read forever).
  * "\n" ends a line; a trailing "\r" is kept (the CSV parser strips it).
  */
-export async function* readLines(path: string, opts: { maxLine?: number } = {}): AsyncGenerator<{ line: string; lineNo: number }> {
+export async function* readLines(pathIn: string, opts: { maxLine?: number } = {}): AsyncGenerator<{ line: string; lineNo: number }> {
   const maxLine = opts.maxLine ?? DEFAULT_MAX_LINE;
-  let st;
-  try {
-    st = await fsp.stat(path);
-  } catch (e) {
-    throw new DataError(path, 0, null, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  const fromStdin = pathIn === STDIN;
+  const path = fromStdin ? STDIN_NAME : pathIn;
+  if (!fromStdin) {
+    let st;
+    try {
+      st = await fsp.stat(path);
+    } catch (e) {
+      throw new DataError(path, 0, null, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    // Character devices are allowed (/dev/stdin); what cannot be read to an end is not.
+    if (!st.isFile() && !st.isCharacterDevice()) throw new DataError(path, 0, null, st.isDirectory() ? "is a directory, not a file" : "is not a regular file");
   }
-  // Character devices are allowed (/dev/stdin); what cannot be read to an end is not.
-  if (!st.isFile() && !st.isCharacterDevice()) throw new DataError(path, 0, null, st.isDirectory() ? "is a directory, not a file" : "is not a regular file");
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream = fromStdin ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
   const decoder = new StringDecoder("utf8");
   let lineNo = 0;
   let pending = ""; // the start of a line not yet ended

@@ -25,7 +25,7 @@ import {
   type Schema,
 } from "../data/index.js";
 import { Dataset, Rng, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type EvalLabels, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
-import { readLines } from "./files.js";
+import { STDIN, STDIN_NAME, readLines } from "./files.js";
 
 /** A data file's format: csv (with the column options), torch-rechub's preprocessed Ali-CCP and AliExpress CSVs, or the raw Ali-CCP release. */
 export type Format = "csv" | "aliccp-csv" | "aliexpress" | "aliccp-raw";
@@ -83,6 +83,8 @@ export interface RowSource {
   schema: Schema;
   /** The file's rows, streamed (constant memory); counts into `stats`. */
   rows(stats?: ReadStats): AsyncGenerator<RawRow>;
+  /** Set for standard input: `rows` can be called once only. */
+  readOnce?: boolean;
 }
 
 /** Read statistics with nothing counted yet. */
@@ -103,19 +105,27 @@ async function firstLine(path: string, maxLine?: number): Promise<string | null>
 
 /** Opens a data file as a row source: its header checked, its schema read (and the `<file>.schema.json` sidecar, if any). */
 export async function openSource(spec: SourceSpec): Promise<RowSource> {
-  if (!existsSync(spec.path)) throw new DataError(spec.path, 0, null, "no such file");
+  const once = spec.path === STDIN; // standard input: one pass, its header read from the same stream
+  const name = once ? STDIN_NAME : spec.path;
+  if (once && spec.format === "aliccp-raw") throw new DataError(name, 0, null, "aliccp-raw joins two files; pass them as files, not on standard input");
+  if (!once && !existsSync(spec.path)) throw new DataError(spec.path, 0, null, "no such file");
   if (spec.format === "aliccp-raw") return openAliccpRaw(spec);
   const lineOpts = spec.maxLine === undefined ? {} : { maxLine: spec.maxLine };
-  const header = await firstLine(spec.path, spec.maxLine);
-  if (header === null || header.trim() === "") throw new DataError(spec.path, 1, null, "empty file (no header row)");
+  const stdinLines = once ? readLines(STDIN, lineOpts) : null;
+  const header = stdinLines ? ((await stdinLines.next()).value?.line ?? null) : await firstLine(spec.path, spec.maxLine);
+  if (header === null || header.trim() === "") throw new DataError(name, 1, null, "empty file (no header row)");
   const delimiter = spec.csv?.delimiter ?? ",";
   const columns = splitCsvLine(header.replace(/^\uFEFF/, ""), delimiter) ?? [];
-  const opts = csvOptionsFor(spec.format, columns, { ...sidecarOptions(spec.path), ...(spec.csv ?? {}) });
-  const parser = new CsvRowParser(header, opts, spec.path);
+  const opts = csvOptionsFor(spec.format, columns, { ...(once ? {} : sidecarOptions(spec.path)), ...(spec.csv ?? {}) });
+  const parser = new CsvRowParser(header, opts, name);
+  let read = false;
   return {
     schema: parser.schema,
+    ...(once ? { readOnce: true } : {}),
     async *rows(stats = emptyStats()) {
-      for await (const { line, lineNo } of readLines(spec.path, lineOpts)) {
+      if (stdinLines && read) throw new DataError(name, 0, null, "standard input can be read only once; save the data to a file");
+      read = true;
+      for await (const { line, lineNo } of stdinLines ?? readLines(spec.path, lineOpts)) {
         if (lineNo === 1 || line === "") continue;
         let row: RawRow;
         try {
@@ -183,6 +193,8 @@ async function openAliccpRaw(spec: SourceSpec): Promise<RowSource> {
 
 /** First pass over training data: vocabularies (or hashing) and dense statistics. */
 export async function fitPreprocessor(src: RowSource, opts: { minCount?: number; hashBuckets?: number; warn?: (message: string) => void } = {}, stats?: ReadStats): Promise<Preprocessor> {
+  // fitting reads the rows once and training reads them again: standard input cannot be both
+  if (src.readOnce) throw new DataError(STDIN_NAME, 0, null, "training data is read twice (the vocabularies, then the rows) and standard input only once; save it to a file");
   const vb = new VocabBuilder(src.schema);
   for await (const r of src.rows(stats)) vb.add(r);
   if (vb.rows === 0) throw new DataError("(training data)", 0, null, "no data rows");

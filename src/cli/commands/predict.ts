@@ -69,7 +69,7 @@ export const command: Command = {
   usage: "esmm predict --model DIR --data FILE --out FILE|- [--gates] [--keep COLS]",
   options: {
       model: { type: "string", help: "checkpoint directory (required)" },
-      data: { type: "string", help: "rows to score; label columns are optional (required)" },
+      data: { type: "string", help: "rows to score, or - for standard input; label columns are optional (required)" },
       out: { type: "string", help: "CSV of pctr,pcvr,pctcvr in row order, or - for standard output (required)" },
       keep: { type: "string", help: "comma-separated input columns to copy into the output first (keys to join the scores back on)" },
       gates: { type: "flag", help: "also write each task's gate weights (esmm-mmoe)" },
