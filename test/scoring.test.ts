@@ -42,6 +42,25 @@ describe("record scoring", () => {
     expect(await sm.score(records(valid).slice(0, 3))).toEqual(got.slice(0, 3));
   });
 
+  it("strict: a misspelt or missing column is an error naming it, not a quiet unseen value", async () => {
+    const sm = await loadModel(model);
+    const { click: _c, conversion: _v, true_pctr: _t, true_pcvr: _u, ...bare } = records(valid)[0] as Record<string, string>;
+    const { user_id: u, ...noUser } = bare;
+    const typo = { ...noUser, userid: u! };
+    const unseen = { ...bare, user_id: "no such user" };
+    // off (the default): the misspelt record scores as the unseen user does
+    expect(sm.scoreSync([typo])).toEqual(sm.scoreSync([unseen]));
+    sm.strict = true;
+    expect(() => sm.scoreSync([bare, typo])).toThrow('record 1: "user_id": missing (strict');
+    expect(() => sm.scoreSync([{ ...bare, userid: "1" }])).toThrow(/record 0: "userid": is not a column of this model \(strict\); it reads .*user_id/);
+    expect(() => sm.scoreSync([{ ...bare, click: "1" }])).toThrow(/record 0: "click": is not a column/); // labels are not features
+    // null states a missing value: the same scores as the record without strict
+    const stated = { ...bare, user_id: null };
+    const strictScores = sm.scoreSync([bare, stated]);
+    sm.strict = false;
+    expect(strictScores).toEqual(sm.scoreSync([bare, noUser]));
+  });
+
   it("maps unseen values to the out-of-vocabulary row, takes bags as text or arrays, needs no labels", async () => {
     const sm = await loadModel(model);
     const base = records(valid)[0]!;

@@ -34,7 +34,15 @@ export class ScoringModel {
     readonly preprocessor: Preprocessor,
   ) {}
 
-  /** The columns a record may carry (the others are ignored): categorical, multi-valued and dense. */
+  /**
+   * Off by default: a column a record lacks reads as a value never seen in training, and a column the
+   * model does not read is ignored, so a misspelt name ("userid") scores quietly as an unseen value.
+   * On: a record must carry every column of `columns` (null or "" states a missing value) and no
+   * other, else a FieldError names the record and the column.
+   */
+  strict = false;
+
+  /** The columns a record may carry (the others are ignored, unless `strict`): categorical, multi-valued and dense. */
   get columns(): { categorical: string[]; multi: string[]; dense: string[] } {
     const s = this.preprocessor.schema;
     return { categorical: [...s.categorical], multi: s.multi.map((m) => m.name), dense: [...s.dense] };
@@ -44,6 +52,11 @@ export class ScoringModel {
     if (r === null || typeof r !== "object" || Array.isArray(r)) throw new FieldError(`record ${index}`, `must be an object of feature values by column, got ${describe(r)}`);
     const s = this.preprocessor.schema;
     const at = (col: string): string => `record ${index}: "${col}"`;
+    if (this.strict) {
+      const known = new Set([...s.categorical, ...s.multi.map((m) => m.name), ...s.dense]);
+      for (const col of known) if (!Object.hasOwn(r, col)) throw new FieldError(at(col), "missing (strict: every column the model reads must be given; null states a missing value)");
+      for (const col of Object.keys(r)) if (!known.has(col)) throw new FieldError(at(col), `is not a column of this model (strict); it reads ${[...known].join(", ")}`);
+    }
     const text = (col: string, v: unknown): string => {
       if (v === null || v === undefined) return "";
       if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") throw new FieldError(at(col), `must be a string, a number or a boolean, got ${describe(v)}`);
