@@ -10,8 +10,9 @@ import { DataError } from "../data/index.js";
 /** Lines longer than this many characters stop a read (a file with no newline would otherwise fill memory). */
 export const DEFAULT_MAX_LINE = 16 * 1024 * 1024;
 
-/** The path that means standard input (`--data -`), and the name errors give it. */
+/** The path that means standard input (`--data -`). */
 export const STDIN = "-";
+/** What errors call standard input in place of a file name ("standard input:4: ..."). */
 export const STDIN_NAME = "standard input";
 
 /**
