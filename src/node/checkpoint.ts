@@ -1,5 +1,5 @@
 /** Checkpoint directories on disk: model.json, weights.safetensors, optimizer.safetensors. */
-import { existsSync, promises as fsp } from "node:fs";
+import { existsSync, promises as fsp, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   Adam,
@@ -86,6 +86,9 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
   // An interrupted swap leaves the previous checkpoint at <dir>.old (see writeDirAtomic).
   const dir = !existsSync(given) && existsSync(`${given}.old`) ? `${given}.old` : given;
   if (!existsSync(dir)) throw new Error(`${dirIn}: no such checkpoint directory`);
+  // a file, or a directory without model.json: say what it is not, rather than which read failed
+  if (!statSync(dir).isDirectory()) throw new Error(`${dirIn}: is a file, not a checkpoint directory`);
+  if (!existsSync(join(dir, "model.json"))) throw new Error(`${dirIn}: is not an esmm-ts checkpoint (no model.json in it)`);
   const text = (await readOr(join(dir, "model.json"), "model.json")).toString("utf8");
   const wb = bytesOf(await readOr(join(dir, WEIGHTS_FILE), "weights"));
   const { model, json, preprocessor } = modelFromCheckpoint(text, wb, dir);
