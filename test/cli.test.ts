@@ -1,5 +1,5 @@
 /** The `esmm` command as a user runs it, in-process: round trips, resume, exit codes, bad input. */
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -96,6 +96,20 @@ describe("exit codes and bad input", () => {
       expect(r.err, flag).toContain(message);
     }
     expect(existsSync(m)).toBe(false);
+    // numbers in options as in data files: decimal notation only ("1e3" yes, "0x10" no)
+    for (const [flag, value, message] of [
+      ["--epochs", "0x2", '--epochs must be an integer >= 1, got "0x2"'],
+      ["--lr", "0x1", '--lr must be a finite number > 0, got "0x1"'],
+      ["--expert-hidden", "256,1e6", '--expert-hidden must be comma-separated integers in [1, 65536], got "256,1e6"'],
+      ["--loss-weights", "1,0b1", "--loss-weights must be two to four finite numbers >= 0"],
+    ] as const) {
+      const r = await run("train", "--train", trainCsv, "--model", m, flag, value);
+      expect(r.code, flag).toBe(2);
+      expect(r.err, flag).toContain(message);
+    }
+    const ok = await run("generate", "--rows", "2e2", "--out", join(dir, "two-hundred.csv"));
+    expect(ok.code).toBe(0);
+    expect(readFileSync(join(dir, "two-hundred.csv"), "utf8").trimEnd().split("\n").length).toBe(201);
   });
 
   const badFile = (name: string, text: string): string => {
@@ -142,6 +156,13 @@ describe("exit codes and bad input", () => {
     writeFileSync(join(m, "model.json"), JSON.stringify(j));
     expect((await run("inspect", "--model", m)).err).toMatch(/format version 99 is not supported/);
     expect((await run("inspect", "--model", join(dir, "nope"))).err).toMatch(/no such checkpoint directory/);
+    // given a data file or some other directory by mistake: what it is not, not which read failed
+    const notCk = join(dir, "not-a-checkpoint");
+    mkdirSync(notCk, { recursive: true });
+    const other = await run("predict", "--model", notCk, "--data", trainCsv, "--out", join(dir, "never.csv"));
+    expect(other.code).toBe(1);
+    expect(other.err).toContain(`${notCk}: is not an esmm-ts checkpoint (no model.json in it)`);
+    expect((await run("inspect", "--model", trainCsv)).err).toContain(`${trainCsv}: is a file, not a checkpoint directory`);
   });
 
   it("a file whose columns differ from the model's is refused", async () => {

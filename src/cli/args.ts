@@ -1,4 +1,6 @@
 /** A small, strict argument parser: `--key value`, `--key=value` and boolean `--flag`. */
+import { parseDecimal } from "../data/index.js";
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -51,7 +53,7 @@ export function need(p: Parsed, key: string): string {
 export function int(p: Parsed, key: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const v = str(p, key);
   if (v === undefined) return fallback;
-  const n = Number(v);
+  const n = parseDecimal(v); // "1e5" is 100000; "0x10" is no number here, as in a data file
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${key} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}, got "${v}"`);
   return n;
 }
@@ -59,9 +61,9 @@ export function int(p: Parsed, key: string, fallback: number, min = 0, max = Num
 export function num(p: Parsed, key: string, fallback: number, check: (n: number) => boolean = Number.isFinite, what = "a finite number"): number {
   const v = str(p, key);
   if (v === undefined) return fallback;
-  const n = Number(v);
+  const n = parseDecimal(v);
   // always finite: "1e999" parses to Infinity, which passes a check like x > 0
-  if (v.trim() === "" || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${key} must be ${what === "a finite number" ? what : `a finite number ${what}`}, got "${v}"`);
+  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`--${key} must be ${what === "a finite number" ? what : `a finite number ${what}`}, got "${v}"`);
   return n;
 }
 

@@ -15,6 +15,7 @@ import {
   fastKernels,
   naiveKernels,
   noGrad,
+  parseDecimal,
   predictParallel,
   train,
   useBackend,
@@ -226,7 +227,7 @@ export async function benchCommand(p: Parsed, io: Io): Promise<void> {
   }
   const cores = cpus().length;
   const threads = (list(p, "threads") ?? (cores >= 2 ? ["1", "2"] : ["1"])).map((t) => {
-    const n = Number(t);
+    const n = parseDecimal(t);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--threads: "${t}" is not a positive integer`);
     return checkThreads(n, "--threads");
   });

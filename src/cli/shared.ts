@@ -23,7 +23,7 @@ import {
   type Schema,
 } from "../index.js";
 import { availableParallelism } from "node:os";
-import { type Preprocessor } from "../data/index.js";
+import { parseDecimal, type Preprocessor } from "../data/index.js";
 import {
   FORMATS,
   checkSchema,
@@ -73,7 +73,7 @@ export function architectureOptions(): Record<string, OptionSpec> {
 /** `normal:0.0001` -> { kind: "normal", std: 0.0001 }. */
 export function embInitOf(v: string, flag = "--emb-init"): EmbeddingInit {
   const m = /^(normal):([^:]+)$/.exec(v.trim());
-  const std = m ? Number(m[2]) : Number.NaN;
+  const std = m ? parseDecimal(m[2]!) : Number.NaN;
   if (!m || !Number.isFinite(std) || std < 0 || std > F32_MAX) throw new UsageError(`${flag} must be normal:STD with a float32 STD >= 0 (e.g. normal:0.0001), got "${v}"`);
   return { kind: "normal", std };
 }
@@ -117,7 +117,7 @@ export function counterfactualOf(p: Parsed, base: CounterfactualConfig = { clip:
 export function lossWeightsOf(p: Parsed): LossWeights | undefined {
   const v = str(p, "loss-weights");
   if (v === undefined) return undefined;
-  const w = v.split(",").map((x) => Number(x.trim()));
+  const w = v.split(",").map(parseDecimal);
   if (w.length < 2 || w.length > 4 || w.some((x) => !Number.isFinite(x) || x < 0)) throw new UsageError(`--loss-weights must be two to four finite numbers >= 0 as ctr,cvr[,counterfactual[,imputation]], got "${v}"`);
   if (w.every((x) => x === 0)) throw new UsageError(`--loss-weights ${v}: every weight is 0, so nothing would be trained`);
   const keys = ["ctr", "cvr", "counterfactual", "imputation"] as const;
@@ -138,8 +138,8 @@ export function sizesOf(p: Parsed, key: string): number[] | undefined {
   if (v === undefined) return undefined;
   if (v.trim() === "") return [];
   return v.split(",").map((x) => {
-    const n = Number(x.trim());
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${key} must be comma-separated positive integers, got "${v}"`);
+    const n = parseDecimal(x);
+    if (!Number.isInteger(n) || n < 1 || n > CONFIG_LIMITS.width) throw new UsageError(`--${key} must be comma-separated integers in [1, ${CONFIG_LIMITS.width}], got "${v}"`);
     return n;
   });
 }
