@@ -227,11 +227,6 @@ export async function loadDataset(src: RowSource, pre: Preprocessor, stats?: Rea
 }
 
 /**
- * A file's metrics for a model, scored while it is read: every 4,096 rows go to orderedScoring (to
- * the workers where there are some, so that reading and scoring overlap; else scored here). The same
- * metrics, bit for bit, as loadDataset and then evaluate (a row's scores are its own).
- */
-/**
  * Scores every row of a source, 4,096 rows to a batch, here or on `workers` (the same bits either
  * way), and hands the scores to `emit` batch by batch in row order. A batch's rows and ids are let go
  * once it is sent: `keep` picks what of it `emit` needs beside the scores (its labels, say), from the
@@ -264,7 +259,11 @@ export async function scoreSource<T, R = never>(
   await scoring.finish();
 }
 
-/** The metrics of a model on a source, read in chunks: only each chunk's label columns outlive its scoring. */
+/**
+ * A file's metrics for a model, scored while it is read (scoreSource: the workers score where there
+ * are some, so that reading and scoring overlap). Only each batch's label columns outlive its
+ * scoring. The same metrics, bit for bit, as loadDataset and then evaluate (a row's scores are its own).
+ */
 export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats } = {}): Promise<EsmmMetrics> {
   const parts: Scores[] = [];
   const labels: EvalLabels[] = [];
