@@ -42,6 +42,14 @@ export class ScoringModel {
    */
   strict = false;
 
+  private known: Set<string> | null = null;
+
+  /** Every column the model reads, built once (the schema never changes): what `strict` checks records against. */
+  private readColumns(): Set<string> {
+    const c = this.columns;
+    return (this.known ??= new Set([...c.categorical, ...c.multi, ...c.dense]));
+  }
+
   /** The columns a record may carry (the others are ignored, unless `strict`): categorical, multi-valued and dense. */
   get columns(): { categorical: string[]; multi: string[]; dense: string[] } {
     const s = this.preprocessor.schema;
@@ -53,7 +61,7 @@ export class ScoringModel {
     const s = this.preprocessor.schema;
     const at = (col: string): string => `record ${index}: "${col}"`;
     if (this.strict) {
-      const known = new Set([...s.categorical, ...s.multi.map((m) => m.name), ...s.dense]);
+      const known = this.readColumns();
       for (const col of known) if (!Object.hasOwn(r, col)) throw new FieldError(at(col), "missing (strict: every column the model reads must be given; null states a missing value)");
       for (const col of Object.keys(r)) if (!known.has(col)) throw new FieldError(at(col), `is not a column of this model (strict); it reads ${[...known].join(", ")}`);
     }
