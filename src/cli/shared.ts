@@ -96,6 +96,11 @@ export function modelChoice(p: Parsed, saved?: EsmmConfig): { bottom: Bottom; ob
   return { bottom: bottom as Bottom, objective: objective as ObjectiveName, counterfactual, embeddingInit };
 }
 
+/** --dim: the embedding width (default 16), within the config's limit. */
+export function dimOf(p: Parsed): number {
+  return int(p, "dim", 16, 1, CONFIG_LIMITS.dim);
+}
+
 /** --experts, --expert-share, --gate-prior (undefined where none is given). */
 export function expertOptionsOf(p: Parsed): { count?: number; share?: ExpertShare; gatePrior?: number; dropout?: number } | undefined {
   const share = str(p, "expert-share");

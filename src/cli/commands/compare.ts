@@ -7,14 +7,14 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
-import { BOTTOMS, CONFIG_LIMITS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
+import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
 import { writeFileAtomic } from "../../node/index.js";
 import { UsageError, int, list, need, str, type Parsed } from "../args.js";
 import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
 import { fixed4, fmtDuration, signed4 } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
-import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, earlyStopOf, embInitOf, sizesOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
+import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
 
@@ -141,7 +141,7 @@ function modelsOf(p: Parsed): Array<{ name: string; spec: ModelSpec }> {
   const lw = lossWeightsOf(p);
   if (lw) shared.lossWeights = lw;
   if (str(p, "ips-clip") !== undefined || p["ips-normalize"] === true) shared.counterfactual = counterfactualOf(p);
-  if (str(p, "dim") !== undefined) shared.dim = int(p, "dim", 16, 1, CONFIG_LIMITS.dim);
+  if (str(p, "dim") !== undefined) shared.dim = dimOf(p);
   const eh = sizesOf(p, "expert-hidden");
   const eo = expertOptionsOf(p);
   if (eo || eh) shared.experts = { ...eo, ...(eh ? { hidden: eh } : {}) };

@@ -1,5 +1,5 @@
 /** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
-import { Adam, CONFIG_LIMITS, Esmm, evaluate, gateUsage, train, type Dataset, type LossWeights } from "../../index.js";
+import { Adam, Esmm, evaluate, gateUsage, train, type Dataset, type LossWeights } from "../../index.js";
 import {
   assertCheckpointWritable,
   emptyStats,
@@ -13,7 +13,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, delimiterOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -81,7 +81,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     }
     if (JSON.stringify(want.counterfactual) !== JSON.stringify(ck.model.config.counterfactual)) throw new UsageError("--ips-clip / --ips-normalize contradict the checkpoint's counterfactual settings");
     if (JSON.stringify(want.embeddingInit) !== JSON.stringify(ck.model.config.embeddingInit)) throw new UsageError(`--emb-init contradicts the checkpoint's ${ck.model.config.embeddingInit.kind}:${ck.model.config.embeddingInit.std}`);
-    if (str(p, "dim") && int(p, "dim", 16, 1, CONFIG_LIMITS.dim) !== ck.model.config.dim) throw new UsageError(`--dim ${str(p, "dim")} contradicts the checkpoint's ${ck.model.config.dim}`);
+    if (str(p, "dim") && dimOf(p) !== ck.model.config.dim) throw new UsageError(`--dim ${str(p, "dim")} contradicts the checkpoint's ${ck.model.config.dim}`);
     const savedNum = (k: string, fallback: number): number => (typeof tr[k] === "number" ? (tr[k] as number) : fallback);
     run = {
       format: (tr.format as Format | undefined) ?? "csv",
@@ -155,7 +155,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
       dense: pre.schema.dense,
       denseMean: pre.denseMean,
       denseStd: pre.denseStd,
-      dim: int(p, "dim", 16, 1, CONFIG_LIMITS.dim),
+      dim: dimOf(p),
       seed: run.seed,
       experts: { ...expertOptionsOf(p), ...(expertHidden ? { hidden: expertHidden } : {}) },
       ...(towerHidden ? { towers: { hidden: towerHidden } } : {}),
