@@ -61,9 +61,8 @@ function printable(s: string): string {
 }
 
 function count(s: string, file: string, line: number, column: string): number {
-  const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
-  if (!Number.isInteger(n) || n < 0) throw new DataError(file, line, column, `"${s}" is not a count`);
-  return n;
+  if (!/^\d+$/.test(s)) throw new DataError(file, line, column, `"${s}" is not a count`); // digits only: not "", "0x1" or "-1"
+  return Number(s);
 }
 
 /** One common_features line -> [index, features]. */

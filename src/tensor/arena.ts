@@ -48,8 +48,9 @@ export class Arena {
 
   /**
    * A zeroed buffer of n floats (with `fill` false, as it is: see allocUnfilled): the one at this
-   * position in the previous run, or a view of its first n floats when it is larger. Sizes that vary from step to step (the distinct ids of a batch) get a
-   * quarter of headroom, so they soon stop needing new buffers.
+   * position in the previous run, or a view of its first n floats when it is larger. Sizes that vary
+   * from step to step (the distinct ids of a batch) get a quarter of headroom, so they soon stop
+   * needing new buffers.
    */
   take(n: number, fill = true): Float32Array {
     const i = this.next++;
