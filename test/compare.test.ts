@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { meanOf, pairedDifference, sampleStd, t975 } from "../src/index.js";
+import { jobCost, jobOrder } from "../src/cli/jobs.js";
+import type { DemoJob } from "../src/cli/demo-run.js";
 import { runCli } from "./helpers.js";
 
 const run = runCli;
@@ -26,6 +28,22 @@ describe("paired statistics", () => {
     expect(t975(4)).toBe(2.776);
     expect(t975(1000)).toBeCloseTo(1.96 + 0.082 * 0.03, 9);
     expect(() => pairedDifference([1], [1, 2])).toThrow("are not pairs");
+  });
+});
+
+describe("the order lanes take jobs in", () => {
+  const job = (variant: string, extra: Partial<DemoJob> = {}): DemoJob => ({ variant, model: { bottom: "shared", objective: "entire-space" }, trainRows: 1000, validRows: 200, testRows: 1000, epochs: 2, batch: 64, lr: 1e-3, seed: 1, sim: { seed: 7, ctr: 1, cvr: 1, bias: 1 }, ...extra });
+  it("counts rows passed through the model: training 3x, each epoch's validation, the test and the A/B candidates", () => {
+    // (3 * 1000 * 2 + 200 * 2 + 1000) rows, times 2 nets (one per task)
+    expect(jobCost(job("a"))).toBe(2 * 7400);
+    expect(jobCost(job("a", { abtest: { sessions: 10, candidates: 50, top: 5, seed: 1 } }))).toBe(2 * (7400 + 500));
+    expect(jobCost(job("a", { model: { bottom: "mmoe", objective: "entire-space", experts: { count: 4 } } }))).toBe(4 * 7400);
+  });
+  it("takes the most work first and keeps the given order among equals", () => {
+    const ab = { abtest: { sessions: 10, candidates: 50, top: 5, seed: 1 } };
+    // the demo's shape: each model's first seed plays the A/B test
+    const jobs = [job("m", ab), job("m"), job("m"), job("e", ab), job("e"), job("e", { epochs: 3 })];
+    expect(jobOrder(jobs)).toEqual([5, 0, 3, 1, 2, 4]);
   });
 });
 
