@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { meanOf, pairedDifference, sampleStd, t975 } from "../src/index.js";
-import { jobCost, jobOrder } from "../src/cli/jobs.js";
+import { jobCost, planLanes } from "../src/cli/jobs.js";
 import type { DemoJob } from "../src/cli/demo-run.js";
 import { runCli } from "./helpers.js";
 
@@ -39,11 +39,17 @@ describe("the order lanes take jobs in", () => {
     expect(jobCost(job("a", { abtest: { sessions: 10, candidates: 50, top: 5, seed: 1 } }))).toBe(2 * (7400 + 500));
     expect(jobCost(job("a", { model: { bottom: "mmoe", objective: "entire-space", experts: { count: 4 } } }))).toBe(4 * 7400);
   });
-  it("takes the most work first and keeps the given order among equals", () => {
-    const ab = { abtest: { sessions: 10, candidates: 50, top: 5, seed: 1 } };
-    // the demo's shape: each model's first seed plays the A/B test
-    const jobs = [job("m", ab), job("m"), job("m"), job("e", ab), job("e"), job("e", { epochs: 3 })];
-    expect(jobOrder(jobs)).toEqual([5, 0, 3, 1, 2, 4]);
+  it("plans lanes of about equal work where taking the most work first leaves one lane a job more", () => {
+    // most work first to the least loaded lane: [3, 2, 2] = 7 and [3, 2] = 5; one swap gives 6 and 6
+    expect(planLanes([3, 3, 2, 2, 2], 2)).toEqual([[2, 3, 4], [0, 1]]);
+    // the demo's shape (each model's first seed also plays the A/B test): those three and one more
+    // on one lane, the five others on the other, each lane the most work first, ties in job order
+    const ab = { abtest: { sessions: 2000, candidates: 50, top: 10, seed: 1 } };
+    const demo = ["m", "e", "b"].flatMap((v) => [job(v, { ...ab, trainRows: 100_000, validRows: 20_000, testRows: 100_000 }), job(v, { trainRows: 100_000, validRows: 20_000, testRows: 100_000 }), job(v, { trainRows: 100_000, validRows: 20_000, testRows: 100_000 })]);
+    expect(planLanes(demo.map(jobCost), 2)).toEqual([[0, 3, 6, 7], [1, 2, 4, 5, 8]]);
+    // every job planned once, whatever the lanes
+    for (const lanes of [1, 3, 4, 12]) expect(planLanes(demo.map(jobCost), lanes).flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(planLanes([5, 1, 1], 3)).toEqual([[0], [1], [2]]);
   });
 });
 

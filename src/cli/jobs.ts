@@ -87,21 +87,63 @@ export function jobCost(job: DemoJob): number {
   return rows * (job.model.bottom === "mmoe" ? (job.model.experts?.count ?? 2) : 2);
 }
 
+/** The lane of least (most) load; ties to the first. */
+const laneOf = (load: readonly number[], most: boolean): number => load.reduce((best, x, l) => ((most ? x > load[best]! : x < load[best]!) ? l : best), 0);
+
 /**
- * The order in which lanes take jobs: the most work first (ties in the given order). Lanes take the
- * next job as they finish one, so what is left at the end, when some lanes have nothing more to
- * take, is the cheapest work. Measured on the demo (9 jobs, 2 lanes, the 3 with an A/B test about 1 s
- * longer than the rest): 35.3 s against 36.5 s in the given order (docs/results.md).
+ * Job indices split into `lanes` queues of about equal total cost, each queue the most work first
+ * (ties in the given order). Jobs go one by one, the most work first, to the least loaded lane (the
+ * longest-processing-time rule); then, while it lowers the larger of the two loads, a job moves from
+ * the busiest lane to another, or swaps with a cheaper one there (each such change shrinks the sum of
+ * squared loads, so this ends).
+ *
+ * Why not one queue that every lane takes from as it finishes (what the rule alone amounts to): with
+ * nine jobs of about 7 s on two lanes (the demo), one lane ends with a fifth job while the other
+ * idles for most of it, whatever the order. Planned, the three jobs that also play the A/B test
+ * (about 1 s longer) and one other go to one lane and five plain ones to the other.
  */
-export function jobOrder(jobs: readonly DemoJob[]): number[] {
-  const cost = jobs.map(jobCost);
-  return jobs.map((_, i) => i).sort((a, b) => cost[b]! - cost[a]! || a - b);
+export function planLanes(costs: readonly number[], lanes: number): number[][] {
+  const plan: number[][] = Array.from({ length: lanes }, () => []);
+  const load: number[] = new Array<number>(lanes).fill(0);
+  const byCost = (a: number, b: number): number => costs[b]! - costs[a]! || a - b;
+  for (const i of costs.map((_, i) => i).sort(byCost)) {
+    const l = laneOf(load, false);
+    plan[l]!.push(i);
+    load[l]! += costs[i]!;
+  }
+  /** Moves `c` of cost from lane hi to lane lo if both then carry less than hi does now. */
+  const better = (hi: number, lo: number, c: number): boolean => c > 0 && load[lo]! + c < load[hi]!;
+  for (let changed = true; changed; ) {
+    changed = false;
+    const hi = laneOf(load, true);
+    search: for (let lo = 0; lo < lanes; lo++) {
+      if (lo === hi) continue;
+      for (const [x, i] of plan[hi]!.entries()) {
+        // y: where i goes in lane lo, at its end (a move) or in place of a cheaper job there (a swap)
+        const y = better(hi, lo, costs[i]!) ? plan[lo]!.length : plan[lo]!.findIndex((j) => better(hi, lo, costs[i]! - costs[j]!));
+        if (y < 0) continue;
+        const j = plan[lo]![y]; // undefined for a move
+        const c = costs[i]! - (j === undefined ? 0 : costs[j]!);
+        if (j === undefined) plan[hi]!.splice(x, 1);
+        else plan[hi]![x] = j;
+        plan[lo]![y] = i;
+        load[hi]! -= c;
+        load[lo]! += c;
+        changed = true;
+        break search;
+      }
+    }
+  }
+  for (const q of plan) q.sort(byCost);
+  return plan;
 }
 
 /**
- * Each job on one of `workers` threads (0: all inline, one after another, in the given order), the
- * most work first (see jobOrder). A job's result does not depend on where or when it ran: each model
- * trains on one thread with its own seed.
+ * Each job on one of `workers` threads (0: all inline, one after another, in the given order). The
+ * jobs are planned onto the threads by their cost (see planLanes); a thread whose queue runs dry
+ * takes the cheapest job not yet started from the queue with the most work left, so a job that runs
+ * longer than its estimate delays no more than its own lane. A job's result does not depend on where
+ * or when it ran: each model trains on one thread with its own seed.
  */
 export async function runJobs(jobs: readonly DemoJob[], workers: number, onProgress: (m: string) => void, onDone: (job: DemoJob, r: DemoResult) => void = () => undefined): Promise<DemoResult[]> {
   const results: DemoResult[] = new Array(jobs.length);
@@ -117,14 +159,20 @@ export async function runJobs(jobs: readonly DemoJob[], workers: number, onProgr
     }
     return results;
   }
-  const order = jobOrder(jobs);
-  let next = 0;
+  const costs = jobs.map(jobCost);
+  const queues = planLanes(costs, Math.min(workers, jobs.length));
+  const left = (q: number[]): number => q.reduce((s, i) => s + costs[i]!, 0);
+  /** The lane's next job: the front of its own queue, else the back of the queue with the most work left. */
+  const nextJob = (mine: number[]): number | undefined => {
+    if (mine.length > 0) return mine.shift();
+    const most = queues.reduce((best, q) => (left(q) > left(best) ? q : best), mine);
+    return most.pop();
+  };
   // one thread per lane for all its jobs: a thread starts once, and its jobs share the data it loaded
-  const lane = async (): Promise<void> => {
+  const lane = async (mine: number[]): Promise<void> => {
     const w = new JobWorker();
     try {
-      while (next < order.length) {
-        const i = order[next++]!;
+      for (let i = nextJob(mine); i !== undefined; i = nextJob(mine)) {
         results[i] = await w.run(jobs[i]!, onProgress);
         onDone(jobs[i]!, results[i]!);
       }
@@ -132,6 +180,6 @@ export async function runJobs(jobs: readonly DemoJob[], workers: number, onProgr
       await w.close();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(workers, jobs.length) }, lane));
+  await Promise.all(queues.map(lane));
   return results;
 }
