@@ -45,7 +45,8 @@ describe("the order lanes take jobs in", () => {
     // the demo's shape (each model's first seed also plays the A/B test): those three and one more
     // on one lane, the five others on the other, each lane the most work first, ties in job order
     const ab = { abtest: { sessions: 2000, candidates: 50, top: 10, seed: 1 } };
-    const demo = ["m", "e", "b"].flatMap((v) => [job(v, { ...ab, trainRows: 100_000, validRows: 20_000, testRows: 100_000 }), job(v, { trainRows: 100_000, validRows: 20_000, testRows: 100_000 }), job(v, { trainRows: 100_000, validRows: 20_000, testRows: 100_000 })]);
+    const sizes = { trainRows: 100_000, validRows: 20_000, testRows: 100_000 };
+    const demo = ["m", "e", "b"].flatMap((v) => [job(v, { ...sizes, ...ab }), job(v, sizes), job(v, sizes)]);
     expect(planLanes(demo.map(jobCost), 2)).toEqual([[0, 3, 6, 7], [1, 2, 4, 5, 8]]);
     // every job planned once, whatever the lanes
     for (const lanes of [1, 3, 4, 12]) expect(planLanes(demo.map(jobCost), lanes).flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);

@@ -1,5 +1,6 @@
 /** Runs training jobs (src/cli/demo-run.ts) on worker threads, one model per worker, results in job order. */
 import { Worker } from "node:worker_threads";
+import { DEFAULT_EXPERTS } from "../index.js";
 import { compiledScript } from "../node/index.js";
 import { runDemoJob, type DemoJob, type DemoResult } from "./demo-run.js";
 import { int, num, type Parsed } from "./args.js";
@@ -84,7 +85,7 @@ class JobWorker {
  */
 export function jobCost(job: DemoJob): number {
   const rows = 3 * job.trainRows * job.epochs + job.validRows * job.epochs + job.testRows + (job.abtest ? job.abtest.sessions * job.abtest.candidates : 0);
-  return rows * (job.model.bottom === "mmoe" ? (job.model.experts?.count ?? 2) : 2);
+  return rows * (job.model.bottom === "mmoe" ? (job.model.experts?.count ?? DEFAULT_EXPERTS.count) : 2);
 }
 
 /** The lane of least (most) load; ties to the first. */
@@ -111,7 +112,7 @@ export function planLanes(costs: readonly number[], lanes: number): number[][] {
     plan[l]!.push(i);
     load[l]! += costs[i]!;
   }
-  /** Moves `c` of cost from lane hi to lane lo if both then carry less than hi does now. */
+  /** Whether moving `c` of cost from lane hi to lane lo leaves both carrying less than hi does now. */
   const better = (hi: number, lo: number, c: number): boolean => c > 0 && load[lo]! + c < load[hi]!;
   for (let changed = true; changed; ) {
     changed = false;

@@ -58,7 +58,7 @@ export function modelOptions(): Record<string, OptionSpec> {
 /** The settings of a model beyond its bottom and objective (esmm train; esmm compare applies them to every model). */
 export function architectureOptions(): Record<string, OptionSpec> {
   return {
-    experts: { type: "string", help: "mmoe bottom: number of experts (default 2)" },
+    experts: { type: "string", help: `mmoe bottom: number of experts (default ${DEFAULT_EXPERTS.count})` },
     "expert-share": { type: "string", help: `mmoe bottom: owned (expert e is trained by task e mod 2 only, ctr 0, cvr 1; default), all (every task trains every expert: plain MMoE) or cgc (experts 0, 1 owned, 2 and up shared)` },
     "gate-prior": { type: "string", help: `mmoe bottom: initial gate logit each task gives its own experts (default ${DEFAULT_EXPERTS.gatePrior}; 0: even)` },
     "expert-dropout": { type: "string", help: "mmoe bottom: while training, drop each expert's output for a row with this probability (default 0)" },
@@ -106,7 +106,7 @@ export function expertOptionsOf(p: Parsed): { count?: number; share?: ExpertShar
   const share = str(p, "expert-share");
   if (share !== undefined && !EXPERT_SHARES.includes(share as ExpertShare)) throw new UsageError(`--expert-share must be one of ${EXPERT_SHARES.join(", ")}, got "${share}"`);
   const o: { count?: number; share?: ExpertShare; gatePrior?: number; dropout?: number } = {};
-  if (str(p, "experts") !== undefined) o.count = int(p, "experts", 2, 1, CONFIG_LIMITS.experts);
+  if (str(p, "experts") !== undefined) o.count = int(p, "experts", DEFAULT_EXPERTS.count, 1, CONFIG_LIMITS.experts);
   if (share) o.share = share as ExpertShare;
   if (str(p, "gate-prior") !== undefined) o.gatePrior = num(p, "gate-prior", 0, (x) => Math.abs(x) <= 20, "in [-20, 20]");
   if (str(p, "expert-dropout") !== undefined) o.dropout = num(p, "expert-dropout", 0, (x) => x >= 0 && x <= 0.9, "in [0, 0.9]");

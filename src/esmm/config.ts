@@ -146,8 +146,8 @@ export const CONFIG_LIMITS = {
 export type ExpertShare = "all" | "owned" | "cgc";
 /** Every `ExpertShare`. */
 export const EXPERT_SHARES: readonly ExpertShare[] = ["all", "owned", "cgc"];
-/** The mmoe bottom's default remedies (see `EsmmConfig.experts`). */
-export const DEFAULT_EXPERTS = { share: "owned" as ExpertShare, gatePrior: 3 };
+/** The mmoe bottom's defaults: how many experts, and its remedies (see `EsmmConfig.experts`). */
+export const DEFAULT_EXPERTS = { count: 2, share: "owned" as ExpertShare, gatePrior: 3 };
 
 const KNOWN_KEYS = new Set(["preset", "bottom", "objective", "counterfactual", "fields", "dense", "denseMean", "denseStd", "dim", "experts", "towers", "embeddingInit", "seed", "variant"]);
 
@@ -202,7 +202,7 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
     denseStd: floats(opt(c.denseStd, dense.map(() => 1)), "config.denseStd", true),
     dim: expectInt(opt(c.dim, 16), "config.dim", 1, L.dim),
     experts: {
-      count: expectInt(opt(experts.count, 2), "config.experts.count", 1, L.experts),
+      count: expectInt(opt(experts.count, DEFAULT_EXPERTS.count), "config.experts.count", 1, L.experts),
       hidden: widths(opt(experts.hidden, [256, 128]), "config.experts.hidden", 1),
       share: expectOneOf(opt(experts.share, DEFAULT_EXPERTS.share), "config.experts.share", EXPERT_SHARES),
       gatePrior: expectFloat(opt(experts.gatePrior, DEFAULT_EXPERTS.gatePrior), "config.experts.gatePrior", { min: -20, max: 20 }),
