@@ -60,6 +60,24 @@ describe("the module builder", () => {
     expect([ex.relu(-2), ex.relu(3)]).toEqual([0, 3]);
   });
 
+  it("names its functions in a name section: subsection 1, (index, name) pairs in definition order", () => {
+    const m = new ModuleBuilder();
+    m.fn("one", [], [I32], (f) => f.i32(1));
+    m.fn("ab", [], [I32], (f) => f.i32(2));
+    const bytes = m.toBytes();
+    // by hand: "name" (4, n a m e), subsection 1 of 10 bytes: 2 entries, (0, 3 "one"), (1, 2 "ab")
+    const section = [4, ...Array.from("name", (c) => c.charCodeAt(0)), 1, 10, 2, 0, 3, ...Array.from("one", (c) => c.charCodeAt(0)), 1, 2, ...Array.from("ab", (c) => c.charCodeAt(0))];
+    expect(Array.from(bytes.subarray(bytes.length - section.length - 2))).toEqual([0, section.length, ...section]);
+    if (!wasmSimdSupported()) return;
+    const mod = new WebAssembly.Module(bytes);
+    expect(WebAssembly.Module.customSections(mod, "name").map((b) => b.byteLength)).toEqual([section.length - 5]);
+    // the kernel module names every function it exports (the profile and stack traces read them)
+    const kernels = new WebAssembly.Module(gemmModuleBytes());
+    const [names] = WebAssembly.Module.customSections(kernels, "name");
+    const text = new TextDecoder().decode(names);
+    for (const e of WebAssembly.Module.exports(kernels)) if (e.kind === "function") expect(text).toContain(e.name);
+  });
+
   it("the kernel module validates", () => {
     if (!wasmSimdSupported()) return;
     expect(WebAssembly.validate(gemmModuleBytes())).toBe(true);

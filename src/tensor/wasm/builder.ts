@@ -350,6 +350,10 @@ export class ModuleBuilder {
     const limits = m.shared ? [0x03, ...uleb(m.initialPages), ...uleb(m.maximumPages ?? 65536)] : m.maximumPages !== undefined ? [0x01, ...uleb(m.initialPages), ...uleb(m.maximumPages)] : [0x00, ...uleb(m.initialPages)];
     const imports = [...uleb(1), ...utf8("env"), ...utf8("memory"), 0x02, ...limits];
     const exports = [...uleb(this.fns.length), ...this.fns.flatMap((f, i) => [...utf8(f.name), 0x00, ...uleb(i)])];
+    // the custom "name" section, subsection 1 (function names): profilers and stack traces then show
+    // "kernelRows" where they would show "wasm-function[3]"; an engine may ignore it
+    const functionNames = [...uleb(this.fns.length), ...this.fns.flatMap((f, i) => [...uleb(i), ...utf8(f.name)])];
+    const names = [...utf8("name"), 0x01, ...uleb(functionNames.length), ...functionNames];
     return Uint8Array.from([
       0x00, 0x61, 0x73, 0x6d, // "\0asm"
       0x01, 0x00, 0x00, 0x00, // version 1
@@ -358,6 +362,7 @@ export class ModuleBuilder {
       ...section(3, [...uleb(this.fns.length), ...typeOf.flatMap((t) => uleb(t))]),
       ...section(7, exports),
       ...section(10, [...uleb(this.fns.length), ...this.fns.flatMap((f) => f.encode())]),
+      ...section(0, names), // custom sections may follow the others
     ]);
   }
 }
