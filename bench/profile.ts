@@ -2,7 +2,7 @@
  * Where a training step's time goes: `npm run profile` runs 20 steps of the reference workload (bench
  * size, the default backend, in a step arena as train() runs them) under V8's sampling profiler
  * (node --cpu-prof), then prints self time by function, as a share of the time spent inside the steps
- * (building the model and its batches, about a tenth of the process, is left out).
+ * (building the model and its batches is left out).
  * `ESMM_BACKEND=ts npm run profile` for another backend.
  */
 import { readFileSync, readdirSync } from "node:fs";
