@@ -166,8 +166,7 @@ export async function runJobs(jobs: readonly DemoJob[], workers: number, onProgr
   /** The lane's next job: the front of its own queue, else the back of the queue with the most work left. */
   const nextJob = (mine: number[]): number | undefined => {
     if (mine.length > 0) return mine.shift();
-    const most = queues.reduce((best, q) => (left(q) > left(best) ? q : best), mine);
-    return most.pop();
+    return queues[laneOf(queues.map(left), true)]!.pop();
   };
   // one thread per lane for all its jobs: a thread starts once, and its jobs share the data it loaded
   const lane = async (mine: number[]): Promise<void> => {
