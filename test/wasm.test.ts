@@ -66,7 +66,8 @@ describe("the module builder", () => {
     m.fn("ab", [], [I32], (f) => f.i32(2));
     const bytes = m.toBytes();
     // by hand: "name" (4, n a m e), subsection 1 of 10 bytes: 2 entries, (0, 3 "one"), (1, 2 "ab")
-    const section = [4, ...Array.from("name", (c) => c.charCodeAt(0)), 1, 10, 2, 0, 3, ...Array.from("one", (c) => c.charCodeAt(0)), 1, 2, ...Array.from("ab", (c) => c.charCodeAt(0))];
+    const ascii = (s: string): number[] => Array.from(s, (c) => c.charCodeAt(0));
+    const section = [4, ...ascii("name"), 1, 10, 2, 0, 3, ...ascii("one"), 1, 2, ...ascii("ab")];
     expect(Array.from(bytes.subarray(bytes.length - section.length - 2))).toEqual([0, section.length, ...section]);
     if (!wasmSimdSupported()) return;
     const mod = new WebAssembly.Module(bytes);
