@@ -13,6 +13,8 @@
  * caller who keeps a step's outputs must copy them. Gradients of leaves (parameters, inputs) never
  * come from an arena: they live across steps. Outside any run, allocF32 is `new Float32Array(n)`.
  */
+import { kernels } from "./kernels/index.js";
+
 /** Returns a dropped arena's buffers to the backend that lent them (see Kernels.alloc). */
 const lent = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<Array<() => void>>((releases) => releases.forEach((r) => r())) : null;
 
@@ -85,8 +87,6 @@ export class Arena {
 }
 
 let current: Arena | null = null;
-import { kernels, type GemmOpts } from "./kernels/index.js";
-import type { Tensor } from "./tensor.js";
 
 /** n zeroed floats: from the running arena, or new. */
 export function allocF32(n: number): Float32Array {
@@ -104,17 +104,6 @@ export function allocUnfilled(n: number): Float32Array {
   const b = current ? current.take(n, false) : new Float32Array(n);
   if (poison) b.fill(NaN);
   return b;
-}
-
-/**
- * gemm(a, b) added into t's gradient. An intermediate's first contribution in a backward pass
- * overwrites a buffer taken unfilled instead of adding into zeros; every later one adds, and so does
- * every leaf's (leaves keep their gradients across backward calls).
- */
-export function gemmIntoGrad(t: Tensor, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts = {}): void {
-  const first = t.grad === null && t.node !== null && !t.sparse;
-  if (first) t.grad = allocUnfilled(t.size);
-  kernels.gemm(t.gradBuffer(), a, b, m, n, k, { ...o, accumulate: !first });
 }
 
 let poison = false;
