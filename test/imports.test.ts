@@ -43,3 +43,49 @@ describe("import direction", () => {
     });
   }
 });
+
+/** The files under src and, for each, the files its relative imports resolve to. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of files(SRC)) {
+    const to = importsOf(file).filter((s) => s.startsWith(".")).map((s) => join(file, "..", s).replace(/\.js$/, ".ts"));
+    graph.set(file, to);
+  }
+  return graph;
+}
+
+/** A cycle of imports (its files, the first repeated at the end), or null where there is none. */
+export function findCycle(graph: Map<string, string[]>): string[] | null {
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const visit = (f: string): string[] | null => {
+    if (state.get(f) === "done") return null;
+    if (state.get(f) === "open") return [...path.slice(path.indexOf(f)), f];
+    state.set(f, "open");
+    path.push(f);
+    for (const g of graph.get(f) ?? []) {
+      const c = visit(g);
+      if (c) return c;
+    }
+    path.pop();
+    state.set(f, "done");
+    return null;
+  };
+  for (const f of graph.keys()) {
+    const c = visit(f);
+    if (c) return c;
+  }
+  return null;
+}
+
+describe("import cycles", () => {
+  it("finds a cycle where there is one, and none in a chain", () => {
+    expect(findCycle(new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]]]))).toEqual(["a", "b", "c", "a"]);
+    expect(findCycle(new Map([["a", ["b"]], ["b", ["c"]], ["c", []]]))).toBe(null);
+  });
+
+  it("no file under src imports itself through others (a module can be read before the ones it needs)", () => {
+    const cycle = findCycle(importGraph());
+    expect(cycle?.map((f) => f.slice(SRC.length + 1)) ?? null).toBe(null);
+  });
+});

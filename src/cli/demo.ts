@@ -7,7 +7,7 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { AppStoreSimulator, PRESETS, PRESET_NAMES, drawSessions, summariseArms, type AbSettings, type Preset } from "../index.js";
-import { COMPARE_METRICS, compareTable, summarise } from "./commands/compare.js";
+import { COMPARE_METRICS, compareTable, summarise } from "./comparison.js";
 import { abTable, builtInArm } from "./commands/abtest.js";
 import { writeFileAtomic } from "../node/index.js";
 import { UsageError, int, str, type OptionSpec, type Parsed } from "./args.js";

@@ -3,9 +3,9 @@
  * plot drawn as inline SVG (no script, no external file, opens anywhere).
  */
 import type { DemoResult } from "./demo-run.js";
-import type { Comparison } from "./commands/compare.js";
+import type { Comparison } from "./comparison.js";
 import type { ArmSummary } from "../index.js";
-import { COMPARE_METRICS } from "./commands/compare.js";
+import { COMPARE_METRICS } from "./comparison.js";
 import { fixed4, metricRows, signed4, signedPct } from "./format.js";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];

@@ -7,83 +7,17 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
-import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, meanOf, modelName, pairedDifference, sampleStd, type Bottom, type EsmmMetrics, type ObjectiveName, type PairedDifference, type Preset } from "../../index.js";
+import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, modelName, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
 import { writeFileAtomic } from "../../node/index.js";
 import { UsageError, int, list, need, str, type Parsed } from "../args.js";
-import type { DemoJob, DemoResult, ModelSpec } from "../demo-run.js";
-import { fixed4, fmtDuration, signed4 } from "../format.js";
+import type { DemoJob, ModelSpec } from "../demo-run.js";
+import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
 import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
-
-/** What a comparison reports, in order: the four AUCs of the issue of record, then the log losses. */
-export const COMPARE_METRICS: ReadonlyArray<{ key: string; label: string; get: (m: EsmmMetrics) => number | null; higherIsBetter: boolean }> = [
-  { key: "cvrAucEntireSpace", label: "CVR AUC, entire space (vs true pCVR)", get: (m) => m.truth?.cvrAucEntireSpace ?? null, higherIsBetter: true },
-  { key: "cvrAuc", label: "CVR AUC on clicks", get: (m) => m.cvrAuc, higherIsBetter: true },
-  { key: "ctcvrAuc", label: "CTCVR AUC", get: (m) => m.ctcvrAuc, higherIsBetter: true },
-  { key: "ctrAuc", label: "CTR AUC", get: (m) => m.ctrAuc, higherIsBetter: true },
-  { key: "ctcvrLogLoss", label: "CTCVR log loss", get: (m) => m.ctcvrLogLoss, higherIsBetter: false },
-];
-
-export interface ModelSummary {
-  name: string;
-  spec: ModelSpec;
-  /** Per metric: each seed's value, their mean and sample std, and the paired difference vs each baseline (null against itself). */
-  metrics: Record<string, { values: number[]; mean: number; std: number; vs: Record<string, PairedDifference | null> }>;
-  bestEpochs: number[];
-  seconds: number;
-}
-
-export interface Comparison {
-  baselines: string[];
-  seeds: number[];
-  setup: Record<string, string | number>;
-  models: ModelSummary[];
-}
-
-/** Gathers per-seed results into summaries and paired differences against each of `baselines`. */
-export function summarise(names: string[], specs: ModelSpec[], seeds: number[], results: DemoResult[], baselines: string[], setup: Comparison["setup"]): Comparison {
-  const at = (mi: number, si: number): DemoResult => results[mi * seeds.length + si]!;
-  const values = (mi: number, get: (m: EsmmMetrics) => number | null): number[] => seeds.map((_, si) => get(at(mi, si).test) ?? Number.NaN);
-  const models = names.map((name, mi) => {
-    const metrics: ModelSummary["metrics"] = {};
-    for (const m of COMPARE_METRICS) {
-      const v = values(mi, m.get);
-      const vs: Record<string, PairedDifference | null> = {};
-      for (const b of baselines) {
-        const bi = names.indexOf(b);
-        vs[b] = mi === bi ? null : pairedDifference(values(bi, m.get), v);
-      }
-      metrics[m.key] = { values: v, mean: meanOf(v), std: sampleStd(v), vs };
-    }
-    return { name, spec: specs[mi]!, metrics, bestEpochs: seeds.map((_, si) => at(mi, si).bestEpoch + 1), seconds: seeds.reduce((s, _, si) => s + at(mi, si).seconds, 0) };
-  });
-  return { baselines, seeds, setup, models };
-}
-
-
-/** The plain-text tables: one block per metric, a row per model. */
-export function compareTable(c: Comparison, metrics = COMPARE_METRICS): string {
-  const out: string[] = [];
-  const w = Math.max(8, ...c.models.map((m) => m.name.length));
-  for (const metric of metrics) {
-    out.push(`${metric.label} (${c.seeds.length} seeds; ${metric.higherIsBetter ? "higher" : "lower"} is better)`);
-    const cell = 32;
-    out.push(`  ${"model".padEnd(w)}  ${"mean".padStart(7)}  ${"std".padStart(6)}  ${c.baselines.map((b) => `vs ${b} (paired, 95%)`.padEnd(cell)).join("  ")}`.trimEnd());
-    for (const m of c.models) {
-      const s = m.metrics[metric.key]!;
-      const cells = c.baselines.map((b) => {
-        const d = s.vs[b];
-        return (d ? `${signed4(d.mean)} [${signed4(d.lo)}, ${signed4(d.hi)}]${d.lo > 0 ? " >" : d.hi < 0 ? " <" : ""}` : "(baseline)").padEnd(cell);
-      });
-      out.push(`  ${m.name.padEnd(w)}  ${fixed4(s.mean).padStart(7)}  ${fixed4(s.std).padStart(6)}  ${cells.join("  ")}`.trimEnd());
-    }
-    out.push("");
-  }
-  return out.join("\n");
-}
+import { compareTable, summarise } from "../comparison.js";
 
 /**
  * --models FILE: a JSON array of models, each `{ "name": ..., "preset": ... | "bottom": ..., "objective": ...,
