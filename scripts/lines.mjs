@@ -31,6 +31,7 @@ export const SPEED_CODE = [
   "src/tensor/wasm/builder.ts",
   "src/tensor/wasm/gemm.ts",
   "src/tensor/arena.ts",
+  "src/tensor/gemm-grad.ts",
   "src/tensor/unique.ts",
   "src/autograd/ops/fields.ts",
   "src/esmm/parallel.ts",

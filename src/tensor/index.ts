@@ -1,7 +1,8 @@
-export { Tensor, tensor, zeros, ones, full, randUniform, randNormal, denseGrad, gemmIntoGrad } from "./tensor.js";
+export { Tensor, tensor, zeros, ones, full, randUniform, randNormal, denseGrad } from "./tensor.js";
 export type { GraphNode, RowSparse, TensorOptions } from "./tensor.js";
 export { Rng } from "./rng.js";
 export { Arena, allocF32, allocLasting, allocUnfilled, poisonUnfilled } from "./arena.js";
+export { gemmIntoGrad } from "./gemm-grad.js";
 export * from "./init.js";
 export * from "./shape.js";
 export { kernels, useKernels, useBackend, backendName, BACKENDS, naiveKernels, fastKernels, wasmKernels, wasmFmaKernels, wasmSimdSupported, wasmFmaSupported, wasmWarmup, sigmoidScalar, softplusScalar } from "./kernels/index.js";

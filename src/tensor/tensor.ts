@@ -5,7 +5,7 @@
  * Ids (embedding lookups) are plain Int32Arrays, never tensors: they carry no gradient.
  */
 import { allocF32, allocLasting, allocUnfilled } from "./arena.js";
-import { kernels, type GemmOpts } from "./kernels/index.js";
+import { kernels } from "./kernels/index.js";
 import { Rng } from "./rng.js";
 import { checkShape, fmt, sizeOf, type Shape } from "./shape.js";
 import { FirstAppearance } from "./unique.js";
@@ -211,17 +211,6 @@ export function denseGrad(t: Tensor): Float32Array {
     for (let d = 0; d < D; d++) out[g.rows[i]! * D + d] = g.values[i * D + d]!;
   }
   return out;
-}
-
-/**
- * gemm(a, b) added into t's gradient. An intermediate's first contribution in a backward pass
- * overwrites a buffer taken unfilled instead of adding into zeros; every later one adds, and so does
- * every leaf's (leaves keep their gradients across backward calls).
- */
-export function gemmIntoGrad(t: Tensor, a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOpts = {}): void {
-  const first = t.grad === null && t.node !== null && !t.sparse;
-  if (first) t.grad = allocUnfilled(t.size);
-  kernels.gemm(t.gradBuffer(), a, b, m, n, k, { ...o, accumulate: !first });
 }
 
 type Nested = number | readonly Nested[];
