@@ -64,20 +64,17 @@ const matMulT = tf.customGrad((x, w, save) => {
     gradFunc: (dy, [xs, ws]) => [tf.matMul(dy, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy)],
   };
 });
-/** The two ways of writing the model's products and lookups (`--matmul-grad`). */
-const WAYS = {
-  transposed: { product: matMulT, gather: gatherRows },
-  tfjs: { product: (x, w) => tf.matMul(x, w), gather: gatherRows },
-};
+/** The two ways of writing the model's products (`--matmul-grad`): the same values, different gradients' cost. */
+const PRODUCTS = { transposed: matMulT, tfjs: (x, w) => tf.matMul(x, w) };
 const matMulGrad = arg("matmul-grad", "transposed");
-if (matMulGrad !== "transposed" && matMulGrad !== "tfjs") throw new Error(`--matmul-grad: transposed or tfjs, not ${matMulGrad}`);
+if (!(matMulGrad in PRODUCTS)) throw new Error(`--matmul-grad: ${Object.keys(PRODUCTS).join(" or ")}, not ${matMulGrad}`);
 
-const dense = (x, l, relu, way) => {
-  const y = tf.add(way.product(x, l.w), l.b);
+const dense = (x, l, relu, product) => {
+  const y = tf.add(product(x, l.w), l.b);
   return relu ? tf.relu(y) : y;
 };
-const run = (x, layers, reluLast, way) =>
-  layers.reduce((h, l, k) => dense(h, l, reluLast || k < layers.length - 1, way), x);
+const run = (x, layers, reluLast, product) =>
+  layers.reduce((h, l, k) => dense(h, l, reluLast || k < layers.length - 1, product), x);
 /** The identity whose gradient is zero: the reading task's view of an expert it does not own. */
 const detached = tf.customGrad((x, save) => {
   save([x]);
@@ -97,15 +94,15 @@ function gatherRows(table, b) {
 }
 
 /** The two logits of a batch (ids offset by field into the one table). */
-function forward(m, b, way) {
-  const x = tf.reshape(way.gather(m.table, b), [B, F * D]);
-  const e = m.experts.map((layers) => run(x, layers, true, way));
+function forward(m, b, product) {
+  const x = tf.reshape(gatherRows(m.table, b), [B, F * D]);
+  const e = m.experts.map((layers) => run(x, layers, true, product));
   return [0, 1].map((task) => {
-    const g = tf.softmax(dense(x, m.gates[task], false, way));
+    const g = tf.softmax(dense(x, m.gates[task], false, product));
     const own = e[task], other = detached(e[1 - task]);
     const gOwn = tf.slice(g, [0, task], [B, 1]), gOther = tf.slice(g, [0, 1 - task], [B, 1]);
     const mixed = tf.add(tf.mul(gOwn, own), tf.mul(gOther, other));
-    return tf.reshape(run(mixed, m.towers[task], false, way), [B]);
+    return tf.reshape(run(mixed, m.towers[task], false, product), [B]);
   });
 }
 
@@ -134,23 +131,26 @@ const toTensors = (b) => ({
   ctcvr: tf.tensor1d(b.ctcvr),
 });
 
-/** The weights in the order gradients() lists them. */
-const NAMES = ["table",
-  ...[0, 1].flatMap((e) => [1, 2].flatMap((l) => [`expert${e}.${l}.w`, `expert${e}.${l}.b`])),
-  ...[0, 1].flatMap((t) => [`gate${t}.w`, `gate${t}.b`]),
-  ...[0, 1].flatMap((t) => [1, 2].flatMap((l) => [`tower${t}.${l}.w`, `tower${t}.${l}.b`]))];
+/** Every weight of the model with a name to print it by, in one fixed order. */
+function namedWeights(m) {
+  const named = (prefix, layers) => layers.flatMap((l, k) => [[`${prefix}.${k + 1}.w`, l.w], [`${prefix}.${k + 1}.b`, l.b]]);
+  return [
+    ["table", m.table],
+    ...m.experts.flatMap((layers, e) => named(`expert${e}`, layers)),
+    ...m.gates.flatMap((l, t) => named(`gate${t}`, [l])),
+    ...m.towers.flatMap((layers, t) => named(`tower${t}`, layers)),
+  ];
+}
 
-/** The loss and every weight's gradient on the first batch, as plain arrays, with the model written `way`. */
-function gradients(way) {
+/** The loss and every weight's name and gradient on the first batch, as plain arrays, with the products written as `product`. */
+function gradients(product) {
   const m = buildModel();
   const b = toTensors(raw[0]);
   const { value, grads } = tf.variableGrads(() => {
-    const [zc, zv] = forward(m, b, way);
+    const [zc, zv] = forward(m, b, product);
     return loss(zc, zv, b.click, b.ctcvr);
   });
-  const layers = [...m.experts.flat(), ...m.gates, ...m.towers.flat()];
-  const order = [m.table, ...layers.flatMap((l) => [l.w, l.b])];
-  const out = { loss: value.dataSync()[0], grads: order.map((v) => grads[v.name].dataSync()) };
+  const out = { loss: value.dataSync()[0], grads: namedWeights(m).map(([name, v]) => [name, grads[v.name].dataSync()]) };
   tf.disposeVariables();
   return out;
 }
@@ -159,24 +159,24 @@ if (process.argv.includes("--check")) {
   // The lookup: its scatter-add gradient against tf.gather's own (cpu backend), on a small table with repeated ids.
   await tf.setBackend("cpu");
   const table = tf.variable(tf.randomNormal([50, 4], 0, 1, "float32", 2));
-  const small = { ids: tf.tensor1d([3, 7, 3, 49, 0, 3], "int32"), at: tf.tensor2d([3, 7, 3, 49, 0, 3], [6, 1], "int32") };
+  const small = toTensors({ ids: [3, 7, 3, 49, 0, 3], click: [], ctcvr: [] });
   const weight = tf.randomNormal([6, 4], 0, 1, "float32", 3);
   const lookupGrad = (gather) => tf.grad((t) => tf.sum(tf.mul(gather(t, small), weight)))(table).dataSync();
   const own = lookupGrad((t, b) => tf.gather(t, b.ids)), ours = lookupGrad(gatherRows);
   console.log(`lookup gradient: worst difference ${Math.max(...own.map((v, i) => Math.abs(v - ours[i])))} against tf.gather's own`);
   tf.disposeVariables();
   // The model: every weight's gradient on one batch, each backend and way against TF.js's own on cpu.
-  const ref = gradients(WAYS.tfjs);
+  const ref = gradients(PRODUCTS.tfjs);
   for (const backend of backends) {
     await tf.setBackend(backend);
-    for (const way of ["tfjs", "transposed"]) {
-      const got = gradients(WAYS[way]);
-      const worst = got.grads.map((g, k) => {
-        const r = ref.grads[k];
+    for (const way of Object.keys(PRODUCTS)) {
+      const got = gradients(PRODUCTS[way]);
+      const list = got.grads.map(([name, g], k) => {
+        const r = ref.grads[k][1];
         const scale = r.reduce((a, v) => Math.max(a, Math.abs(v)), 0) || 1;
-        return g.reduce((a, v, i) => Math.max(a, Math.abs(v - r[i]) / scale), 0);
-      });
-      const list = worst.map((w, k) => `${NAMES[k]} ${w.toExponential(1)}`).join(", ");
+        const worst = g.reduce((a, v, i) => Math.max(a, Math.abs(v - r[i]) / scale), 0);
+        return `${name} ${worst.toExponential(1)}`;
+      }).join(", ");
       console.log(`${backend}, matMul gradient ${way}: loss ${got.loss} (cpu ${ref.loss}); worst difference per weight, of its largest: ${list}`);
     }
   }
@@ -187,14 +187,14 @@ for (const backend of backends) {
   if (backend === "wasm" && threads > 1) setThreadsCount(threads);
   await tf.setBackend(backend);
   await tf.ready();
-  const way = WAYS[matMulGrad];
+  const product = PRODUCTS[matMulGrad];
   const batches = raw.map(toTensors);
   const m = buildModel();
   const opt = tf.train.adam(1e-3);
   const step = (i) => {
     const b = batches[i % batches.length];
     const cost = opt.minimize(() => {
-      const [zc, zv] = forward(m, b, way);
+      const [zc, zv] = forward(m, b, product);
       return loss(zc, zv, b.click, b.ctcvr);
     }, true);
     cost.dataSync();
@@ -207,7 +207,7 @@ for (const backend of backends) {
   t = performance.now();
   for (let i = 0; i < steps; i++) {
     tf.tidy(() => {
-      const [zc, zv] = forward(m, batches[i % batches.length], way);
+      const [zc, zv] = forward(m, batches[i % batches.length], product);
       tf.mul(tf.sigmoid(zc), tf.sigmoid(zv)).dataSync();
     });
   }
