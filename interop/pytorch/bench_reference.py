@@ -3,7 +3,11 @@ The benchmark's reference workload in PyTorch on CPU, for a side-by-side figure 
 esmm-mmoe, F = 24 fields, D = 16, experts 384 -> 256 -> 128, gates 384 -> 2, towers 128 -> 64 -> 1,
 batch 1024; sparse embeddings with SparseAdam, Adam for the dense weights (esmm-ts's lazy Adam split).
 
-    /usr/bin/python3 interop/pytorch/bench_reference.py [--threads 1] [--vocab 10000] [--steps 30]
+    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 interop/pytorch/bench_reference.py [--threads 1] [--vocab 10000] [--steps 30]
+
+--threads is PyTorch's own thread count; keep OpenBLAS (apt-get install libopenblas0-pthread) on one
+thread, as above, or its threads and PyTorch's contend for the cores (two threads ran 2.5-3x slower
+than one that way on 2 vCPUs, docs/results.md 2026-12-07).
 """
 import argparse
 import time
