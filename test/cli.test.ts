@@ -83,6 +83,19 @@ describe("exit codes and bad input", () => {
     expect((await run("train", "--help")).code).toBe(0);
   });
 
+  it("--help starts every description in one column, at least two spaces after the longest option", async () => {
+    const r = await run("train", "--help");
+    const rows = r.out.split("\n").filter((l) => l.startsWith("  --"));
+    expect(rows.length).toBeGreaterThan(40);
+    // the column: where "this text" starts on --help's own row
+    const col = rows.find((l) => l.startsWith("  --help "))!.indexOf("this text");
+    for (const row of rows) {
+      expect(row.slice(col - 2, col), row).toBe("  ");
+      expect(row[col], row).not.toBe(" ");
+    }
+    expect(rows.find((l) => l.startsWith("  --progress-seconds VALUE "))).toBeDefined();
+  });
+
   it("an option the model config would refuse, or a number not in decimal notation, is a usage error (exit 2), not a failed run (exit 1)", async () => {
     const m = join(dir, "m-refused");
     for (const [flag, value, message] of [

@@ -79,8 +79,11 @@ export function list(p: Parsed, key: string): string[] | undefined {
 }
 
 export function helpText(usage: string, spec: Record<string, OptionSpec>): string {
-  const rows = Object.entries(spec).map(([k, s]) => `  --${k}${s.type === "string" ? " VALUE" : s.type === "repeat" ? " VALUE ..." : ""}`.padEnd(26) + s.help);
-  return `${usage}\n\nOptions:\n${rows.join("\n")}\n  --help                  this text\n`;
+  const names = Object.entries(spec).map(([k, s]) => `  --${k}${s.type === "string" ? " VALUE" : s.type === "repeat" ? " VALUE ..." : ""}`);
+  // the descriptions start in one column, two spaces after the longest name
+  const width = Math.max(26, ...names.map((n) => n.length + 2));
+  const rows = names.map((n, i) => n.padEnd(width) + Object.values(spec)[i]!.help);
+  return `${usage}\n\nOptions:\n${[...rows, "  --help".padEnd(width) + "this text"].join("\n")}\n`;
 }
 
 /**
