@@ -54,12 +54,18 @@ export function summarise(names: string[], specs: ModelSpec[], seeds: number[], 
 }
 
 
+/** "1 seed", "5 seeds". */
+export const seedsText = (n: number): string => `${n} seed${n === 1 ? "" : "s"}`;
+
+/** A std over the seeds, or "-" where there is one seed and so no spread to show (sampleStd gives 0). */
+export const stdText = (c: Comparison, std: number): string => (c.seeds.length < 2 ? "-" : fixed4(std));
+
 /** The plain-text tables: one block per metric, a row per model. */
 export function compareTable(c: Comparison, metrics = COMPARE_METRICS): string {
   const out: string[] = [];
   const w = Math.max(8, ...c.models.map((m) => m.name.length));
   for (const metric of metrics) {
-    out.push(`${metric.label} (${c.seeds.length} seeds; ${metric.higherIsBetter ? "higher" : "lower"} is better)`);
+    out.push(`${metric.label} (${seedsText(c.seeds.length)}; ${metric.higherIsBetter ? "higher" : "lower"} is better)`);
     const cell = 32;
     out.push(`  ${"model".padEnd(w)}  ${"mean".padStart(7)}  ${"std".padStart(6)}  ${c.baselines.map((b) => `vs ${b} (paired, 95%)`.padEnd(cell)).join("  ")}`.trimEnd());
     for (const m of c.models) {
@@ -68,7 +74,7 @@ export function compareTable(c: Comparison, metrics = COMPARE_METRICS): string {
         const d = s.vs[b];
         return (d ? `${signed4(d.mean)} [${signed4(d.lo)}, ${signed4(d.hi)}]${d.lo > 0 ? " >" : d.hi < 0 ? " <" : ""}` : "(baseline)").padEnd(cell);
       });
-      out.push(`  ${m.name.padEnd(w)}  ${fixed4(s.mean).padStart(7)}  ${fixed4(s.std).padStart(6)}  ${cells.join("  ")}`.trimEnd());
+      out.push(`  ${m.name.padEnd(w)}  ${fixed4(s.mean).padStart(7)}  ${stdText(c, s.std).padStart(6)}  ${cells.join("  ")}`.trimEnd());
     }
     out.push("");
   }

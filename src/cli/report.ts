@@ -5,7 +5,7 @@
 import type { DemoResult } from "./demo-run.js";
 import type { Comparison } from "./comparison.js";
 import type { ArmSummary } from "../index.js";
-import { COMPARE_METRICS } from "./comparison.js";
+import { COMPARE_METRICS, seedsText, stdText } from "./comparison.js";
 import { fixed4, metricRows, signed4, signedPct } from "./format.js";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
@@ -139,7 +139,7 @@ function comparisonBlocks(c: Comparison, level = "h2"): string {
             return `<td class="${cls}">${d ? signed4(d.mean) : "baseline"}</td><td class="${cls}">${d ? `[${signed4(d.lo)}, ${signed4(d.hi)}]` : ""}</td>`;
           })
           .join("");
-        return `<tr><td>${esc(m.name)}</td><td>${fixed4(s.mean)}</td><td>${fixed4(s.std)}</td>${vs}${s.values.map((v) => `<td>${fixed4(v)}</td>`).join("")}</tr>`;
+        return `<tr><td>${esc(m.name)}</td><td>${fixed4(s.mean)}</td><td>${stdText(c, s.std)}</td>${vs}${s.values.map((v) => `<td>${fixed4(v)}</td>`).join("")}</tr>`;
       })
       .join("");
     return `<${level}>${esc(metric.label)} <small>(${metric.higherIsBetter ? "higher" : "lower"} is better)</small></${level}><table>${head}${body}</table>`;
@@ -181,7 +181,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 simulated world. The simulator knows every impression's true conversion probability, so the CVR model can be
 judged on the <em>entire space</em> of impressions, which no real log can show.</p>
 <h2>Test metrics (model seed ${esc(String(meta["model seed"] ?? ""))})</h2>${table}
-${comparison ? `<h2>Over ${comparison.seeds.length} model seeds</h2><p>Each model trained once per seed; the paired difference takes each seed's value minus the baseline's at the same seed, with a 95% interval from Student's t.</p>${comparisonBlocks(comparison, "h3")}` : ""}
+${comparison ? `<h2>Over ${seedsText(comparison.seeds.length).replace("seed", "model seed")}</h2><p>Each model trained once per seed; the paired difference takes each seed's value minus the baseline's at the same seed, with a 95% interval from Student's t.</p>${comparisonBlocks(comparison, "h3")}` : ""}
 ${ab ? `<h2>Simulated A/B test</h2><p>Every arm ranks the same user sessions' candidates (the first seed's models by pCTCVR); each arm's outcome is the expected installs from the simulator's truth; lifts are paired over sessions.</p>${abBlock(ab)}` : ""}
 ${notes.length ? `<h2>Reading the results</h2><ul>${notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>` : ""}
 <h2>Training</h2><p>Training losses are smoothed with an exponential moving average (weight 0.9 on the past, 0.1 on each new batch); the raw per-batch values are drawn faint behind. Validation AUCs are measured after each epoch.</p><div class="charts">${lossChart}${secondChart}${cvrChart}${ctcvrChart}</div>
@@ -200,7 +200,7 @@ export function compareReport(c: Comparison): string {
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}td:first-child,th:first-child{text-align:left}
 .up{background:#e6f4e6}.down{background:#f8e3e3}</style></head><body>
-<h1>esmm-ts: models compared over ${c.seeds.length} seeds</h1>
+<h1>esmm-ts: models compared over ${seedsText(c.seeds.length)}</h1>
 <p>Every model was trained once per seed on the same simulated impressions and scored on the same held-out test stream. The paired difference
 takes each seed's value minus the baseline's at the same seed; its 95% interval uses Student's t over the seeds. Green: the interval lies on the better side of zero; red: on the worse side.</p>
 ${blocks}
