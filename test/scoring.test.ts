@@ -94,6 +94,9 @@ describe("record scoring", () => {
     await expect(sm.score(bare as unknown as FeatureRecord[])).rejects.toThrow("expected an array of records");
     expect(() => sm.rank(bare, bare as unknown as FeatureRecord[])).toThrow("ScoringModel.rank: expected an array of candidates, got an object (Object)");
     expect(() => sm.rank(null as unknown as FeatureRecord, [bare])).toThrow("ScoringModel.rank: the user must be an object of feature values, got null");
+    // a candidate that is not an object once scored as the user alone (null) or as its characters (a string)
+    expect(() => sm.rank(bare, [bare, null as unknown as FeatureRecord])).toThrow("ScoringModel.rank: candidate 1 must be an object of feature values, got null");
+    expect(() => sm.rank(bare, ["328" as unknown as FeatureRecord])).toThrow('ScoringModel.rank: candidate 0 must be an object of feature values, got "328"');
     // numbers and booleans are still read as their text
     expect(sm.scoreSync([{ ...bare, app_id: Number(bare.app_id) }])).toEqual(sm.scoreSync([bare]));
   });
@@ -107,7 +110,7 @@ describe("record scoring", () => {
     expect(ranked.length).toBe(30);
     for (let i = 1; i < ranked.length; i++) expect(ranked[i - 1]!.score.pCtcvr).toBeGreaterThanOrEqual(ranked[i]!.score.pCtcvr);
     const direct = sm.scoreSync(candidates.map((c) => ({ ...user, ...c })));
-    expect(ranked[0]!.score).toEqual(direct[candidates.indexOf(ranked[0]!.candidate)]);
+    for (const r of ranked) expect(r.score).toEqual(direct[candidates.indexOf(r.candidate)]);
     const byCtr = sm.rank(user, candidates, "pCtr");
     for (let i = 1; i < byCtr.length; i++) expect(byCtr[i - 1]!.score.pCtr).toBeGreaterThanOrEqual(byCtr[i]!.score.pCtr);
   });
