@@ -63,5 +63,9 @@ describe("the training progress line", () => {
     expect(progressLine({ epoch: 1, epochs: 2, rows: 5000, epochRows: null, samplesPerSec: 1000, ctrLoss: 0.2, cvrLoss: 0.05, secondLabel: "cvr(clicked)" })).toBe(
       "epoch 2/2 5,000 rows 1,000 rows/s loss ctr 0.2000 cvr(clicked) 0.0500",
     );
+    // a diverging run (lr 1e6 gave a CTR loss of 2.3793282821819397e+35, still finite)
+    expect(progressLine({ epoch: 0, epochs: 1, rows: 10, epochRows: null, samplesPerSec: 1, ctrLoss: 2.3793282821819397e35, cvrLoss: 12_345.6 })).toBe(
+      "epoch 1/1 10 rows 1 rows/s loss ctr 2.38e+35 ctcvr 1.23e+4",
+    );
   });
 });

@@ -59,7 +59,9 @@ export function fmtDuration(s: number): string {
 /** One progress line: a bar when the total is known, rows/s, per-task loss, ETA. */
 export function progressLine(p: { epoch: number; epochs: number; rows: number; epochRows: number | null; samplesPerSec: number; ctrLoss: number; cvrLoss: number; secondLabel?: string }): string {
   const rate = `${Math.round(p.samplesPerSec).toLocaleString("en-US")} rows/s`;
-  const loss = `loss ctr ${p.ctrLoss.toFixed(4)} ${p.secondLabel ?? "ctcvr"} ${p.cvrLoss.toFixed(4)}`;
+  // a diverging run's loss (1e35 is finite) in three figures, not toFixed's 17 digits and exponent
+  const lossText = (v: number): string => (Math.abs(v) < 1e4 ? v.toFixed(4) : v.toExponential(2));
+  const loss = `loss ctr ${lossText(p.ctrLoss)} ${p.secondLabel ?? "ctcvr"} ${lossText(p.cvrLoss)}`;
   if (p.epochRows) {
     const frac = Math.min(1, p.rows / p.epochRows);
     const width = 24;
