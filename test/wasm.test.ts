@@ -472,6 +472,24 @@ describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")
       expect(Array.from(out)).toEqual(Array.from(ref));
     });
   });
+
+  it("gatherRows, one table's rows (the per-id fields' distinct rows), is the same copy", async () => {
+    const { Arena, allocF32, allocLasting } = await import("../src/index.js");
+    useBackend("wasm");
+    const rng = new Rng(95);
+    for (const [D, V, n] of [[16, 40, 33], [4, 7, 1], [3, 9, 12]] as const) {
+      const table = allocLasting(V * D);
+      table.set(rand(V * D, 96 + D));
+      const ids = Int32Array.from({ length: n }, () => rng.int(V));
+      new Arena().run(() => {
+        const out = allocF32(n * D);
+        const ref = new Float32Array(n * D);
+        naiveKernels.gatherRows(ref, table, ids, D);
+        wasmKernels.gatherRows(out, table, ids, D);
+        expect(Array.from(out), `D ${D}`).toEqual(Array.from(ref));
+      });
+    }
+  });
 });
 
 describe.skipIf(!wasmSimdSupported() || typeof SharedArrayBuffer !== "function")("wasm sumRowsInto, mixExpertsBackward, scatterAddRows, fieldColumn, copyColumns, addScaled, countNonFinite, zero", () => {

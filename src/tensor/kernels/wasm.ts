@@ -439,6 +439,11 @@ function gatherFields(out: Float32Array, tables: readonly Float32Array[], ids: I
   instance().gatherFields(out.byteOffset, base * 4, (base + F) * 4, F, batch, dim);
 }
 
+/** See Kernels.gatherRows: the rows of one table, which is gatherFields with one field (v128 copies on lent buffers), else TypeScript. */
+function gatherRows(out: Float32Array, table: Float32Array, ids: Int32Array, dim: number): void {
+  gatherFields(out, [table], ids, ids.length, dim);
+}
+
 /** See Kernels.mixExperts: f64x2 lanes on lent buffers (the same bits), else TypeScript. */
 function mixExperts(y: Float32Array, gates: Float32Array, experts: readonly Float32Array[], batch: number, width: number): void {
   const hp = lentHeap(y, gates, ...experts);
@@ -601,6 +606,9 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
  * a batch distinct), interleaved, with every field per id: dense / per id 1.05x / 1.00x / 0.92x /
  * 0.93x; on the simulator's traffic, where most fields repeat heavily, per id was 1.30x faster. With
  * this threshold `node build/bench/first-layer.js wasm` gives 1.08x / 1.00x / 0.99x / 0.97x.
+ * The break-even moves with the CPU: on an AMD EPYC (2026-12-07, the distinct rows gathered in wasm
+ * by then) every field per id against dense was 1.33x / 1.19x / 1.14x / 1.08x, and 1.00x at 0.62
+ * distinct (50,000 rows per field). The threshold stays where both CPUs gain.
  */
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
@@ -610,7 +618,7 @@ const PER_ID_MAX_DISTINCT_WASM = 0.4;
  * fieldColumn, scatterAddRows, sumRowsInto, copyColumns, addScaled, countNonFinite, zero, Adam dense
  * and lazy rows), the TypeScript ones elsewhere.
  */
-export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, reluBackward, addRowVector, mixExperts, mixExpertsBackward, gatherFields, fieldColumn, scatterAddRows, sumRowsInto, addScaled, countNonFinite, zero, copyColumns, adamDense, adamRows, alloc, sharedMemory, adoptMemory, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
+export const wasmKernels: Kernels = { ...fastKernels, gemm, sumRowBags, gatherRows, reluBackward, addRowVector, mixExperts, mixExpertsBackward, gatherFields, fieldColumn, scatterAddRows, sumRowsInto, addScaled, countNonFinite, zero, copyColumns, adamDense, adamRows, alloc, sharedMemory, adoptMemory, perIdMaxDistinct: PER_ID_MAX_DISTINCT_WASM };
 
 /**
  * Opt-in, never the default: the wasm set with a gemm that multiply-adds with relaxed SIMD
