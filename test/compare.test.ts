@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { meanOf, pairedDifference, sampleStd, t975 } from "../src/index.js";
 import { jobCost, planLanes } from "../src/cli/jobs.js";
-import { COMPARE_METRICS, compareTable } from "../src/cli/comparison.js";
+import { COMPARE_METRICS, compareTable, type ModelSummary } from "../src/cli/comparison.js";
 import type { DemoJob } from "../src/cli/demo-run.js";
 import { runCli } from "./helpers.js";
 
@@ -34,9 +34,9 @@ describe("paired statistics", () => {
 
 describe("the comparison's tables", () => {
   it("with one seed there is no spread: the std and the interval print '-', and it says 1 seed", () => {
-    const metric = { values: [0.7], mean: 0.7, std: sampleStd([0.7]), vs: { a: null } };
+    const metric: ModelSummary["metrics"][string] = { values: [0.7], mean: 0.7, std: sampleStd([0.7]), vs: { a: null } };
     const other = { ...metric, values: [0.75], mean: 0.75, vs: { a: pairedDifference([0.7], [0.75]) } };
-    const model = (name: string, m: typeof metric) => ({ name, spec: { bottom: "shared", objective: "entire-space" } as const, metrics: Object.fromEntries(COMPARE_METRICS.map((x) => [x.key, m])), bestEpochs: [1], seconds: 1 });
+    const model = (name: string, m: typeof metric): ModelSummary => ({ name, spec: { bottom: "shared", objective: "entire-space" } as const, metrics: Object.fromEntries(COMPARE_METRICS.map((x) => [x.key, m])), bestEpochs: [1], seconds: 1 });
     const c = { baselines: ["a"], seeds: [1], setup: {}, models: [model("a", metric), model("b", other)] };
     const text = compareTable(c);
     expect(text).toContain("CTR AUC (1 seed; higher is better)");
