@@ -42,6 +42,30 @@ describe("record scoring", () => {
     expect(await sm.score(records(valid).slice(0, 3))).toEqual(got.slice(0, 3));
   });
 
+  it("on threads (setThreads): the same scores bit for bit, in order, over chunks of 1,024 records", async () => {
+    const sm = await loadModel(model);
+    const rows = records(valid);
+    const many = Array.from({ length: 4 }, () => rows).flat(); // 2,800 records: three chunks
+    const want = sm.scoreSync(many);
+    expect(sm.threads).toBe(1);
+    await sm.setThreads(3);
+    try {
+      expect(sm.threads).toBe(3);
+      expect(await sm.score(many)).toEqual(want);
+      expect(await sm.score(many.slice(0, 5))).toEqual(want.slice(0, 5));
+      expect(await sm.score([])).toEqual([]);
+      // a bad record is the same error as on one thread, and the workers serve the next call
+      await expect(sm.score([...many.slice(0, 2000), { ...many[0]!, app_downloads: "x" }])).rejects.toThrow('record 2000: "app_downloads": dense feature must be a finite number, got "x"');
+      expect(await sm.score(many.slice(0, 1500))).toEqual(want.slice(0, 1500));
+      await expect(sm.setThreads(0)).rejects.toThrow("ScoringModel.setThreads: threads must be a positive integer, got 0");
+      expect(sm.threads).toBe(3);
+    } finally {
+      await sm.close();
+    }
+    expect(sm.threads).toBe(1);
+    expect(await sm.score(many.slice(0, 10))).toEqual(want.slice(0, 10));
+  });
+
   it("strict: a misspelt or missing column is an error naming it, not a quiet unseen value", async () => {
     const sm = await loadModel(model);
     const { click: _c, conversion: _v, true_pctr: _t, true_pcvr: _u, ...bare } = records(valid)[0] as Record<string, string>;
