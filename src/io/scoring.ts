@@ -168,7 +168,14 @@ export class ScoringModel {
     workers.publish();
     const out = new Array<RecordScore>(records.length);
     const scoring = orderedScoring<number>(this.model, workers, async (sc, at) => this.putScores(out, sc, at));
-    for (let s = 0; s < records.length; s += SCORE_CHUNK) await scoring.push(this.batchOf(records, s, Math.min(s + SCORE_CHUNK, records.length)), s);
+    try {
+      for (let s = 0; s < records.length; s += SCORE_CHUNK) await scoring.push(this.batchOf(records, s, Math.min(s + SCORE_CHUNK, records.length)), s);
+    } catch (e) {
+      // a bad record: the batches already out come back first, so no stale reply is left for the
+      // next call, and the stream is closed as on success
+      await scoring.finish().catch(() => undefined);
+      throw e;
+    }
     await scoring.finish();
     return out;
   }
