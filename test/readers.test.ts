@@ -1,7 +1,8 @@
 /** Real-format readers: Ali-CCP raw (on a file written here in that format), the shared samples, and a fuzz test. */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { CsvRowParser, DataError, Rng, decodeSafetensors, encodeSafetensors, parseCommonLine, parseFeatureList, parseModelJson, parseSkeletonLine } from "../src/index.js";
 import { emptyStats, fitPreprocessor, loadDataset, openSource } from "../src/node/index.js";
@@ -196,6 +197,41 @@ describe("the <file>.schema.json sidecar", () => {
     expect(src.schema.dense).toEqual(["x"]);
     expect(src.schema.categorical).toEqual(["a", "b"]);
     expect(src.schema.user).toBe("a");
+  });
+});
+
+describe("gzip files", () => {
+  const csv = join(dir, "z.csv");
+  const lines = ["click,conversion,user_id,app_id,recent_cats,x", ...Array.from({ length: 3000 }, (_, i) => `${i % 7 === 0 ? 1 : 0},0,u${i % 50},a${i % 31},${i % 5}:2|${i % 3},${(i % 10) / 4}`)];
+  writeFileSync(csv, lines.join("\n") + "\n");
+  writeFileSync(`${csv}.schema.json`, JSON.stringify({ multi: [{ name: "recent_cats" }], dense: ["x"], user: "user_id" }));
+  const rowsOf = async (path: string) => {
+    const src = await openSource({ format: "csv", path });
+    const out = [];
+    for await (const r of src.rows()) out.push(r);
+    return { schema: src.schema, rows: out };
+  };
+
+  it("are read as their text, told by their first bytes, with the plain file's sidecar", async () => {
+    const want = await rowsOf(csv);
+    writeFileSync(`${csv}.gz`, gzipSync(readFileSync(csv)));
+    expect(await rowsOf(`${csv}.gz`)).toEqual(want); // the sidecar of z.csv applies to z.csv.gz
+    const dat = join(dir, "z.dat"); // a gzip file by any name
+    writeFileSync(dat, gzipSync(readFileSync(csv)));
+    writeFileSync(`${dat}.schema.json`, readFileSync(`${csv}.schema.json`));
+    expect(await rowsOf(dat)).toEqual(want);
+    writeFileSync(join(dir, "plain.csv.gz"), readFileSync(csv)); // and a plain file named .gz is read as text
+    expect((await rowsOf(join(dir, "plain.csv.gz"))).rows.length).toBe(3000);
+  });
+
+  it("cut short or corrupt: an error naming the file and the line reached, never a quietly shorter file", async () => {
+    const gz = gzipSync(readFileSync(csv));
+    const cut = join(dir, "cut.csv.gz");
+    writeFileSync(cut, gz.subarray(0, gz.length >> 1));
+    await expect(rowsOf(cut)).rejects.toThrow(new RegExp(`^${cut.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:\\d+: gzip data is corrupt or cut short \\(unexpected end of file\\)$`));
+    const bad = join(dir, "bad.csv.gz");
+    writeFileSync(bad, Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.from("not deflate at all")]));
+    await expect(rowsOf(bad)).rejects.toThrow(`${bad}:1: gzip data is corrupt or cut short`);
   });
 });
 

@@ -4,7 +4,9 @@
  */
 import { createReadStream, promises as fsp, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { pipeline, type Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
+import { createGunzip } from "node:zlib";
 import { DataError } from "../data/index.js";
 
 /** Lines longer than this many characters stop a read (a file with no newline would otherwise fill memory). */
@@ -15,8 +17,22 @@ export const STDIN = "-";
 /** What errors call standard input in place of a file name ("standard input:4: ..."). */
 export const STDIN_NAME = "standard input";
 
+/** Whether a file starts with gzip's magic bytes (1f 8b): read as gzip whatever its name. */
+async function isGzip(path: string): Promise<boolean> {
+  const fh = await fsp.open(path, "r");
+  try {
+    const head = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(head, 0, 2, 0);
+    return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Lines of a text file (or of standard input, for the path "-") with 1-based line numbers, streamed (files larger than memory are fine).
+ * A gzip file (told by its first two bytes, not its name) is decompressed as it streams; data that
+ * is corrupt or cut short is a DataError at the line it reached, never a quietly shorter file.
  * A line of more than `maxLine` characters raises a DataError naming the file and line; so does a
  * path that is not a readable regular file (a directory, a FIFO would block the read forever).
  * "\n" ends a line; a trailing "\r" is kept (the CSV parser strips it).
@@ -35,7 +51,10 @@ export async function* readLines(pathIn: string, opts: { maxLine?: number } = {}
     // Character devices are allowed (/dev/stdin); what cannot be read to an end is not.
     if (!st.isFile() && !st.isCharacterDevice()) throw new DataError(path, 0, null, st.isDirectory() ? "is a directory, not a file" : "is not a regular file");
   }
-  const stream = fromStdin ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
+  const gzip = !fromStdin && (await isGzip(path).catch(() => false));
+  const file: Readable = fromStdin ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
+  // pipeline passes the file's errors on to the decompressor, which the loop below reads
+  const stream: Readable = gzip ? pipeline(file, createGunzip({ chunkSize: 1 << 20 }), () => undefined) : file;
   const decoder = new StringDecoder("utf8");
   let lineNo = 0;
   let pending = ""; // the start of a line not yet ended
@@ -59,9 +78,12 @@ export async function* readLines(pathIn: string, opts: { maxLine?: number } = {}
     if (pending !== "") yield { line: pending, lineNo: ++lineNo };
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new DataError(path, lineNo + 1, null, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (gzip && code?.startsWith("Z_")) throw new DataError(path, lineNo + 1, null, `gzip data is corrupt or cut short (${(e as Error).message})`);
+    throw new DataError(path, lineNo + 1, null, `cannot read (${code ?? (e as Error).message})`);
   } finally {
     stream.destroy();
+    if (gzip) file.destroy();
   }
 }
 

@@ -65,10 +65,14 @@ function csvOptionsFor(format: Format, header: string[], user: CsvOptions = {}):
   return user;
 }
 
-/** A sidecar `<file>.schema.json` (written by `esmm generate`) supplies CSV options the user did not give. */
+/**
+ * A sidecar `<file>.schema.json` (written by `esmm generate`) supplies CSV options the user did not
+ * give; for `<file>.gz`, `<file>.gz.schema.json` or else `<file>.schema.json` (the sidecar stays
+ * behind when the file is gzipped).
+ */
 export function sidecarOptions(path: string): CsvOptions {
-  const p = `${path}.schema.json`;
-  if (!existsSync(p)) return {};
+  const p = [`${path}.schema.json`, ...(path.endsWith(".gz") ? [`${path.slice(0, -3)}.schema.json`] : [])].find((f) => existsSync(f));
+  if (!p) return {};
   let j: unknown;
   try {
     j = JSON.parse(readFileSync(p, "utf8"));
