@@ -2,6 +2,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { emptyStats, loadCheckpoint, loadDataset, openSource } from "../src/node/index.js";
 import { runCli } from "./helpers.js";
@@ -25,6 +26,26 @@ describe("esmm generate", () => {
     expect(lines[0]).toBe("click,conversion,true_pctr,true_pcvr,user_id,age,gender,device,region,activity,app_id,category,developer,price,rating,size,position,hour,page,recent_cats,app_downloads,user_tenure");
     expect(JSON.parse(readFileSync(`${trainCsv}.schema.json`, "utf8")).dense).toEqual(["app_downloads", "user_tenure"]);
     // nothing half-written is left behind
+    expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
+  });
+});
+
+describe("gzip files in and out", () => {
+  it("generate and predict write gzip for an --out ending in .gz; train and eval read it (the same figures as plain)", async () => {
+    const gz = join(dir, "g.csv.gz");
+    expect((await run("generate", "--rows", "3000", "--out", gz, "--users", "300", "--apps", "150")).code).toBe(0);
+    expect(gunzipSync(readFileSync(gz)).toString("utf8")).toBe(readFileSync(trainCsv, "utf8")); // the same rows as train.csv
+    const model = join(dir, "m-gz");
+    expect((await run("train", "--train", gz, "--model", model, "--epochs", "1", ...SMALL)).code).toBe(0);
+    const plain = join(dir, "pg.csv");
+    const zipped = join(dir, "pg.csv.gz");
+    expect((await run("predict", "--model", model, "--data", validCsv, "--out", plain)).code).toBe(0);
+    expect((await run("predict", "--model", model, "--data", validCsv, "--out", zipped)).code).toBe(0);
+    expect(gunzipSync(readFileSync(zipped)).toString("utf8")).toBe(readFileSync(plain, "utf8"));
+    const e1 = await run("eval", "--model", model, "--data", gz, "--json");
+    const e2 = await run("eval", "--model", model, "--data", trainCsv, "--json");
+    expect(e1.code).toBe(0);
+    expect(JSON.parse(e1.out).metrics).toEqual(JSON.parse(e2.out).metrics);
     expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
   });
 });

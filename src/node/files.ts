@@ -6,7 +6,8 @@ import { createReadStream, promises as fsp, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { pipeline, type Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
-import { createGunzip } from "node:zlib";
+import { createGunzip, createGzip } from "node:zlib";
+import { once } from "node:events";
 import { DataError } from "../data/index.js";
 
 /** Lines longer than this many characters stop a read (a file with no newline would otherwise fill memory). */
@@ -303,12 +304,18 @@ export async function openAtomicWriter(path: string): Promise<AtomicWriter> {
     writing.delete(tmp);
     throw new Error(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  // A path ending in .gz is written gzipped (one member, streamed): the compressed chunks go to the
+  // file one after another, each write awaited before the next, as FileHandle.write requires.
+  const gz = path.endsWith(".gz") ? createGzip() : null;
+  let written: Promise<unknown> = Promise.resolve();
+  gz?.on("data", (c: Buffer) => (written = written.then(() => fh.write(c))));
   let buf = "";
   const flush = async (): Promise<void> => {
-    if (buf) {
-      await fh.write(buf);
-      buf = "";
-    }
+    if (!buf) return;
+    const s = buf;
+    buf = "";
+    if (!gz) await fh.write(s);
+    else if (!gz.write(s)) await once(gz, "drain");
   };
   return {
     write: async (s: string) => {
@@ -317,11 +324,19 @@ export async function openAtomicWriter(path: string): Promise<AtomicWriter> {
     },
     close: async () => {
       await flush();
+      if (gz) {
+        const ended = once(gz, "end");
+        gz.end();
+        await ended;
+      }
+      await written;
       await fh.close();
       await fsp.rename(tmp, path);
       writing.delete(tmp);
     },
     abort: async () => {
+      gz?.destroy();
+      await written.catch(() => undefined);
       await fh.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
       writing.delete(tmp);
