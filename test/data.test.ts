@@ -153,6 +153,38 @@ describe("vocabularies", () => {
   });
 });
 
+describe("BatchBuilder over many rows", () => {
+  it("keeps every value through its columns' growth, the float columns rounded to float32 once", () => {
+    // 5,000 rows (past the columns' first sizes many times): a user, an app, a bag of 0-2 tokens with
+    // weights, one dense value, labels; each checked against the value it was given
+    const p = new CsvRowParser("click,conversion,user_id,app,tags,x", { multi: [{ name: "tags" }], dense: ["x"], user: "user_id" }, "t.csv");
+    const N = 5000;
+    const line = (i: number): string => `${i % 3 === 0 ? 1 : 0},${i % 9 === 0 ? 1 : 0},u${i % 101},a${i % 7},${["", "t1", "t1:0.1|t2"][i % 3]},${i / 3}`;
+    const rows = Array.from({ length: N }, (_, i) => p.parse(line(i), i + 2));
+    const vb = new VocabBuilder(p.schema);
+    rows.forEach((r) => vb.add(r));
+    const pre = vb.finish();
+    const bb = new BatchBuilder(pre);
+    rows.forEach((r) => bb.push(r));
+    const b = bb.flush();
+    const [users, apps, tags] = pre.maps;
+    expect(b.size).toBe(N);
+    for (const i of [0, 1, 63, 64, 65, 1000, 4999]) {
+      expect([b.ids[2 * i], b.ids[2 * i + 1]], `row ${i}`).toEqual([users!.id(`u${i % 101}`), apps!.id(`a${i % 7}`)]);
+      expect(b.dense![i], `row ${i}`).toBe(Math.fround(i / 3));
+      expect([b.click[i], b.conversion[i]], `row ${i}`).toEqual([i % 3 === 0 ? 1 : 0, i % 9 === 0 ? 1 : 0]);
+      const bag = b.bags[0]!;
+      const [lo, hi] = [bag.offsets[i]!, bag.offsets[i + 1]!];
+      expect(Array.from(bag.ids.subarray(lo, hi)), `row ${i}`).toEqual([[], [tags!.id("t1")], [tags!.id("t1"), tags!.id("t2")]][i % 3]);
+      expect(Array.from(bag.weights!.subarray(lo, hi)), `row ${i}`).toEqual([[], [1], [Math.fround(0.1), 1]][i % 3]);
+    }
+    expect(b.bags[0]!.offsets[N]).toBe(1667 + 2 * 1666); // rows 1, 4, ... 4999 hold one token; 2, 5, ... 4997 two
+    expect(Array.from(b.user!.subarray(0, 3))).toEqual([0, 1, 2]);
+    expect(b.user![101]).toBe(0); // u0 again
+    expect(bb.size).toBe(0);
+  });
+});
+
 describe("the AppS simulator", () => {
   it("hits the requested rates and carries ground truth", () => {
     const sim = new AppStoreSimulator({ seed: 11 });

@@ -280,25 +280,63 @@ export function safeName(column: string): string {
   return column.replace(/[.\s]/g, "_");
 }
 
-/** Collects encoded rows into LabeledBatches of a fixed size. */
+/**
+ * A typed array that grows as values are pushed (by half again of its length each time), so that a
+ * column of millions of rows costs its typed size (4 bytes a value) and not a JavaScript array's 8
+ * plus the copies its growth makes.
+ */
+class Column<T extends Int32Array | Float32Array> {
+  private a: T;
+  length = 0;
+  constructor(private readonly make: (n: number) => T) {
+    this.a = make(64);
+  }
+  push(v: number): void {
+    if (this.length === this.a.length) {
+      const b = this.make(this.length + (this.length >> 1) + 64);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.length++] = v;
+  }
+  /** A copy of values from .. to (what a batch keeps; the builder's buffer, with its spare room, is not lent out). */
+  slice(from: number, to: number): T {
+    return this.a.slice(from, to) as T;
+  }
+  at(i: number): number {
+    return this.a[i]!;
+  }
+}
+
+const ints = (): Column<Int32Array> => new Column((n) => new Int32Array(n));
+const floats = (): Column<Float32Array> => new Column((n) => new Float32Array(n));
+
+/**
+ * Collects encoded rows into LabeledBatches of a fixed size. Values go into typed columns as they
+ * come (Float32 ones rounded there, as the batch's Float32Arrays would round them: the same bits).
+ */
 export class BatchBuilder {
-  private ids: number[] = [];
-  private bagIds: number[][];
-  private bagW: number[][];
-  private bagOff: number[][];
-  private dense: number[] = [];
-  private click: number[] = [];
-  private conversion: number[] = [];
-  private user: number[] = [];
-  private tp: number[] = [];
-  private tv: number[] = [];
+  private ids = ints();
+  private bagIds: Array<Column<Int32Array>>;
+  private bagW: Array<Column<Float32Array>>;
+  private bagOff: Array<Column<Int32Array>>;
+  private dense = floats();
+  private click = floats();
+  private conversion = floats();
+  private user = ints();
+  private tp = floats();
+  private tv = floats();
   private readonly userIds = new Map<string, number>();
 
   constructor(readonly pre: Preprocessor) {
     const nm = pre.schema.multi.length;
-    this.bagIds = Array.from({ length: nm }, () => []);
-    this.bagW = Array.from({ length: nm }, () => []);
-    this.bagOff = Array.from({ length: nm }, () => [0]);
+    this.bagIds = Array.from({ length: nm }, ints);
+    this.bagW = Array.from({ length: nm }, floats);
+    this.bagOff = Array.from({ length: nm }, () => {
+      const c = ints();
+      c.push(0);
+      return c;
+    });
   }
 
   get size(): number {
@@ -340,37 +378,41 @@ export class BatchBuilder {
     const D = this.pre.schema.dense.length;
     const b: LabeledBatch = {
       size: n,
-      ids: Int32Array.from(this.ids.slice(from * F, to * F)),
+      ids: this.ids.slice(from * F, to * F),
       bags: this.bagIds.map((ids, k) => {
         const off = this.bagOff[k]!;
-        const o0 = off[from]!;
+        const o0 = off.at(from);
         const offsets = new Int32Array(n + 1);
-        for (let i = 0; i <= n; i++) offsets[i] = off[from + i]! - o0; // rebased to the batch's first row
-        return { offsets, ids: Int32Array.from(ids.slice(o0, off[to])), weights: Float32Array.from(this.bagW[k]!.slice(o0, off[to])) };
+        for (let i = 0; i <= n; i++) offsets[i] = off.at(from + i) - o0; // rebased to the batch's first row
+        return { offsets, ids: ids.slice(o0, off.at(to)), weights: this.bagW[k]!.slice(o0, off.at(to)) };
       }),
-      dense: D ? Float32Array.from(this.dense.slice(from * D, to * D)) : null,
-      click: Float32Array.from(this.click.slice(from, to)),
-      conversion: Float32Array.from(this.conversion.slice(from, to)),
+      dense: D ? this.dense.slice(from * D, to * D) : null,
+      click: this.click.slice(from, to),
+      conversion: this.conversion.slice(from, to),
     };
-    if (this.user.length === this.size && n > 0) b.user = Int32Array.from(this.user.slice(from, to));
-    if (this.tp.length === this.size && n > 0) b.truePctr = Float32Array.from(this.tp.slice(from, to));
-    if (this.tv.length === this.size && n > 0) b.truePcvr = Float32Array.from(this.tv.slice(from, to));
+    if (this.user.length === this.size && n > 0) b.user = this.user.slice(from, to);
+    if (this.tp.length === this.size && n > 0) b.truePctr = this.tp.slice(from, to);
+    if (this.tv.length === this.size && n > 0) b.truePcvr = this.tv.slice(from, to);
     return b;
   }
 
   /** Takes the rows collected so far as a batch and starts afresh (user keys stay consistent). */
   flush(): LabeledBatch {
     const b = this.rows(0, this.size);
-    this.ids = [];
-    this.bagIds = this.bagIds.map(() => []);
-    this.bagW = this.bagW.map(() => []);
-    this.bagOff = this.bagOff.map(() => [0]);
-    this.dense = [];
-    this.click = [];
-    this.conversion = [];
-    this.user = [];
-    this.tp = [];
-    this.tv = [];
+    this.ids = ints();
+    this.bagIds = this.bagIds.map(ints);
+    this.bagW = this.bagW.map(floats);
+    this.bagOff = this.bagOff.map(() => {
+      const c = ints();
+      c.push(0);
+      return c;
+    });
+    this.dense = floats();
+    this.click = floats();
+    this.conversion = floats();
+    this.user = ints();
+    this.tp = floats();
+    this.tv = floats();
     return b;
   }
 }
