@@ -4,10 +4,11 @@
  * equal what Node computes with the same code and seed, that a checkpoint loads from fetched bytes,
  * and that the page logs no error. Skipped, with one line, where /usr/bin/chromium is absent.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /** Debian's Chromium by default; ESMM_CHROMIUM points the test at another build. */
@@ -134,6 +135,11 @@ describe.skipIf(!hasChromium)("browser demo (Chromium, headless)", () => {
     const got = (result as unknown as { scored: Array<{ pCtr: number; pCvr: number; pCtcvr: number; gates: { ctr: number[]; cvr: number[] } }> }).scored;
     expect(got.length).toBe(200);
     got.forEach((s, i) => [s.pCtr, s.pCvr, s.pCtcvr, ...s.gates.ctr, ...s.gates.cvr].forEach((v, k) => expect(Math.abs(v - want[i]![k]!), `row ${i} column ${k}`).toBeLessThanOrEqual(1e-6)));
+    // the same rows gzipped: the page decompresses them (DecompressionStream) and scores the same
+    writeFileSync(`${rows}.gz`, gzipSync(readFileSync(rows)));
+    const zipped = await open(`checkpoint=/runs/browser-test/cli-ckpt/&data=/runs/browser-test/cli-rows.csv.gz&users=${OPTS.users}&apps=${OPTS.apps}&user=3`);
+    expect(zipped.errors).toEqual([]);
+    expect((zipped.result as unknown as { scored: unknown }).scored).toEqual(got);
     // and its ranking goes through the same vocabularies (the simulator's rows as the CSV has them)
     const { loadModel } = await import(pathToFileURL(join(ROOT, "dist", "node", "index.js")).href);
     const scorer = await loadModel(ck);

@@ -44,7 +44,11 @@ self.onmessage = async (e) => {
         const res = await fetch(new URL(msg.data, self.location.href).href);
         if (!res.ok) throw new Error(`cannot fetch ${msg.data} (${res.status})`);
         if (!scorer) throw new Error("this checkpoint has no preprocessing: it cannot score raw rows");
-        self.postMessage({ type: "scored", rows: scorer.scoreSync(csvRecords(await res.text())) });
+        // a gzip file (told by its first two bytes, as the CLI tells it) through the browser's own DecompressionStream
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const gz = bytes[0] === 0x1f && bytes[1] === 0x8b;
+        const text = gz ? await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).text() : new TextDecoder().decode(bytes);
+        self.postMessage({ type: "scored", rows: scorer.scoreSync(csvRecords(text)) });
       }
     } else if (msg.type === "rank") {
       self.postMessage({ type: "ranking", user: msg.user, rows: rankForUser(model, sim, msg.user, msg.count, scorer) });
