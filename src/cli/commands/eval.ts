@@ -30,7 +30,7 @@ export const command: Command = {
   usage: "esmm eval --model DIR --data FILE [--json]",
   options: {
       model: { type: "string", help: "checkpoint directory (required)" },
-      data: { type: "string", help: "labelled data, or - for standard input (required)" },
+      data: { type: "string", help: "labelled data (a file may be gzipped), or - for standard input (required)" },
       json: { type: "flag", help: "print the metrics as JSON" },
       threads: { type: "string", help: "threads that score the rows: N or auto (default 1; the same scores on any count)" },
       ...dataOptions(),

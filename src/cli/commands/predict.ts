@@ -69,8 +69,8 @@ export const command: Command = {
   usage: "esmm predict --model DIR --data FILE --out FILE|- [--gates] [--keep COLS]",
   options: {
       model: { type: "string", help: "checkpoint directory (required)" },
-      data: { type: "string", help: "rows to score, or - for standard input; label columns are optional (required)" },
-      out: { type: "string", help: "CSV of pctr,pcvr,pctcvr in row order, or - for standard output (required)" },
+      data: { type: "string", help: "rows to score (a file may be gzipped), or - for standard input; label columns are optional (required)" },
+      out: { type: "string", help: "CSV of pctr,pcvr,pctcvr in row order, gzipped if its name ends in .gz, or - for standard output (required)" },
       keep: { type: "string", help: "comma-separated input columns to copy into the output first (keys to join the scores back on)" },
       gates: { type: "flag", help: "also write each task's gate weights (esmm-mmoe)" },
       threads: { type: "string", help: "threads that score the rows: N or auto (default 1; the same scores on any count)" },

@@ -247,7 +247,7 @@ export const command: Command = {
   summary: "fit a model (a preset such as esmm-mmoe, esmm, base, escm2-dr, or a bottom and an objective) and save a checkpoint directory",
   usage: "esmm train --train FILE --model DIR [--valid FILE] [--preset NAME | --bottom B --objective O] [options]",
   options: {
-      train: { type: "string", help: "training data (required)" },
+      train: { type: "string", help: "training data, a file in --format (gzipped or not) (required)" },
       valid: { type: "string", help: "validation data, evaluated after every epoch" },
       model: { type: "string", help: "checkpoint directory to write (required)" },
       ...modelOptions(),
