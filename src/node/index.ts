@@ -4,3 +4,4 @@ export * from "./readers.js";
 export * from "./checkpoint.js";
 export * from "./static-server.js";
 export * from "./parallel.js";
+export * from "./score-server.js";

@@ -15,6 +15,7 @@
 import { constants, promises as fsp } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
+import { isLoopback, listen, loopbackHostOk } from "./http.js";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -31,8 +32,6 @@ const TYPES: Record<string, string> = {
   ".wasm": "application/wasm",
 };
 
-const LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"];
-
 /** Options of `startStaticServer`. */
 export interface StaticServerOptions {
   /** Accept any Host header (default: only loopback names, unless `host` is not a loopback address). */
@@ -42,8 +41,7 @@ export interface StaticServerOptions {
 /** Serves the regular files under `root` to this machine (see the top of this file for what it refuses). */
 export function startStaticServer(rootIn: string, port: number, host = "127.0.0.1", opts: StaticServerOptions = {}): Promise<{ server: Server; url: string }> {
   const rootPromise = fsp.realpath(resolve(rootIn));
-  const loopback = host === "127.0.0.1" || host === "localhost" || host === "::1";
-  const anyHost = opts.anyHost ?? !loopback;
+  const anyHost = opts.anyHost ?? !isLoopback(host);
   let boundPort = port;
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
@@ -57,12 +55,9 @@ export function startStaticServer(rootIn: string, port: number, host = "127.0.0.
   };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const root = await rootPromise;
-    if (!anyHost) {
-      const h = (req.headers.host ?? "").toLowerCase();
-      if (!LOOPBACK_HOSTS.some((n) => h === `${n}:${boundPort}` || (boundPort === 80 && h === n))) {
-        send(res, 421, "this server answers only to 127.0.0.1, localhost and [::1] with its port\n");
-        return;
-      }
+    if (!anyHost && !loopbackHostOk(req, boundPort)) {
+      send(res, 421, "this server answers only to 127.0.0.1, localhost and [::1] with its port\n");
+      return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       send(res, 405, "only GET and HEAD\n", { allow: "GET, HEAD" });
@@ -158,17 +153,5 @@ export function startStaticServer(rootIn: string, port: number, host = "127.0.0.
     res.on("close", () => stream.destroy());
     stream.pipe(res);
   };
-  server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-    else socket.destroy();
-  });
-  return new Promise((resolvePromise, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      const addr = server.address();
-      boundPort = typeof addr === "object" && addr ? addr.port : port;
-      const shown = host.includes(":") ? `[${host}]` : host;
-      resolvePromise({ server, url: `http://${shown}:${boundPort}` });
-    });
-  });
+  return listen(server, port, host, (p) => (boundPort = p));
 }
