@@ -1,0 +1,48 @@
+/**
+ * The scoring endpoint's cost per request (`esmm serve --model`): `npm run build:bench && node
+ * build/bench/score-server.js`. A model with the simulator's columns (hashed ids, untrained weights)
+ * behind startScoringServer on loopback; one client sends POST /score requests one after another on a
+ * kept-alive connection, with 1 and with 256 records each, and the same records go through
+ * `scoreSync` directly, so the ratio is what HTTP and JSON add.
+ */
+import { Agent, request } from "node:http";
+import { Esmm, Preprocessor, ScoringModel, type Mapping, type Schema } from "../src/index.js";
+import { startScoringServer } from "../src/node/index.js";
+
+const cats = ["user_id", "age", "gender", "device", "region", "activity", "app_id", "category", "developer", "price", "rating", "size", "position", "hour", "page"];
+const schema: Schema = { click: "click", conversion: "conversion", categorical: cats, multi: [{ name: "recent_cats", pooling: "sum" }], dense: ["app_downloads", "user_tenure"], user: "user_id", truePctr: null, truePcvr: null };
+const mappings: Mapping[] = [...cats, "recent_cats"].map(() => ({ kind: "hash", buckets: 4096 }));
+const pre = new Preprocessor(schema, mappings, [0, 0], [1, 1]);
+const sm = new ScoringModel(new Esmm({ preset: "esmm-mmoe", fields: pre.fieldSpecs(), dense: schema.dense, denseMean: [0, 0], denseStd: [1, 1] }), pre);
+const record = (i: number): Record<string, string | number> => ({ ...Object.fromEntries(cats.map((c, k) => [c, String((i * 7919 + k * 104_729) % 1000)])), recent_cats: `${i % 24}:2|${(i * 5) % 24}`, app_downloads: (i % 100) / 10, user_tenure: i % 365 });
+
+const { server, url } = await startScoringServer(sm, 0);
+const port = Number(new URL(url).port);
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+const post = (body: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/score", method: "POST", agent, headers: { host: `127.0.0.1:${port}`, "content-type": "application/json" } }, (res) => {
+      res.resume();
+      res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+const median = (a: number[]): number => a.slice().sort((x, y) => x - y)[a.length >> 1]!;
+for (const n of [1, 256]) {
+  const records = Array.from({ length: n }, (_, i) => record(i));
+  const body = JSON.stringify(records);
+  const http: number[] = [];
+  const direct: number[] = [];
+  for (let r = 0; r < 300; r++) {
+    let t = performance.now();
+    await post(body);
+    if (r >= 50) http.push(performance.now() - t);
+    t = performance.now();
+    sm.scoreSync(records);
+    if (r >= 50) direct.push(performance.now() - t);
+  }
+  console.log(`${n} record(s) a request: ${median(http).toFixed(3)} ms over HTTP (${(1000 / median(http)).toFixed(0)} requests/s, one client), ${median(direct).toFixed(3)} ms through scoreSync (HTTP / direct ${(median(http) / median(direct)).toFixed(2)}x), medians of 250`);
+}
+agent.destroy();
+server.close();
