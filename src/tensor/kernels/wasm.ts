@@ -606,9 +606,10 @@ function alloc(n: number): { data: Float32Array; release: () => void } | null {
  * a batch distinct), interleaved, with every field per id: dense / per id 1.05x / 1.00x / 0.92x /
  * 0.93x; on the simulator's traffic, where most fields repeat heavily, per id was 1.30x faster. With
  * this threshold `node build/bench/first-layer.js wasm` gives 1.08x / 1.00x / 0.99x / 0.97x.
- * The break-even moves with the CPU: on an AMD EPYC (2026-12-07, the distinct rows gathered in wasm
- * by then) every field per id against dense was 1.33x / 1.19x / 1.14x / 1.08x, and 1.00x at 0.62
- * distinct (50,000 rows per field). The threshold stays where both CPUs gain.
+ * The break-even moves between machines (those figures are from 2026-12-01): on an AMD EPYC
+ * (2026-12-07, the distinct rows gathered in wasm by then) every field per id against dense was
+ * 1.33x / 1.19x / 1.14x / 1.08x, and 1.00x at 0.62 distinct (50,000 rows per field). The threshold
+ * stays where both measurements gain.
  */
 const PER_ID_MAX_DISTINCT_WASM = 0.4;
 
