@@ -81,7 +81,7 @@ describe("esmm serve --model: the scoring endpoint", () => {
   it("GET /model says what the model reads", async () => {
     const r = await call("/model");
     expect(r.status).toBe(200);
-    expect(r.json).toEqual({ name: "esmm-mmoe", bottom: "mmoe", objective: "entire-space", columns: model.columns, threads: 1 });
+    expect(r.json).toEqual({ name: "esmm-mmoe", bottom: "mmoe", objective: "entire-space", columns: model.columns, strict: false, threads: 1 });
   });
 
   it("answers every mistake with its status and a message, and goes on serving", async () => {
@@ -134,6 +134,29 @@ describe("esmm serve --model: the scoring endpoint", () => {
       sock.on("error", () => resolve(got.split("\r\n")[0] ?? ""));
     });
     expect(status).toBe("HTTP/1.1 413 Payload Too Large");
+  });
+
+  it("a strict model (esmm serve --strict) refuses a misspelt column instead of scoring it as unseen", async () => {
+    const strict = await loadModel(join(dir, "m"));
+    strict.strict = true;
+    const s = await startScoringServer(strict, 0);
+    try {
+      const p = Number(new URL(s.url).port);
+      const { click: _c, conversion: _v, true_pctr: _t, true_pcvr: _u, user_id, ...rest } = records[0] as Record<string, string>;
+      const answer = await new Promise<{ status: number; json: unknown }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: p, path: "/score", method: "POST", headers: { host: `127.0.0.1:${p}`, "content-type": "application/json" } }, (res) => {
+          let t = "";
+          res.on("data", (c: Buffer) => (t += c.toString("utf8")));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(t) }));
+        });
+        req.on("error", reject);
+        req.end(JSON.stringify([{ ...rest, userid: user_id }]));
+      });
+      expect(answer.status).toBe(400);
+      expect((answer.json as { error: string }).error).toBe('record 0: "user_id": missing (strict: every column the model reads must be given; null states a missing value)');
+    } finally {
+      await new Promise<void>((r) => s.server.close(() => r()));
+    }
   });
 
   it("scores on threads when the model has them: the same scores", async () => {

@@ -7,7 +7,7 @@ import type { Command, Io } from "./io.js";
 import { threadsOf } from "./shared.js";
 
 export const SERVE_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
-  usage: "esmm serve [--port 8080] [--root DIR] [--host 127.0.0.1] | esmm serve --model DIR [--threads N] [--max-body BYTES] [--port 8080] [--host 127.0.0.1]",
+  usage: "esmm serve [--port 8080] [--root DIR] [--host 127.0.0.1] | esmm serve --model DIR [--threads N] [--max-body BYTES] [--strict] [--port 8080] [--host 127.0.0.1]",
   options: {
     port: { type: "string", help: "port (default 8080; 0 picks a free one)" },
     host: { type: "string", help: "address to bind (default 127.0.0.1: this machine only, and only loopback Host headers are answered)" },
@@ -15,6 +15,7 @@ export const SERVE_SPEC: { usage: string; options: Record<string, OptionSpec> } 
     model: { type: "string", help: "serve this checkpoint's scores instead of files: POST /score, POST /rank (JSON), GET /model" },
     threads: { type: "string", help: "--model: threads that score each request's records: N or auto (default 1; the same scores on any count)" },
     "max-body": { type: "string", help: "--model: the largest request body accepted, in bytes (default 16777216)" },
+    strict: { type: "flag", help: "--model: a record must carry every column the model reads and no other (a misspelt name is a 400, not a quiet unseen value)" },
   },
 };
 
@@ -27,6 +28,7 @@ export async function serveCommand(p: Parsed, io: Io): Promise<void> {
   const dir = str(p, "model");
   if (dir === undefined) {
     for (const flag of ["threads", "max-body"]) if (str(p, flag) !== undefined) throw new UsageError(`--${flag} goes with --model`);
+    if (p.strict === true) throw new UsageError("--strict goes with --model");
     const { url } = await startStaticServer(root, port, host);
     io.out(`serving ${root} at ${url}/ (browser demo: ${url}/examples/browser/); Ctrl-C stops`);
   } else {
@@ -34,6 +36,7 @@ export async function serveCommand(p: Parsed, io: Io): Promise<void> {
     const threads = threadsOf(p); // checked before anything is loaded
     const maxBody = int(p, "max-body", 16 * 1024 * 1024, 1);
     const model = await loadModel(dir);
+    model.strict = p.strict === true;
     await model.setThreads(threads);
     const { url } = await startScoringServer(model, port, host, { maxBody });
     io.out(`serving ${dir} (${model.model.name}, ${threads} thread(s)) at ${url}/: POST /score, POST /rank, GET /model; Ctrl-C stops`);

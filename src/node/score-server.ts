@@ -5,7 +5,7 @@
  *   POST /score  [record, ...] or { "records": [record, ...] }        -> { "scores": [{ pCtr, pCvr, pCtcvr, gates? }, ...] }
  *   POST /rank   { "user": record, "candidates": [record, ...], "by"?: "pCtcvr" | "pCtr" | "pCvr", "top"?: n }
  *                                                                       -> { "ranking": [{ index, pCtr, pCvr, pCtcvr, gates? }, ...] }
- *   GET  /model  what the model reads and is                           -> { name, bottom, objective, columns, threads }
+ *   GET  /model  what the model reads and is                           -> { name, bottom, objective, columns, strict, threads }
  *
  * Records are what `ScoringModel.score` takes (raw values by column), and the scores are its scores,
  * bit for bit. Written to stay up whatever a client sends:
@@ -91,7 +91,7 @@ export function startScoringServer(model: ScoringModel, port: number, host = "12
       method: "GET",
       run: async () => {
         const c = model.model.config;
-        return { name: model.model.name, bottom: c.bottom, objective: c.objective, columns: model.columns, threads: model.threads };
+        return { name: model.model.name, bottom: c.bottom, objective: c.objective, columns: model.columns, strict: model.strict, threads: model.threads };
       },
     },
     "/score": {
