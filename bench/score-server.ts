@@ -3,7 +3,9 @@
  * build/bench/score-server.js`. A model with the simulator's columns (hashed ids, untrained weights)
  * behind startScoringServer on loopback; one client sends POST /score requests one after another on a
  * kept-alive connection, with 1 and with 256 records each, and the same records go through
- * `scoreSync` directly, so the ratio is what HTTP and JSON add.
+ * `scoreSync` directly, so the ratio is what HTTP and JSON add. Then eight clients at once, against a
+ * server whose model scores on one thread and on two (setThreads(2)): requests and records per second.
+ * The clients run in this process, on the server's own thread, so their work is counted against it.
  */
 import { Agent, request } from "node:http";
 import { Esmm, Preprocessor, ScoringModel, type Mapping, type Schema } from "../src/index.js";
@@ -46,3 +48,35 @@ for (const n of [1, 256]) {
 }
 agent.destroy();
 server.close();
+
+for (const n of [1, 256]) {
+  const rates: string[] = [];
+  for (const threads of [1, 2]) {
+    const m = new ScoringModel(sm.model, pre);
+    await m.setThreads(threads);
+    const s = await startScoringServer(m, 0);
+    const p = Number(new URL(s.url).port);
+    const many = new Agent({ keepAlive: true, maxSockets: 8 });
+    const body = JSON.stringify(Array.from({ length: n }, (_, i) => record(i)));
+    const send = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: p, path: "/score", method: "POST", agent: many, headers: { host: `127.0.0.1:${p}`, "content-type": "application/json" } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve());
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    const each = n === 1 ? 400 : 40;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let i = 0; i < each; i++) await send();
+    }));
+    const perSec = (8 * each) / ((performance.now() - t0) / 1e3);
+    rates.push(`${threads} thread(s) ${perSec.toFixed(0)} requests/s (${(perSec * n).toFixed(0)} records/s)`);
+    many.destroy();
+    s.server.close();
+    await m.close();
+  }
+  console.log(`${n} record(s) a request, 8 clients at once: ${rates.join(", ")}`);
+}
