@@ -30,7 +30,7 @@ import {
 } from "../src/index.js";
 import { loadCheckpoint, readLines, saveCheckpoint, type DirFs } from "../src/node/index.js";
 import { promises as fsp } from "node:fs";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { runCli } from "./helpers.js";
 
 const run = runCli;
@@ -145,6 +145,54 @@ describe("never delete what is not ours", () => {
     expect((await run("train", "--train", trainCsv, "--model", a + slash, "--dim", "4", "--epochs", "1", "--variant", "esmm")).code).toBe(0);
     expect((await run("train", "--train", trainCsv, "--model", a + slash, "--epochs", "2", "--resume")).code).toBe(0);
     expect(Buffer.compare(readFileSync(join(a, "weights.safetensors")), readFileSync(join(m, "weights.safetensors")))).toBe(0);
+  });
+});
+
+/** A 64 KiB tmpfs at a new directory, or null where this process may not mount one (not root, a locked-down container). */
+function tinyDisk(): { dir: string; unmount: () => void } | null {
+  const dir = mkdtempSync(join(tmpdir(), "esmm-tiny-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir], { stdio: "ignore" });
+  } catch {
+    return null;
+  }
+  return {
+    dir,
+    unmount: () => {
+      try {
+        execFileSync("umount", ["-l", dir], { stdio: "ignore" });
+      } catch {
+        // left mounted (64 KiB of memory) rather than failing the test that used it
+      }
+    },
+  };
+}
+
+describe("a full disk", () => {
+  it("is an error naming the file being written, exit 1, with nothing left behind (plain and gzip; skipped where no tmpfs can be mounted)", async (ctx) => {
+    const disk = tinyDisk();
+    if (!disk) return ctx.skip();
+    try {
+      const model = join(tmp, "m-full-disk");
+      expect((await run("train", "--train", trainCsv, "--model", model, ...SMALL)).code).toBe(0);
+      const rows = join(tmp, "full-disk-rows.csv"); // predictions of 20,000 rows: past 64 KiB, gzipped or not
+      expect((await run("generate", "--rows", "20000", "--out", rows)).code).toBe(0);
+      for (const name of ["preds.csv", "preds.csv.gz"]) {
+        const out = join(disk.dir, name);
+        const r = await run("predict", "--model", model, "--data", rows, "--out", out);
+        expect(r.code, name).toBe(1);
+        expect(r.err, name).toContain(`cannot write ${out}: ENOSPC`);
+        expect(readdirSync(disk.dir), name).toEqual([]);
+      }
+      // a checkpoint too large for the disk: the same, and no directory half-written
+      const ck = join(disk.dir, "m");
+      const t = await run("train", "--train", trainCsv, "--model", ck, "--epochs", "1", "--dim", "32");
+      expect(t.code).toBe(1);
+      expect(t.err).toContain("ENOSPC");
+      expect(readdirSync(disk.dir)).toEqual([]);
+    } finally {
+      disk.unmount();
+    }
   });
 });
 

@@ -307,14 +307,35 @@ export async function openAtomicWriter(path: string): Promise<AtomicWriter> {
   // A path ending in .gz is written gzipped (one member, streamed): the compressed chunks go to the
   // file one after another, each write awaited before the next, as FileHandle.write requires.
   const gz = path.endsWith(".gz") ? createGzip() : null;
+  /**
+   * Writes all of `data` to the temporary file. A write may take fewer bytes than it was given (a
+   * disk filling up), so the rest is written again until it is all taken; a failure (a full disk)
+   * names the file being written. Taking the short count for the whole had left a quietly truncated
+   * file in place.
+   */
+  const put = async (data: string | Buffer): Promise<void> => {
+    const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    try {
+      for (let at = 0; at < bytes.length; ) {
+        const { bytesWritten } = await fh.write(bytes, at, bytes.length - at);
+        if (bytesWritten <= 0) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+        at += bytesWritten;
+      }
+    } catch (e) {
+      throw new Error(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
   let written: Promise<unknown> = Promise.resolve();
-  gz?.on("data", (c: Buffer) => (written = written.then(() => fh.write(c))));
+  gz?.on("data", (c: Buffer) => {
+    written = written.then(() => put(c));
+    written.catch(() => undefined); // a failed write (a full disk) is thrown by close, not left unhandled meanwhile
+  });
   let buf = "";
   const flush = async (): Promise<void> => {
     if (!buf) return;
     const s = buf;
     buf = "";
-    if (!gz) await fh.write(s);
+    if (!gz) await put(s);
     else if (!gz.write(s)) await once(gz, "drain");
   };
   return {
