@@ -18,7 +18,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { FeatureRecord, RankBy, ScoringModel } from "../index.js";
-import { isLoopback, listen, loopbackHostOk } from "./http.js";
+import { hostCheck, listen } from "./http.js";
 
 /** Options of `startScoringServer`. */
 export interface ScoringServerOptions {
@@ -79,8 +79,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 /** Serves `model`'s scores over HTTP (see the top of this file). */
 export function startScoringServer(model: ScoringModel, port: number, host = "127.0.0.1", opts: ScoringServerOptions = {}): Promise<{ server: Server; url: string }> {
   const maxBody = opts.maxBody ?? 16 * 1024 * 1024;
-  const anyHost = opts.anyHost ?? !isLoopback(host);
-  let boundPort = port;
+  const answers = hostCheck(host, opts.anyHost);
   const reply = (res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void => {
     const text = JSON.stringify(value);
     res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), "cache-control": "no-store", "x-content-type-options": "nosniff", ...headers });
@@ -119,7 +118,7 @@ export function startScoringServer(model: ScoringModel, port: number, host = "12
     },
   };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (!anyHost && !loopbackHostOk(req, boundPort)) throw new RequestError(421, "this server answers only to 127.0.0.1, localhost and [::1] with its port");
+    if (!answers(req)) throw new RequestError(421, "this server answers only to 127.0.0.1, localhost and [::1] with its port");
     const path = (req.url ?? "/").split(/[?#]/)[0]!;
     const route = routes[path];
     if (!route) throw new RequestError(404, `no such endpoint: ${path.slice(0, 200)} (POST /score, POST /rank, GET /model)`);
@@ -160,5 +159,5 @@ export function startScoringServer(model: ScoringModel, port: number, host = "12
     });
   });
   server.requestTimeout = 60_000; // a client that sends its request slowly is cut off, not waited for
-  return listen(server, port, host, (p) => (boundPort = p));
+  return listen(server, port, host);
 }

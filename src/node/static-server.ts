@@ -15,7 +15,7 @@
 import { constants, promises as fsp } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
-import { isLoopback, listen, loopbackHostOk } from "./http.js";
+import { hostCheck, listen } from "./http.js";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -41,8 +41,7 @@ export interface StaticServerOptions {
 /** Serves the regular files under `root` to this machine (see the top of this file for what it refuses). */
 export function startStaticServer(rootIn: string, port: number, host = "127.0.0.1", opts: StaticServerOptions = {}): Promise<{ server: Server; url: string }> {
   const rootPromise = fsp.realpath(resolve(rootIn));
-  const anyHost = opts.anyHost ?? !isLoopback(host);
-  let boundPort = port;
+  const answers = hostCheck(host, opts.anyHost);
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) send(res, 500, "internal error");
@@ -55,7 +54,7 @@ export function startStaticServer(rootIn: string, port: number, host = "127.0.0.
   };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const root = await rootPromise;
-    if (!anyHost && !loopbackHostOk(req, boundPort)) {
+    if (!answers(req)) {
       send(res, 421, "this server answers only to 127.0.0.1, localhost and [::1] with its port\n");
       return;
     }
@@ -153,5 +152,5 @@ export function startStaticServer(rootIn: string, port: number, host = "127.0.0.
     res.on("close", () => stream.destroy());
     stream.pipe(res);
   };
-  return listen(server, port, host, (p) => (boundPort = p));
+  return listen(server, port, host);
 }
