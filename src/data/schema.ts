@@ -316,20 +316,26 @@ const floats = (): Column<Float32Array> => new Column((n) => new Float32Array(n)
  * come (Float32 ones rounded there, as the batch's Float32Arrays would round them: the same bits).
  */
 export class BatchBuilder {
-  private ids = ints();
-  private bagIds: Array<Column<Int32Array>>;
-  private bagW: Array<Column<Float32Array>>;
-  private bagOff: Array<Column<Int32Array>>;
-  private dense = floats();
-  private click = floats();
-  private conversion = floats();
-  private user = ints();
-  private tp = floats();
-  private tv = floats();
+  private ids!: Column<Int32Array>;
+  private bagIds!: Array<Column<Int32Array>>;
+  private bagW!: Array<Column<Float32Array>>;
+  private bagOff!: Array<Column<Int32Array>>;
+  private dense!: Column<Float32Array>;
+  private click!: Column<Float32Array>;
+  private conversion!: Column<Float32Array>;
+  private user!: Column<Int32Array>;
+  private tp!: Column<Float32Array>;
+  private tv!: Column<Float32Array>;
   private readonly userIds = new Map<string, number>();
 
   constructor(readonly pre: Preprocessor) {
-    const nm = pre.schema.multi.length;
+    this.reset();
+  }
+
+  /** Empty columns (each bag's offsets start with its first row's 0). */
+  private reset(): void {
+    const nm = this.pre.schema.multi.length;
+    this.ids = ints();
     this.bagIds = Array.from({ length: nm }, ints);
     this.bagW = Array.from({ length: nm }, floats);
     this.bagOff = Array.from({ length: nm }, () => {
@@ -337,6 +343,12 @@ export class BatchBuilder {
       c.push(0);
       return c;
     });
+    this.dense = floats();
+    this.click = floats();
+    this.conversion = floats();
+    this.user = ints();
+    this.tp = floats();
+    this.tv = floats();
   }
 
   get size(): number {
@@ -399,20 +411,7 @@ export class BatchBuilder {
   /** Takes the rows collected so far as a batch and starts afresh (user keys stay consistent). */
   flush(): LabeledBatch {
     const b = this.rows(0, this.size);
-    this.ids = ints();
-    this.bagIds = this.bagIds.map(ints);
-    this.bagW = this.bagW.map(floats);
-    this.bagOff = this.bagOff.map(() => {
-      const c = ints();
-      c.push(0);
-      return c;
-    });
-    this.dense = floats();
-    this.click = floats();
-    this.conversion = floats();
-    this.user = ints();
-    this.tp = floats();
-    this.tv = floats();
+    this.reset();
     return b;
   }
 }
