@@ -19,5 +19,5 @@ export {
   modelJsonOf,
 } from "./checkpoint.js";
 export type { ModelJson } from "./checkpoint.js";
-export { ScoringModel, loadModel, modelFromBytes } from "./scoring.js";
+export { RANK_BY, ScoringModel, loadModel, modelFromBytes } from "./scoring.js";
 export type { FeatureRecord, RankBy, RecordScore } from "./scoring.js";

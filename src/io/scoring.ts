@@ -25,8 +25,10 @@ export interface RecordScore {
   gates?: { ctr: number[]; cvr: number[] };
 }
 
+/** What `ScoringModel.rank` can sort by (for checking a caller's choice, as `esmm serve --model` does). */
+export const RANK_BY = ["pCtcvr", "pCtr", "pCvr"] as const;
 /** What `ScoringModel.rank` sorts by. */
-export type RankBy = "pCtcvr" | "pCtr" | "pCvr";
+export type RankBy = (typeof RANK_BY)[number];
 
 /** Records per batch when `score` spreads them over threads (as `esmm predict --threads` hands out rows: 1,024 rows are 5-15 ms of work against 0.1-0.2 ms to hand them over). */
 const SCORE_CHUNK = 1024;

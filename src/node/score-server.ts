@@ -17,7 +17,7 @@
  *  - as the static server, only Host headers naming this machine are answered when bound to loopback.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { FeatureRecord, RankBy, ScoringModel } from "../index.js";
+import { RANK_BY, type FeatureRecord, type RankBy, type ScoringModel } from "../index.js";
 import { hostCheck, listen } from "./http.js";
 
 /** Options of `startScoringServer`. */
@@ -70,9 +70,6 @@ function body(req: IncomingMessage, max: number): Promise<string> {
     req.on("close", () => fail(new RequestError(400, "the request broke off")));
   });
 }
-
-/** What `by` may be (RankBy). */
-const RANK_BY: readonly RankBy[] = ["pCtcvr", "pCtr", "pCvr"];
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
