@@ -8,15 +8,11 @@
  * The clients run in this process, on the server's own thread, so their work is counted against it.
  */
 import { Agent, request } from "node:http";
-import { Esmm, Preprocessor, ScoringModel, type Mapping, type Schema } from "../src/index.js";
+import { ScoringModel } from "../src/index.js";
 import { startScoringServer } from "../src/node/index.js";
+import { appRecord as record, hashedScoringModel } from "./records.js";
 
-const cats = ["user_id", "age", "gender", "device", "region", "activity", "app_id", "category", "developer", "price", "rating", "size", "position", "hour", "page"];
-const schema: Schema = { click: "click", conversion: "conversion", categorical: cats, multi: [{ name: "recent_cats", pooling: "sum" }], dense: ["app_downloads", "user_tenure"], user: "user_id", truePctr: null, truePcvr: null };
-const mappings: Mapping[] = [...cats, "recent_cats"].map(() => ({ kind: "hash", buckets: 4096 }));
-const pre = new Preprocessor(schema, mappings, [0, 0], [1, 1]);
-const sm = new ScoringModel(new Esmm({ preset: "esmm-mmoe", fields: pre.fieldSpecs(), dense: schema.dense, denseMean: [0, 0], denseStd: [1, 1] }), pre);
-const record = (i: number): Record<string, string | number> => ({ ...Object.fromEntries(cats.map((c, k) => [c, String((i * 7919 + k * 104_729) % 1000)])), recent_cats: `${i % 24}:2|${(i * 5) % 24}`, app_downloads: (i % 100) / 10, user_tenure: i % 365 });
+const sm = hashedScoringModel();
 
 const { server, url } = await startScoringServer(sm, 0);
 const port = Number(new URL(url).port);
@@ -52,7 +48,7 @@ server.close();
 for (const n of [1, 256]) {
   const rates: string[] = [];
   for (const threads of [1, 2]) {
-    const m = new ScoringModel(sm.model, pre);
+    const m = new ScoringModel(sm.model, sm.preprocessor);
     await m.setThreads(threads);
     const s = await startScoringServer(m, 0);
     const p = Number(new URL(s.url).port);

@@ -7,41 +7,22 @@
  * two threads (setThreads(2): this one and a worker), beside one, on the same 4,096 records.
  */
 import { Bench } from "tinybench";
-import { Esmm, Preprocessor, ScoringModel, type FeatureRecord, type Mapping, type Schema } from "../src/index.js";
+import { ScoringModel, type FeatureRecord } from "../src/index.js";
 import "../src/node/index.js"; // worker threads, for score on two threads
+import { APP_COLUMNS, USER_COLUMNS, appRecord, hashedScoringModel } from "./records.js";
 
-const users = ["user_id", "age", "gender", "device", "region", "activity"];
-const apps = ["app_id", "category", "developer", "price", "rating", "size"];
-const context = ["position", "hour", "page"];
-const schema: Schema = {
-  click: "click", conversion: "conversion", categorical: [...users, ...apps, ...context], multi: [{ name: "recent_cats", pooling: "sum" }],
-  dense: ["app_downloads", "user_tenure"], user: "user_id", truePctr: null, truePcvr: null,
-};
-const mappings: Mapping[] = [...schema.categorical, "recent_cats"].map(() => ({ kind: "hash", buckets: 4096 }));
-const pre = new Preprocessor(schema, mappings, [0, 0], [1, 1]);
-const model = new Esmm({ preset: "esmm-mmoe", fields: pre.fieldSpecs(), dense: schema.dense, denseMean: [0, 0], denseStd: [1, 1] });
-const sm = new ScoringModel(model, pre);
-
-// records of text and numbers, as an app would hold them (ids spread over 1,000 values a column)
-const rng = (i: number, k: number): string => String((i * 7919 + k * 104_729) % 1000);
+const sm = hashedScoringModel();
 const N = 4096;
-const records: Array<Record<string, string | number>> = Array.from({ length: N }, (_, i) => {
-  const r: Record<string, string | number> = {};
-  schema.categorical.forEach((c, k) => (r[c] = rng(i, k)));
-  r.recent_cats = `${i % 24}:2|${(i * 5) % 24}`;
-  r.app_downloads = (i % 100) / 10;
-  r.user_tenure = i % 365;
-  return r;
-});
+const records = Array.from({ length: N }, (_, i) => appRecord(i));
 const user: Record<string, string | number> = { recent_cats: "3:2|7", user_tenure: 40, hour: "21", page: "0" };
-for (const c of users) user[c] = records[0]![c]!;
-const candidates = records.slice(0, 200).map((r) => Object.fromEntries([...apps, "position", "app_downloads"].map((c) => [c, r[c]!])) as FeatureRecord);
+for (const c of USER_COLUMNS) user[c] = records[0]![c]!;
+const candidates = records.slice(0, 200).map((r) => Object.fromEntries([...APP_COLUMNS, "position", "app_downloads"].map((c) => [c, r[c]!])) as FeatureRecord);
 
 const bench = new Bench({ time: 1000, iterations: 5 });
 bench.add(`score ${N} records`, () => void sm.scoreSync(records));
 bench.add(`rank 200 candidates`, () => void sm.rank(user, candidates));
 bench.add(`score 200 candidates merged by spread`, () => void sm.scoreSync(candidates.map((c) => ({ ...user, ...c }))));
-const two = new ScoringModel(model, pre);
+const two = new ScoringModel(sm.model, sm.preprocessor);
 await two.setThreads(2);
 bench.add(`score ${N} records on 2 threads`, async () => void (await two.score(records)));
 await bench.run();
