@@ -148,6 +148,7 @@ describe("exit codes and bad input", () => {
 
   it.each([
     ["empty.csv", "", "empty file (no header row)"],
+    ["header.csv", "click,conversion,a\n", "header.csv: no data rows"],
     ["nolabel.csv", "clicks,conversion,a\n1,0,x\n", 'column "click": missing click label column'],
     ["cols.csv", "click,conversion,a\n1,0,x\n1,0\n", "cols.csv:3: 2 columns, the header has 3"],
     ["label.csv", "click,conversion,a\n1,0,x\nyes,0,y\n", 'label.csv:3: column "click": label "yes" is not 0 or 1'],
@@ -168,6 +169,10 @@ describe("exit codes and bad input", () => {
     const s = await run("train", "--train", p, "--model", join(dir, "m-mixed"), "--epochs", "1", "--skip-bad", ...SMALL);
     expect(s.code).toBe(0);
     expect(s.err).toMatch(/skipped 1 bad line\(s\); first: .*mixed\.csv:3/);
+    const allBad = badFile("all-bad.csv", "click,conversion,a\n0,1,y\n2,0,z\n");
+    const b = await run("train", "--train", allBad, "--model", join(dir, "m-all-bad"), "--skip-bad", ...SMALL);
+    expect(b.code).toBe(1);
+    expect(b.err).toContain("all-bad.csv: no data rows (every one of its 2 rows was bad and skipped)");
   });
 
   it("a corrupted checkpoint is a clear error", async () => {

@@ -44,4 +44,4 @@ export async function serveCommand(p: Parsed, io: Io): Promise<void> {
   await new Promise(() => undefined); // until the process is stopped
 }
 
-export const command: Command = { name: "serve", summary: "serve the browser demo (examples/browser/) on localhost", ...SERVE_SPEC, run: serveCommand };
+export const command: Command = { name: "serve", summary: "serve the browser demo (examples/browser/) on localhost, or with --model a checkpoint's scores over HTTP (POST /score, /rank)", ...SERVE_SPEC, run: serveCommand };

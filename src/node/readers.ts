@@ -84,6 +84,8 @@ export function sidecarOptions(path: string): CsvOptions {
 
 /** An opened file: its schema, and its rows as a stream (each call re-reads the file). */
 export interface RowSource {
+  /** The file as errors name it (the path, or standard input's name). */
+  name: string;
   schema: Schema;
   /** The file's rows, streamed (constant memory); counts into `stats`. */
   rows(stats?: ReadStats): AsyncGenerator<RawRow>;
@@ -124,6 +126,7 @@ export async function openSource(spec: SourceSpec): Promise<RowSource> {
   const parser = new CsvRowParser(header, opts, name);
   let read = false;
   return {
+    name,
     schema: parser.schema,
     ...(once ? { readOnce: true } : {}),
     async *rows(stats = emptyStats()) {
@@ -170,6 +173,7 @@ async function openAliccpRaw(spec: SourceSpec): Promise<RowSource> {
     loaded = true;
   };
   return {
+    name: spec.path,
     schema: aliccpSchema(),
     async *rows(stats = emptyStats()) {
       await load();
@@ -201,7 +205,7 @@ export async function fitPreprocessor(src: RowSource, opts: { minCount?: number;
   if (src.readOnce) throw new DataError(STDIN_NAME, 0, null, "training data is read twice (the vocabularies, then the rows) and standard input only once; save it to a file");
   const vb = new VocabBuilder(src.schema);
   for await (const r of src.rows(stats)) vb.add(r);
-  if (vb.rows === 0) throw new DataError("(training data)", 0, null, "no data rows");
+  if (vb.rows === 0) throw new DataError(src.name, 0, null, stats && stats.bad > 0 ? `no data rows (every one of its ${stats.bad} rows was bad and skipped)` : "no data rows");
   for (const n of vb.numericLooking()) {
     opts.warn?.(`warning: column "${n.column}" looks numeric (${n.distinct} distinct values, e.g. ${n.examples.join(", ")}) but is read as categorical, one id per value; if it is a number, pass --dense ${n.column}`);
   }
