@@ -12,6 +12,7 @@ import { command as train } from "./commands/train.js";
 import { command as evalCmd } from "./commands/eval.js";
 import { command as predict } from "./commands/predict.js";
 import { command as inspect } from "./commands/inspect.js";
+import { command as exportCmd } from "./commands/export.js";
 import { command as demo } from "./demo.js";
 import { command as compare } from "./commands/compare.js";
 import { command as abtest } from "./commands/abtest.js";
@@ -19,7 +20,7 @@ import { command as serve } from "./serve.js";
 import { command as bench } from "./bench.js";
 
 /** Every command, in the order --help lists them; each module exports its name, summary, usage, options and run. */
-const COMMANDS: readonly Command[] = [generate, train, evalCmd, predict, inspect, compare, abtest, demo, serve, bench];
+const COMMANDS: readonly Command[] = [generate, train, evalCmd, predict, inspect, exportCmd, compare, abtest, demo, serve, bench];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const TOP_HELP = `esmm: train and serve ESMM multi-task (pCTR, pCVR) models with no dependencies

@@ -1,0 +1,340 @@
+/**
+ * A trained model as an ONNX file, for serving it where JavaScript does not run (onnxruntime in C++,
+ * Java, Python, C#, ...). The file holds the whole scoring path of `ScoringModel.score`, apart from
+ * parsing text: the vocabularies (as ai.onnx.ml LabelEncoder nodes), the embedding lookups, bag
+ * pooling, the dense features' standardisation, the bottom (mmoe, shared or separate), the towers and
+ * pCTCVR = pCTR x pCVR. Browser-safe: it returns bytes.
+ *
+ * Inputs, one per column of the training data, N rows (ONNX dims "N", "L_<column>"):
+ * - a categorical column `c`: [N] strings, the cell's text (`inputs: "tokens"`, the default where
+ *   every field has a vocabulary), or [N] int64 ids (`inputs: "ids"`, and always for a hashed
+ *   checkpoint: the FNV-1a hash of src/data/schema.ts has no ONNX operator); an unseen token maps to
+ *   the out-of-vocabulary row 0, as in `ScoringModel`;
+ * - a multi-valued column `c`: `c` [N, L] tokens (or ids) padded to a common length L, `c.weights`
+ *   [N, L] float (1 where the data gave no ":weight") and `c.lengths` [N] int64, the number of ids of
+ *   each row; entries past a row's length are ignored, whatever they hold;
+ * - a dense column `c`: [N] float, the raw value (standardised inside the graph).
+ * Outputs: `pctr`, `pcvr`, `pctcvr` [N] float, and for the mmoe bottom `gates_ctr`, `gates_cvr`
+ * [N, E]. escm2-dr's imputation tower is left out: only its loss reads it.
+ *
+ * The writer below is a small Protocol Buffers encoder (varints, length-delimited fields, fixed32)
+ * and the message numbers of onnx.proto; the graph uses opset 13 of the default domain and opset 2
+ * of ai.onnx.ml. The exported model computes what `Esmm.predict` computes, in another order of
+ * additions: test/onnx.test.ts runs it in onnxruntime against `ScoringModel` within float32 rounding.
+ */
+import type { Esmm } from "../esmm/index.js";
+import type { Preprocessor } from "../data/index.js";
+import type { Tensor } from "../tensor/index.js";
+import type { Linear, Mlp } from "../layers/index.js";
+
+// ---------------------------------------------------------------------------------------------
+// Protocol Buffers: a message is a sequence of fields, each a key (field number << 3 | wire type)
+// and a payload: a varint (type 0), 8 bytes (1), a length and that many bytes (2), or 4 bytes (5).
+
+const VARINT = 0;
+const LEN = 2;
+const FIXED32 = 5;
+const utf8 = new TextEncoder();
+
+/** One protobuf message being written, field by field. */
+class Message {
+  private readonly parts: Uint8Array[] = [];
+  private size = 0;
+
+  private push(b: Uint8Array): void {
+    this.parts.push(b);
+    this.size += b.length;
+  }
+
+  /** A varint: 7 bits a byte, low bits first, the top bit set on every byte but the last; a negative int64 as its 64-bit two's complement (10 bytes). */
+  private varint(v: number | bigint): void {
+    let x = BigInt.asUintN(64, BigInt(v));
+    const out: number[] = [];
+    while (x >= 0x80n) {
+      out.push(Number(x & 0x7fn) | 0x80);
+      x >>= 7n;
+    }
+    out.push(Number(x));
+    this.push(Uint8Array.from(out));
+  }
+
+  private key(field: number, wire: number): void {
+    this.varint((field << 3) | wire);
+  }
+
+  /** An int64, int32 or enum field. */
+  int(field: number, v: number | bigint): this {
+    this.key(field, VARINT);
+    this.varint(v);
+    return this;
+  }
+
+  /** A float field (fixed32, little-endian). */
+  float(field: number, v: number): this {
+    this.key(field, FIXED32);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    this.push(b);
+    return this;
+  }
+
+  /** A bytes field. */
+  bytes(field: number, b: Uint8Array): this {
+    this.key(field, LEN);
+    this.varint(b.length);
+    this.push(b);
+    return this;
+  }
+
+  /** A string field, UTF-8. */
+  string(field: number, s: string): this {
+    return this.bytes(field, utf8.encode(s));
+  }
+
+  /** A message field. */
+  message(field: number, m: Message): this {
+    return this.bytes(field, m.finish());
+  }
+
+  /** A repeated int64 field, packed (one length-delimited run of varints). */
+  packedInts(field: number, vs: ArrayLike<number>): this {
+    const inner = new Message();
+    for (let i = 0; i < vs.length; i++) inner.varint(vs[i]!);
+    return this.bytes(field, inner.finish());
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}
+
+// onnx.proto's field numbers, by message
+const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, docString: 6, graph: 7, opsetImport: 8, metadataProps: 14 };
+const GRAPH = { node: 1, name: 2, initializer: 5, docString: 10, input: 11, output: 12 };
+const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 };
+const ATTR = { name: 1, f: 2, i: 3, ints: 8, strings: 9, type: 20 };
+const ATTR_TYPE = { FLOAT: 1, INT: 2, INTS: 7, STRINGS: 8 };
+const TENSOR = { dims: 1, dataType: 2, name: 8, rawData: 9 };
+/** TensorProto.DataType. */
+const DT = { FLOAT: 1, INT64: 7, STRING: 8 } as const;
+type DataType = (typeof DT)[keyof typeof DT];
+
+/** An attribute of a node: an int, a float, a list of ints or a list of strings. */
+type Attr = { name: string } & ({ i: number } | { f: number } | { ints: ArrayLike<number> } | { strings: readonly string[] });
+
+function attribute(a: Attr): Message {
+  const m = new Message().string(ATTR.name, a.name);
+  if ("i" in a) return m.int(ATTR.type, ATTR_TYPE.INT).int(ATTR.i, a.i);
+  if ("f" in a) return m.int(ATTR.type, ATTR_TYPE.FLOAT).float(ATTR.f, a.f);
+  if ("ints" in a) return m.int(ATTR.type, ATTR_TYPE.INTS).packedInts(ATTR.ints, a.ints);
+  m.int(ATTR.type, ATTR_TYPE.STRINGS);
+  for (const s of a.strings) m.string(ATTR.strings, s);
+  return m;
+}
+
+/** A dimension: a size, or a name shared by the inputs and outputs that have it ("N"). */
+type Dim = number | string;
+
+/** A ValueInfoProto: a graph input's or output's name, element type and shape. */
+function valueInfo(name: string, type: DataType, dims: readonly Dim[]): Message {
+  const shape = new Message();
+  for (const d of dims) shape.message(1, typeof d === "number" ? new Message().int(1, d) : new Message().string(2, d));
+  const tensorType = new Message().int(1, type).message(2, shape);
+  return new Message().string(1, name).message(2, new Message().message(1, tensorType));
+}
+
+/** A graph being built: nodes in order (each output a fresh name unless given), constants as initializers. */
+class Graph {
+  readonly nodes: Message[] = [];
+  readonly initializers: Message[] = [];
+  readonly inputs: Message[] = [];
+  readonly outputs: Message[] = [];
+  private count = 0;
+  private readonly params: Map<Tensor, string>;
+  private readonly written = new Set<Tensor>();
+
+  /** `params`: the model's parameters by tensor, with their checkpoint names (`towers.ctr.0.weight`). */
+  constructor(params: ReadonlyMap<Tensor, string>) {
+    this.params = new Map(params);
+  }
+
+  /** A parameter as an initializer under its checkpoint name, written once however often it is read. */
+  param(t: Tensor): string {
+    const name = this.params.get(t);
+    if (name === undefined) throw new Error("toOnnx: a tensor that is not one of the model's parameters");
+    if (!this.written.has(t)) {
+      this.written.add(t);
+      this.floats(name, t.shape, t.data);
+    }
+    return name;
+  }
+
+  /** Adds a node; returns its output's name. */
+  node(op: string, inputs: readonly string[], attrs: readonly Attr[] = [], out?: string, domain = ""): string {
+    const name = out ?? `/${op.toLowerCase()}_${this.count}`;
+    const m = new Message();
+    for (const i of inputs) m.string(NODE.input, i);
+    m.string(NODE.output, name).string(NODE.name, `${op}_${this.count++}`).string(NODE.opType, op);
+    for (const a of attrs) m.message(NODE.attribute, attribute(a));
+    if (domain) m.string(NODE.domain, domain);
+    this.nodes.push(m);
+    return name;
+  }
+
+  /** A float32 constant (a parameter or a statistic), stored little-endian. */
+  floats(name: string, dims: readonly number[], data: ArrayLike<number>): string {
+    const raw = new Uint8Array(data.length * 4);
+    const view = new DataView(raw.buffer);
+    for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true);
+    return this.constant(name, dims, DT.FLOAT, raw);
+  }
+
+  /** An int64 constant (axes, indices, bounds); `dims` [] for a scalar. */
+  ints(dims: readonly number[], data: readonly number[]): string {
+    const raw = new Uint8Array(data.length * 8);
+    const view = new DataView(raw.buffer);
+    data.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
+    return this.constant(`/const_${this.count++}`, dims, DT.INT64, raw);
+  }
+
+  private constant(name: string, dims: readonly number[], type: DataType, raw: Uint8Array): string {
+    const t = new Message();
+    for (const d of dims) t.int(TENSOR.dims, d);
+    this.initializers.push(t.int(TENSOR.dataType, type).string(TENSOR.name, name).bytes(TENSOR.rawData, raw));
+    return name;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model as a graph
+
+/** Options of `toOnnx`. */
+export interface OnnxOptions {
+  /** The version the file names its producer (esmm-ts) by; the CLI passes the package's. */
+  producerVersion?: string;
+  /** What a categorical input holds: the cell's text ("tokens", mapped by the vocabularies inside the graph) or the ids the preprocessing made ("ids"). Default "tokens" where every field has a vocabulary, else "ids". */
+  inputs?: "tokens" | "ids";
+}
+
+const OPSET = 13;
+const ML_OPSET = 2;
+const IR_VERSION = 7; // the IR version of opset 13
+
+/**
+ * Writes a model and its preprocessing as an ONNX file (see the top of this file for its inputs and
+ * outputs). Throws where the model cannot be written so: "tokens" asked for a hashed checkpoint.
+ */
+export function toOnnx(model: Esmm, pre: Preprocessor, opts: OnnxOptions = {}): Uint8Array {
+  const cfg = model.config;
+  const schema = pre.schema;
+  const hashed = pre.mappings.some((m) => m.kind === "hash");
+  const mode = opts.inputs ?? (hashed ? "ids" : "tokens");
+  if (mode === "tokens" && hashed) throw new Error('toOnnx: inputs "tokens" needs vocabularies, and this checkpoint hashes its ids (--hash-buckets); export with inputs "ids" and hash the tokens as src/data/schema.ts does');
+  const g = new Graph(new Map(model.namedParameters().map(([name, t]) => [t, name])));
+  const declared = new Set<string>();
+  const input = (name: string, type: DataType, dims: Dim[]): string => {
+    if (declared.has(name)) throw new Error(`toOnnx: two inputs would be named "${name}"; rename the column`);
+    declared.add(name);
+    g.inputs.push(valueInfo(name, type, dims));
+    return name;
+  };
+  const catType = mode === "tokens" ? DT.STRING : DT.INT64;
+  // column -> ids [N] or [N, L]: through its vocabulary in the graph, or given as ids
+  const idsOf = (value: string, mapping: number): string => {
+    const m = pre.mappings[mapping]!;
+    if (mode === "ids" || m.kind !== "vocab") return value;
+    const ids = Array.from({ length: m.tokens.length }, (_, i) => i + 1);
+    return g.node("LabelEncoder", [value], [{ name: "keys_strings", strings: m.tokens }, { name: "values_int64s", ints: ids }, { name: "default_int64", i: 0 }], undefined, "ai.onnx.ml");
+  };
+  const axis1 = g.ints([1], [1]); // the axes input of Unsqueeze and Squeeze
+  const singles = schema.categorical.map((c, i) => ({ ids: idsOf(input(c, catType, ["N"]), i) }));
+  const bags = schema.multi.map((m, k) => {
+    const L = `L_${m.name}`;
+    return {
+      ids: idsOf(input(m.name, catType, ["N", L]), schema.categorical.length + k),
+      weights: input(`${m.name}.weights`, DT.FLOAT, ["N", L]),
+      lengths: input(`${m.name}.lengths`, DT.INT64, ["N"]),
+      pooling: m.pooling ?? "mean",
+    };
+  });
+  const dense = schema.dense.map((c) => g.node("Unsqueeze", [input(c, DT.FLOAT, ["N"]), axis1]));
+  // each bag's coefficients [N, L]: its weights where the row has an id, 0 past its length, / length for mean
+  const zero = bags.length ? g.ints([], [0]) : "";
+  const one = bags.length ? g.ints([], [1]) : "";
+  const oneF = bags.some((b) => b.pooling === "mean") ? g.floats("/one_f", [], [1]) : "";
+  const coefs = bags.map((b) => {
+    const L = g.node("Gather", [g.node("Shape", [b.ids]), one], [{ name: "axis", i: 0 }]);
+    const inRow = g.node("Less", [g.node("Range", [zero, L, one]), g.node("Unsqueeze", [b.lengths, axis1])]);
+    let coef = g.node("Mul", [b.weights, g.node("Cast", [inRow], [{ name: "to", i: DT.FLOAT }])]);
+    if (b.pooling === "mean") {
+      const count = g.node("Max", [g.node("Cast", [b.lengths], [{ name: "to", i: DT.FLOAT }]), oneF]);
+      coef = g.node("Div", [coef, g.node("Unsqueeze", [count, axis1])]);
+    }
+    return coef;
+  });
+  let standardised: string | null = null;
+  if (dense.length > 0) {
+    const x = dense.length === 1 ? dense[0]! : g.node("Concat", dense, [{ name: "axis", i: 1 }]);
+    const mean = g.floats("/dense_mean", [dense.length], pre.denseMean);
+    const std = g.floats("/dense_std", [dense.length], pre.denseStd);
+    standardised = g.node("Div", [g.node("Sub", [x, mean]), std]);
+  }
+  // x = [single fields' embeddings | pooled bags | standardised dense], as FieldEmbeddings.embed builds it
+  const inputRow = (tables: readonly Tensor[]): string => {
+    const parts = singles.map((s, i) => g.node("Gather", [g.param(tables[i]!), s.ids], [{ name: "axis", i: 0 }]));
+    bags.forEach((b, k) => {
+      const rows = g.node("Gather", [g.param(tables[schema.categorical.length + k]!), b.ids], [{ name: "axis", i: 0 }]); // [N, L, D]
+      parts.push(g.node("Squeeze", [g.node("MatMul", [g.node("Unsqueeze", [coefs[k]!, axis1]), rows]), axis1])); // [N, 1, L] x [N, L, D] -> [N, D]
+    });
+    if (standardised) parts.push(standardised);
+    return parts.length === 1 ? parts[0]! : g.node("Concat", parts, [{ name: "axis", i: 1 }]);
+  };
+  const x = inputRow(model.inputs.tables.map((t) => t.weight));
+  const linear = (layer: Linear, h: string): string => g.node("Gemm", [h, g.param(layer.weight), ...(layer.bias ? [g.param(layer.bias)] : [])], [{ name: "transB", i: 1 }]); // h W^T + b, W [out, in]
+  const mlp = (net: Mlp, h: string): string => {
+    net.layers.forEach((layer, l) => {
+      h = linear(layer, h);
+      if (l < net.layers.length - 1 || net.activateLast) h = g.node("Relu", [h]);
+    });
+    return h;
+  };
+  let hCtr = x;
+  let hCvr = model.cvrInputs ? inputRow(model.cvrInputs.tables.map((t) => t.weight)) : x;
+  const E = cfg.experts.count;
+  if (model.gates) {
+    // the experts stacked [N, E, H]; each task's gate [N, 1, E] times them: sum_e g[:, e] h_e
+    const stacked = g.node("Concat", model.experts.map((e) => g.node("Unsqueeze", [mlp(e, x), axis1])), [{ name: "axis", i: 1 }]);
+    const gates = (["ctr", "cvr"] as const).map((t) => g.node("Softmax", [linear(model.gates![t].linear, x)], [{ name: "axis", i: 1 }], `gates_${t}`));
+    [hCtr, hCvr] = gates.map((gt) => g.node("Squeeze", [g.node("MatMul", [g.node("Unsqueeze", [gt, axis1]), stacked]), axis1]));
+  }
+  const prob = (t: "ctr" | "cvr", h: string): string => g.node("Squeeze", [g.node("Sigmoid", [mlp(model.towers[t], h)]), axis1], [], `p${t}`);
+  const pctr = prob("ctr", hCtr);
+  const pcvr = prob("cvr", hCvr);
+  g.node("Mul", [pctr, pcvr], [], "pctcvr");
+  for (const o of ["pctr", "pcvr", "pctcvr"]) g.outputs.push(valueInfo(o, DT.FLOAT, ["N"]));
+  if (model.gates) for (const t of ["ctr", "cvr"]) g.outputs.push(valueInfo(`gates_${t}`, DT.FLOAT, ["N", E]));
+
+  const graph = new Message();
+  for (const n of g.nodes) graph.message(GRAPH.node, n);
+  graph.string(GRAPH.name, model.name);
+  for (const t of g.initializers) graph.message(GRAPH.initializer, t);
+  graph.string(GRAPH.docString, `esmm-ts ${model.name}: pCTR, pCVR and pCTCVR of each row; categorical inputs are ${mode === "tokens" ? "the cells' text" : "the preprocessing's ids"}, a bag is its ids [N, L] with .weights [N, L] and .lengths [N], a dense input its raw value`);
+  for (const i of g.inputs) graph.message(GRAPH.input, i);
+  for (const o of g.outputs) graph.message(GRAPH.output, o);
+  const meta = (key: string, value: string): Message => new Message().string(1, key).string(2, value);
+  const onnx = new Message().int(MODEL.irVersion, IR_VERSION).string(MODEL.producerName, "esmm-ts");
+  if (opts.producerVersion) onnx.string(MODEL.producerVersion, opts.producerVersion);
+  onnx.string(MODEL.docString, `${model.name} (bottom ${cfg.bottom}, objective ${cfg.objective}), exported by esmm-ts`).message(MODEL.graph, graph);
+  onnx.message(MODEL.opsetImport, new Message().string(1, "").int(2, OPSET));
+  if (mode === "tokens") onnx.message(MODEL.opsetImport, new Message().string(1, "ai.onnx.ml").int(2, ML_OPSET));
+  onnx.message(MODEL.metadataProps, meta("esmm-ts.model", model.name)).message(MODEL.metadataProps, meta("esmm-ts.inputs", mode));
+  // the preprocessing, so that a runtime elsewhere can turn raw rows into the inputs (with "ids", the vocabularies or the hash)
+  onnx.message(MODEL.metadataProps, meta("esmm-ts.preprocessor", JSON.stringify(mode === "ids" ? pre.toJSON() : { schema })));
+  return onnx.finish();
+}

@@ -1,0 +1,233 @@
+/**
+ * `esmm export` / toOnnx: the ONNX file of a checkpoint scores as esmm-ts does. onnxruntime (a second
+ * implementation of every operator the graph uses) runs the files of each bottom, of a hashed
+ * checkpoint, of a mean-pooled bag and of both input kinds, against ScoringModel on the same records,
+ * unseen tokens and empty bags included. onnxruntime lives in interop/onnx (`npm ci --ignore-scripts
+ * --prefix interop/onnx`); without it those tests skip with one line, and the file's structure is
+ * still read back here with a small protobuf reader.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { main } from "../src/cli/main.js";
+import { Esmm, FieldMap, Preprocessor, ScoringModel, parseBag, splitCsvLine, toOnnx, type FeatureRecord, type Mapping, type Schema } from "../src/index.js";
+import { loadModel } from "../src/node/index.js";
+
+/** What these tests use of onnxruntime-node (typed here: the package is not installed where the type check runs). */
+interface OrtTensor {
+  readonly data: ArrayLike<number | bigint | string>;
+}
+interface Ort {
+  Tensor: new (type: "string" | "int64" | "float32", data: string[] | BigInt64Array | Float32Array, dims: number[]) => OrtTensor;
+  InferenceSession: { create(model: Uint8Array | string): Promise<{ inputNames: readonly string[]; outputNames: readonly string[]; run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }> };
+}
+const ORT_DIR = join(import.meta.dirname, "..", "interop", "onnx");
+let ort: Ort | null = null;
+try {
+  ort = createRequire(join(ORT_DIR, "package.json"))("onnxruntime-node") as Ort;
+} catch {
+  console.log("onnx: the onnxruntime runs skipped (no onnxruntime-node: npm ci --ignore-scripts --prefix interop/onnx)");
+}
+
+const dir = mkdtempSync(join(tmpdir(), "esmm-onnx-"));
+const io = { out: () => undefined, err: () => undefined, isTTY: false };
+const train = join(dir, "train.csv");
+const valid = join(dir, "valid.csv");
+const SMALL = ["--epochs", "1", "--dim", "4", "--expert-hidden", "16,8", "--tower-hidden", "4", "--min-count", "2"];
+
+beforeAll(async () => {
+  expect(await main(["generate", "--rows", "3000", "--out", train, "--users", "200", "--apps", "80"], io)).toBe(0);
+  expect(await main(["generate", "--rows", "400", "--stream", "1", "--out", valid, "--users", "300", "--apps", "120"], io)).toBe(0); // some ids unseen in training
+});
+
+/** The rows of a CSV file as records of their raw cells, and two more: an empty bag, and tokens never seen. */
+function records(path: string): FeatureRecord[] {
+  const [head, ...rows] = readFileSync(path, "utf8").trimEnd().split("\n");
+  const cols = splitCsvLine(head!, ",")!;
+  const out: Array<Record<string, string>> = rows.map((r) => Object.fromEntries(splitCsvLine(r, ",")!.map((c, i) => [cols[i]!, c])));
+  out.push({ ...out[0]!, recent_cats: "" }, { ...out[1]!, user_id: "no-such-user", app_id: "", recent_cats: "x:2|y" });
+  return out;
+}
+
+/** The ONNX inputs of records, as an app elsewhere would build them (src/io/onnx.ts): each bag padded to the longest. */
+function feeds(o: Ort, pre: Preprocessor, recs: readonly FeatureRecord[], mode: "tokens" | "ids"): Record<string, OrtTensor> {
+  const s = pre.schema;
+  const N = recs.length;
+  const maps = pre.mappings.map((m) => new FieldMap(m));
+  const cat = (tokens: string[], field: number, dims: number[]): OrtTensor =>
+    mode === "tokens" ? new o.Tensor("string", tokens, dims) : new o.Tensor("int64", BigInt64Array.from(tokens, (t) => BigInt(maps[field]!.id(t))), dims);
+  const f: Record<string, OrtTensor> = {};
+  s.categorical.forEach((c, i) => (f[c] = cat(recs.map((r) => String(r[c] ?? "")), i, [N])));
+  s.multi.forEach((m, k) => {
+    const bags = recs.map((r) => parseBag(String(r[m.name] ?? ""), m, (reason) => new Error(reason)));
+    const L = Math.max(1, ...bags.map((b) => b.tokens.length));
+    const tokens: string[] = [];
+    const w = new Float32Array(N * L);
+    bags.forEach((b, i) => {
+      for (let j = 0; j < L; j++) {
+        tokens.push(b.tokens[j] ?? "padding, ignored");
+        w[i * L + j] = j < b.tokens.length ? (b.weights?.[j] ?? 1) : 7; // past the length: must not count
+      }
+    });
+    f[m.name] = cat(tokens, s.categorical.length + k, [N, L]);
+    f[`${m.name}.weights`] = new o.Tensor("float32", w, [N, L]);
+    f[`${m.name}.lengths`] = new o.Tensor("int64", BigInt64Array.from(bags, (b) => BigInt(b.tokens.length)), [N]);
+  });
+  for (const c of s.dense) f[c] = new o.Tensor("float32", Float32Array.from(recs, (r) => Number(r[c])), [N]);
+  return f;
+}
+
+/**
+ * Runs a model's ONNX file in onnxruntime on records; the largest difference from ScoringModel's
+ * scores, relative to each (or to 1e-6 for smaller ones: a gate weight of 1e-20, from a logit of
+ * thousands, differs by float32's rounding of that logit, a large part of itself).
+ */
+async function worstDifference(o: Ort, sm: ScoringModel, recs: readonly FeatureRecord[], mode: "tokens" | "ids", bytes = toOnnx(sm.model, sm.preprocessor, { inputs: mode })): Promise<number> {
+  const session = await o.InferenceSession.create(bytes);
+  const got = await session.run(feeds(o, sm.preprocessor, recs, mode));
+  const want = sm.scoreSync(recs);
+  let worst = 0;
+  const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(Math.abs(b), 1e-6);
+  want.forEach((w, i) => {
+    worst = Math.max(worst, rel(got.pctr!.data[i] as number, w.pCtr), rel(got.pcvr!.data[i] as number, w.pCvr), rel(got.pctcvr!.data[i] as number, w.pCtcvr));
+    for (const t of ["ctr", "cvr"] as const) w.gates?.[t].forEach((v, e, all) => (worst = Math.max(worst, rel(got[`gates_${t}`]!.data[i * all.length + e] as number, v))));
+  });
+  return worst;
+}
+
+describe.skipIf(!ort)("ONNX files in onnxruntime score as esmm-ts", () => {
+  it.each([
+    ["esmm-mmoe", []],
+    ["esmm", []],
+    ["base", []],
+    ["escm2-dr", []],
+    ["hashed", ["--hash-buckets", "300"]],
+  ] as const)("%s: every output within 1e-5 of ScoringModel's, unseen tokens and an empty bag included", async (name, extra) => {
+    const m = join(dir, name);
+    expect(await main(["train", "--train", train, "--model", m, "--preset", name === "hashed" ? "esmm-mmoe" : name, ...SMALL, ...extra], io)).toBe(0);
+    const sm = await loadModel(m);
+    const recs = records(valid);
+    for (const mode of name === "hashed" ? (["ids"] as const) : (["tokens", "ids"] as const)) {
+      expect(await worstDifference(ort!, sm, recs, mode), `${name}, ${mode}`).toBeLessThan(1e-5);
+    }
+  });
+
+  it("a mean-pooled bag, several dense features and a bag-only model", async () => {
+    const schema: Schema = { click: "click", conversion: "conversion", categorical: ["u", "a"], multi: [{ name: "tags", pooling: "mean", sep: ";" }], dense: ["p", "q"], user: null, truePctr: null, truePcvr: null };
+    const mappings: Mapping[] = [{ kind: "vocab", tokens: ["u1", "u2", "u3"] }, { kind: "vocab", tokens: ["a1", "a2"] }, { kind: "vocab", tokens: ["t1", "t2", "t3", "t4"] }];
+    const pre = new Preprocessor(schema, mappings, [1.5, -2], [0.5, 3]);
+    const sm = new ScoringModel(new Esmm({ preset: "esmm-mmoe", fields: pre.fieldSpecs(), dense: schema.dense, denseMean: pre.denseMean, denseStd: pre.denseStd, dim: 3, experts: { count: 3, hidden: [5] }, seed: 4 }), pre);
+    const recs: FeatureRecord[] = [
+      { u: "u1", a: "a2", tags: "t1;t2:0.5;t4", p: 2, q: -1 },
+      { u: "u9", a: "a1", tags: "", p: 0, q: 10 },
+      { u: "u3", a: "", tags: "t3:4", p: -3.25, q: 0.5 },
+      { u: "u2", a: "a2", tags: "zz;t1:0", p: 40, q: -25 },
+    ];
+    for (const mode of ["tokens", "ids"] as const) expect(await worstDifference(ort!, sm, recs, mode), mode).toBeLessThan(1e-5);
+    const bagOnly: Schema = { ...schema, categorical: [], dense: [] };
+    const pre2 = new Preprocessor(bagOnly, [mappings[2]!], [], []);
+    const sm2 = new ScoringModel(new Esmm({ preset: "esmm", fields: pre2.fieldSpecs(), dim: 3, seed: 5 }), pre2);
+    expect(await worstDifference(ort!, sm2, recs, "tokens")).toBeLessThan(1e-5);
+  });
+
+  it("esmm export writes the file onnxruntime loads; its inputs and outputs are named as documented", async () => {
+    const m = join(dir, "esmm-mmoe");
+    const out = join(dir, "model.onnx");
+    const errs: string[] = [];
+    expect(await main(["export", "--model", m, "--out", out], { ...io, err: (s: string) => errs.push(s) })).toBe(0);
+    expect(errs.join("\n")).toMatch(/wrote .*model\.onnx \(\d+\.\d MB, ONNX opset 13\): esmm-mmoe;/);
+    const session = await ort!.InferenceSession.create(out);
+    expect(session.outputNames).toEqual(["pctr", "pcvr", "pctcvr", "gates_ctr", "gates_cvr"]);
+    expect(session.inputNames).toEqual(["user_id", "age", "gender", "device", "region", "activity", "app_id", "category", "developer", "price", "rating", "size", "position", "hour", "page", "recent_cats", "recent_cats.weights", "recent_cats.lengths", "app_downloads", "user_tenure"]);
+    const sm = await loadModel(m);
+    expect(await worstDifference(ort!, sm, records(valid), "tokens", new Uint8Array(readFileSync(out)))).toBeLessThan(1e-5);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Without onnxruntime: the file read back field by field
+
+/** A protobuf message's fields by number: varints as bigints, length-delimited ones as bytes. */
+function fields(b: Uint8Array): Map<number, Array<bigint | Uint8Array>> {
+  const out = new Map<number, Array<bigint | Uint8Array>>();
+  let at = 0;
+  const varint = (): bigint => {
+    let v = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      const byte = b[at++]!;
+      v |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return v;
+    }
+  };
+  while (at < b.length) {
+    const key = Number(varint());
+    const wire = key & 7;
+    let v: bigint | Uint8Array;
+    if (wire === 0) v = varint();
+    else if (wire === 2) {
+      const n = Number(varint());
+      v = b.subarray(at, at + n);
+      at += n;
+    } else if (wire === 5) {
+      v = b.subarray(at, at + 4);
+      at += 4;
+    } else throw new Error(`wire type ${wire}`);
+    const list = out.get(key >> 3) ?? [];
+    list.push(v);
+    out.set(key >> 3, list);
+  }
+  return out;
+}
+const text = (v: bigint | Uint8Array | undefined): string => new TextDecoder().decode(v as Uint8Array);
+
+describe("the ONNX file's structure", () => {
+  it("IR 7, opset 13 (and ai.onnx.ml 2 for the vocabularies), every parameter stored bit for bit under its checkpoint name", async () => {
+    const m = join(dir, "structure");
+    expect(await main(["train", "--train", train, "--model", m, ...SMALL], io)).toBe(0);
+    const sm = await loadModel(m);
+    const model = fields(toOnnx(sm.model, sm.preprocessor, { producerVersion: "9.9.9" }));
+    expect(model.get(1)).toEqual([7n]);
+    expect(text(model.get(2)![0])).toBe("esmm-ts");
+    expect(text(model.get(3)![0])).toBe("9.9.9");
+    const opsets = model.get(8)!.map((o) => fields(o as Uint8Array)).map((o) => [text(o.get(1)?.[0] ?? new Uint8Array()), o.get(2)![0]]);
+    expect(opsets).toEqual([["", 13n], ["ai.onnx.ml", 2n]]);
+    const graph = fields(model.get(7)![0] as Uint8Array);
+    const inits = new Map(graph.get(5)!.map((t) => fields(t as Uint8Array)).map((t) => [text(t.get(8)![0]), t]));
+    for (const [name, p] of sm.model.namedParameters()) {
+      if (name.startsWith("towers.imp")) continue;
+      const t = inits.get(name)!;
+      expect(t, name).toBeDefined();
+      expect(t.get(1), name).toEqual(p.shape.map(BigInt));
+      expect(t.get(2), name).toEqual([1n]); // FLOAT
+      expect(Buffer.from(t.get(9)![0] as Uint8Array).equals(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength)), name).toBe(true);
+    }
+    const ops = graph.get(1)!.map((n) => text(fields(n as Uint8Array).get(4)![0]));
+    expect(ops.filter((o) => o === "LabelEncoder").length).toBe(16); // 15 categorical columns and the bag
+    expect(ops.filter((o) => o === "Gemm").length).toBe(2 * 2 + 2 + 2 * 2); // 2 experts of 2 layers, 2 gates, 2 towers of 2
+    const meta = new Map(model.get(14)!.map((e) => fields(e as Uint8Array)).map((e) => [text(e.get(1)![0]), text(e.get(2)![0])]));
+    expect(meta.get("esmm-ts.inputs")).toBe("tokens");
+    expect(JSON.parse(meta.get("esmm-ts.preprocessor")!).schema.multi[0].name).toBe("recent_cats");
+    // ids: no vocabulary in the graph, the preprocessing in the metadata instead
+    const ids = fields(toOnnx(sm.model, sm.preprocessor, { inputs: "ids" }));
+    expect(ids.get(8)!.length).toBe(1);
+    expect(JSON.parse(new Map(ids.get(14)!.map((e) => fields(e as Uint8Array)).map((e) => [text(e.get(1)![0]), text(e.get(2)![0])])).get("esmm-ts.preprocessor")!).mappings.length).toBe(16);
+  });
+
+  it("a hashed checkpoint cannot take tokens (no ONNX operator hashes), and the CLI says so; --out onto a directory leaves it", async () => {
+    const m = join(dir, "hashed-structure");
+    expect(await main(["train", "--train", train, "--model", m, ...SMALL, "--hash-buckets", "100"], io)).toBe(0);
+    const errs: string[] = [];
+    const eio = { ...io, err: (s: string) => errs.push(s) };
+    expect(await main(["export", "--model", m, "--out", join(dir, "h.onnx"), "--inputs", "tokens"], eio)).toBe(1);
+    expect(errs.join("\n")).toContain('inputs "tokens" needs vocabularies, and this checkpoint hashes its ids (--hash-buckets)');
+    expect(existsSync(join(dir, "h.onnx"))).toBe(false);
+    expect(await main(["export", "--model", m, "--out", join(dir, "h.onnx")], eio)).toBe(0); // ids, chosen for it
+    const target = join(dir, "a-directory");
+    mkdirSync(join(target, "inside"), { recursive: true });
+    expect(await main(["export", "--model", m, "--out", target], eio)).toBe(1);
+    expect(existsSync(join(target, "inside"))).toBe(true);
+    expect(await main(["export", "--model", m, "--out", join(dir, "x.onnx"), "--inputs", "strings"], eio)).toBe(2);
+  });
+});
