@@ -1,0 +1,68 @@
+// Inference of the benchmark's reference workload through onnxruntime, beside esmm-ts on the same
+// batches in the same process: esmm-mmoe, F = 24 fields of V = 10,000 ids, D = 16, experts
+// 384 -> 256 -> 128, towers 128 -> 64 -> 1, batch 1024 (src/cli/workload.ts). The model is exported
+// with `toOnnx` (ids as inputs), so both engines compute the same function from the same weights; the
+// script checks that first (every pCTR and pCVR within 1e-5 relative), then times each engine in
+// turn, round after round, and prints samples/s and the ratio within each round.
+//
+//   cd interop/onnx && npm ci --ignore-scripts && cd ../.. && npm run build
+//   node interop/onnx/bench_reference.mjs [--threads 1,2] [--batches 20] [--rounds 3] [--vocab 10000]
+//
+// onnxruntime runs its own kernels (MLAS, with the widest vectors the CPU has: AVX-512 where present);
+// esmm-ts runs its default backend (WebAssembly SIMD, 128-bit) on this thread, and on N threads through
+// `ScoringModel`-style workers is not timed here: the comparison is one session against one model.
+import { createRequire } from "node:module";
+import { F, referenceModel, randomBatches } from "../../dist/cli/workload.js";
+import { Preprocessor, backendName, toOnnx } from "../../dist/index.js";
+
+const ort = createRequire(import.meta.url)("onnxruntime-node");
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+};
+const threadCounts = arg("threads", "1,2").split(",").map(Number);
+const count = Number(arg("batches", "20"));
+const rounds = Number(arg("rounds", "3"));
+const V = Number(arg("vocab", "10000"));
+
+const model = referenceModel(V);
+// the reference model has no preprocessing of its own: ids 0 .. V - 1 per field, as a hash of V - 1 buckets maps them
+const names = Array.from({ length: F }, (_, f) => `f${f}`);
+const pre = new Preprocessor({ click: "click", conversion: "conversion", categorical: names, multi: [], dense: [], user: null, truePctr: null, truePcvr: null }, names.map(() => ({ kind: "hash", buckets: V - 1 })), [], []);
+const bytes = toOnnx(model, pre, { inputs: "ids" });
+const batches = randomBatches(V, count);
+const feeds = batches.map((b) => Object.fromEntries(names.map((n, f) => [n, new ort.Tensor("int64", BigInt64Array.from({ length: b.size }, (_, r) => BigInt(b.ids[r * F + f])), [b.size])])));
+
+const sessions = [];
+for (const t of threadCounts) sessions.push({ t, s: await ort.InferenceSession.create(bytes, { intraOpNumThreads: t, interOpNumThreads: 1, executionMode: "sequential" }) });
+// the same function: every score within 1e-5 relative
+{
+  const want = model.predict(batches[0]);
+  const got = await sessions[0].s.run(feeds[0]);
+  let worst = 0;
+  for (const [k, o] of [["pCtr", "pctr"], ["pCvr", "pcvr"]]) for (let i = 0; i < want[k].length; i++) worst = Math.max(worst, Math.abs(got[o].data[i] - want[k][i]) / Math.max(Math.abs(want[k][i]), 1e-6));
+  if (worst > 1e-5) throw new Error(`onnxruntime and esmm-ts disagree: ${worst} relative`);
+  console.log(`same scores: onnxruntime ${ort.env.versions.node} within ${worst.toExponential(1)} of esmm-ts (${backendName()} backend)`);
+}
+const samples = count * batches[0].size;
+const timeEsmm = () => {
+  const t0 = performance.now();
+  for (const b of batches) model.predict(b);
+  return samples / ((performance.now() - t0) / 1e3);
+};
+const timeOrt = async (s) => {
+  const t0 = performance.now();
+  for (const f of feeds) await s.run(f);
+  return samples / ((performance.now() - t0) / 1e3);
+};
+timeEsmm();
+for (const { s } of sessions) await timeOrt(s); // warm-up
+for (let r = 1; r <= rounds; r++) {
+  const ours = timeEsmm();
+  const line = [`round ${r}: esmm-ts (1 thread) ${ours.toFixed(0)} samples/s`];
+  for (const { t, s } of sessions) {
+    const theirs = await timeOrt(s);
+    line.push(`onnxruntime (${t} thread${t > 1 ? "s" : ""}) ${theirs.toFixed(0)} (${(theirs / ours).toFixed(2)}x)`);
+  }
+  console.log(line.join(", "));
+}
