@@ -132,6 +132,48 @@ describe.skipIf(!ort)("ONNX files in onnxruntime score as esmm-ts", () => {
     expect(await worstDifference(ort!, sm2, recs, "tokens")).toBeLessThan(1e-5);
   });
 
+  it("a model built in code, with no preprocessor: its fields' ids in, interleaved bags and dense included", async () => {
+    const model = new Esmm({
+      preset: "base",
+      fields: [{ name: "bag_a", vocab: 6, kind: "multi", pooling: "sum" }, { name: "s1", vocab: 5 }, { name: "bag_b", vocab: 4, kind: "multi", pooling: "mean" }, { name: "s2", vocab: 3 }],
+      dense: ["d"], denseMean: [0.25], denseStd: [2], dim: 3, experts: { hidden: [6] }, towers: { hidden: [] }, seed: 9,
+    });
+    // rows: s1, s2 ids; bag_a and bag_b as (ids, weights); d
+    const rows = [
+      { s1: 1, s2: 2, a: [[5, 1], [0, 2]], b: [[3, 1]], d: 0.5 },
+      { s1: 4, s2: 0, a: [], b: [[1, 0.5], [2, 1], [3, 2]], d: -1 },
+      { s1: 0, s2: 1, a: [[2, -1]], b: [], d: 3 },
+    ];
+    const bag = (pick: (r: (typeof rows)[number]) => number[][]) => {
+      const offsets = [0];
+      const ids: number[] = [];
+      const weights: number[] = [];
+      for (const r of rows) {
+        for (const [id, w] of pick(r)) ids.push(id!), weights.push(w!);
+        offsets.push(ids.length);
+      }
+      return { offsets: Int32Array.from(offsets), ids: Int32Array.from(ids), weights: Float32Array.from(weights) };
+    };
+    const want = model.predict({ size: 3, ids: Int32Array.from(rows.flatMap((r) => [r.s1, r.s2])), bags: [bag((r) => r.a), bag((r) => r.b)], dense: Float32Array.from(rows.map((r) => r.d)) });
+    const o = ort!;
+    const padded = (pick: (r: (typeof rows)[number]) => number[][], L: number) => ({
+      ids: new o.Tensor("int64", BigInt64Array.from(rows.flatMap((r) => Array.from({ length: L }, (_, j) => BigInt(pick(r)[j]?.[0] ?? 0)))), [3, L]),
+      weights: new o.Tensor("float32", Float32Array.from(rows.flatMap((r) => Array.from({ length: L }, (_, j) => pick(r)[j]?.[1] ?? 0))), [3, L]),
+      lengths: new o.Tensor("int64", BigInt64Array.from(rows, (r) => BigInt(pick(r).length)), [3]),
+    });
+    const a = padded((r) => r.a, 2);
+    const b = padded((r) => r.b, 3);
+    const session = await o.InferenceSession.create(toOnnx(model));
+    expect(session.inputNames).toEqual(["s1", "s2", "bag_a", "bag_a.weights", "bag_a.lengths", "bag_b", "bag_b.weights", "bag_b.lengths", "d"]);
+    const got = await session.run({
+      s1: new o.Tensor("int64", BigInt64Array.from(rows, (r) => BigInt(r.s1)), [3]), s2: new o.Tensor("int64", BigInt64Array.from(rows, (r) => BigInt(r.s2)), [3]),
+      bag_a: a.ids, "bag_a.weights": a.weights, "bag_a.lengths": a.lengths, bag_b: b.ids, "bag_b.weights": b.weights, "bag_b.lengths": b.lengths,
+      d: new o.Tensor("float32", Float32Array.from(rows, (r) => r.d), [3]),
+    });
+    for (const [k, n] of [["pCtr", "pctr"], ["pCvr", "pcvr"], ["pCtcvr", "pctcvr"]] as const) want[k].forEach((v, i) => expect(Math.abs((got[n]!.data[i] as number) - v) / v, `${n} ${i}`).toBeLessThan(1e-5));
+    expect(() => toOnnx(model, null, { inputs: "tokens" })).toThrow('inputs "tokens" needs the preprocessor');
+  });
+
   it("esmm export writes the file onnxruntime loads; its inputs and outputs are named as documented", async () => {
     const m = join(dir, "esmm-mmoe");
     const out = join(dir, "model.onnx");

@@ -13,7 +13,7 @@
 // `ScoringModel`-style workers is not timed here: the comparison is one session against one model.
 import { createRequire } from "node:module";
 import { F, referenceModel, randomBatches } from "../../dist/cli/workload.js";
-import { Preprocessor, backendName, toOnnx } from "../../dist/index.js";
+import { backendName, toOnnx } from "../../dist/index.js";
 
 const ort = createRequire(import.meta.url)("onnxruntime-node");
 const arg = (name, fallback) => {
@@ -26,10 +26,8 @@ const rounds = Number(arg("rounds", "3"));
 const V = Number(arg("vocab", "10000"));
 
 const model = referenceModel(V);
-// the reference model has no preprocessing of its own: ids 0 .. V - 1 per field, as a hash of V - 1 buckets maps them
-const names = Array.from({ length: F }, (_, f) => `f${f}`);
-const pre = new Preprocessor({ click: "click", conversion: "conversion", categorical: names, multi: [], dense: [], user: null, truePctr: null, truePcvr: null }, names.map(() => ({ kind: "hash", buckets: V - 1 })), [], []);
-const bytes = toOnnx(model, pre, { inputs: "ids" });
+const names = model.config.fields.map((f) => f.name); // a model built in code: its inputs are its fields' ids
+const bytes = toOnnx(model);
 const batches = randomBatches(V, count);
 const feeds = batches.map((b) => Object.fromEntries(names.map((n, f) => [n, new ort.Tensor("int64", BigInt64Array.from({ length: b.size }, (_, r) => BigInt(b.ids[r * F + f])), [b.size])])));
 

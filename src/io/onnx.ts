@@ -5,7 +5,8 @@
  * pooling, the dense features' standardisation, the bottom (mmoe, shared or separate), the towers and
  * pCTCVR = pCTR x pCVR. Browser-safe: it returns bytes.
  *
- * Inputs, one per column of the training data, N rows (ONNX dims "N", "L_<column>"):
+ * Inputs, one per column of the training data (per field, named as the field, for a model built in
+ * code without a preprocessor), N rows (ONNX dims "N", "L_<column>"):
  * - a categorical column `c`: [N] strings, the cell's text (`inputs: "tokens"`, the default where
  *   every field has a vocabulary), or [N] int64 ids (`inputs: "ids"`, and always for a hashed
  *   checkpoint: the FNV-1a hash of src/data/schema.ts has no ONNX operator); an unseen token maps to
@@ -227,16 +228,25 @@ const ML_OPSET = 2;
 const IR_VERSION = 7; // the IR version of opset 13
 
 /**
- * Writes a model and its preprocessing as an ONNX file (see the top of this file for its inputs and
- * outputs). Throws where the model cannot be written so: "tokens" asked for a hashed checkpoint.
+ * Writes a model as an ONNX file (see the top of this file for its inputs and outputs). With the
+ * preprocessing it was trained with (a checkpoint's), the inputs are named after the data's columns
+ * and may be tokens; without it (a model built in code), they are the fields' names and take ids.
+ * Throws where the model cannot be written so: "tokens" for hashed ids or without a preprocessor.
  */
-export function toOnnx(model: Esmm, pre: Preprocessor, opts: OnnxOptions = {}): Uint8Array {
+export function toOnnx(model: Esmm, pre: Preprocessor | null = null, opts: OnnxOptions = {}): Uint8Array {
   const cfg = model.config;
-  const schema = pre.schema;
-  const hashed = pre.mappings.some((m) => m.kind === "hash");
+  if (pre) {
+    const specs = pre.fieldSpecs();
+    if (specs.length !== cfg.fields.length || specs.some((f, i) => f.name !== cfg.fields[i]!.name || f.kind !== (cfg.fields[i]!.kind ?? "single"))) throw new Error("toOnnx: the preprocessor's columns are not this model's fields");
+  }
+  const hashed = pre ? pre.mappings.some((m) => m.kind === "hash") : true;
   const mode = opts.inputs ?? (hashed ? "ids" : "tokens");
-  if (mode === "tokens" && hashed) throw new Error('toOnnx: inputs "tokens" needs vocabularies, and this checkpoint hashes its ids (--hash-buckets); export with inputs "ids" and hash the tokens as src/data/schema.ts does');
-  const g = new Graph(new Map(model.namedParameters().map(([name, t]) => [t, name])));
+  if (mode === "tokens" && hashed) throw new Error(pre ? 'toOnnx: inputs "tokens" needs vocabularies, and this checkpoint hashes its ids (--hash-buckets); export with inputs "ids" and hash the tokens as src/data/schema.ts does' : 'toOnnx: inputs "tokens" needs the preprocessor (the vocabularies) the model was trained with');
+  const params = model.namedParameters();
+  // protobuf readers refuse a message of 2 GiB or more (ONNX's way past that, weights in files of their own, is not written here)
+  const paramBytes = params.reduce((n, [, t]) => n + t.size * 4, 0);
+  if (paramBytes >= 2 ** 31 - 2 ** 26) throw new Error(`toOnnx: the parameters take ${(paramBytes / 2 ** 30).toFixed(2)} GiB, and an ONNX file holds under 2 GiB (external data is not written); score this model with esmm-ts`);
+  const g = new Graph(new Map(params.map(([name, t]) => [t, name])));
   const declared = new Set<string>();
   const input = (name: string, type: DataType, dims: Dim[]): string => {
     if (declared.has(name)) throw new Error(`toOnnx: two inputs would be named "${name}"; rename the column`);
@@ -245,25 +255,31 @@ export function toOnnx(model: Esmm, pre: Preprocessor, opts: OnnxOptions = {}): 
     return name;
   };
   const catType = mode === "tokens" ? DT.STRING : DT.INT64;
-  // column -> ids [N] or [N, L]: through its vocabulary in the graph, or given as ids
-  const idsOf = (value: string, mapping: number): string => {
-    const m = pre.mappings[mapping]!;
-    if (mode === "ids" || m.kind !== "vocab") return value;
-    const ids = Array.from({ length: m.tokens.length }, (_, i) => i + 1);
+  // the model's fields in the order of the preprocessor's columns and mappings (fieldSpecs: single-valued, then bags)
+  const single = cfg.fields.flatMap((f, i) => ((f.kind ?? "single") === "single" ? [i] : []));
+  const multi = cfg.fields.flatMap((f, i) => (f.kind === "multi" ? [i] : []));
+  const column = (i: number): string => (pre ? [...pre.schema.categorical, ...pre.schema.multi.map((m) => m.name)][i]! : cfg.fields[i]!.name);
+  // field i's input -> its ids [N] or [N, L]: through its vocabulary in the graph, or given as ids
+  const idsOf = (value: string, i: number): string => {
+    const m = pre?.mappings[i];
+    if (mode === "ids" || !m || m.kind !== "vocab") return value;
+    const ids = Array.from({ length: m.tokens.length }, (_, t) => t + 1);
     return g.node("LabelEncoder", [value], [{ name: "keys_strings", strings: m.tokens }, { name: "values_int64s", ints: ids }, { name: "default_int64", i: 0 }], undefined, "ai.onnx.ml");
   };
   const axis1 = g.ints([1], [1]); // the axes input of Unsqueeze and Squeeze
-  const singles = schema.categorical.map((c, i) => ({ ids: idsOf(input(c, catType, ["N"]), i) }));
-  const bags = schema.multi.map((m, k) => {
-    const L = `L_${m.name}`;
+  const singles = single.map((i) => ({ field: i, ids: idsOf(input(column(i), catType, ["N"]), i) }));
+  const bags = multi.map((i) => {
+    const c = column(i);
+    const L = `L_${c}`;
     return {
-      ids: idsOf(input(m.name, catType, ["N", L]), schema.categorical.length + k),
-      weights: input(`${m.name}.weights`, DT.FLOAT, ["N", L]),
-      lengths: input(`${m.name}.lengths`, DT.INT64, ["N"]),
-      pooling: m.pooling ?? "mean",
+      field: i,
+      ids: idsOf(input(c, catType, ["N", L]), i),
+      weights: input(`${c}.weights`, DT.FLOAT, ["N", L]),
+      lengths: input(`${c}.lengths`, DT.INT64, ["N"]),
+      pooling: cfg.fields[i]!.pooling ?? "mean",
     };
   });
-  const dense = schema.dense.map((c) => g.node("Unsqueeze", [input(c, DT.FLOAT, ["N"]), axis1]));
+  const dense = (pre ? pre.schema.dense : cfg.dense).map((c) => g.node("Unsqueeze", [input(c, DT.FLOAT, ["N"]), axis1]));
   // each bag's coefficients [N, L]: its weights where the row has an id, 0 past its length, / length for mean
   const zero = bags.length ? g.ints([], [0]) : "";
   const one = bags.length ? g.ints([], [1]) : "";
@@ -278,18 +294,17 @@ export function toOnnx(model: Esmm, pre: Preprocessor, opts: OnnxOptions = {}): 
     }
     return coef;
   });
+  // standardised as the model does it, with the statistics in its config: (v - mean) / std
   let standardised: string | null = null;
   if (dense.length > 0) {
     const x = dense.length === 1 ? dense[0]! : g.node("Concat", dense, [{ name: "axis", i: 1 }]);
-    const mean = g.floats("/dense_mean", [dense.length], pre.denseMean);
-    const std = g.floats("/dense_std", [dense.length], pre.denseStd);
-    standardised = g.node("Div", [g.node("Sub", [x, mean]), std]);
+    standardised = g.node("Div", [g.node("Sub", [x, g.floats("/dense_mean", [dense.length], cfg.denseMean)]), g.floats("/dense_std", [dense.length], cfg.denseStd)]);
   }
   // x = [single fields' embeddings | pooled bags | standardised dense], as FieldEmbeddings.embed builds it
   const inputRow = (tables: readonly Tensor[]): string => {
-    const parts = singles.map((s, i) => g.node("Gather", [g.param(tables[i]!), s.ids], [{ name: "axis", i: 0 }]));
+    const parts = singles.map((s) => g.node("Gather", [g.param(tables[s.field]!), s.ids], [{ name: "axis", i: 0 }]));
     bags.forEach((b, k) => {
-      const rows = g.node("Gather", [g.param(tables[schema.categorical.length + k]!), b.ids], [{ name: "axis", i: 0 }]); // [N, L, D]
+      const rows = g.node("Gather", [g.param(tables[b.field]!), b.ids], [{ name: "axis", i: 0 }]); // [N, L, D]
       parts.push(g.node("Squeeze", [g.node("MatMul", [g.node("Unsqueeze", [coefs[k]!, axis1]), rows]), axis1])); // [N, 1, L] x [N, L, D] -> [N, D]
     });
     if (standardised) parts.push(standardised);
@@ -335,6 +350,6 @@ export function toOnnx(model: Esmm, pre: Preprocessor, opts: OnnxOptions = {}): 
   if (mode === "tokens") onnx.message(MODEL.opsetImport, new Message().string(1, "ai.onnx.ml").int(2, ML_OPSET));
   onnx.message(MODEL.metadataProps, meta("esmm-ts.model", model.name)).message(MODEL.metadataProps, meta("esmm-ts.inputs", mode));
   // the preprocessing, so that a runtime elsewhere can turn raw rows into the inputs (with "ids", the vocabularies or the hash)
-  onnx.message(MODEL.metadataProps, meta("esmm-ts.preprocessor", JSON.stringify(mode === "ids" ? pre.toJSON() : { schema })));
+  if (pre) onnx.message(MODEL.metadataProps, meta("esmm-ts.preprocessor", JSON.stringify(mode === "ids" ? pre.toJSON() : { schema: pre.schema })));
   return onnx.finish();
 }
