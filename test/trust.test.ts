@@ -103,6 +103,38 @@ describe("never delete what is not ours", () => {
     expect(JSON.parse(readFileSync(join(empty, "model.json"), "utf8")).training.seed).toBe(2);
   });
 
+  it("no command writes a file into a checkpoint directory: not over its weights, not beside them (saving again replaces the directory whole)", async () => {
+    const m = join(tmp, "m-no-outputs-inside");
+    expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL, "--variant", "esmm")).code).toBe(0);
+    const before = new Map(readdirSync(m).map((f) => [f, readFileSync(join(m, f))]));
+    const refused = `is an esmm-ts checkpoint directory, which saving the model replaces whole; write it outside the checkpoint`;
+    for (const args of [
+      ["predict", "--model", m, "--data", validCsv, "--out", join(m, "weights.safetensors")], // replaced the weights, exit 0, before
+      ["predict", "--model", m, "--data", validCsv, "--out", join(m, "preds.csv")],
+      ["generate", "--rows", "10", "--out", join(m, "model.json")],
+      ["export", "--model", m, "--out", join(m, "model.onnx")],
+      ["compare", "--presets", "esmm", "--seeds", "1", "--epochs", "1", "--rows", "500", "--out", m], // refused before its runs
+    ]) {
+      const r = await run(...args);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.err, args.join(" ")).toContain(refused);
+    }
+    expect(readdirSync(m).sort()).toEqual([...before.keys()].sort());
+    for (const [f, bytes] of before) expect(Buffer.compare(readFileSync(join(m, f)), bytes), f).toBe(0);
+    expect((await run("eval", "--model", m, "--data", validCsv)).code).toBe(0);
+  });
+
+  it("train --model refuses a checkpoint that also holds a file of the user's, naming it, and deletes nothing", async () => {
+    const m = join(tmp, "m-with-notes");
+    expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL, "--variant", "esmm")).code).toBe(0);
+    writeFileSync(join(m, "notes.txt"), "trained on the March logs");
+    const r = await run("train", "--train", trainCsv, "--model", m, ...SMALL, "--variant", "esmm", "--seed", "2");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("is an esmm-ts checkpoint that also holds notes.txt; saving replaces the directory whole, so refusing (move it out, or choose another path)");
+    expect(readFileSync(join(m, "notes.txt"), "utf8")).toBe("trained on the March logs");
+    expect(JSON.parse(readFileSync(join(m, "model.json"), "utf8")).training.seed).toBe(1);
+  });
+
   it("predict --out refuses the input file, under any spelling or link, and leaves it whole", async () => {
     const m = join(tmp, "m-out-guard");
     expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL, "--variant", "esmm")).code).toBe(0);

@@ -5,11 +5,11 @@
  * the first seed's models; write a self-contained HTML report plus the raw results as JSON.
  */
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { AppStoreSimulator, PRESETS, PRESET_NAMES, drawSessions, summariseArms, type AbSettings, type Preset } from "../index.js";
 import { COMPARE_METRICS, compareTable, summarise } from "./comparison.js";
 import { abTable, builtInArm } from "./commands/abtest.js";
-import { writeFileAtomic } from "../node/index.js";
+import { refuseInsideCheckpoint, writeFileAtomic } from "../node/index.js";
 import { UsageError, int, str, type OptionSpec, type Parsed } from "./args.js";
 import { trainingOptions, workersOf } from "./shared.js";
 import type { Command, Io } from "./io.js";
@@ -88,6 +88,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   );
   const workers = workersOf(p, Math.min(3, availableParallelism()));
   const outDir = resolve(str(p, "out") ?? "runs/demo");
+  await refuseInsideCheckpoint(join(outDir, "report.html")); // before the runs, not after them
   io.err(`esmm demo: ${variants.length} models x ${nSeeds} seeds, ${rows.toLocaleString("en-US")} training impressions, ${jobs[0]!.epochs} epoch(s), ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
   const all = await runJobs(jobs, workers, throttledProgress(io, t0, 3000), (j, r) => io.err(`  ${j.variant} (seed ${j.seed}) done in ${fmtDuration(r.seconds)}`));

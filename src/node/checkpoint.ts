@@ -3,7 +3,6 @@ import { existsSync, promises as fsp, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   Adam,
-  CHECKPOINT_FORMAT,
   Esmm,
   OPTIMIZER_FILE,
   ScoringModel,
@@ -15,7 +14,7 @@ import {
   type ModelJson,
 } from "../index.js";
 import type { Preprocessor } from "../data/index.js";
-import { checkReplaceable, writeDirAtomic, type DirFs } from "./files.js";
+import { CHECKPOINT_FILES, checkReplaceable, isCheckpointDir, writeDirAtomic, type DirFs } from "./files.js";
 
 /** What `saveCheckpoint` writes beside the weights: the preprocessing, the optimizer's state and the training metadata. */
 export interface SaveOptions {
@@ -26,15 +25,18 @@ export interface SaveOptions {
   fs?: DirFs;
 }
 
-/** Whether a directory holds a model.json carrying this project's format marker. */
-export async function isCheckpointDir(dir: string): Promise<boolean> {
-  try {
-    const text = await fsp.readFile(join(dir, "model.json"), "utf8");
-    return (JSON.parse(text) as { format?: unknown })?.format === CHECKPOINT_FORMAT;
-  } catch {
-    return false;
-  }
+/**
+ * Whether saving may replace this directory: an esmm-ts checkpoint holding its own files and nothing
+ * else. A file of the user's put beside the weights (predictions, notes) would be deleted with the
+ * directory, so such a checkpoint is refused, naming the file.
+ */
+async function replaceableCheckpoint(dir: string): Promise<boolean> {
+  if (!(await isCheckpointDir(dir))) return false;
+  const foreign = (await fsp.readdir(dir)).filter((n) => !CHECKPOINT_FILES.includes(n));
+  if (foreign.length > 0) throw new Error(`${dir} is an esmm-ts checkpoint that also holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? `, and ${foreign.length - 3} more` : ""}; saving replaces the directory whole, so refusing (move ${foreign.length > 1 ? "them" : "it"} out, or choose another path)`);
+  return true;
 }
+const CHECKPOINT_DIR = { replaceable: replaceableCheckpoint, what: "an esmm-ts checkpoint" };
 
 /**
  * Writes the whole directory to a temporary sibling and swaps it in (see writeDirAtomic), so a crash
@@ -47,12 +49,12 @@ export async function saveCheckpoint(dir: string, model: Esmm, opts: SaveOptions
     training: opts.training ?? {},
     ...(opts.optimizer ? { optimizer: opts.optimizer } : {}),
   });
-  await writeDirAtomic(dir, files, { replaceable: isCheckpointDir, what: "an esmm-ts checkpoint", ...(opts.fs ? { fs: opts.fs } : {}) });
+  await writeDirAtomic(dir, files, { ...CHECKPOINT_DIR, ...(opts.fs ? { fs: opts.fs } : {}) });
 }
 
 /** Throws unless saveCheckpoint(dir) would be allowed to write there (see checkReplaceable). */
 export async function assertCheckpointWritable(dir: string): Promise<void> {
-  await checkReplaceable(dir, { replaceable: isCheckpointDir, what: "an esmm-ts checkpoint" });
+  await checkReplaceable(dir, CHECKPOINT_DIR);
 }
 
 /** What `loadCheckpoint` returns: the model, the parsed model.json, the preprocessing (if saved) and the optimizer state (if saved). */

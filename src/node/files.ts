@@ -9,6 +9,7 @@ import { StringDecoder } from "node:string_decoder";
 import { createGunzip, createGzip } from "node:zlib";
 import { once } from "node:events";
 import { DataError } from "../data/index.js";
+import { CHECKPOINT_FORMAT, OPTIMIZER_FILE, WEIGHTS_FILE } from "../io/checkpoint.js";
 
 /** Lines longer than this many characters stop a read (a file with no newline would otherwise fill memory). */
 export const DEFAULT_MAX_LINE = 16 * 1024 * 1024;
@@ -106,8 +107,33 @@ export function removeTemporaryFiles(): void {
   writing.clear();
 }
 
-/** Writes to a temporary file beside `path`, then renames it over `path` (atomic on one filesystem). */
+/** Whether a directory holds a model.json carrying this project's checkpoint format marker. */
+export async function isCheckpointDir(dir: string): Promise<boolean> {
+  try {
+    const text = await fsp.readFile(join(dir, "model.json"), "utf8");
+    return (JSON.parse(text) as { format?: unknown })?.format === CHECKPOINT_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** The files a checkpoint directory holds (src/io/checkpoint.ts writes them; nothing else belongs there). */
+export const CHECKPOINT_FILES: readonly string[] = ["model.json", WEIGHTS_FILE, OPTIMIZER_FILE];
+
+/**
+ * Refuses to write a file into a checkpoint directory: it would replace one of the checkpoint's
+ * files (`predict --out model/weights.safetensors` destroyed the weights), or sit where saving the
+ * model again, which replaces the directory whole, would delete it. The writers below check it; a
+ * long job calls it first, so that it fails before its work rather than after.
+ */
+export async function refuseInsideCheckpoint(path: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  if (await isCheckpointDir(dir)) throw new Error(`cannot write ${path}: ${dirname(path)} is an esmm-ts checkpoint directory, which saving the model replaces whole; write it outside the checkpoint`);
+}
+
+/** Writes to a temporary file beside `path`, then renames it over `path` (atomic on one filesystem); never into a checkpoint directory. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await refuseInsideCheckpoint(path);
   const tmp = tempName(path, "tmp");
   writing.add(tmp);
   try {
@@ -291,10 +317,11 @@ export interface AtomicWriter {
   abort: () => Promise<void>;
 }
 
-/** Writes a text stream to a temporary file and renames it into place when `close()` succeeds. */
+/** Writes a text stream to a temporary file and renames it into place when `close()` succeeds; never into a checkpoint directory. */
 export async function openAtomicWriter(path: string): Promise<AtomicWriter> {
   // a directory cannot be replaced by a file: say so before anything is written, not at the rename
   if ((await fsp.stat(path).catch(() => null))?.isDirectory()) throw new Error(`cannot write ${path}: it is a directory`);
+  await refuseInsideCheckpoint(path);
   const tmp = tempName(path, "tmp");
   let fh: Awaited<ReturnType<typeof fsp.open>>;
   writing.add(tmp);

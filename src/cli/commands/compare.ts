@@ -5,10 +5,10 @@
  * its initialisation seed and its shuffling, and the difference removes what they share.
  */
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
 import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, modelName, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
-import { writeFileAtomic } from "../../node/index.js";
+import { refuseInsideCheckpoint, writeFileAtomic } from "../../node/index.js";
 import { UsageError, int, list, need, str, type Parsed } from "../args.js";
 import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
@@ -118,13 +118,14 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   );
   const workers = workersOf(p, availableParallelism());
   io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
+  const outDir = str(p, "out");
+  if (outDir) await refuseInsideCheckpoint(join(resolve(outDir), "compare.json")); // before the runs, not after them
   const t0 = performance.now();
   let done = 0;
   const results = await runJobs(jobs, workers, throttledProgress(io, t0, 5000), (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
   const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias };
   const setup = { ...data, epochs, ...(es ? { "early stopping": es } : {}), seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
   const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baselines, setup);
-  const outDir = str(p, "out");
   if (outDir) {
     const dir = resolve(outDir);
     mkdirSync(dir, { recursive: true });
