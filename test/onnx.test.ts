@@ -4,9 +4,11 @@
  * checkpoint, of a mean-pooled bag and of both input kinds, against ScoringModel on the same records,
  * unseen tokens and empty bags included. onnxruntime lives in interop/onnx (`npm ci --ignore-scripts
  * --prefix interop/onnx`); without it those tests skip with one line, and the file's structure is
- * still read back here with a small protobuf reader.
+ * still read back here with a small protobuf reader. The ONNX project's own checker (python3-onnx,
+ * where installed) validates every kind of file, shape inference included.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -185,6 +187,36 @@ describe.skipIf(!ort)("ONNX files in onnxruntime score as esmm-ts", () => {
     expect(session.inputNames).toEqual(["user_id", "age", "gender", "device", "region", "activity", "app_id", "category", "developer", "price", "rating", "size", "position", "hour", "page", "recent_cats", "recent_cats.weights", "recent_cats.lengths", "app_downloads", "user_tenure"]);
     const sm = await loadModel(m);
     expect(await worstDifference(ort!, sm, records(valid), "tokens", new Uint8Array(readFileSync(out)))).toBeLessThan(1e-5);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The ONNX project's own checker (Debian's python3-onnx): the files are valid ONNX, shapes included
+
+const PY = "/usr/bin/python3";
+const hasOnnx = spawnSync(PY, ["-c", "import onnx"], { stdio: "ignore" }).status === 0;
+if (!hasOnnx) console.log("onnx: the checker runs skipped (no python3-onnx: apt-get install python3-onnx)");
+
+describe.skipIf(!hasOnnx)("onnx.checker (python3-onnx)", () => {
+  it("accepts the file of every bottom, of a hashed checkpoint, and of a model built in code, with full shape inference", async () => {
+    const files: string[] = [];
+    for (const [name, extra] of [["esmm-mmoe", []], ["esmm", []], ["base", []], ["escm2-dr", ["--hash-buckets", "50"]]] as const) {
+      const m = join(dir, `checker-${name}`);
+      expect(await main(["train", "--train", train, "--model", m, "--preset", name, ...SMALL, ...extra], io)).toBe(0);
+      const sm = await loadModel(m);
+      for (const mode of extra.length ? (["ids"] as const) : (["tokens", "ids"] as const)) {
+        const f = join(dir, `checker-${name}-${mode}.onnx`);
+        writeFileSync(f, toOnnx(sm.model, sm.preprocessor, { inputs: mode }));
+        files.push(f);
+      }
+    }
+    const coded = join(dir, "checker-coded.onnx");
+    writeFileSync(coded, toOnnx(new Esmm({ preset: "esmm-mmoe", fields: [{ name: "a", vocab: 5 }, { name: "tags", vocab: 4, kind: "multi", pooling: "mean" }], dense: ["d"], denseMean: [0], denseStd: [1], dim: 2, experts: { count: 3, hidden: [4] } })));
+    files.push(coded);
+    const check = "import onnx, sys\nfor f in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(f), full_check=True)\n    print('ok', f)";
+    const r = spawnSync(PY, ["-c", check, ...files], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").length).toBe(files.length);
   });
 });
 
