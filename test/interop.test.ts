@@ -4,7 +4,7 @@
  * Needs Debian's python3-torch (`apt-get install python3-torch`); skipped with one line without it.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -67,5 +67,18 @@ describe.skipIf(!hasTorch)("interop with PyTorch (python3-torch)", () => {
     expect(trained.rows).toBe(2000);
     // served in esmm-ts, the DDP-trained weights fit the data better than the ones it started from
     expect(trained.ctrLogLoss).toBeLessThan((await evalOf(init)).ctrLogLoss);
+    // an --out holding someone else's files is refused before any work, and left as it was
+    for (const [name, files, message] of [
+      ["not-ours", { "notes.txt": "mine" }, "exists and is not an esmm-ts checkpoint; refusing to write into it"],
+      ["ours-and-more", { ...Object.fromEntries(["model.json", "weights.safetensors"].map((f) => [f, readFileSync(join(out, f))])), "preds.csv": "mine" }, "is an esmm-ts checkpoint that also holds preds.csv; refusing to write into it"],
+    ] as const) {
+      const target = join(dir, name);
+      mkdirSync(target);
+      for (const [f, data] of Object.entries(files)) writeFileSync(join(target, f), data);
+      const refused = spawnSync(PY, [join(HERE, "..", "interop", "pytorch", "train_ddp.py"), "--nproc", "2", "--model", init, "--train", csv, "--out", target, "--epochs", "1"], { encoding: "utf8" });
+      expect(refused.status, name).not.toBe(0);
+      expect(refused.stderr, name).toContain(message);
+      for (const [f, data] of Object.entries(files)) expect(Buffer.compare(readFileSync(join(target, f)), Buffer.from(data)), `${name}/${f}`).toBe(0);
+    }
   });
 });

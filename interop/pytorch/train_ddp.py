@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -98,8 +99,35 @@ def collate(rows):
     return {"ids": ids, "bags": bags, "dense": dense}, torch.tensor([r[3] for r in rows]), torch.tensor([r[4] for r in rows])
 
 
+# What an esmm-ts checkpoint directory holds; --out may be one of these, an empty directory, or new.
+CHECKPOINT_FILES = {"model.json", "weights.safetensors", "optimizer.safetensors"}
+
+
+def check_out(out):
+    """Refuses an --out whose files are not all an esmm-ts checkpoint's, before any work: the weights
+    would be written among someone else's files (the rule `esmm train --model` keeps)."""
+    if not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        sys.exit(f"train_ddp.py: --out {out} exists and is not a directory; refusing to write into it")
+    names = set(os.listdir(out))
+    if not names:
+        return
+    try:
+        with open(os.path.join(out, "model.json"), encoding="utf-8") as f:
+            ours = json.load(f).get("format") == "esmm-ts-checkpoint"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        sys.exit(f"train_ddp.py: --out {out} exists and is not an esmm-ts checkpoint; refusing to write into it (choose another path)")
+    foreign = sorted(names - CHECKPOINT_FILES)
+    if foreign:
+        sys.exit(f"train_ddp.py: --out {out} is an esmm-ts checkpoint that also holds {', '.join(foreign[:3])}; refusing to write into it (move them out, or choose another path)")
+
+
 def main():
     a = parse_args()
+    check_out(a.out)
     if a.nproc and "RANK" not in os.environ:
         import torch.multiprocessing as mp
 
@@ -166,7 +194,9 @@ def run(a):
         mj.setdefault("training", {})
         mj["training"] = {**mj["training"], "trainedWith": f"PyTorch {torch.__version__} DDP x{world}", "epochsDone": a.epochs}
         weights = os.path.join(a.out, "weights.safetensors")
-        esmm.write_safetensors(weights, dict(model.named_parameters()), {"format": "pt", "producer": "train_ddp.py"})
+        # written beside, then renamed over: a crash leaves the old weights whole, never half of the new
+        esmm.write_safetensors(weights + ".tmp", dict(model.named_parameters()), {"format": "pt", "producer": "train_ddp.py"})
+        os.replace(weights + ".tmp", weights)
         # no optimizer.safetensors: its Adam state is PyTorch's, not esmm-ts's
         stale = os.path.join(a.out, "optimizer.safetensors")
         if os.path.exists(stale):
