@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
-import { Esmm, FieldMap, Preprocessor, ScoringModel, parseBag, splitCsvLine, toOnnx, type FeatureRecord, type Mapping, type Schema } from "../src/index.js";
+import { Esmm, Preprocessor, ScoringModel, splitCsvLine, toOnnx, type FeatureRecord, type Mapping, type OnnxInput, type Schema } from "../src/index.js";
 import { loadModel } from "../src/node/index.js";
 
 /** What these tests use of onnxruntime-node (typed here: the package is not installed where the type check runs). */
@@ -22,7 +22,7 @@ interface OrtTensor {
   readonly data: ArrayLike<number | bigint | string>;
 }
 interface Ort {
-  Tensor: new (type: "string" | "int64" | "float32", data: string[] | BigInt64Array | Float32Array, dims: number[]) => OrtTensor;
+  Tensor: new (type: OnnxInput["type"], data: OnnxInput["data"], dims: number[]) => OrtTensor;
   InferenceSession: { create(model: Uint8Array | string): Promise<{ inputNames: readonly string[]; outputNames: readonly string[]; run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }> };
 }
 const ORT_DIR = join(import.meta.dirname, "..", "interop", "onnx");
@@ -53,32 +53,30 @@ function records(path: string): FeatureRecord[] {
   return out;
 }
 
-/** The ONNX inputs of records, as an app elsewhere would build them (src/io/onnx.ts): each bag padded to the longest. */
-function feeds(o: Ort, pre: Preprocessor, recs: readonly FeatureRecord[], mode: "tokens" | "ids"): Record<string, OrtTensor> {
-  const s = pre.schema;
-  const N = recs.length;
-  const maps = pre.mappings.map((m) => new FieldMap(m));
-  const cat = (tokens: string[], field: number, dims: number[]): OrtTensor =>
-    mode === "tokens" ? new o.Tensor("string", tokens, dims) : new o.Tensor("int64", BigInt64Array.from(tokens, (t) => BigInt(maps[field]!.id(t))), dims);
-  const f: Record<string, OrtTensor> = {};
-  s.categorical.forEach((c, i) => (f[c] = cat(recs.map((r) => String(r[c] ?? "")), i, [N])));
-  s.multi.forEach((m, k) => {
-    const bags = recs.map((r) => parseBag(String(r[m.name] ?? ""), m, (reason) => new Error(reason)));
-    const L = Math.max(1, ...bags.map((b) => b.tokens.length));
-    const tokens: string[] = [];
-    const w = new Float32Array(N * L);
-    bags.forEach((b, i) => {
-      for (let j = 0; j < L; j++) {
-        tokens.push(b.tokens[j] ?? "padding, ignored");
-        w[i * L + j] = j < b.tokens.length ? (b.weights?.[j] ?? 1) : 7; // past the length: must not count
+/** Plain inputs (ScoringModel.onnxInputs) as onnxruntime's tensors. */
+function tensors(o: Ort, inputs: Record<string, OnnxInput>): Record<string, OrtTensor> {
+  return Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, new o.Tensor(v.type, v.data, v.dims)]));
+}
+
+/** Makes what lies past each bag's length garbage (another token, weight 7): the file must ignore it. */
+function garbagePadding(inputs: Record<string, OnnxInput>, bags: readonly string[]): Record<string, OnnxInput> {
+  const out = { ...inputs };
+  for (const b of bags) {
+    const [N, L] = out[b]!.dims as [number, number];
+    const lengths = out[`${b}.lengths`]!.data as BigInt64Array;
+    const ids = out[b]!.data instanceof BigInt64Array ? BigInt64Array.from(out[b]!.data as BigInt64Array) : [...(out[b]!.data as string[])];
+    const w = Float32Array.from(out[`${b}.weights`]!.data as Float32Array);
+    for (let i = 0; i < N; i++) {
+      for (let j = Number(lengths[i]); j < L; j++) {
+        w[i * L + j] = 7;
+        if (ids instanceof BigInt64Array) ids[i * L + j] = 1n;
+        else ids[i * L + j] = "padding, ignored";
       }
-    });
-    f[m.name] = cat(tokens, s.categorical.length + k, [N, L]);
-    f[`${m.name}.weights`] = new o.Tensor("float32", w, [N, L]);
-    f[`${m.name}.lengths`] = new o.Tensor("int64", BigInt64Array.from(bags, (b) => BigInt(b.tokens.length)), [N]);
-  });
-  for (const c of s.dense) f[c] = new o.Tensor("float32", Float32Array.from(recs, (r) => Number(r[c])), [N]);
-  return f;
+    }
+    out[b] = { ...out[b]!, data: ids } as OnnxInput;
+    out[`${b}.weights`] = { ...out[`${b}.weights`]!, data: w };
+  }
+  return out;
 }
 
 /**
@@ -88,7 +86,7 @@ function feeds(o: Ort, pre: Preprocessor, recs: readonly FeatureRecord[], mode: 
  */
 async function worstDifference(o: Ort, sm: ScoringModel, recs: readonly FeatureRecord[], mode: "tokens" | "ids", bytes = toOnnx(sm.model, sm.preprocessor, { inputs: mode })): Promise<number> {
   const session = await o.InferenceSession.create(bytes);
-  const got = await session.run(feeds(o, sm.preprocessor, recs, mode));
+  const got = await session.run(tensors(o, garbagePadding(sm.onnxInputs(recs, mode), sm.columns.multi)));
   const want = sm.scoreSync(recs);
   let worst = 0;
   const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(Math.abs(b), 1e-6);
@@ -287,6 +285,27 @@ describe("the ONNX file's structure", () => {
     const ids = fields(toOnnx(sm.model, sm.preprocessor, { inputs: "ids" }));
     expect(ids.get(8)!.length).toBe(1);
     expect(JSON.parse(new Map(ids.get(14)!.map((e) => fields(e as Uint8Array)).map((e) => [text(e.get(1)![0]), text(e.get(2)![0])])).get("esmm-ts.preprocessor")!).mappings.length).toBe(16);
+  });
+
+  it("ScoringModel.onnxInputs: the documented inputs, bags padded to the longest, records checked as score checks them", () => {
+    const schema: Schema = { click: "click", conversion: "conversion", categorical: ["u"], multi: [{ name: "tags", pooling: "mean", sep: ";" }], dense: ["p"], user: null, truePctr: null, truePcvr: null };
+    const pre = new Preprocessor(schema, [{ kind: "vocab", tokens: ["u1", "u2"] }, { kind: "vocab", tokens: ["t1", "t2", "t3"] }], [0], [1]);
+    const sm = new ScoringModel(new Esmm({ preset: "esmm", fields: pre.fieldSpecs(), dense: ["p"], denseMean: [0], denseStd: [1], dim: 2 }), pre);
+    const recs: FeatureRecord[] = [{ u: "u2", tags: "t1;t3:0.5", p: 2 }, { u: "zz", tags: "", p: "-0.25" }];
+    const t = sm.onnxInputs(recs);
+    expect(t.u).toEqual({ type: "string", dims: [2], data: ["u2", "zz"] });
+    expect(t.tags).toEqual({ type: "string", dims: [2, 2], data: ["t1", "t3", "", ""] });
+    expect(t["tags.weights"]).toEqual({ type: "float32", dims: [2, 2], data: Float32Array.from([1, 0.5, 0, 0]) });
+    expect(t["tags.lengths"]).toEqual({ type: "int64", dims: [2], data: BigInt64Array.from([2n, 0n]) });
+    expect(t.p).toEqual({ type: "float32", dims: [2], data: Float32Array.from([2, -0.25]) });
+    const ids = sm.onnxInputs(recs, "ids");
+    expect(ids.u!.data).toEqual(BigInt64Array.from([2n, 0n])); // u2 is the vocabulary's second token; zz unseen
+    expect(ids.tags!.data).toEqual(BigInt64Array.from([1n, 3n, 0n, 0n]));
+    expect(Object.keys(ids)).toEqual(["u", "tags", "tags.weights", "tags.lengths", "p"]);
+    expect(() => sm.onnxInputs([{ u: "u1", tags: "", p: "x" }])).toThrow('record 0: "p": dense feature must be a finite number, got "x"');
+    const hashed = new ScoringModel(sm.model, new Preprocessor(schema, [{ kind: "hash", buckets: 2 }, { kind: "hash", buckets: 3 }], [0], [1]));
+    expect(() => hashed.onnxInputs(recs, "tokens")).toThrow('inputs "tokens" needs vocabularies');
+    expect(hashed.onnxInputs(recs).u!.type).toBe("int64");
   });
 
   it("a hashed checkpoint cannot take tokens (no ONNX operator hashes), and the CLI says so; --out onto a directory leaves it", async () => {

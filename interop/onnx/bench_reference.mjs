@@ -5,8 +5,11 @@
 // script checks that first (every pCTR and pCVR within 1e-5 relative), then times each engine in
 // turn, round after round, and prints samples/s and the ratio within each round.
 //
-//   cd interop/onnx && npm ci --ignore-scripts && cd ../.. && npm run build
+//   cd interop/onnx && npm ci --ignore-scripts && cd ../.. && npm run build && npm run build:bench
 //   node interop/onnx/bench_reference.mjs [--threads 1,2] [--batches 20] [--rounds 3] [--vocab 10000]
+//
+// Then what an app sees: 4,096 records (bench/records.ts: the simulator's columns, hashed ids, a bag
+// and two dense values) scored by `ScoringModel.scoreSync`, against `onnxInputs` plus the session's run.
 //
 // onnxruntime runs its own kernels (MLAS, with the widest vectors the CPU has: AVX-512 where present);
 // esmm-ts runs its default backend (WebAssembly SIMD, 128-bit) on this thread, and on N threads through
@@ -64,3 +67,27 @@ for (let r = 1; r <= rounds; r++) {
   }
   console.log(line.join(", "));
 }
+
+// records to scores, as an app calls each engine
+const { appRecord, hashedScoringModel } = await import("../../build/bench/records.js");
+const sm = hashedScoringModel();
+const records = Array.from({ length: 4096 }, (_, i) => appRecord(i));
+const session = await ort.InferenceSession.create(toOnnx(sm.model, sm.preprocessor), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential" });
+const viaOrt = async () => {
+  const feeds = Object.fromEntries(Object.entries(sm.onnxInputs(records)).map(([k, v]) => [k, new ort.Tensor(v.type, v.data, v.dims)]));
+  return (await session.run(feeds)).pctcvr.data;
+};
+const median = async (f) => {
+  const t = [];
+  for (let i = 0; i < 25; i++) {
+    const t0 = performance.now();
+    await f();
+    if (i >= 5) t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[10];
+};
+const [a, b] = [sm.scoreSync(records), await viaOrt()];
+if (a.some((s, i) => Math.abs(s.pCtcvr - b[i]) > 1e-5 * Math.max(s.pCtcvr, 1e-6))) throw new Error("onnxruntime and esmm-ts disagree on the records");
+const ours = await median(() => sm.scoreSync(records));
+const theirs = await median(viaOrt);
+console.log(`4,096 records, one thread: esmm-ts scoreSync ${ours.toFixed(1)} ms, onnxInputs + onnxruntime ${theirs.toFixed(1)} ms (${(ours / theirs).toFixed(2)}x), medians of 20`);

@@ -24,7 +24,7 @@
  * additions: test/onnx.test.ts runs it in onnxruntime against `ScoringModel` within float32 rounding.
  */
 import type { Esmm } from "../esmm/index.js";
-import type { Preprocessor } from "../data/index.js";
+import { FieldMap, type Preprocessor, type RawRow } from "../data/index.js";
 import type { Tensor } from "../tensor/index.js";
 import type { Linear, Mlp } from "../layers/index.js";
 
@@ -223,6 +223,64 @@ export interface OnnxOptions {
   inputs?: "tokens" | "ids";
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** Whole numbers in [0, 2^31) as int64s: each written as its two 32-bit halves (one BigInt per value cost about as much as the rest of the inputs together). */
+function int64s(n: number, value: (i: number) => number): BigInt64Array {
+  const out = new BigInt64Array(n);
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < n; i++) out[i] = BigInt(value(i));
+    return out;
+  }
+  const halves = new Int32Array(out.buffer);
+  for (let i = 0; i < n; i++) halves[2 * i] = value(i); // the high half stays 0
+  return out;
+}
+
+/** The default kind of categorical input: tokens where every field has a vocabulary, else ids. */
+function defaultInputs(pre: Preprocessor | null): "tokens" | "ids" {
+  return pre && pre.mappings.every((m) => m.kind === "vocab") ? "tokens" : "ids";
+}
+
+/** One input of an exported file, as plain arrays: wrap each in the runtime's tensor (`new ort.Tensor(type, data, dims)`). */
+export interface OnnxInput {
+  type: "string" | "int64" | "float32";
+  dims: number[];
+  data: string[] | BigInt64Array | Float32Array;
+}
+
+/**
+ * The inputs of `toOnnx(model, pre, { inputs })` for rows as the readers make them (ScoringModel's
+ * `onnxInputs` makes them from records): by name, each bag padded to its longest row.
+ */
+export function onnxInputsOf(pre: Preprocessor, rows: readonly RawRow[], inputs: "tokens" | "ids" = defaultInputs(pre)): Record<string, OnnxInput> {
+  if (inputs === "tokens" && defaultInputs(pre) === "ids") throw new Error('onnxInputs: inputs "tokens" needs vocabularies, and this checkpoint hashes its ids');
+  const s = pre.schema;
+  const N = rows.length;
+  const maps = pre.mappings.map((m) => new FieldMap(m));
+  const categorical = (tokens: string[], field: number, dims: number[]): OnnxInput =>
+    inputs === "tokens" ? { type: "string", dims, data: tokens } : { type: "int64", dims, data: int64s(tokens.length, (i) => maps[field]!.id(tokens[i]!)) };
+  const out: Record<string, OnnxInput> = {};
+  s.categorical.forEach((c, i) => (out[c] = categorical(rows.map((r) => r.singles[i]!), i, [N])));
+  s.multi.forEach((m, k) => {
+    const bags = rows.map((r) => r.multis[k]!);
+    const L = Math.max(1, ...bags.map((b) => b.tokens.length)); // a zero-length dimension is legal, but not every runtime takes one
+    const tokens: string[] = [];
+    const weights = new Float32Array(N * L);
+    bags.forEach((b, i) => {
+      for (let j = 0; j < L; j++) {
+        tokens.push(b.tokens[j] ?? "");
+        weights[i * L + j] = j < b.tokens.length ? (b.weights?.[j] ?? 1) : 0;
+      }
+    });
+    out[m.name] = categorical(tokens, s.categorical.length + k, [N, L]);
+    out[`${m.name}.weights`] = { type: "float32", dims: [N, L], data: weights };
+    out[`${m.name}.lengths`] = { type: "int64", dims: [N], data: int64s(N, (i) => bags[i]!.tokens.length) };
+  });
+  s.dense.forEach((c, j) => (out[c] = { type: "float32", dims: [N], data: Float32Array.from(rows, (r) => r.dense[j]!) }));
+  return out;
+}
+
 const OPSET = 13;
 const ML_OPSET = 2;
 const IR_VERSION = 7; // the IR version of opset 13
@@ -239,9 +297,8 @@ export function toOnnx(model: Esmm, pre: Preprocessor | null = null, opts: OnnxO
     const specs = pre.fieldSpecs();
     if (specs.length !== cfg.fields.length || specs.some((f, i) => f.name !== cfg.fields[i]!.name || f.kind !== (cfg.fields[i]!.kind ?? "single"))) throw new Error("toOnnx: the preprocessor's columns are not this model's fields");
   }
-  const hashed = pre ? pre.mappings.some((m) => m.kind === "hash") : true;
-  const mode = opts.inputs ?? (hashed ? "ids" : "tokens");
-  if (mode === "tokens" && hashed) throw new Error(pre ? 'toOnnx: inputs "tokens" needs vocabularies, and this checkpoint hashes its ids (--hash-buckets); export with inputs "ids" and hash the tokens as src/data/schema.ts does' : 'toOnnx: inputs "tokens" needs the preprocessor (the vocabularies) the model was trained with');
+  const mode = opts.inputs ?? defaultInputs(pre);
+  if (mode === "tokens" && defaultInputs(pre) === "ids") throw new Error(pre ? 'toOnnx: inputs "tokens" needs vocabularies, and this checkpoint hashes its ids (--hash-buckets); export with inputs "ids" and hash the tokens as src/data/schema.ts does' : 'toOnnx: inputs "tokens" needs the preprocessor (the vocabularies) the model was trained with');
   const params = model.namedParameters();
   // protobuf readers refuse a message of 2 GiB or more (ONNX's way past that, weights in files of their own, is not written here)
   const paramBytes = params.reduce((n, [, t]) => n + t.size * 4, 0);

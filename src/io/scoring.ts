@@ -12,6 +12,7 @@ import { workerFactory } from "../esmm/parallel.js";
 import { show } from "../esmm/validate.js";
 import { BatchBuilder, parseBag, parseDecimal, type Preprocessor, type RawRow } from "../data/index.js";
 import { modelFromCheckpoint, WEIGHTS_FILE } from "./checkpoint.js";
+import { onnxInputsOf, type OnnxInput } from "./onnx.js";
 
 /** A record's raw values by column name; a bag may be "a|b:2" (its column's syntax) or an array of ids. */
 export type FeatureRecord = Readonly<Record<string, string | number | boolean | null | undefined | ReadonlyArray<string | number>>>;
@@ -180,6 +181,17 @@ export class ScoringModel {
     }
     await scoring.finish();
     return out;
+  }
+
+  /**
+   * Records as the inputs of this model's ONNX file (`toOnnx(model, preprocessor)`, `esmm export`),
+   * by input name, for a runtime such as onnxruntime-node: each record checked as `score` checks it,
+   * each bag padded to the longest. `inputs` must be what the file was exported with (default: tokens
+   * where every field has a vocabulary, else ids).
+   */
+  onnxInputs(records: readonly FeatureRecord[], inputs?: "tokens" | "ids"): Record<string, OnnxInput> {
+    if (!Array.isArray(records)) throw new Error(`ScoringModel.onnxInputs: expected an array of records, got ${describe(records)}`);
+    return onnxInputsOf(this.preprocessor, records.map((r, i) => this.toRow(r, i)), inputs);
   }
 
   /**
