@@ -107,6 +107,24 @@ describe("vocabularies", () => {
     expect(pre.fieldSpecs().map((f) => [f.name, f.vocab, f.kind])).toEqual([["user_id", 2, "single"], ["app", 2, "single"], ["tags", 2, "multi"]]);
   });
 
+  it("dense statistics: mean and standard deviation over the rows; a column of one value is not scaled (std 1, not rounding noise)", () => {
+    const p = parser();
+    const fit = (prices: number[]): { mean: number; std: number } => {
+      const vb = new VocabBuilder(p.schema);
+      prices.forEach((v, i) => vb.add(p.parse(`0,0,u,a,x,${v}`, i + 2)));
+      const pre = vb.finish();
+      return { mean: pre.denseMean[0]!, std: pre.denseStd[0]! };
+    };
+    expect(fit([1, 2, 3, 6])).toEqual({ mean: 3, std: Math.sqrt(3.5) }); // (4 + 1 + 0 + 9) / 4
+    // Ali-CCP's sample holds D109_14 = 0.4734 in all 100 rows: sum v^2 / n - mean^2 left a std of 1.7e-8,
+    // and a model then read any other value of that column as millions
+    const constant = fit(Array.from({ length: 100 }, () => 0.4734));
+    expect(constant.std).toBe(1);
+    expect(constant.mean).toBeCloseTo(0.4734, 12);
+    expect(fit([0.1, 0.1, 0.1]).std).toBe(1);
+    expect(fit([0.1, 0.2]).std).toBeCloseTo(0.05, 12);
+  });
+
   it("the hashing trick maps into buckets 1..n, stably (FNV-1a)", () => {
     // FNV-1a 32-bit of "a" is 0xe40c292c (a published test vector)
     expect(fnv1a("a")).toBe(0xe40c292c);

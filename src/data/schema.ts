@@ -122,12 +122,17 @@ export class VocabBuilder {
   private readonly counts: Array<Map<string, number>>;
   private readonly denseSum: Float64Array;
   private readonly denseSq: Float64Array;
+  /** Each dense column's least and greatest value as the model stores it (float32), to tell a constant column. */
+  private readonly denseMin: Float64Array;
+  private readonly denseMax: Float64Array;
   rows = 0;
 
   constructor(readonly schema: Schema) {
     this.counts = [...schema.categorical, ...schema.multi.map((m) => m.name)].map(() => new Map());
     this.denseSum = new Float64Array(schema.dense.length);
     this.denseSq = new Float64Array(schema.dense.length);
+    this.denseMin = new Float64Array(schema.dense.length).fill(Infinity);
+    this.denseMax = new Float64Array(schema.dense.length).fill(-Infinity);
   }
 
   /** Counts the tokens of one raw row, per field (and the row), for the vocabularies. */
@@ -141,6 +146,9 @@ export class VocabBuilder {
     r.dense.forEach((v, j) => {
       this.denseSum[j]! += v;
       this.denseSq[j]! += v * v;
+      const f = Math.fround(v);
+      if (f < this.denseMin[j]!) this.denseMin[j] = f;
+      if (f > this.denseMax[j]!) this.denseMax[j] = f;
     });
   }
 
@@ -180,7 +188,10 @@ export class VocabBuilder {
     });
     const n = Math.max(this.rows, 1);
     const mean = Array.from(this.denseSum, (s) => s / n);
-    const std = Array.from(this.denseSq, (s, j) => Math.sqrt(Math.max(s / n - mean[j]! ** 2, 0)) || 1);
+    // A column that is one value (as float32 holds it) is not scaled: sum v^2 / n - mean^2 then leaves
+    // rounding noise, not 0 (a constant 0.4734 over 100 rows gave a std of 1.7e-8), and dividing by that
+    // noise made inputs of millions from any other value the column takes in other data.
+    const std = Array.from(this.denseSq, (s, j) => (this.denseMin[j] === this.denseMax[j] ? 1 : Math.sqrt(Math.max(s / n - mean[j]! ** 2, 0)) || 1));
     return new Preprocessor(this.schema, maps, mean, std);
   }
 }
