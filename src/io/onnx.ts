@@ -123,7 +123,7 @@ const ATTR = { name: 1, f: 2, i: 3, ints: 8, strings: 9, type: 20 };
 const ATTR_TYPE = { FLOAT: 1, INT: 2, INTS: 7, STRINGS: 8 };
 const TENSOR = { dims: 1, dataType: 2, name: 8, rawData: 9 };
 /** TensorProto.DataType. */
-const DT = { FLOAT: 1, INT64: 7, STRING: 8 } as const;
+const DT = { FLOAT: 1, INT64: 7, STRING: 8, DOUBLE: 11 } as const;
 type DataType = (typeof DT)[keyof typeof DT];
 
 /** An attribute of a node: an int, a float, a list of ints or a list of strings. */
@@ -194,6 +194,14 @@ class Graph {
     const view = new DataView(raw.buffer);
     for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true);
     return this.constant(name, dims, DT.FLOAT, raw);
+  }
+
+  /** A float64 constant, stored little-endian. */
+  doubles(name: string, dims: readonly number[], data: ArrayLike<number>): string {
+    const raw = new Uint8Array(data.length * 8);
+    const view = new DataView(raw.buffer);
+    for (let i = 0; i < data.length; i++) view.setFloat64(i * 8, data[i]!, true);
+    return this.constant(name, dims, DT.DOUBLE, raw);
   }
 
   /** An int64 constant (axes, indices, bounds); `dims` [] for a scalar. */
@@ -351,11 +359,13 @@ export function toOnnx(model: Esmm, pre: Preprocessor | null = null, opts: OnnxO
     }
     return coef;
   });
-  // standardised as the model does it, with the statistics in its config: (v - mean) / std
+  // standardised as the model does it, with the statistics in its config: (v - mean) / std in float64,
+  // rounded to float32 once, which is what FieldEmbeddings computes, so these inputs are the same bits
   let standardised: string | null = null;
   if (dense.length > 0) {
-    const x = dense.length === 1 ? dense[0]! : g.node("Concat", dense, [{ name: "axis", i: 1 }]);
-    standardised = g.node("Div", [g.node("Sub", [x, g.floats("/dense_mean", [dense.length], cfg.denseMean)]), g.floats("/dense_std", [dense.length], cfg.denseStd)]);
+    const x = g.node("Cast", [dense.length === 1 ? dense[0]! : g.node("Concat", dense, [{ name: "axis", i: 1 }])], [{ name: "to", i: DT.DOUBLE }]);
+    const z = g.node("Div", [g.node("Sub", [x, g.doubles("/dense_mean", [dense.length], cfg.denseMean)]), g.doubles("/dense_std", [dense.length], cfg.denseStd)]);
+    standardised = g.node("Cast", [z], [{ name: "to", i: DT.FLOAT }]);
   }
   // x = [single fields' embeddings | pooled bags | standardised dense], as FieldEmbeddings.embed builds it
   const inputRow = (tables: readonly Tensor[]): string => {
