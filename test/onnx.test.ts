@@ -307,6 +307,9 @@ describe("the ONNX file's structure", () => {
     expect(ids.u!.data).toEqual(BigInt64Array.from([2n, 0n])); // u2 is the vocabulary's second token; zz unseen
     expect(ids.tags!.data).toEqual(BigInt64Array.from([1n, 3n, 0n, 0n]));
     expect(Object.keys(ids)).toEqual(["u", "tags", "tags.weights", "tags.lengths", "p"]);
+    // 200,000 records: the longest bag is found without spreading the lengths into Math.max (a stack overflow)
+    const many = sm.onnxInputs(Array.from({ length: 200_000 }, (_, i) => recs[i % 2]!));
+    expect(many.tags!.dims).toEqual([200_000, 2]);
     expect(() => sm.onnxInputs([{ u: "u1", tags: "", p: "x" }])).toThrow('record 0: "p": dense feature must be a finite number, got "x"');
     const hashed = new ScoringModel(sm.model, new Preprocessor(schema, [{ kind: "hash", buckets: 2 }, { kind: "hash", buckets: 3 }], [0], [1]));
     expect(() => hashed.onnxInputs(recs, "tokens")).toThrow('inputs "tokens" needs vocabularies');

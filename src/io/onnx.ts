@@ -272,7 +272,9 @@ export function onnxInputsOf(pre: Preprocessor, rows: readonly RawRow[], inputs:
   s.categorical.forEach((c, i) => (out[c] = categorical(rows.map((r) => r.singles[i]!), i, [N])));
   s.multi.forEach((m, k) => {
     const bags = rows.map((r) => r.multis[k]!);
-    const L = Math.max(1, ...bags.map((b) => b.tokens.length)); // a zero-length dimension is legal, but not every runtime takes one
+    // at least 1: a zero-length dimension is legal, but not every runtime takes one (and no spread of
+    // the lengths into Math.max, which overflows the stack at a few hundred thousand rows)
+    const L = bags.reduce((l, b) => Math.max(l, b.tokens.length), 1);
     const tokens: string[] = [];
     const weights = new Float32Array(N * L);
     bags.forEach((b, i) => {
