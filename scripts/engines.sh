@@ -30,5 +30,5 @@ for r in $(seq 1 "$rounds"); do
     for t in "${threads[@]}"; do OPENBLAS_NUM_THREADS=1 /usr/bin/python3 interop/pytorch/bench_reference.py --threads "$t" --steps 40 2>/dev/null | tail -1; done
   fi
   [ $have_tfjs = 1 ] && node interop/tfjs/bench_reference.mjs --backend wasm --steps 10 2>/dev/null | tail -1
-  [ $have_ort = 1 ] && node interop/onnx/bench_reference.mjs --threads "$tlist" --rounds 1 2>/dev/null | grep "^round"
+  [ $have_ort = 1 ] && node interop/onnx/bench_reference.mjs --threads "$tlist" --rounds 1 2>/dev/null | grep "^round" | sed "s/^round 1: /inference, one process: /"
 done
