@@ -34,7 +34,7 @@ describe("the packed package", () => {
   it("a strict TypeScript ESM app compiles against its types and trains a model", () => {
     writeFileSync(
       join(app, "main.ts"),
-      `import { AppStoreSimulator, Esmm, evaluate, train, type EsmmMetrics } from "esmm-ts";
+      `import { AppStoreSimulator, Esmm, evaluate, toOnnx, train, type EsmmMetrics } from "esmm-ts";
 import { saveCheckpoint, loadCheckpoint } from "esmm-ts/node";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -46,7 +46,8 @@ const m: EsmmMetrics = evaluate(model, sim.dataset(1000, 1));
 const dir = join(tmpdir(), "esmm-pkg-ck-" + process.pid);
 await saveCheckpoint(dir, model);
 const back = await loadCheckpoint(dir);
-console.log(typeof m.ctrAuc === "number" && back.model.parameterCount() === model.parameterCount() ? "ok" : "wrong");
+const onnx: Uint8Array = toOnnx(back.model);
+console.log(typeof m.ctrAuc === "number" && back.model.parameterCount() === model.parameterCount() && onnx[0] === 0x08 ? "ok" : "wrong");
 `,
     );
     writeFileSync(join(app, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmitOnError: true, skipLibCheck: false, types: ["node"], typeRoots: [join(ROOT, "node_modules", "@types")] }, files: ["main.ts"] }));
