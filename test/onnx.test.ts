@@ -330,5 +330,7 @@ describe("the ONNX file's structure", () => {
     expect(await main(["export", "--model", m, "--out", target], eio)).toBe(1);
     expect(existsSync(join(target, "inside"))).toBe(true);
     expect(await main(["export", "--model", m, "--out", join(dir, "x.onnx"), "--inputs", "strings"], eio)).toBe(2);
+    expect(await main(["export", "--model", m, "--out", "-"], eio)).toBe(2); // not a file named "-"
+    expect(errs.join("\n")).toContain("--out -: an ONNX file is binary");
   });
 });

@@ -10,6 +10,8 @@ const INPUTS = ["tokens", "ids"] as const;
 async function exportCommand(p: Parsed, io: Io): Promise<void> {
   const dir = need(p, "model");
   const out = need(p, "out");
+  // "-" is standard output for predict's text; an ONNX file is binary, so it goes to a file only
+  if (out === "-") throw new UsageError("--out -: an ONNX file is binary and is written to a file, not to standard output; give a path");
   const inputs = str(p, "inputs");
   if (inputs !== undefined && !(INPUTS as readonly string[]).includes(inputs)) throw new UsageError(`--inputs must be tokens or ids, got "${inputs}"`);
   const { model, preprocessor: pre } = await loadModel(dir);
