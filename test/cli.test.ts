@@ -135,6 +135,9 @@ describe("exit codes and bad input", () => {
       expect(r.err, flag).toContain(message);
     }
     expect(existsSync(m)).toBe(false);
+    const dash = await run("generate", "--rows", "10", "--out", "-"); // it wrote a file named "-" (and "-.schema.json")
+    expect(dash.code).toBe(2);
+    expect(dash.err).toContain("--out -: generate writes a schema sidecar beside its CSV (<out>.schema.json), so it writes to a file, not to standard output; give a path");
     const ok = await run("generate", "--rows", "2e2", "--out", join(dir, "two-hundred.csv"));
     expect(ok.code).toBe(0);
     expect(readFileSync(join(dir, "two-hundred.csv"), "utf8").trimEnd().split("\n").length).toBe(201);

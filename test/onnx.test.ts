@@ -331,6 +331,6 @@ describe("the ONNX file's structure", () => {
     expect(existsSync(join(target, "inside"))).toBe(true);
     expect(await main(["export", "--model", m, "--out", join(dir, "x.onnx"), "--inputs", "strings"], eio)).toBe(2);
     expect(await main(["export", "--model", m, "--out", "-"], eio)).toBe(2); // not a file named "-"
-    expect(errs.join("\n")).toContain("--out -: an ONNX file is binary");
+    expect(errs.join("\n")).toContain("--out -: an ONNX file is binary and is written to a file, not to standard output; give a path");
   });
 });

@@ -49,6 +49,13 @@ export function need(p: Parsed, key: string): string {
   return v;
 }
 
+/** A required output path that must be a file: "-" (standard output, as predict takes it) is a usage error saying `why` not. */
+export function needFile(p: Parsed, key: string, why: string): string {
+  const v = need(p, key);
+  if (v === "-") throw new UsageError(`--${key} -: ${why}, not to standard output; give a path`);
+  return v;
+}
+
 /** An integer option in [min, max] (by default any exact integer >= min), else a usage error (exit 2). */
 export function int(p: Parsed, key: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const v = str(p, key);
