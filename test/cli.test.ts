@@ -138,6 +138,8 @@ describe("exit codes and bad input", () => {
     const dash = await run("generate", "--rows", "10", "--out", "-"); // it wrote a file named "-" (and "-.schema.json")
     expect(dash.code).toBe(2);
     expect(dash.err).toContain("--out -: generate writes a schema sidecar beside its CSV (<out>.schema.json), so it writes to a file, not to standard output; give a path");
+    expect((await run("compare", "--presets", "esmm", "--seeds", "1", "--out", "-")).err).toContain("--out -: compare writes a directory (compare.html, compare.json); --json prints the results to standard output");
+    expect((await run("demo", "--out", "-")).code).toBe(2);
     const ok = await run("generate", "--rows", "2e2", "--out", join(dir, "two-hundred.csv"));
     expect(ok.code).toBe(0);
     expect(readFileSync(join(dir, "two-hundred.csv"), "utf8").trimEnd().split("\n").length).toBe(201);

@@ -87,6 +87,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
     })),
   );
   const workers = workersOf(p, Math.min(3, availableParallelism()));
+  if (str(p, "out") === "-") throw new UsageError("--out -: the demo writes a directory (report.html, results.json); give a path");
   const outDir = resolve(str(p, "out") ?? "runs/demo");
   await refuseInsideCheckpoint(join(outDir, "report.html")); // before the runs, not after them
   io.err(`esmm demo: ${variants.length} models x ${nSeeds} seeds, ${rows.toLocaleString("en-US")} training impressions, ${jobs[0]!.epochs} epoch(s), ${workers || "no"} worker thread(s)`);

@@ -117,9 +117,10 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
     })),
   );
   const workers = workersOf(p, availableParallelism());
-  io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const outDir = str(p, "out");
+  if (outDir === "-") throw new UsageError("--out -: compare writes a directory (compare.html, compare.json); --json prints the results to standard output");
   if (outDir) await refuseInsideCheckpoint(join(resolve(outDir), "compare.json")); // before the runs, not after them
+  io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
   let done = 0;
   const results = await runJobs(jobs, workers, throttledProgress(io, t0, 5000), (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
