@@ -140,6 +140,7 @@ describe("exit codes and bad input", () => {
     expect(dash.err).toContain("--out -: generate writes a schema sidecar beside its CSV (<out>.schema.json), so it writes to a file, not to standard output; give a path");
     expect((await run("compare", "--presets", "esmm", "--seeds", "1", "--out", "-")).err).toContain("--out -: compare writes a directory (compare.html, compare.json); --json prints the results to standard output");
     expect((await run("demo", "--out", "-")).code).toBe(2);
+    expect((await run("train", "--train", trainCsv, "--model", "-")).err).toContain("--model -: a checkpoint is a directory written to disk, not to standard output; give a path");
     const ok = await run("generate", "--rows", "2e2", "--out", join(dir, "two-hundred.csv"));
     expect(ok.code).toBe(0);
     expect(readFileSync(join(dir, "two-hundred.csv"), "utf8").trimEnd().split("\n").length).toBe(201);

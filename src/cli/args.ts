@@ -49,8 +49,8 @@ export function need(p: Parsed, key: string): string {
   return v;
 }
 
-/** A required output path that must be a file: "-" (standard output, as predict takes it) is a usage error saying `why` not. */
-export function needFile(p: Parsed, key: string, why: string): string {
+/** A required output path (a file or a directory): "-", standard output as predict takes it, is a usage error saying `why` not. */
+export function needPath(p: Parsed, key: string, why: string): string {
   const v = need(p, key);
   if (v === "-") throw new UsageError(`--${key} -: ${why}, not to standard output; give a path`);
   return v;

@@ -1,7 +1,7 @@
 /** `esmm export`: a checkpoint as an ONNX file, to serve it with onnxruntime where JavaScript does not run (src/io/onnx.ts says what its inputs and outputs are). Returns normally on success and throws on failure (see main.ts). */
 import { toOnnx } from "../../index.js";
 import { loadModel, writeFileAtomic } from "../../node/index.js";
-import { UsageError, need, needFile, str, type Parsed } from "../args.js";
+import { UsageError, need, needPath, str, type Parsed } from "../args.js";
 import { VERSION } from "../version.js";
 import type { Command, Io } from "../io.js";
 
@@ -9,7 +9,7 @@ const INPUTS = ["tokens", "ids"] as const;
 
 async function exportCommand(p: Parsed, io: Io): Promise<void> {
   const dir = need(p, "model");
-  const out = needFile(p, "out", "an ONNX file is binary and is written to a file");
+  const out = needPath(p, "out", "an ONNX file is binary and is written to a file");
   const inputs = str(p, "inputs");
   if (inputs !== undefined && !(INPUTS as readonly string[]).includes(inputs)) throw new UsageError(`--inputs must be tokens or ids, got "${inputs}"`);
   const { model, preprocessor: pre } = await loadModel(dir);

@@ -1,14 +1,14 @@
 /** `esmm generate`: simulated app-store impressions, with their true pCTR and pCVR, to a CSV file and its schema sidecar. Returns normally on success and throws on failure (see main.ts). */
 import { AppStoreSimulator, DENSE_FEATURES, MULTI_FIELDS, SINGLE_FIELDS, csvCell, type CsvOptions } from "../../index.js";
 import { openAtomicWriter, writeFileAtomic } from "../../node/index.js";
-import { UsageError, int, needFile, type Parsed } from "../args.js";
+import { UsageError, int, needPath, type Parsed } from "../args.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import type { Command, Io } from "../io.js";
 
 async function generate(p: Parsed, io: Io): Promise<void> {
   const rows = int(p, "rows", -1, 1);
   if (rows < 0) throw new UsageError("--rows is required");
-  const out = needFile(p, "out", "generate writes a schema sidecar beside its CSV (<out>.schema.json), so it writes to a file");
+  const out = needPath(p, "out", "generate writes a schema sidecar beside its CSV (<out>.schema.json), so it writes to a file");
   const sim = new AppStoreSimulator({
     seed: int(p, "seed", 7),
     ...simulatorRates(p),

@@ -11,7 +11,7 @@ import {
   type Format,
 } from "../../node/index.js";
 import { readFile } from "node:fs/promises";
-import { UsageError, int, need, num, str, withConfigFile, type Parsed } from "../args.js";
+import { UsageError, int, need, needPath, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
 import { csvOptionsFrom, dataOptions, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
@@ -44,7 +44,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     p = withConfigFile(pIn, command.options, configPath, text);
   }
   const trainPath = need(p, "train");
-  const dir = need(p, "model");
+  const dir = needPath(p, "model", "a checkpoint is a directory written to disk");
   const epochs = int(p, "epochs", 2, 1);
   const es = earlyStopOf(p);
   const threads = threadsOf(p); // checked before any data is read
