@@ -2,8 +2,9 @@
  * `esmm export` / toOnnx: the ONNX file of a checkpoint scores as esmm-ts does. onnxruntime (a second
  * implementation of every operator the graph uses) runs the files of each bottom, of a hashed
  * checkpoint, of a mean-pooled bag and of both input kinds, against ScoringModel on the same records,
- * unseen tokens and empty bags included. onnxruntime lives in interop/onnx (`npm ci --ignore-scripts
- * --prefix interop/onnx`); without it those tests skip with one line, and the file's structure is
+ * unseen tokens and empty bags included; its WebAssembly build (onnxruntime-web, what a page would
+ * run) scores two of them too. Both live in interop/onnx (`npm ci --ignore-scripts
+ * --prefix interop/onnx`); without them those tests skip with one line, and the file's structure is
  * still read back here with a small protobuf reader. The ONNX project's own checker (python3-onnx,
  * where installed) validates every kind of file, shape inference included.
  */
@@ -31,6 +32,15 @@ try {
   ort = createRequire(join(ORT_DIR, "package.json"))("onnxruntime-node") as Ort;
 } catch {
   console.log("onnx: the onnxruntime runs skipped (no onnxruntime-node: npm ci --ignore-scripts --prefix interop/onnx)");
+}
+
+// onnxruntime-web's WebAssembly build: the runtime a page would score an exported file with
+let ortWeb: (Ort & { env: { wasm: { numThreads: number } } }) | null = null;
+try {
+  ortWeb = createRequire(join(ORT_DIR, "package.json"))("onnxruntime-web") as typeof ortWeb;
+  ortWeb!.env.wasm.numThreads = 1; // no worker threads inside the test runner
+} catch {
+  console.log("onnx: the onnxruntime-web runs skipped (no onnxruntime-web: npm ci --ignore-scripts --prefix interop/onnx)");
 }
 
 const dir = mkdtempSync(join(tmpdir(), "esmm-onnx-"));
@@ -190,6 +200,16 @@ describe.skipIf(!ort)("ONNX files in onnxruntime score as esmm-ts", () => {
     expect(session.inputNames).toEqual(["user_id", "age", "gender", "device", "region", "activity", "app_id", "category", "developer", "price", "rating", "size", "position", "hour", "page", "recent_cats", "recent_cats.weights", "recent_cats.lengths", "app_downloads", "user_tenure"]);
     const sm = await loadModel(m);
     expect(await worstDifference(ort!, sm, records(valid), "tokens", new Uint8Array(readFileSync(out)))).toBeLessThan(1e-5);
+  });
+});
+
+describe.skipIf(!ortWeb)("ONNX files in onnxruntime-web (WebAssembly) score as esmm-ts", () => {
+  it("esmm-mmoe with tokens and a hashed checkpoint with ids: every output within 1e-5", async () => {
+    for (const [name, extra, mode] of [["web-tokens", [], "tokens"], ["web-hashed", ["--hash-buckets", "300"], "ids"]] as const) {
+      const m = join(dir, name);
+      expect(await main(["train", "--train", train, "--model", m, ...SMALL, ...extra], io)).toBe(0);
+      expect(await worstDifference(ortWeb!, await loadModel(m), records(valid), mode), name).toBeLessThan(1e-5);
+    }
   });
 });
 
