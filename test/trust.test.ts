@@ -441,6 +441,29 @@ describe("divergence stops training; NaN weights are never saved or served", () 
   });
 });
 
+describe("a constant dense column", () => {
+  it("trains unscaled (std 1), and inspect warns of a checkpoint whose std is rounding noise", async () => {
+    const csv = join(tmp, "constant-dense.csv");
+    const rows = Array.from({ length: 100 }, (_, i) => `${i % 5 === 0 ? 1 : 0},0,u${i % 7},0.4734`);
+    writeFileSync(csv, ["click,conversion,u,d", ...rows].join("\n") + "\n");
+    const m = join(tmp, "m-constant-dense");
+    expect((await run("train", "--train", csv, "--model", m, "--dense", "d", ...SMALL, "--variant", "esmm")).code).toBe(0);
+    const j = JSON.parse(readFileSync(join(m, "model.json"), "utf8")) as ModelJson & { config: { denseStd: number[] }; preprocessor: { denseStd: number[] } };
+    expect(j.config.denseStd).toEqual([1]);
+    const clean = await run("inspect", "--model", m);
+    expect(clean.code).toBe(0);
+    expect(clean.out).not.toContain("warning");
+    // what training wrote before the fix: sum v^2 / n - mean^2 of 100 rows of 0.4734
+    craft(m, (k) => {
+      (k.config as { denseStd: number[] }).denseStd = [1.747316032582309e-8];
+      (k.preprocessor as { denseStd: number[] }).denseStd = [1.747316032582309e-8];
+    });
+    const old = await run("inspect", "--model", m);
+    expect(old.code).toBe(0);
+    expect(old.out).toContain('warning: dense feature "d" is standardised by a std of 1.75e-8 against a mean of 0.4734, below float32\'s resolution there');
+  });
+});
+
 describe("thread counts that would fill the machine's memory", () => {
   // --threads 999 once started 999 worker threads, each with a WebAssembly instance and a model
   // replica: 12.7 GB resident within 20 s on a 24 GB machine, before a single step

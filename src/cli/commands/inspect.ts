@@ -16,6 +16,12 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
   lines.push(`embedding init: ${c.embeddingInit.kind}:${c.embeddingInit.std}`);
   lines.push(`fields (${c.fields.length}, D = ${c.dim}): ${c.fields.map((f) => `${f.name}${f.kind === "multi" ? "[bag]" : ""}(${f.vocab})`).join(", ")}`);
   if (c.dense.length) lines.push(`dense features: ${c.dense.join(", ")}`);
+  // a std far below what float32 can tell apart at the column's mean: the rounding noise that training
+  // before 2026-12-07 took for the spread of a constant column (see VocabBuilder.finish)
+  c.dense.forEach((name, j) => {
+    const [mean, std] = [c.denseMean[j]!, c.denseStd[j]!];
+    if (std < 1e-6 * Math.abs(mean)) lines.push(`warning: dense feature "${name}" is standardised by a std of ${std.toExponential(2)} against a mean of ${mean.toPrecision(4)}, below float32's resolution there: the rounding noise of a column that was constant in training. Any other value of it reads as a huge input; retrain (training now leaves such a column unscaled)`);
+  });
   const imp = m.towers.imp ? " (and escm2-dr's imputation tower)" : "";
   if (m.gates) lines.push(`experts: ${c.experts.count} x [${c.experts.hidden.join(" -> ")}] (share ${c.experts.share}, gate prior ${c.experts.gatePrior}), gates per task, towers [${c.towers.hidden.join(" -> ")} -> 1]${imp}`);
   else lines.push(`towers: CTR and CVR MLPs [${[...c.experts.hidden, ...c.towers.hidden].join(" -> ")} -> 1]${imp}${c.bottom === "separate" ? ", each on its own embeddings" : ""}`);
