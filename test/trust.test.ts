@@ -4,7 +4,7 @@
  * resume), hangs and silent garbage (NaN metrics, divergence, NaN checkpoints, endless lines),
  * untrusted checkpoints (allocation before checks, values that pass, byte flips).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -133,6 +133,11 @@ describe("never delete what is not ours", () => {
     expect(r.err).toContain("is an esmm-ts checkpoint that also holds notes.txt; saving replaces the directory whole, so refusing (move it out, or choose another path)");
     expect(readFileSync(join(m, "notes.txt"), "utf8")).toBe("trained on the March logs");
     expect(JSON.parse(readFileSync(join(m, "model.json"), "utf8")).training.seed).toBe(1);
+    // a file manager's own metadata is nobody's data: it does not stop the save
+    rmSync(join(m, "notes.txt"));
+    writeFileSync(join(m, ".DS_Store"), "finder");
+    expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL, "--variant", "esmm", "--seed", "2")).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(m, "model.json"), "utf8")).training.seed).toBe(2);
   });
 
   it("predict --out refuses the input file, under any spelling or link, and leaves it whole", async () => {

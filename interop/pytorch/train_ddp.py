@@ -101,6 +101,8 @@ def collate(rows):
 
 # What an esmm-ts checkpoint directory holds; --out may be one of these, an empty directory, or new.
 CHECKPOINT_FILES = {"model.json", "weights.safetensors", "optimizer.safetensors"}
+# what a file manager leaves in any folder it shows: nobody's data
+OS_METADATA = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 
 def check_out(out):
@@ -120,7 +122,7 @@ def check_out(out):
         ours = False
     if not ours:
         sys.exit(f"train_ddp.py: --out {out} exists and is not an esmm-ts checkpoint; refusing to write into it (choose another path)")
-    foreign = sorted(names - CHECKPOINT_FILES)
+    foreign = sorted(names - CHECKPOINT_FILES - OS_METADATA)
     if foreign:
         sys.exit(f"train_ddp.py: --out {out} is an esmm-ts checkpoint that also holds {', '.join(foreign[:3])}; refusing to write into it (move them out, or choose another path)")
 

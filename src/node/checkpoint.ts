@@ -32,11 +32,13 @@ export interface SaveOptions {
  */
 async function replaceableCheckpoint(dir: string): Promise<boolean> {
   if (!(await isCheckpointDir(dir))) return false;
-  const foreign = (await fsp.readdir(dir)).filter((n) => !CHECKPOINT_FILES.includes(n));
+  const foreign = (await fsp.readdir(dir)).filter((n) => !CHECKPOINT_FILES.includes(n) && !OS_METADATA.has(n));
   if (foreign.length > 0) throw new Error(`${dir} is an esmm-ts checkpoint that also holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? `, and ${foreign.length - 3} more` : ""}; saving replaces the directory whole, so refusing (move ${foreign.length > 1 ? "them" : "it"} out, or choose another path)`);
   return true;
 }
 const CHECKPOINT_DIR = { replaceable: replaceableCheckpoint, what: "an esmm-ts checkpoint" };
+/** Files a file manager leaves in any folder it shows: nobody's data, so they go with the swap. */
+const OS_METADATA = new Set([".DS_Store", "Thumbs.db", "desktop.ini"]);
 
 /**
  * Writes the whole directory to a temporary sibling and swaps it in (see writeDirAtomic), so a crash
