@@ -98,6 +98,7 @@ describe("never delete what is not ours", () => {
   it("an empty directory and an existing checkpoint may be written", async () => {
     const empty = join(tmp, "m-empty");
     mkdirSync(empty);
+    writeFileSync(join(empty, ".DS_Store"), "finder"); // a file manager's metadata alone: still empty
     expect((await run("train", "--train", trainCsv, "--model", empty, ...SMALL, "--variant", "base")).code).toBe(0);
     expect((await run("train", "--train", trainCsv, "--model", empty, ...SMALL, "--variant", "base", "--seed", "2")).code).toBe(0);
     expect(JSON.parse(readFileSync(join(empty, "model.json"), "utf8")).training.seed).toBe(2);

@@ -14,7 +14,7 @@ import {
   type ModelJson,
 } from "../index.js";
 import type { Preprocessor } from "../data/index.js";
-import { CHECKPOINT_FILES, checkReplaceable, isCheckpointDir, writeDirAtomic, type DirFs } from "./files.js";
+import { CHECKPOINT_FILES, OS_METADATA, checkReplaceable, isCheckpointDir, writeDirAtomic, type DirFs } from "./files.js";
 
 /** What `saveCheckpoint` writes beside the weights: the preprocessing, the optimizer's state and the training metadata. */
 export interface SaveOptions {
@@ -37,8 +37,6 @@ async function replaceableCheckpoint(dir: string): Promise<boolean> {
   return true;
 }
 const CHECKPOINT_DIR = { replaceable: replaceableCheckpoint, what: "an esmm-ts checkpoint" };
-/** Files a file manager leaves in any folder it shows: nobody's data, so they go with the swap. */
-const OS_METADATA = new Set([".DS_Store", "Thumbs.db", "desktop.ini"]);
 
 /**
  * Writes the whole directory to a temporary sibling and swaps it in (see writeDirAtomic), so a crash

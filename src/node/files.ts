@@ -117,6 +117,9 @@ export async function isCheckpointDir(dir: string): Promise<boolean> {
   }
 }
 
+/** Files a file manager leaves in any folder it shows (nobody's data): a directory of these alone counts as empty, and a checkpoint may hold them. */
+export const OS_METADATA: ReadonlySet<string> = new Set([".DS_Store", "Thumbs.db", "desktop.ini"]);
+
 /** The files a checkpoint directory holds (src/io/checkpoint.ts writes them; nothing else belongs there). */
 export const CHECKPOINT_FILES: readonly string[] = ["model.json", WEIGHTS_FILE, OPTIMIZER_FILE];
 
@@ -273,7 +276,7 @@ export async function checkReplaceable(dirIn: string, opts: Pick<DirWriteOptions
     const shown = p === dir ? dirIn : `${dirIn.replace(/[/\\]+$/, "")}.old`;
     if (st.isSymbolicLink()) throw new Error(`${shown} is a symbolic link; refusing to replace it (give the real directory)`);
     if (!st.isDirectory()) throw new Error(`${shown} exists and is not a directory; refusing to replace it`);
-    const empty = (await fsp.readdir(p)).length === 0;
+    const empty = (await fsp.readdir(p)).every((n) => OS_METADATA.has(n));
     if (!empty && !(opts.replaceable && (await opts.replaceable(p)))) {
       throw new Error(`${shown} exists and is not ${what}; refusing to replace or remove it (choose another path, or move it away)`);
     }
