@@ -336,6 +336,14 @@ describe("the ONNX file's structure", () => {
     expect(hashed.onnxInputs(recs).u!.type).toBe("int64");
   });
 
+  it("a model of 2 GiB or more is refused (protobuf's limit), before anything is written", () => {
+    // a stand-in with the sizes of 2^29 floats, rather than allocating them
+    const model = new Esmm({ preset: "esmm", fields: [{ name: "a", vocab: 3 }], dim: 2 });
+    const huge = Object.assign(Object.create(model) as Esmm, { namedParameters: () => [["embeddings.a.weight", { size: 2 ** 29, shape: [2 ** 28, 2] }]] });
+    expect(() => toOnnx(huge)).toThrow("toOnnx: the parameters take 2.00 GiB, and an ONNX file holds under 2 GiB");
+    expect(toOnnx(model).length).toBeGreaterThan(0);
+  });
+
   it("a hashed checkpoint cannot take tokens (no ONNX operator hashes), and the CLI says so; --out onto a directory leaves it", async () => {
     const m = join(dir, "hashed-structure");
     expect(await main(["train", "--train", train, "--model", m, ...SMALL, "--hash-buckets", "100"], io)).toBe(0);
