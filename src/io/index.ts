@@ -21,5 +21,5 @@ export {
 export type { ModelJson } from "./checkpoint.js";
 export { RANK_BY, ScoringModel, loadModel, modelFromBytes } from "./scoring.js";
 export type { FeatureRecord, RankBy, RecordScore } from "./scoring.js";
-export { onnxInputsOf, toOnnx } from "./onnx.js";
+export { defaultInputs as defaultOnnxInputs, onnxInputsOf, toOnnx } from "./onnx.js";
 export type { OnnxInput, OnnxOptions } from "./onnx.js";

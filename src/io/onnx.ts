@@ -137,13 +137,14 @@ class Message {
     return this.bytes(field, utf8.encode(s));
   }
 
-  /** A message field: its chunks taken over as they are, not copied. */
+  /** A message field: a small one copied in, a large one's chunks taken over as they are. */
   message(field: number, m: Message): this {
+    if (m.length <= 4096) return this.bytes(field, m.finish());
     this.key(field, LEN);
     this.varint(m.length);
     m.seal();
     this.seal();
-    this.parts.push(...m.parts);
+    for (const p of m.parts) this.parts.push(p); // a loop: spreading thousands of parts into push can overflow the stack
     this.sealed += m.sealed;
     return this;
   }
@@ -210,13 +211,10 @@ class Graph {
   readonly inputs: Message[] = [];
   readonly outputs: Message[] = [];
   private count = 0;
-  private readonly params: Map<Tensor, string>;
   private readonly written = new Set<Tensor>();
 
   /** `params`: the model's parameters by tensor, with their checkpoint names (`towers.ctr.0.weight`). */
-  constructor(params: ReadonlyMap<Tensor, string>) {
-    this.params = new Map(params);
-  }
+  constructor(private readonly params: ReadonlyMap<Tensor, string>) {}
 
   /** A parameter as an initializer under its checkpoint name, written once however often it is read. */
   param(t: Tensor): string {
@@ -298,8 +296,8 @@ function int64s(n: number, value: (i: number) => number): BigInt64Array {
   return out;
 }
 
-/** The default kind of categorical input: tokens where every field has a vocabulary, else ids. */
-function defaultInputs(pre: Preprocessor | null): "tokens" | "ids" {
+/** The default kind of categorical input of `toOnnx` and `onnxInputsOf`: tokens where every field has a vocabulary, else ids. */
+export function defaultInputs(pre: Preprocessor | null): "tokens" | "ids" {
   return pre && pre.mappings.every((m) => m.kind === "vocab") ? "tokens" : "ids";
 }
 
@@ -378,7 +376,8 @@ export function toOnnx(model: Esmm, pre: Preprocessor | null = null, opts: OnnxO
   // the model's fields in the order of the preprocessor's columns and mappings (fieldSpecs: single-valued, then bags)
   const single = cfg.fields.flatMap((f, i) => ((f.kind ?? "single") === "single" ? [i] : []));
   const multi = cfg.fields.flatMap((f, i) => (f.kind === "multi" ? [i] : []));
-  const column = (i: number): string => (pre ? [...pre.schema.categorical, ...pre.schema.multi.map((m) => m.name)][i]! : cfg.fields[i]!.name);
+  const columns = pre ? [...pre.schema.categorical, ...pre.schema.multi.map((m) => m.name)] : cfg.fields.map((f) => f.name);
+  const column = (i: number): string => columns[i]!;
   // field i's input -> its ids [N] or [N, L]: through its vocabulary in the graph, or given as ids
   const idsOf = (value: string, i: number): string => {
     const m = pre?.mappings[i];

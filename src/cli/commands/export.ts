@@ -1,5 +1,5 @@
 /** `esmm export`: a checkpoint as an ONNX file, to serve it with onnxruntime where JavaScript does not run (src/io/onnx.ts says what its inputs and outputs are). Returns normally on success and throws on failure (see main.ts). */
-import { toOnnx } from "../../index.js";
+import { defaultOnnxInputs, toOnnx } from "../../index.js";
 import { loadModel, writeFileAtomic } from "../../node/index.js";
 import { UsageError, need, needPath, str, type Parsed } from "../args.js";
 import { VERSION } from "../version.js";
@@ -13,8 +13,7 @@ async function exportCommand(p: Parsed, io: Io): Promise<void> {
   const inputs = str(p, "inputs");
   if (inputs !== undefined && !(INPUTS as readonly string[]).includes(inputs)) throw new UsageError(`--inputs must be tokens or ids, got "${inputs}"`);
   const { model, preprocessor: pre } = await loadModel(dir);
-  const hashed = pre.mappings.some((m) => m.kind === "hash");
-  const mode = (inputs as (typeof INPUTS)[number] | undefined) ?? (hashed ? "ids" : "tokens");
+  const mode = (inputs as (typeof INPUTS)[number] | undefined) ?? defaultOnnxInputs(pre);
   const bytes = toOnnx(model, pre, { producerVersion: VERSION, inputs: mode });
   await writeFileAtomic(out, bytes);
   const s = pre.schema;
