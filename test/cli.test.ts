@@ -138,8 +138,12 @@ describe("exit codes and bad input", () => {
     const dash = await run("generate", "--rows", "10", "--out", "-"); // it wrote a file named "-" (and "-.schema.json")
     expect(dash.code).toBe(2);
     expect(dash.err).toContain("--out -: generate writes a schema sidecar beside its CSV (<out>.schema.json), so it writes to a file, not to standard output; give a path");
-    expect((await run("compare", "--presets", "esmm", "--seeds", "1", "--out", "-")).err).toContain("--out -: compare writes a directory (compare.html, compare.json); --json prints the results to standard output");
-    expect((await run("demo", "--out", "-")).code).toBe(2);
+    const compareDash = await run("compare", "--presets", "esmm", "--seeds", "1", "--out", "-");
+    expect(compareDash.code).toBe(2);
+    expect(compareDash.err).toContain("--out -: compare writes a directory (compare.html, compare.json; --json prints the results), not to standard output; give a path");
+    const demoDash = await run("demo", "--out", "-");
+    expect(demoDash.code).toBe(2);
+    expect(demoDash.err).toContain("--out -: the demo writes a directory (report.html, results.json), not to standard output; give a path");
     expect((await run("train", "--train", trainCsv, "--model", "-")).err).toContain("--model -: a checkpoint is a directory written to disk, not to standard output; give a path");
     const ok = await run("generate", "--rows", "2e2", "--out", join(dir, "two-hundred.csv"));
     expect(ok.code).toBe(0);

@@ -49,11 +49,17 @@ export function need(p: Parsed, key: string): string {
   return v;
 }
 
-/** A required output path (a file or a directory): "-", standard output as predict takes it, is a usage error saying `why` not. */
-export function needPath(p: Parsed, key: string, why: string): string {
-  const v = need(p, key);
+/** An output path option (a file or a directory), if given: "-", standard output as predict takes it, is a usage error saying `why` not. */
+export function pathOption(p: Parsed, key: string, why: string): string | undefined {
+  const v = str(p, key);
   if (v === "-") throw new UsageError(`--${key} -: ${why}, not to standard output; give a path`);
   return v;
+}
+
+/** A required output path (see pathOption). */
+export function needPath(p: Parsed, key: string, why: string): string {
+  pathOption(p, key, why);
+  return need(p, key);
 }
 
 /** An integer option in [min, max] (by default any exact integer >= min), else a usage error (exit 2). */

@@ -10,7 +10,7 @@ import { AppStoreSimulator, PRESETS, PRESET_NAMES, drawSessions, summariseArms, 
 import { COMPARE_METRICS, compareTable, summarise } from "./comparison.js";
 import { abTable, builtInArm } from "./commands/abtest.js";
 import { refuseInsideCheckpoint, writeFileAtomic } from "../node/index.js";
-import { UsageError, int, str, type OptionSpec, type Parsed } from "./args.js";
+import { UsageError, int, pathOption, str, type OptionSpec, type Parsed } from "./args.js";
 import { trainingOptions, workersOf } from "./shared.js";
 import type { Command, Io } from "./io.js";
 import type { DemoJob, DemoResult } from "./demo-run.js";
@@ -87,8 +87,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
     })),
   );
   const workers = workersOf(p, Math.min(3, availableParallelism()));
-  if (str(p, "out") === "-") throw new UsageError("--out -: the demo writes a directory (report.html, results.json); give a path");
-  const outDir = resolve(str(p, "out") ?? "runs/demo");
+  const outDir = resolve(pathOption(p, "out", "the demo writes a directory (report.html, results.json)") ?? "runs/demo");
   await refuseInsideCheckpoint(join(outDir, "report.html")); // before the runs, not after them
   io.err(`esmm demo: ${variants.length} models x ${nSeeds} seeds, ${rows.toLocaleString("en-US")} training impressions, ${jobs[0]!.epochs} epoch(s), ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
 import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, modelName, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
 import { refuseInsideCheckpoint, writeFileAtomic } from "../../node/index.js";
-import { UsageError, int, list, need, str, type Parsed } from "../args.js";
+import { UsageError, int, list, need, pathOption, str, type Parsed } from "../args.js";
 import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
@@ -117,8 +117,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
     })),
   );
   const workers = workersOf(p, availableParallelism());
-  const outDir = str(p, "out");
-  if (outDir === "-") throw new UsageError("--out -: compare writes a directory (compare.html, compare.json); --json prints the results to standard output");
+  const outDir = pathOption(p, "out", "compare writes a directory (compare.html, compare.json; --json prints the results)");
   if (outDir) await refuseInsideCheckpoint(join(resolve(outDir), "compare.json")); // before the runs, not after them
   io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
