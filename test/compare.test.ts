@@ -4,7 +4,7 @@
  * choice (--bottom, --objective, --emb-init) recorded in and enforced by checkpoints.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -148,6 +148,17 @@ describe("esmm compare on files", () => {
       expect(bad.err).toContain(`esmm compare: esmm (seed 1): ${missing}: no such file`);
       expect(bad.err).not.toMatch(/\n\s+at /);
     }
+    // --schema stands in for a training file's sidecar: a copy without one gives the same runs
+    const bare = join(dir, "bare.csv");
+    copyFileSync(files[0]!, bare);
+    const once = ["--valid", files[1]!, "--presets", "esmm", "--seeds", "1", "--epochs", "1", "--dim", "4", "--workers", "0", "--json"];
+    const metrics = (out: string): unknown => (JSON.parse(out) as { models: Array<{ metrics: unknown }> }).models.map((m) => m.metrics);
+    const withSidecar = await run("compare", "--train", files[0]!, ...once);
+    const withSchema = await run("compare", "--train", bare, "--schema", `${files[0]}.schema.json`, ...once);
+    const without = await run("compare", "--train", bare, ...once);
+    expect([withSidecar.code, withSchema.code, without.code]).toEqual([0, 0, 0]);
+    expect(metrics(withSchema.out)).toEqual(metrics(withSidecar.out));
+    expect(metrics(without.out)).not.toEqual(metrics(withSidecar.out)); // its dense columns read as categorical
   }, 120_000);
 });
 

@@ -121,7 +121,7 @@ describe("data on standard input (--data -)", () => {
       child.stdin.end(input);
     });
 
-  it("predict and eval read it as they read a file; train, which reads its data twice, refuses it", async () => {
+  it("predict, eval and train read it as they read a file; train --stream, which reads its data again each epoch, refuses it", async () => {
     const m = join(dir, "m-stdin");
     expect((await run("train", "--train", csv, "--model", m, ...SMALL)).code).toBe(0);
     const text = readFileSync(valid, "utf8");
@@ -138,10 +138,30 @@ describe("data on standard input (--data -)", () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toContain("standard input:4: 2 columns, the header has");
     expect(existsSync(join(dir, "never.csv"))).toBe(false);
-    const tr = await piped(readFileSync(csv, "utf8"), "train", "--train", "-", "--model", join(dir, "m-from-stdin"), ...SMALL);
-    expect(tr.code).toBe(1);
-    expect(tr.err).toContain("standard input: training data is read twice");
-    expect(existsSync(join(dir, "m-from-stdin"))).toBe(false);
+    // train reads its data once (fitting the vocabularies as it keeps the rows), the sidecar given with
+    // --schema since standard input has none beside it: the same model as from the file
+    const weights = (d: string): Buffer => readFileSync(join(d, "weights.safetensors"));
+    const tr = await piped(readFileSync(csv, "utf8"), "train", "--train", "-", "--schema", `${csv}.schema.json`, "--model", join(dir, "m-from-stdin"), ...SMALL);
+    expect(tr.code).toBe(0);
+    expect(weights(join(dir, "m-from-stdin")).equals(weights(m))).toBe(true);
+    // without it every column is categorical: another model
+    const guessed = await piped(readFileSync(csv, "utf8"), "train", "--train", "-", "--model", join(dir, "m-guessed"), ...SMALL);
+    expect(guessed.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, "m-guessed", "model.json"), "utf8")).preprocessor.schema.dense).toEqual([]);
+    // --schema is read instead of the file's own sidecar (whose multi-valued column it leaves out), and the flags override it
+    const other = join(dir, "other.schema.json");
+    writeFileSync(other, JSON.stringify({ dense: ["app_downloads"] }));
+    const viaSchema = await run("train", "--train", csv, "--schema", other, "--dense", "app_downloads,user_tenure", "--model", join(dir, "m-schema"), ...SMALL);
+    expect(viaSchema.code).toBe(0);
+    const saved = JSON.parse(readFileSync(join(dir, "m-schema", "model.json"), "utf8")).preprocessor.schema;
+    expect([saved.dense, saved.multi]).toEqual([["app_downloads", "user_tenure"], []]);
+    const missing = await run("train", "--train", csv, "--schema", join(dir, "nowhere.json"), "--model", join(dir, "m-none"), ...SMALL);
+    expect([missing.code, missing.err.trim()]).toEqual([1, `esmm train: ${join(dir, "nowhere.json")}: no such file`]);
+    // --stream reads the file again every epoch, which standard input cannot give
+    const st = await piped(readFileSync(csv, "utf8"), "train", "--train", "-", "--stream", "--model", join(dir, "m-stream-stdin"), ...SMALL);
+    expect(st.code).toBe(1);
+    expect(st.err).toContain("standard input: training data is read twice");
+    expect(existsSync(join(dir, "m-stream-stdin"))).toBe(false);
   });
 });
 

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { CsvRowParser, DataError, Rng, decodeSafetensors, encodeSafetensors, parseCommonLine, parseFeatureList, parseModelJson, parseSkeletonLine } from "../src/index.js";
-import { emptyStats, fitPreprocessor, loadDataset, openSource } from "../src/node/index.js";
+import { CsvRowParser, DataError, Rng, type Dataset, decodeSafetensors, encodeSafetensors, parseCommonLine, parseFeatureList, parseModelJson, parseSkeletonLine } from "../src/index.js";
+import { emptyStats, fitAndLoad, fitPreprocessor, loadDataset, openSource } from "../src/node/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "esmm-readers-"));
 const entry = (field: string, id: string | number, v: number): string => `${field}\x02${id}\x03${v}`;
@@ -248,5 +248,58 @@ describe("fitting the vocabularies", () => {
     warnings.length = 0;
     await fitPreprocessor(await openSource({ format: "csv", path: csv }), { minCount: 1, warn: (m) => void warnings.push(m) });
     expect(warnings.filter((w) => w.includes("out-of-vocabulary"))).toEqual([]);
+  });
+
+  // Tokens of every kind a token index could treat apart: integers small and large, leading zeros,
+  // signs, exponents, past 2^31 and 2^32, empty, property names, spaces.
+  const TOKENS = ["0", "7", "42", "007", "00", "-1", "+3", "1e3", "3.5", "999999999", "1000000000", "2147483647", "2147483648", "4294967296", "", "__proto__", "hasOwnProperty", "constructor", "x y", "ab"];
+  const mixed = (file: string, rows: number, seed: number, bad = false): string => {
+    const rng = new Rng(seed);
+    const pick = (): string => TOKENS[Math.floor(TOKENS.length * rng.next() ** 2)]!;
+    const lines = ["click,conversion,u,a,b,tags,d"];
+    for (let i = 0; i < rows; i++) {
+      const tags = Array.from({ length: rng.int(4) }, () => `${pick() || "z"}:${(rng.int(9) + 1) / 4}`).join("|");
+      const d = bad && i % 97 === 5 ? "abc" : (rng.next() * 10 - 5).toFixed(3);
+      lines.push(`${rng.int(2)},0,u${rng.int(50)},${pick()},${rng.int(3000)},${tags},${d}`);
+    }
+    const path = join(dir, file);
+    writeFileSync(path, lines.join("\n") + "\n");
+    writeFileSync(`${path}.schema.json`, JSON.stringify({ categorical: ["a", "b"], multi: [{ name: "tags" }], dense: ["d"], user: "u" }));
+    return path;
+  };
+  const plain = (ds: Dataset): object => ({ ...ds, bags: ds.bags.map((b) => ({ ...b })) });
+
+  it("in one pass (fitAndLoad) gives the preprocessor and the dataset that fitting and then loading give, bit for bit", async () => {
+    const path = mixed("onepass.csv", 3000, 5);
+    for (const opts of [{ minCount: 1 }, { minCount: 2 }, { minCount: 100 }, { hashBuckets: 97 }]) {
+      const twice = await fitPreprocessor(await openSource({ format: "csv", path }), opts);
+      const data = await loadDataset(await openSource({ format: "csv", path }), twice);
+      const once = await fitAndLoad(await openSource({ format: "csv", path }), opts);
+      expect(once.pre.toJSON()).toEqual(twice.toJSON());
+      expect(plain(once.data)).toEqual(plain(data));
+    }
+    // the vocabulary against a count written out here: by count (desc), then token; ids from 1, 0 for the rest
+    const text = readFileSync(path, "utf8").trim().split("\n").slice(1);
+    const a = text.map((l) => l.split(",")[3]!);
+    const counts = new Map<string, number>();
+    for (const t of a) counts.set(t, (counts.get(t) ?? 0) + 1);
+    const vocab = [...counts].filter(([, n]) => n >= 100).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).map(([t]) => t);
+    const once = await fitAndLoad(await openSource({ format: "csv", path }), { minCount: 100 });
+    expect(once.pre.mappings[0]).toEqual({ kind: "vocab", tokens: vocab });
+    expect(vocab.length).toBeGreaterThan(5);
+    expect(vocab.length).toBeLessThan(TOKENS.length);
+    expect(Array.from({ length: a.length }, (_, i) => once.data.ids[i * 2]!)).toEqual(a.map((t) => vocab.indexOf(t) + 1));
+  });
+
+  it("in one pass skips and counts bad rows as loading does, and reads standard input's one stream", async () => {
+    const path = mixed("onepass-bad.csv", 500, 6, true);
+    const s1 = emptyStats();
+    const once = await fitAndLoad(await openSource({ format: "csv", path, skipBad: true }), { minCount: 2 }, s1);
+    const s2 = emptyStats();
+    const data = await loadDataset(await openSource({ format: "csv", path, skipBad: true }), await fitPreprocessor(await openSource({ format: "csv", path, skipBad: true }), { minCount: 2 }), s2);
+    expect(s1).toEqual(s2);
+    expect(s1.bad).toBe(6); // rows 5, 102, 199, 296, 393, 490
+    expect(once.data.size).toBe(494);
+    expect(plain(once.data)).toEqual(plain(data));
   });
 });

@@ -31,7 +31,7 @@ import {
   type ObjectiveName,
   type TermKey,
 } from "../index.js";
-import { checkSchema, emptyStats, fitPreprocessor, loadDataset, openSource, type Format, type RowSource } from "../node/index.js";
+import { checkSchema, emptyStats, fitAndLoad, loadDataset, openSource, type Format, type RowSource } from "../node/index.js";
 import { csvOptionsOf } from "./shared.js";
 
 /** A model to train: its bottom and objective and whatever else it changes from the defaults. */
@@ -65,7 +65,7 @@ export interface DemoJob {
   /** Play the trained model as an arm of a simulated A/B test (ranked by pCTCVR). */
   abtest?: AbSettings;
   /** Train, validate and test on files instead of the simulator (`sim` and the row counts are then unused). */
-  files?: { train: string; valid: string; test: string | null; format: Format; csv: CsvOptions; minCount: number; common?: string };
+  files?: { train: string; valid: string; test: string | null; format: Format; csv: CsvOptions; minCount: number; common?: string; /** `--schema`: read instead of the training file's sidecar */ schema?: string };
 }
 
 export interface EpochDiagnostics {
@@ -147,14 +147,14 @@ async function loadJobData(job: DemoJob): Promise<JobData> {
     return { tr, va: sim.dataset(job.validRows, 1), te: sim.dataset(job.testRows, 2), sim, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], stats: denseStats(tr) };
   }
   const f = job.files;
-  const open = (path: string, csv: CsvOptions): Promise<RowSource> => openSource({ format: f.format, path, csv, ...(f.common ? { common: f.common } : {}) });
-  const pre = await fitPreprocessor(await open(f.train, f.csv), { minCount: f.minCount });
+  const open = (path: string, csv: CsvOptions, schemaFile?: string): Promise<RowSource> => openSource({ format: f.format, path, csv, ...(f.common ? { common: f.common } : {}), ...(schemaFile ? { schemaFile } : {}) });
+  // one pass over the training file fits the vocabularies and keeps its rows; the others map through them
+  const { pre, data: tr } = await fitAndLoad(await open(f.train, f.csv, f.schema), { minCount: f.minCount });
   const load = async (path: string): Promise<Dataset> => {
     const src = await open(path, f.format === "aliccp-raw" ? {} : { ...csvOptionsOf(pre.schema), ...(f.csv.delimiter ? { delimiter: f.csv.delimiter } : {}) });
     checkSchema(src, pre, path);
     return loadDataset(src, pre, emptyStats());
   };
-  const tr = await load(f.train);
   const va = await load(f.valid);
   const te = f.test ? await load(f.test) : va;
   return { tr, va, te, sim: null, fields: pre.fieldSpecs(), dense: pre.schema.dense, stats: { mean: pre.denseMean, std: pre.denseStd } };

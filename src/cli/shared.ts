@@ -183,6 +183,7 @@ export function dataOptions(): Record<string, OptionSpec> {
     ...backendOption(),
     format: { type: "string", help: `data format: ${FORMATS.join(", ")} (default csv, or the model's)` },
     common: { type: "string", help: "aliccp-raw: the common_features file" },
+    schema: { type: "string", help: "csv: a JSON file of the columns' meanings as a <data>.schema.json sidecar holds them, read instead of the sidecar (standard input has none); the flags below override it" },
     click: { type: "string", help: "csv: click label column (default click)" },
     conversion: { type: "string", help: "csv: conversion label column (default conversion)" },
     categorical: { type: "string", help: "csv: comma-separated categorical columns (default: all the others)" },
@@ -274,6 +275,8 @@ export async function openFor(p: Parsed, path: string, format: Format, csv: CsvO
   const spec = { format, path, csv, skipBad: p["skip-bad"] === true, maxLine: int(p, "max-line", DEFAULT_MAX_LINE, 1) } as Parameters<typeof openSource>[0];
   const common = str(p, "common");
   if (common) spec.common = common;
+  const schema = str(p, "schema");
+  if (schema) spec.schemaFile = schema;
   return openSource(spec);
 }
 

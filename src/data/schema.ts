@@ -117,9 +117,37 @@ export class FieldMap {
   }
 }
 
-/** Counts tokens per field while streaming a training file, then keeps those seen >= minCount. */
+/**
+ * One field's tokens as they are first seen: each gets the next provisional id (0, 1, 2, ...) and a
+ * count. One lookup a token, and the ids let a single pass over a file both count the tokens and
+ * keep its rows (`BatchBuilder.remap` turns the provisional ids into the vocabulary's afterwards).
+ */
+class TokenCounter {
+  readonly index = new Map<string, number>();
+  readonly counts: number[] = [];
+
+  /** Counts the token and returns its provisional id. */
+  id(token: string): number {
+    let i = this.index.get(token);
+    if (i === undefined) {
+      i = this.counts.length;
+      this.index.set(token, i);
+      this.counts.push(1);
+    } else this.counts[i]!++;
+    return i;
+  }
+}
+
+/**
+ * Counts tokens per field while streaming a training file, then keeps those seen >= minCount.
+ * Two ways to feed it: `add(row)` counts a row; or a `BatchBuilder` built on this builder keeps each
+ * row with provisional ids (its lookups are the counting) and `observe(row)` adds the rest of the row
+ * (its dense values), which is how `fitAndLoad` reads a training file once instead of twice.
+ */
 export class VocabBuilder {
-  private readonly counts: Array<Map<string, number>>;
+  /** Per field, token -> provisional id, counting as it goes: what a BatchBuilder on this builder looks tokens up in. */
+  readonly maps: ReadonlyArray<{ id(token: string): number }>;
+  private readonly counters: TokenCounter[];
   private readonly denseSum: Float64Array;
   private readonly denseSq: Float64Array;
   /** Each dense column's least and greatest value as the model stores it (float32), to tell a constant column. */
@@ -128,7 +156,8 @@ export class VocabBuilder {
   rows = 0;
 
   constructor(readonly schema: Schema) {
-    this.counts = [...schema.categorical, ...schema.multi.map((m) => m.name)].map(() => new Map());
+    this.counters = [...schema.categorical, ...schema.multi.map((m) => m.name)].map(() => new TokenCounter());
+    this.maps = this.counters;
     this.denseSum = new Float64Array(schema.dense.length);
     this.denseSq = new Float64Array(schema.dense.length);
     this.denseMin = new Float64Array(schema.dense.length).fill(Infinity);
@@ -137,12 +166,18 @@ export class VocabBuilder {
 
   /** Counts the tokens of one raw row, per field (and the row), for the vocabularies. */
   add(r: RawRow): void {
-    this.rows++;
-    r.singles.forEach((t, i) => bump(this.counts[i]!, t));
+    const c = this.counters;
     const F = r.singles.length;
+    for (let i = 0; i < F; i++) c[i]!.id(r.singles[i]!);
     r.multis.forEach((m, i) => {
-      for (const t of m.tokens) bump(this.counts[F + i]!, t);
+      for (const t of m.tokens) c[F + i]!.id(t);
     });
+    this.observe(r);
+  }
+
+  /** Counts the row and its dense values; its tokens are counted where they are looked up (`add`, or a BatchBuilder on this builder). */
+  observe(r: RawRow): void {
+    this.rows++;
     r.dense.forEach((v, j) => {
       this.denseSum[j]! += v;
       this.denseSq[j]! += v * v;
@@ -160,7 +195,7 @@ export class VocabBuilder {
   numericLooking(minDistinct = 100): Array<{ column: string; distinct: number; examples: string[] }> {
     const out: Array<{ column: string; distinct: number; examples: string[] }> = [];
     this.schema.categorical.forEach((column, i) => {
-      const c = this.counts[i]!;
+      const c = this.counters[i]!.index;
       if (c.size < minDistinct) return;
       let numbers = 0;
       let fractional = 0;
@@ -179,10 +214,11 @@ export class VocabBuilder {
   /** Fitted preprocessing. With `hashBuckets` every field hashes instead of keeping a vocabulary. */
   finish(opts: { minCount?: number; hashBuckets?: number } = {}): Preprocessor {
     const minCount = opts.minCount ?? 1;
-    const maps: Mapping[] = this.counts.map((c) => {
+    const maps: Mapping[] = this.counters.map(({ index, counts }) => {
       if (opts.hashBuckets) return { kind: "hash", buckets: opts.hashBuckets };
       // Sorted by count (desc) then token, so the same data always gives the same ids.
-      const kept = [...c.entries()].filter(([, n]) => n >= minCount);
+      const kept: Array<[string, number]> = [];
+      for (const [t, i] of index) if (counts[i]! >= minCount) kept.push([t, counts[i]!]);
       kept.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       return { kind: "vocab", tokens: kept.map(([t]) => t) };
     });
@@ -194,10 +230,16 @@ export class VocabBuilder {
     const std = Array.from(this.denseSq, (s, j) => (this.denseMin[j] === this.denseMax[j] ? 1 : Math.sqrt(Math.max(s / n - mean[j]! ** 2, 0)) || 1));
     return new Preprocessor(this.schema, maps, mean, std);
   }
-}
 
-function bump(m: Map<string, number>, t: string): void {
-  m.set(t, (m.get(t) ?? 0) + 1);
+  /** Per field, provisional id -> the id `pre` (this builder's `finish`) gives the token: what `BatchBuilder.remap` takes. */
+  idTables(pre: Preprocessor): Int32Array[] {
+    return this.counters.map(({ index }, f) => {
+      const map = pre.maps[f]!;
+      const table = new Int32Array(index.size);
+      for (const [t, i] of index) table[i] = map.id(t);
+      return table;
+    });
+  }
 }
 
 /** The saved, fitted mapping from raw rows to model inputs. */
@@ -317,16 +359,27 @@ class Column<T extends Int32Array | Float32Array> {
   at(i: number): number {
     return this.a[i]!;
   }
+  /** Replaces each value v at i by f(v, i), in place. */
+  map(f: (v: number, i: number) => number): void {
+    const a = this.a;
+    for (let i = 0; i < this.length; i++) a[i] = f(a[i]!, i);
+  }
 }
 
 const ints = (): Column<Int32Array> => new Column((n) => new Int32Array(n));
 const floats = (): Column<Float32Array> => new Column((n) => new Float32Array(n));
 
+/** What a BatchBuilder needs of the preprocessing: the columns, and each field's token -> id (a Preprocessor, or a VocabBuilder still counting). */
+export interface RowEncoder {
+  readonly schema: Schema;
+  readonly maps: ReadonlyArray<{ id(token: string): number }>;
+}
+
 /**
  * Collects encoded rows into LabeledBatches of a fixed size. Values go into typed columns as they
  * come (Float32 ones rounded there, as the batch's Float32Arrays would round them: the same bits).
  */
-export class BatchBuilder {
+export class BatchBuilder<P extends RowEncoder = Preprocessor> {
   private ids!: Column<Int32Array>;
   private bagIds!: Array<Column<Int32Array>>;
   private bagW!: Array<Column<Float32Array>>;
@@ -339,7 +392,7 @@ export class BatchBuilder {
   private tv!: Column<Float32Array>;
   private readonly userIds = new Map<string, number>();
 
-  constructor(readonly pre: Preprocessor) {
+  constructor(readonly pre: P) {
     this.reset();
   }
 
@@ -417,6 +470,16 @@ export class BatchBuilder {
     if (this.tp.length === this.size && n > 0) b.truePctr = this.tp.slice(from, to);
     if (this.tv.length === this.size && n > 0) b.truePcvr = this.tv.slice(from, to);
     return b;
+  }
+
+  /** Rewrites every id collected so far through its field's table (ids[f][old] is the new id): provisional ids, once the vocabularies are known. */
+  remap(tables: ReadonlyArray<Int32Array>): void {
+    const F = this.pre.schema.categorical.length;
+    this.ids.map((id, i) => tables[i % F]![id]!);
+    this.bagIds.forEach((c, k) => {
+      const t = tables[F + k]!;
+      c.map((id) => t[id]!);
+    });
   }
 
   /** Takes the rows collected so far as a batch and starts afresh (user keys stay consistent). */

@@ -42,6 +42,8 @@ export interface SourceSpec {
   skipBad?: boolean;
   /** Longest line accepted, in characters (default DEFAULT_MAX_LINE); longer stops with file and line. */
   maxLine?: number;
+  /** A schema file read instead of the `<file>.schema.json` sidecar (standard input has none); `csv` overrides it. */
+  schemaFile?: string;
 }
 
 /** What a read counted: rows read, lines skipped as bad and the first few reasons, and the rows the format itself drops. */
@@ -72,7 +74,12 @@ function csvOptionsFor(format: Format, header: string[], user: CsvOptions = {}):
  */
 export function sidecarOptions(path: string): CsvOptions {
   const p = [`${path}.schema.json`, ...(path.endsWith(".gz") ? [`${path.slice(0, -3)}.schema.json`] : [])].find((f) => existsSync(f));
-  if (!p) return {};
+  return p ? schemaFileOptions(p) : {};
+}
+
+/** A schema file (a sidecar's JSON, given by its path: `--schema`), each key checked; errors name the file. */
+export function schemaFileOptions(p: string): CsvOptions {
+  if (!existsSync(p)) throw new DataError(p, 0, null, "no such file");
   let j: unknown;
   try {
     j = JSON.parse(readFileSync(p, "utf8"));
@@ -122,7 +129,7 @@ export async function openSource(spec: SourceSpec): Promise<RowSource> {
   if (header === null || header.trim() === "") throw new DataError(name, 1, null, "empty file (no header row)");
   const delimiter = spec.csv?.delimiter ?? ",";
   const columns = splitCsvLine(header.replace(/^\uFEFF/, ""), delimiter) ?? [];
-  const opts = csvOptionsFor(spec.format, columns, { ...(once ? {} : sidecarOptions(spec.path)), ...(spec.csv ?? {}) });
+  const opts = csvOptionsFor(spec.format, columns, { ...(spec.schemaFile !== undefined ? schemaFileOptions(spec.schemaFile) : once ? {} : sidecarOptions(spec.path)), ...(spec.csv ?? {}) });
   const parser = new CsvRowParser(header, opts, name);
   let read = false;
   return {
@@ -199,12 +206,37 @@ async function openAliccpRaw(spec: SourceSpec): Promise<RowSource> {
   };
 }
 
-/** First pass over training data: vocabularies (or hashing) and dense statistics. */
-export async function fitPreprocessor(src: RowSource, opts: { minCount?: number; hashBuckets?: number; warn?: (message: string) => void } = {}, stats?: ReadStats): Promise<Preprocessor> {
+/** How fitting keeps a vocabulary (`minCount`) or hashes (`hashBuckets`), and where its warnings go. */
+export type FitOptions = { minCount?: number; hashBuckets?: number; warn?: (message: string) => void };
+
+/** First pass over training data: vocabularies (or hashing) and dense statistics (`fitAndLoad` keeps the rows too, in the same pass). */
+export async function fitPreprocessor(src: RowSource, opts: FitOptions = {}, stats?: ReadStats): Promise<Preprocessor> {
   // fitting reads the rows once and training reads them again: standard input cannot be both
   if (src.readOnce) throw new DataError(STDIN_NAME, 0, null, "training data is read twice (the vocabularies, then the rows) and standard input only once; save it to a file");
   const vb = new VocabBuilder(src.schema);
   for await (const r of src.rows(stats)) vb.add(r);
+  return finishFit(vb, src, opts, stats);
+}
+
+/**
+ * Fits the preprocessing and reads the whole file into memory as a Dataset, in one pass (standard
+ * input too): each row is kept with provisional ids as its tokens are counted, and the ids are
+ * rewritten once the vocabularies are known. The same preprocessor and the same dataset, bit for
+ * bit, as `fitPreprocessor` and then `loadDataset`, with half the reading and a lookup a token.
+ */
+export async function fitAndLoad(src: RowSource, opts: FitOptions = {}, stats?: ReadStats): Promise<{ pre: Preprocessor; data: Dataset }> {
+  const vb = new VocabBuilder(src.schema);
+  const bb = new BatchBuilder(vb);
+  for await (const r of src.rows(stats)) {
+    bb.push(r);
+    vb.observe(r);
+  }
+  const pre = finishFit(vb, src, opts, stats);
+  bb.remap(vb.idTables(pre));
+  return { pre, data: datasetOf(bb.flush(), pre.schema.dense.length) };
+}
+
+function finishFit(vb: VocabBuilder, src: RowSource, opts: FitOptions, stats?: ReadStats): Preprocessor {
   if (vb.rows === 0) throw new DataError(src.name, 0, null, stats && stats.bad > 0 ? `no data rows (every one of its ${stats.bad} rows was bad and skipped)` : "no data rows");
   for (const n of vb.numericLooking()) {
     opts.warn?.(`warning: column "${n.column}" looks numeric (${n.distinct} distinct values, e.g. ${n.examples.join(", ")}) but is read as categorical, one id per value; if it is a number, pass --dense ${n.column}`);

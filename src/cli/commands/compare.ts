@@ -101,7 +101,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const epochs = int(p, "epochs", 1, 1);
   const trainPath = str(p, "train");
   const files: DemoJob["files"] = trainPath
-    ? { train: trainPath, valid: need(p, "valid"), test: str(p, "test") ?? null, format: formatOf(p), csv: csvOptionsFrom(p), minCount: int(p, "min-count", 1, 1), ...(str(p, "common") ? { common: str(p, "common")! } : {}) }
+    ? { train: trainPath, valid: need(p, "valid"), test: str(p, "test") ?? null, format: formatOf(p), csv: csvOptionsFrom(p), minCount: int(p, "min-count", 1, 1), ...(str(p, "common") ? { common: str(p, "common")! } : {}), ...(str(p, "schema") ? { schema: str(p, "schema")! } : {}) }
     : undefined;
   if (!files && (str(p, "valid") || str(p, "test"))) throw new UsageError("--valid and --test go with --train (files instead of the simulator)");
   const jobs: DemoJob[] = models.flatMap((m) =>

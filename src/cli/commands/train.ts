@@ -1,8 +1,9 @@
 /** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
-import { Adam, Esmm, evaluate, gateUsage, train, type Dataset, type LossWeights } from "../../index.js";
+import { Adam, Esmm, evaluate, gateUsage, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
 import {
   assertCheckpointWritable,
   emptyStats,
+  fitAndLoad,
   fitPreprocessor,
   loadCheckpoint,
   loadDataset,
@@ -56,6 +57,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   let startEpoch = 0;
   let resumedDelimiter: string | undefined;
   let pre;
+  let loaded: Dataset | undefined; // a new run's training rows, read as its vocabularies were fitted
   const history: unknown[] = [];
   const changes: unknown[] = [];
   // What the run is: from the flags for a new run, from the checkpoint for a resumed one.
@@ -146,9 +148,11 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     await assertCheckpointWritable(dir);
     const src0 = await openFor(p, trainPath, run.format, csvOptionsFrom(p));
     const s0 = emptyStats();
-    pre = await fitPreprocessor(src0, { minCount: run.minCount, warn: io.err, ...(run.hashBuckets !== undefined ? { hashBuckets: run.hashBuckets } : {}) }, s0);
-    // the loading pass below reads the same lines and reports them; a streamed file has no such pass
-    if (run.stream) reportStats(trainPath, s0, io.err);
+    const fitOpts = { minCount: run.minCount, warn: io.err, ...(run.hashBuckets !== undefined ? { hashBuckets: run.hashBuckets } : {}) };
+    // In memory, one pass fits the vocabularies and keeps the rows; a streamed file is read again each epoch.
+    if (run.stream) pre = await fitPreprocessor(src0, fitOpts, s0);
+    else ({ pre, data: loaded } = await fitAndLoad(src0, fitOpts, s0));
+    reportStats(trainPath, s0, io.err);
     model = new Esmm({
       ...choice,
       fields: pre.fieldSpecs(),
@@ -164,10 +168,13 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   }
   const { format, seed, batch } = run;
   const delimiter = delimiterOf(p) ?? (p.resume ? resumedDelimiter : undefined);
-  const src = await openLike(p, trainPath, format, pre, false, delimiter);
-  const stats = emptyStats();
-  const data = run.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
-  reportStats(trainPath, stats, io.err);
+  let data: Dataset | BatchSource | undefined = loaded;
+  if (!data) {
+    const src = await openLike(p, trainPath, format, pre, false, delimiter);
+    const stats = emptyStats();
+    data = run.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
+    reportStats(trainPath, stats, io.err);
+  }
   let valid: Dataset | undefined;
   const validPath = str(p, "valid");
   if (validPath) {
