@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { AppStoreSimulator, BatchBuilder, CsvRowParser, DataError, Dataset, FieldMap, VocabBuilder, splitCsvLine, fnv1a } from "../src/index.js";
+import { TokenIndex } from "../src/data/tokens.js";
+import { AppStoreSimulator, BatchBuilder, Rng, CsvRowParser, DataError, Dataset, FieldMap, VocabBuilder, splitCsvLine, fnv1a } from "../src/index.js";
 
 const HEADER = "click,conversion,user_id,app,tags,price";
 const parser = (): CsvRowParser => new CsvRowParser(HEADER, { multi: [{ name: "tags" }], dense: ["price"] }, "f.csv");
@@ -91,6 +92,31 @@ describe("CSV rows", () => {
 });
 
 describe("vocabularies", () => {
+  it("TokenIndex gives each token the id a Map in insertion order gives it, integer-looking or not, across its growth", () => {
+    const rng = new Rng(11);
+    const edge = ["0", "00", "07", "7", "-7", "+7", "7.0", "1e3", "999999999", "1000000000", "2147483648", "", " 7", "7 ", "__proto__", "constructor", "x"];
+    const draw = (): string => {
+      const r = rng.next();
+      if (r < 0.05) return edge[rng.int(edge.length)]!;
+      if (r < 0.8) return String(rng.int(300_000)); // integer ids, most of them
+      if (r < 0.9) return `0${rng.int(1000)}`; // leading zeros: strings, not numbers
+      return `item-${rng.int(5000)}`;
+    };
+    const index = new TokenIndex();
+    const ref = new Map<string, number>();
+    for (let i = 0; i < 400_000; i++) {
+      const t = draw();
+      if (!ref.has(t)) ref.set(t, ref.size);
+      expect(index.add(t)).toBe(ref.get(t));
+    }
+    expect(index.size).toBe(ref.size);
+    expect(ref.size).toBeGreaterThan(150_000); // the integer table grew many times over
+    for (const [t, id] of ref) if (index.get(t) !== id) expect([t, index.get(t)]).toEqual([t, id]);
+    for (const t of ["300000", "1", "01", "item-x", "-0", "1000000001", "9".repeat(12)]) expect(index.get(t)).toBe(ref.get(t) ?? -1);
+    // "7" and "07" are two tokens, as they are two strings
+    expect(index.get("7")).not.toBe(index.get("07"));
+  });
+
   it("keep ids seen at least minCount times, most frequent first; the rest map to 0", () => {
     const p = parser();
     const vb = new VocabBuilder(p.schema);

@@ -3,6 +3,7 @@
  * (vocabularies or the hashing trick, dense statistics) that are saved with a model so that scoring
  * uses exactly the mapping training used. Browser-safe: no files here.
  */
+import { TokenIndex } from "./tokens.js";
 import { FieldError, expectArray, expectFloat, expectInt, expectObject, expectOneOf, expectString, type FieldSpec, type LabeledBatch } from "../esmm/index.js";
 
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -95,14 +96,17 @@ export function fnv1a(s: string): number {
 
 /** Token -> id for one field. */
 export class FieldMap {
-  private readonly index: Map<string, number> | null;
+  /** A vocabulary's tokens in order (token k is id k + 1); null when hashing. */
+  private readonly index: TokenIndex | null;
   constructor(readonly mapping: Mapping) {
-    this.index = mapping.kind === "vocab" ? new Map(mapping.tokens.map((t, i) => [t, i + 1])) : null;
-    if (this.index && this.index.size !== (mapping as { tokens: string[] }).tokens.length) {
-      const seen = new Set<string>();
-      const dup = (mapping as { tokens: string[] }).tokens.find((t) => seen.has(t) || !seen.add(t));
-      throw new Error(`the vocabulary holds the token ${JSON.stringify(dup)} twice`);
+    if (mapping.kind !== "vocab") {
+      this.index = null;
+      return;
     }
+    this.index = new TokenIndex();
+    mapping.tokens.forEach((t, k) => {
+      if (this.index!.add(t) !== k) throw new Error(`the vocabulary holds the token ${JSON.stringify(t)} twice`);
+    });
   }
 
   /** Rows of the embedding table: known tokens (or buckets) plus the out-of-vocabulary row 0. */
@@ -112,7 +116,7 @@ export class FieldMap {
 
   /** The id of a token: its vocabulary entry, its hash bucket, or the out-of-vocabulary row. */
   id(token: string): number {
-    if (this.index) return this.index.get(token) ?? 0;
+    if (this.index) return this.index.get(token) + 1; // -1 (unseen) + 1 is the out-of-vocabulary row 0
     return 1 + (fnv1a(token) % (this.mapping as { buckets: number }).buckets);
   }
 }
@@ -123,15 +127,16 @@ export class FieldMap {
  * keep its rows (`BatchBuilder.remap` turns the provisional ids into the vocabulary's afterwards).
  */
 class TokenCounter {
-  readonly index = new Map<string, number>();
+  private readonly index = new TokenIndex();
+  /** Per provisional id, its token and how often it was seen. */
+  readonly tokens: string[] = [];
   readonly counts: number[] = [];
 
   /** Counts the token and returns its provisional id. */
   id(token: string): number {
-    let i = this.index.get(token);
-    if (i === undefined) {
-      i = this.counts.length;
-      this.index.set(token, i);
+    const i = this.index.add(token);
+    if (i === this.tokens.length) {
+      this.tokens.push(token);
       this.counts.push(1);
     } else this.counts[i]!++;
     return i;
@@ -195,18 +200,18 @@ export class VocabBuilder {
   numericLooking(minDistinct = 100): Array<{ column: string; distinct: number; examples: string[] }> {
     const out: Array<{ column: string; distinct: number; examples: string[] }> = [];
     this.schema.categorical.forEach((column, i) => {
-      const c = this.counters[i]!.index;
-      if (c.size < minDistinct) return;
+      const tokens = this.counters[i]!.tokens;
+      if (tokens.length < minDistinct) return;
       let numbers = 0;
       let fractional = 0;
-      for (const t of c.keys()) {
+      for (const t of tokens) {
         const v = parseDecimal(t);
         if (Number.isFinite(v)) {
           numbers++;
           if (!Number.isInteger(v)) fractional++;
         }
       }
-      if (numbers >= 0.95 * c.size && fractional > 0) out.push({ column, distinct: c.size, examples: [...c.keys()].slice(0, 3) });
+      if (numbers >= 0.95 * tokens.length && fractional > 0) out.push({ column, distinct: tokens.length, examples: tokens.slice(0, 3) });
     });
     return out;
   }
@@ -214,13 +219,21 @@ export class VocabBuilder {
   /** Fitted preprocessing. With `hashBuckets` every field hashes instead of keeping a vocabulary. */
   finish(opts: { minCount?: number; hashBuckets?: number } = {}): Preprocessor {
     const minCount = opts.minCount ?? 1;
-    const maps: Mapping[] = this.counters.map(({ index, counts }) => {
+    const maps: Mapping[] = this.counters.map(({ tokens, counts }) => {
       if (opts.hashBuckets) return { kind: "hash", buckets: opts.hashBuckets };
-      // Sorted by count (desc) then token, so the same data always gives the same ids.
-      const kept: Array<[string, number]> = [];
-      for (const [t, i] of index) if (counts[i]! >= minCount) kept.push([t, counts[i]!]);
-      kept.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      return { kind: "vocab", tokens: kept.map(([t]) => t) };
+      // Sorted by count (desc) then token (UTF-16 code units, as `<` and sort() compare strings), so the
+      // same data always gives the same ids. Grouped by count first: most tokens of a large field share
+      // a small count, and sorting plain strings in each group is faster than sorting pairs.
+      const byCount = new Map<number, string[]>();
+      tokens.forEach((t, i) => {
+        const n = counts[i]!;
+        if (n < minCount) return;
+        const group = byCount.get(n);
+        if (group) group.push(t);
+        else byCount.set(n, [t]);
+      });
+      const order = [...byCount.keys()].sort((a, b) => b - a);
+      return { kind: "vocab", tokens: order.flatMap((n) => byCount.get(n)!.sort()) };
     });
     const n = Math.max(this.rows, 1);
     const mean = Array.from(this.denseSum, (s) => s / n);
@@ -233,11 +246,9 @@ export class VocabBuilder {
 
   /** Per field, provisional id -> the id `pre` (this builder's `finish`) gives the token: what `BatchBuilder.remap` takes. */
   idTables(pre: Preprocessor): Int32Array[] {
-    return this.counters.map(({ index }, f) => {
+    return this.counters.map(({ tokens }, f) => {
       const map = pre.maps[f]!;
-      const table = new Int32Array(index.size);
-      for (const [t, i] of index) table[i] = map.id(t);
-      return table;
+      return Int32Array.from(tokens, (t) => map.id(t));
     });
   }
 }
