@@ -178,6 +178,14 @@ describe("machine-readable output", () => {
     expect(j.epochsDone).toBe(1);
     expect(j.validation.rows).toBe(600);
     expect(j.validation).toEqual(JSON.parse((await run("eval", "--model", m, "--data", valid, "--json")).out).metrics); // the saved model's metrics
+    // with early stopping on two threads the saved model is the best epoch's, and so are the metrics printed
+    const es = join(dir, "m-json-es");
+    const te = await run("train", "--train", csv, "--valid", valid, "--model", es, "--dim", "4", "--variant", "esmm", "--epochs", "4", "--lr", "0.05", "--early-stop", "ctrLogLoss", "--threads", "2", "--json");
+    expect(te.code, te.err).toBe(0);
+    const je = JSON.parse(te.out);
+    expect(je.bestEpoch).toBeLessThan(je.epochsDone - 1); // the weights of an earlier epoch were restored
+    expect(je.validation).toEqual(JSON.parse((await run("eval", "--model", es, "--data", valid, "--json", "--threads", "2")).out).metrics);
+    expect(je.validation.ctrLogLoss).toBe(Math.min(...je.history.map((_: unknown, i: number) => JSON.parse(readFileSync(join(es, "model.json"), "utf8")).training.history[i].valid.ctrLogLoss)));
     const ins = JSON.parse((await run("inspect", "--model", m, "--json")).out);
     expect(ins.config.dim).toBe(4);
     expect(ins.parameters).toBe(Object.values(ins.parameterGroups as Record<string, number>).reduce((s, x) => s + x, 0));

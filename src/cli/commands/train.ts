@@ -1,5 +1,5 @@
 /** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
-import { Adam, Esmm, evaluate, gateUsage, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
+import { Adam, Esmm, gateUsage, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
 import {
   assertCheckpointWritable,
   emptyStats,
@@ -240,7 +240,9 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training: { ...trainingMeta(epochsDone), bestEpoch: result.bestEpoch, earlyStop: es } });
     io.err(`restored the best epoch (${result.bestEpoch + 1}) by ${es}`);
   }
-  const finalMetrics = valid && result.history.length > 0 ? evaluate(model, valid) : null;
+  // the model holds the best epoch's weights (the last epoch's without early stopping), which that
+  // epoch's validation already scored: its metrics, not a second pass over the validation set
+  const finalMetrics = result.history.find((h) => h.epoch === result.bestEpoch)?.valid ?? null;
   if (p.json) {
     io.out(JSON.stringify({ model: dir, variant: model.name, bottom: model.config.bottom, objective: model.config.objective, epochsDone, bestEpoch: result.bestEpoch, validation: finalMetrics, history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, ctrLoss: h.ctrLoss, ctcvrLoss: h.cvrLoss, rows: h.rows, seconds: h.seconds })) }, null, 2));
     return;
