@@ -40,6 +40,20 @@ describe("Esmm forward", () => {
     expect(tiny("esmm").forward(b.ids).gates).toBe(undefined);
   });
 
+  it("{ draw: false } leaves every embedding table at zero and draws the rest; loading a drawn model's weights makes it that model", () => {
+    const drawn = tiny("esmm-mmoe");
+    const blank = new Esmm(drawn.config, { draw: false });
+    const tables = (m: Esmm): Float32Array[] => m.namedParameters().filter(([n]) => n.startsWith("embeddings.")).map(([, p]) => p.data);
+    expect(tables(blank).length).toBe(drawn.config.fields.length);
+    for (const t of tables(blank)) expect(t.every((v) => v === 0)).toBe(true);
+    for (const t of tables(drawn)) expect(t.some((v) => v !== 0)).toBe(true);
+    const gate = (m: Esmm): Float32Array => m.gates!.ctr.linear.weight.data;
+    expect(gate(blank).some((v) => v !== 0)).toBe(true);
+    for (const [n, p] of blank.namedParameters()) p.data.set(new Map(drawn.namedParameters()).get(n)!.data);
+    const b = batchOf(5, 3);
+    expect(Array.from(blank.forward(b.ids).pCtcvr.data)).toEqual(Array.from(drawn.forward(b.ids).pCtcvr.data));
+  });
+
   it("a zero gate weighs each expert 1/E", () => {
     const m = tiny("esmm-mmoe");
     for (const g of [m.gates!.ctr, m.gates!.cvr]) for (const p of g.parameters()) p.data.fill(0);

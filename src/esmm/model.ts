@@ -73,13 +73,19 @@ export class Esmm extends Module {
   readonly gates: { ctr: Gate; cvr: Gate } | null;
   readonly towers: { ctr: Mlp; cvr: Mlp; imp?: Mlp };
 
-  constructor(configIn: EsmmConfigInput) {
+  /**
+   * With `{ draw: false }` the embedding tables start at zero instead of drawn from
+   * `config.embeddingInit`: for a model whose weights are loaded next (a checkpoint, a worker's
+   * replica), where drawing them is wasted work (78M values took 1.6 s). The layers after them are
+   * drawn either way (a small part of a model, and not the numbers a drawn model gets).
+   */
+  constructor(configIn: EsmmConfigInput, opts: { draw?: boolean } = {}) {
     super();
     const cfg = resolveConfig(configIn);
     this.config = cfg;
     const rng = new Rng(cfg.seed);
     const inputs = (): FieldEmbeddings =>
-      new FieldEmbeddings(cfg.fields, cfg.dim, { rng, init: cfg.embeddingInit, dense: { names: cfg.dense, mean: cfg.denseMean, std: cfg.denseStd }, label: "Esmm.forward" });
+      new FieldEmbeddings(cfg.fields, cfg.dim, { rng, init: opts.draw === false ? null : cfg.embeddingInit, dense: { names: cfg.dense, mean: cfg.denseMean, std: cfg.denseStd }, label: "Esmm.forward" });
     this.inputs = inputs();
     this.cvrInputs = cfg.bottom === "separate" ? inputs() : null;
     const width = inputWidth(cfg);

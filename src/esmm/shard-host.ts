@@ -20,7 +20,7 @@ export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: Arra
   // compute in the trainer's memory where it is shared: the parameters, moments and every gradient
   // of both threads are then views of one memory, which each thread's kernels use in place
   if (init.memory) kernels.adoptMemory?.(init.memory, init.regions);
-  const model = new Esmm(init.config);
+  const model = new Esmm(init.config, { draw: false }); // its parameters become views of the trainer's just below
   model.firstLayer = init.firstLayer;
   const shared = new Map(init.params);
   const params = model.namedParameters();

@@ -205,7 +205,7 @@ export function modelFromCheckpoint(modelJsonText: string, weights: Uint8Array, 
       throw new Error(`${mj}: ${(e as Error).message}`);
     }
   }
-  const model = new Esmm(json.config);
+  const model = new Esmm(json.config, { draw: false }); // every weight is loaded next
   loadWeights(model, weights, wp);
   return { model, json, preprocessor };
 }

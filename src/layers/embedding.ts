@@ -16,7 +16,8 @@ export interface EmbeddingInit {
 /** Options of an `Embedding`: the seeded generator and the initialisation. */
 export interface EmbeddingOptions {
   rng: Rng;
-  init?: EmbeddingInit;
+  /** How the table is drawn (default DEFAULT_EMBEDDING_INIT); null leaves it at zero, drawing nothing, for a table whose weights are loaded next. */
+  init?: EmbeddingInit | null;
   /** Row-sparse gradients (default true): a step touches only the rows a batch used. */
   sparse?: boolean;
 }
@@ -31,7 +32,7 @@ export class Embedding extends Module {
   constructor(readonly num: number, readonly dim: number, opts: EmbeddingOptions) {
     super();
     this.weight = zeros([num, dim], { requiresGrad: true, sparseGrad: opts.sparse !== false, name: "weight" });
-    normalInit(this.weight.data, opts.rng, (opts.init ?? DEFAULT_EMBEDDING_INIT).std);
+    if (opts.init !== null) normalInit(this.weight.data, opts.rng, (opts.init ?? DEFAULT_EMBEDDING_INIT).std);
   }
 
   /** ids [N] -> [N, D] */

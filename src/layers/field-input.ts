@@ -34,7 +34,8 @@ export interface InputBatch {
 /** Options of a `FieldEmbeddings`: the seeded generator and initialisation of its tables, the dense features, and the name its errors carry. */
 export interface FieldInputOptions {
   rng: Rng;
-  init?: EmbeddingInit;
+  /** How the tables are drawn; null leaves them at zero (see EmbeddingOptions). */
+  init?: EmbeddingInit | null;
   /** Names, means and standard deviations of the dense features (standardised as x = (v - mean) / std). */
   dense?: { names: readonly string[]; mean: readonly number[]; std: readonly number[] };
   /** The name errors are reported under (default "input"). */
@@ -54,7 +55,7 @@ export class FieldEmbeddings extends Module {
 
   constructor(readonly fields: readonly InputField[], readonly dim: number, opts: FieldInputOptions) {
     super();
-    this.tables = fields.map((f) => new Embedding(f.vocab, dim, { rng: opts.rng, ...(opts.init ? { init: opts.init } : {}) }));
+    this.tables = fields.map((f) => new Embedding(f.vocab, dim, { rng: opts.rng, ...(opts.init !== undefined ? { init: opts.init } : {}) }));
     this.single = fields.flatMap((f, i) => ((f.kind ?? "single") === "single" ? [i] : []));
     this.multi = fields.flatMap((f, i) => (f.kind === "multi" ? [i] : []));
     this.dense = opts.dense ?? { names: [], mean: [], std: [] };
