@@ -28,6 +28,7 @@ import {
   FORMATS,
   checkSchema,
   loadCheckpoint,
+  type LoadedCheckpoint,
   DEFAULT_MAX_LINE,
   openSource,
   type Format,
@@ -284,10 +285,14 @@ export function fmt(v: number | null): string {
   return v === null ? "n/a" : v.toFixed(4);
 }
 
+/** The --model checkpoint (its weights; the optimizer is left unread) and a data file opened with its columns. */
 export async function modelAndSource(p: Parsed, path: string, noLabels: boolean, keep?: string[]) {
-  const dir = need(p, "model");
-  const ck = await loadCheckpoint(dir);
-  if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing (vocabularies); it cannot read raw files`);
+  return sourceFor(p, path, await loadCheckpoint(need(p, "model"), { optimizer: false }), noLabels, keep);
+}
+
+/** A data file opened with a loaded checkpoint's columns and format (and delimiter, unless --delimiter says otherwise). */
+export async function sourceFor(p: Parsed, path: string, ck: LoadedCheckpoint, noLabels: boolean, keep?: string[]) {
+  if (!ck.preprocessor) throw new Error(`${str(p, "model") ?? ck.dir}: checkpoint has no preprocessing (vocabularies); it cannot read raw files`);
   const format = formatOf(p, (ck.json.training?.format as Format) ?? "csv");
   const trainedDelimiter = typeof ck.json.training?.delimiter === "string" ? (ck.json.training.delimiter as string) : undefined;
   const src = await openLike(p, path, format, ck.preprocessor, noLabels, trainedDelimiter, keep);

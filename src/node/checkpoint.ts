@@ -62,7 +62,7 @@ export interface LoadedCheckpoint {
   model: Esmm;
   json: ModelJson;
   preprocessor: Preprocessor | null;
-  /** Adam state, when the checkpoint has one. */
+  /** Adam state, when the checkpoint has one and it was asked for (`{ optimizer: false }` leaves it unread). */
   optimizerState: ReturnType<typeof decodeOptimizer>["state"] | null;
   /** The directory actually read: `dir`, or `<dir>.old` after an interrupted swap. */
   dir: string;
@@ -82,8 +82,10 @@ const bytesOf = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset
  * Loads a checkpoint directory, checking before it allocates (see src/io/checkpoint.ts): model.json
  * field by field and its checksum, the weights' checksum and header against the config, the
  * vocabularies' sizes against the embedding tables; then values (no NaN or infinity anywhere).
+ * `{ optimizer: false }` does not read optimizer.safetensors (twice the weights' size: Adam's two
+ * moments), which only resuming training needs; scoring, evaluating and exporting pass it.
  */
-export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint(dirIn: string, opts: { optimizer?: boolean } = {}): Promise<LoadedCheckpoint> {
   const given = resolve(dirIn);
   // An interrupted swap leaves the previous checkpoint at <dir>.old (see writeDirAtomic).
   const dir = !existsSync(given) && existsSync(`${given}.old`) ? `${given}.old` : given;
@@ -96,7 +98,7 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
   const { model, json, preprocessor } = modelFromCheckpoint(text, wb, dir);
   const op = join(dir, OPTIMIZER_FILE);
   let optimizerState: LoadedCheckpoint["optimizerState"] = null;
-  if (existsSync(op)) {
+  if (opts.optimizer !== false && existsSync(op)) {
     const ob = bytesOf(await readOr(op, "optimizer state"));
     verifyChecksum(json, OPTIMIZER_FILE, ob, op);
     optimizerState = decodeOptimizer(ob, op).state;
@@ -113,7 +115,7 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
  * src/io/scoring.ts). The browser's `loadModel(url)` in esmm-ts does the same from fetched bytes.
  */
 export async function loadModel(dir: string): Promise<ScoringModel> {
-  const ck = await loadCheckpoint(dir);
+  const ck = await loadCheckpoint(dir, { optimizer: false });
   if (!ck.preprocessor) throw new Error(`${dir}: no preprocessing (vocabularies) is saved with this model, so raw records cannot be scored`);
   return new ScoringModel(ck.model, ck.preprocessor);
 }

@@ -2,12 +2,12 @@
 import { gateUsage } from "../../index.js";
 import { loadCheckpoint, loadDataset } from "../../node/index.js";
 import { need, str, type Parsed } from "../args.js";
-import { dataOptions, modelAndSource } from "../shared.js";
+import { dataOptions, sourceFor } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 async function inspectCommand(p: Parsed, io: Io): Promise<void> {
   const dir = need(p, "model");
-  const ck = await loadCheckpoint(dir);
+  const ck = await loadCheckpoint(dir, { optimizer: false });
   const m = ck.model;
   const c = m.config;
   const lines: string[] = [];
@@ -37,7 +37,7 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
   let where = "validation data at training";
   const dataPath = str(p, "data");
   if (dataPath && m.gates) {
-    const { src, pre } = await modelAndSource(p, dataPath, true);
+    const { src, pre } = await sourceFor(p, dataPath, ck, true);
     usage = gateUsage(m, await loadDataset(src, pre));
     where = dataPath;
   }
