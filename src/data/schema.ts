@@ -401,7 +401,8 @@ export class BatchBuilder<P extends RowEncoder = Preprocessor> {
   private user!: Column<Int32Array>;
   private tp!: Column<Float32Array>;
   private tv!: Column<Float32Array>;
-  private readonly userIds = new Map<string, number>();
+  /** User key -> a dense id in order of appearance (GAUC groups rows by it). */
+  private readonly userIds = new TokenIndex();
 
   constructor(readonly pre: P) {
     this.reset();
@@ -447,9 +448,7 @@ export class BatchBuilder<P extends RowEncoder = Preprocessor> {
     this.click.push(r.click);
     this.conversion.push(r.conversion);
     if (r.user !== null) {
-      let u = this.userIds.get(r.user);
-      if (u === undefined) this.userIds.set(r.user, (u = this.userIds.size));
-      this.user.push(u);
+      this.user.push(this.userIds.add(r.user));
     }
     if (r.truePctr !== null) this.tp.push(r.truePctr);
     if (r.truePcvr !== null) this.tv.push(r.truePcvr);

@@ -212,7 +212,7 @@ export type FitOptions = { minCount?: number; hashBuckets?: number; warn?: (mess
 /** First pass over training data: vocabularies (or hashing) and dense statistics (`fitAndLoad` keeps the rows too, in the same pass). */
 export async function fitPreprocessor(src: RowSource, opts: FitOptions = {}, stats?: ReadStats): Promise<Preprocessor> {
   // fitting reads the rows once and training reads them again: standard input cannot be both
-  if (src.readOnce) throw new DataError(STDIN_NAME, 0, null, "training data is read twice (the vocabularies, then the rows) and standard input only once; save it to a file");
+  if (src.readOnce) throw new DataError(STDIN_NAME, 0, null, "training data is read twice (the vocabularies, then the rows: with --stream, again every epoch) and standard input only once; save it to a file, or train without --stream");
   const vb = new VocabBuilder(src.schema);
   for await (const r of src.rows(stats)) vb.add(r);
   return finishFit(vb, src, opts, stats);
