@@ -151,7 +151,7 @@ class TokenCounter {
  */
 export class VocabBuilder {
   /** Per field, token -> provisional id, counting as it goes: what a BatchBuilder on this builder looks tokens up in. */
-  readonly maps: ReadonlyArray<{ id(token: string): number }>;
+  readonly maps: ReadonlyArray<TokenIds>;
   private readonly counters: TokenCounter[];
   private readonly denseSum: Float64Array;
   private readonly denseSq: Float64Array;
@@ -380,10 +380,16 @@ class Column<T extends Int32Array | Float32Array> {
 const ints = (): Column<Int32Array> => new Column((n) => new Int32Array(n));
 const floats = (): Column<Float32Array> => new Column((n) => new Float32Array(n));
 
+/** One field's token -> id. */
+export interface TokenIds {
+  /** The id the token maps to (for a fitted vocabulary, 0 when unseen). */
+  id(token: string): number;
+}
+
 /** What a BatchBuilder needs of the preprocessing: the columns, and each field's token -> id (a Preprocessor, or a VocabBuilder still counting). */
 export interface RowEncoder {
   readonly schema: Schema;
-  readonly maps: ReadonlyArray<{ id(token: string): number }>;
+  readonly maps: ReadonlyArray<TokenIds>;
 }
 
 /**

@@ -206,8 +206,15 @@ async function openAliccpRaw(spec: SourceSpec): Promise<RowSource> {
   };
 }
 
-/** How fitting keeps a vocabulary (`minCount`) or hashes (`hashBuckets`), and where its warnings go. */
-export type FitOptions = { minCount?: number; hashBuckets?: number; warn?: (message: string) => void };
+/** How fitting keeps a vocabulary or hashes, and where its warnings go. */
+export interface FitOptions {
+  /** Keep the tokens seen at least this often (default 1); the rest read the out-of-vocabulary id 0. */
+  minCount?: number;
+  /** Hash every field into this many ids instead of keeping vocabularies. */
+  hashBuckets?: number;
+  /** Where warnings go (a column that looks numeric, a field left with no token). */
+  warn?: (message: string) => void;
+}
 
 /** First pass over training data: vocabularies (or hashing) and dense statistics (`fitAndLoad` keeps the rows too, in the same pass). */
 export async function fitPreprocessor(src: RowSource, opts: FitOptions = {}, stats?: ReadStats): Promise<Preprocessor> {
