@@ -191,6 +191,14 @@ describe("machine-readable output", () => {
     expect(ins.parameters).toBe(Object.values(ins.parameterGroups as Record<string, number>).reduce((s, x) => s + x, 0));
     expect(ins.training.seed).toBe(1);
     expect(ins.gateUsage).toBe(null); // esmm has no gates
+    // esmm-mmoe's gate usage, recorded from the epoch's validation pass on two threads, is what inspect
+    // computes from the saved model on one
+    const g = join(dir, "m-json-gates");
+    expect((await run("train", "--train", csv, "--valid", valid, "--model", g, "--dim", "4", "--epochs", "1", "--expert-hidden", "8", "--threads", "2")).code).toBe(0);
+    const saved = JSON.parse(readFileSync(join(g, "model.json"), "utf8")).training.gateUsage;
+    const fresh = JSON.parse((await run("inspect", "--model", g, "--data", valid, "--json")).out).gateUsage;
+    expect(saved.ctr.length).toBe(2);
+    expect({ ctr: saved.ctr, cvr: saved.cvr }).toEqual({ ctr: fresh.ctr, cvr: fresh.cvr });
   });
 });
 

@@ -42,6 +42,8 @@ export interface EpochRecord {
   rows: number;
   seconds: number;
   valid?: EsmmMetrics;
+  /** esmm-mmoe with a validation set: each task's mean gate weight on each expert there (`gateUsage`), from the same scoring pass as `valid`. */
+  validGates?: { ctr: number[]; cvr: number[] };
 }
 
 /** Options of `train`: Adam's (when it makes the optimizer), epochs, batch size, seeds, loss weights, validation and early stopping, callbacks, threads. */
@@ -214,7 +216,12 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
       const rec: EpochRecord = { epoch, loss: sumLoss / Math.max(rows, 1), ctrLoss: sumCtr / Math.max(rows, 1), cvrLoss: sumCvr / Math.max(rows, 1), rows, seconds };
       opts.onProgress?.({ epoch, step, rows, epochRows, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, samplesPerSec: rows / Math.max(seconds, 1e-9) });
       // validation on the same threads (the same scores as on one)
-      if (opts.valid) rec.valid = workers ? await evaluateParallel(model, opts.valid, { threads, workers }) : evaluate(model, opts.valid);
+      if (opts.valid) {
+        const scores = workers ? await scoreDatasetParallel(model, opts.valid, { threads, workers }) : scoreDataset(model, opts.valid);
+        rec.valid = metricsOf(opts.valid, scores);
+        const gates = meanGates(model, scores, opts.valid.size);
+        if (gates) rec.validGates = gates;
+      }
       history.push(rec);
       await opts.onEpoch?.(rec);
       if (es && rec.valid) {

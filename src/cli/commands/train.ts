@@ -1,5 +1,5 @@
 /** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
-import { Adam, Esmm, gateUsage, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
+import { Adam, Esmm, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
 import {
   assertCheckpointWritable,
   emptyStats,
@@ -229,7 +229,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
         io.err(`epoch ${rec.epoch + 1}/${epochs} valid: CTR AUC ${fmt(rec.valid.ctrAuc)}, CVR AUC ${fmt(rec.valid.cvrAuc)}, CTCVR AUC ${fmt(rec.valid.ctcvrAuc)}`);
       }
       history.push(entry);
-      const gates = valid && model.gates ? { gateUsage: gateUsage(model, valid) } : {};
+      const gates = rec.validGates ? { gateUsage: rec.validGates } : {};
       await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training: { ...trainingMeta(rec.epoch + 1), ...gates } });
     },
   });
