@@ -117,6 +117,17 @@ describe("vocabularies", () => {
     expect(index.get("7")).not.toBe(index.get("07"));
   });
 
+  it("TokenIndex keeps long tokens cut from lines as copies with the same characters, lone surrogates included", () => {
+    const long = ["a".repeat(12), "b".repeat(13), "\ud800" + "x".repeat(20), "x".repeat(20) + "\udfff", "\u00e9\u4e2d" + "0123456789abcdef", "12345678901234"];
+    const lines = long.map((t, i) => `${i},${t},${"p".repeat(400)}`);
+    const index = new TokenIndex({ keepTokens: true });
+    const cut = lines.map((l) => l.split(",")[1]!);
+    cut.forEach((t, i) => expect(index.add(t)).toBe(i));
+    expect(index.tokens).toEqual(long);
+    long.forEach((t, i) => expect(index.get(t)).toBe(i));
+    expect(index.get("\ud800" + "x".repeat(19))).toBe(-1);
+  });
+
   it("keep ids seen at least minCount times, most frequent first; the rest map to 0", () => {
     const p = parser();
     const vb = new VocabBuilder(p.schema);

@@ -103,7 +103,7 @@ export class FieldMap {
       this.index = null;
       return;
     }
-    this.index = new TokenIndex();
+    this.index = new TokenIndex({ ownStrings: true });
     mapping.tokens.forEach((t, k) => {
       if (this.index!.add(t) !== k) throw new Error(`the vocabulary holds the token ${JSON.stringify(t)} twice`);
     });
@@ -127,18 +127,16 @@ export class FieldMap {
  * keep its rows (`BatchBuilder.remap` turns the provisional ids into the vocabulary's afterwards).
  */
 class TokenCounter {
-  private readonly index = new TokenIndex();
+  private readonly index = new TokenIndex({ keepTokens: true });
   /** Per provisional id, its token and how often it was seen. */
-  readonly tokens: string[] = [];
+  readonly tokens: readonly string[] = this.index.tokens!;
   readonly counts: number[] = [];
 
   /** Counts the token and returns its provisional id. */
   id(token: string): number {
     const i = this.index.add(token);
-    if (i === this.tokens.length) {
-      this.tokens.push(token);
-      this.counts.push(1);
-    } else this.counts[i]!++;
+    if (i === this.counts.length) this.counts.push(1);
+    else this.counts[i]!++;
     return i;
   }
 }
