@@ -82,6 +82,13 @@ describe("Adam", () => {
     opt.step();
     const m = opt.stateDict().get("p")!.m;
     expectAllClose(m, [0.1 * 0.6, 0.1 * 0.8], 1e-6);
+    // stateView: the same values without the copy, so the next step shows through it (stateDict's copy stays)
+    const view = opt.stateView().get("p")!;
+    expect([Array.from(view.m), view.step]).toEqual([Array.from(m), 1]);
+    sum(mul(p, tensor([30, 40]))).backward();
+    opt.step();
+    expect(view.m[0]).not.toBe(m[0]);
+    expect(Array.from(view.m)).toEqual(Array.from(opt.stateDict().get("p")!.m));
   });
 
   it("state saved and restored continues exactly", () => {

@@ -95,7 +95,7 @@ export function loadWeights(model: Esmm, bytes: Uint8Array, what = WEIGHTS_FILE)
 
 /** Adam's state (each parameter's moments and step count, shaped as `shapes` says) as safetensors bytes. */
 export function encodeOptimizer(opt: Adam, shapes: ReadonlyMap<string, readonly number[]>, extra: Record<string, string> = {}): Uint8Array {
-  const st = opt.stateDict();
+  const st = opt.stateView(); // copied once, into the file's bytes
   const m = new Map<string, NamedArray>();
   const steps: Record<string, number> = {};
   for (const [name, s] of st) {

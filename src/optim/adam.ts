@@ -167,6 +167,15 @@ export class Adam {
     return out;
   }
 
+  /**
+   * The optimiser state as views of its own arrays, without the copies `stateDict` makes: for reading
+   * at once (writing a checkpoint copies every moment into the file's bytes anyway), not for keeping,
+   * since the next step changes them.
+   */
+  stateView(): ReadonlyMap<string, Readonly<AdamParamState>> {
+    return this.state;
+  }
+
   /** Restores a state saved by `stateDict`; names and sizes must match this optimiser's parameters. */
   loadStateDict(state: ReadonlyMap<string, AdamParamState>): void {
     const byName = new Map(this.params);
