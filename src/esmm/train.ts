@@ -218,8 +218,8 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
       // validation on the same threads (the same scores as on one)
       if (opts.valid) {
         const scores = workers ? await scoreDatasetParallel(model, opts.valid, { threads, workers }) : scoreDataset(model, opts.valid);
-        rec.valid = metricsOf(opts.valid, scores);
-        const gates = meanGates(model, scores, opts.valid.size);
+        const { metrics, gates } = metricsAndGates(model, opts.valid, scores);
+        rec.valid = metrics;
         if (gates) rec.validGates = gates;
       }
       history.push(rec);
@@ -429,7 +429,11 @@ export function gateUsage(model: Esmm, ds: Dataset, batchSize = 4096): { ctr: nu
 
 /** evaluate and gateUsage from one pass of scoring (the demo reports both for its test set). */
 export function evaluateWithGates(model: Esmm, ds: Dataset, batchSize = 4096): { metrics: EsmmMetrics; gates: { ctr: number[]; cvr: number[] } | null } {
-  const s = scoreDataset(model, ds, batchSize);
+  return metricsAndGates(model, ds, scoreDataset(model, ds, batchSize));
+}
+
+/** A dataset's metrics and mean gate weights from its scores (evaluateWithGates' last step, and each epoch's validation's). */
+function metricsAndGates(model: Esmm, ds: Dataset, s: DatasetScores): { metrics: EsmmMetrics; gates: { ctr: number[]; cvr: number[] } | null } {
   return { metrics: metricsOf(ds, s), gates: meanGates(model, s, ds.size) };
 }
 
