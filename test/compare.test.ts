@@ -125,6 +125,24 @@ describe("esmm compare", () => {
     expect(bad.err).toContain('--baseline "base" is not one of the models compared (esmm)');
     expect((await run("compare", "--objectives", "magic")).code).toBe(2);
   }, 120_000);
+
+  it("simulates the world size it is given (--users, --apps), as esmm generate does", async () => {
+    const once = ["--presets", "esmm", "--rows", "2000", "--seeds", "1", "--dim", "4", "--expert-hidden", "8", "--tower-hidden", "4", "--workers", "0", "--json"];
+    const metrics = async (...world: string[]) => {
+      const r = await run("compare", ...once, ...world);
+      expect(r.code, r.err).toBe(0);
+      const j = JSON.parse(r.out) as { setup: Record<string, unknown>; models: Array<{ metrics: Record<string, { values: number[] }> }> };
+      return { setup: j.setup, values: j.models[0]!.metrics.ctrAuc!.values };
+    };
+    const byDefault = await metrics();
+    const explicit = await metrics("--users", "20000", "--apps", "4000");
+    const sparse = await metrics("--users", "200000", "--apps", "40000");
+    expect(byDefault.setup["simulator users"]).toBe(20000);
+    expect(sparse.setup).toMatchObject({ "simulator users": 200000, "simulator apps": 40000 });
+    expect(explicit.values).toEqual(byDefault.values); // the defaults are the generator's
+    expect(sparse.values).not.toEqual(byDefault.values); // another world, other users and apps
+    expect((await run("compare", ...once, "--users", "0")).code).toBe(2);
+  }, 120_000);
 });
 
 describe("esmm compare on files", () => {

@@ -57,7 +57,7 @@ export interface DemoJob {
   batch: number;
   lr: number;
   seed: number;
-  sim: { seed: number; ctr: number; cvr: number; bias: number };
+  sim: { seed: number; ctr: number; cvr: number; bias: number; users?: number; apps?: number };
   /** Stop when this validation metric stops improving, keeping the best epoch's weights. */
   earlyStop?: { metric: MetricName; patience: number };
   /** Record gate statistics and each task's gradient norm into each expert after every epoch. */

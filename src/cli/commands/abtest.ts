@@ -83,7 +83,7 @@ async function abtestCommand(p: Parsed, io: Io): Promise<void> {
     names.add(name);
     plan.push({ name, target, model: (BUILT_IN as readonly string[]).includes(target) ? null : await loadModel(target) });
   }
-  const sim = new AppStoreSimulator({ seed: int(p, "sim-seed", 7), ...simulatorRates(p), users: int(p, "users", 20_000, 1), apps: int(p, "apps", 4_000, 1) });
+  const sim = new AppStoreSimulator({ seed: int(p, "sim-seed", 7), ...simulatorRates(p) });
   if (o.candidates > sim.size.apps) throw new UsageError(`--candidates ${o.candidates} exceeds the simulator's ${sim.size.apps} apps`);
   const sessions = drawSessions(sim, o);
   io.err(`esmm abtest: ${o.sessions.toLocaleString("en-US")} sessions, ${o.candidates} candidates each, top ${o.top} shown, ranked by ${by}`);
@@ -131,8 +131,6 @@ export const command: Command = {
     sampled: { type: "flag", help: "also draw every shown slot's click and install, to show the noise a live test would have" },
     "sim-seed": { type: "string", help: "the simulated world's seed: the one the checkpoints' data was generated with (default 7)" },
     ...simulatorRateOptions(),
-    users: { type: "string", help: "the world's users (as esmm generate --users; default 20000)" },
-    apps: { type: "string", help: "the world's apps (as esmm generate --apps; default 4000)" },
     json: { type: "flag", help: "print the settings and every arm's figures as one JSON object" },
   },
   run: abtestCommand,

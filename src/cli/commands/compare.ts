@@ -123,7 +123,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const t0 = performance.now();
   let done = 0;
   const results = await runJobs(jobs, workers, throttledProgress(io, t0, 5000), (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
-  const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias };
+  const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, "simulator users": sim.users, "simulator apps": sim.apps };
   const setup = { ...data, epochs, ...(es ? { "early stopping": es } : {}), seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
   const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baselines, setup);
   if (outDir) {
@@ -144,7 +144,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
 export const command: Command = {
   name: "compare",
   summary: "train several models over several seeds (simulated data, or files); mean +- std and paired differences with 95% intervals",
-  usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2 | --models FILE] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B | --train FILE --valid FILE [--test FILE]] [--json] [--out DIR]",
+  usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2 | --models FILE] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B --users N --apps N | --train FILE --valid FILE [--test FILE]] [--json] [--out DIR]",
   options: {
     models: { type: "string", help: "a JSON file listing models with their own settings (name, preset or bottom/objective, experts, towers, lossWeights, ...)" },
     presets: { type: "string", help: `comma-separated presets (${PRESET_NAMES.join(", ")}); default esmm-mmoe,esmm,base when no model is named` },

@@ -12,8 +12,6 @@ async function generate(p: Parsed, io: Io): Promise<void> {
   const sim = new AppStoreSimulator({
     seed: int(p, "seed", 7),
     ...simulatorRates(p),
-    users: int(p, "users", 20_000, 1),
-    apps: int(p, "apps", 4_000, 1),
   });
   const w = await openAtomicWriter(out);
   try {
@@ -46,8 +44,6 @@ export const command: Command = {
       seed: { type: "string", help: "world seed (default 7): the same seed gives the same users and apps" },
       stream: { type: "string", help: "impression stream of that world (default 0; use 1, 2 for validation, test)" },
       ...simulatorRateOptions(),
-      users: { type: "string", help: "number of users (default 20000)" },
-      apps: { type: "string", help: "number of apps (default 4000)" },
     },
   run: generate,
 };
