@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Esmm, Rng, decodeSafetensors, encodeSafetensors, encodeWeights, loadWeights, modelFromCheckpoint, modelJsonOf } from "../src/index.js";
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Esmm, Preprocessor, Rng, checkpointFiles, checkpointParts, crc32Hex, decodeSafetensors, encodeSafetensors, encodeWeights, loadWeights, modelFromCheckpoint, modelJsonOf, safetensorsParts, type Mapping, type Schema } from "../src/index.js";
 
 describe("safetensors", () => {
   it("writes the layout of the spec: u64 header length, JSON header, raw little-endian data", () => {
@@ -30,6 +30,21 @@ describe("safetensors", () => {
       expect(back.tensors.get(k)!.shape).toEqual(v.shape);
       expect(Array.from(back.tensors.get(k)!.data)).toEqual(Array.from(v.data));
     }
+  });
+
+  it("as pieces: the header, then views of the arrays themselves, which join into the same file", () => {
+    const a = Float32Array.of(-2, 0.25);
+    const t = new Map([["b", { data: Float32Array.of(1.5), shape: [1] }], ["a", { data: a, shape: [2, 1] }]]);
+    const whole = encodeSafetensors(t, { producer: "test" });
+    const parts = safetensorsParts(t, { producer: "test" });
+    expect(parts).toHaveLength(3);
+    expect(parts[1]!.buffer).toBe(a.buffer); // a view, not a copy
+    const joined = Uint8Array.from(parts.flatMap((p) => Array.from(p)));
+    expect(joined).toEqual(whole);
+    expect(crc32Hex(parts)).toBe(crc32Hex(whole));
+    expect(crc32Hex([whole.subarray(0, 5), new Uint8Array(0), whole.subarray(5)])).toBe(crc32Hex(whole));
+    a[0] = 7; // the views see later writes: pieces must be written before the arrays change
+    expect(new Float32Array(parts[1]!.slice().buffer)[0]).toBe(7);
   });
 
   it("every truncation is a clear error", () => {
@@ -64,6 +79,28 @@ describe("weights into a model", () => {
     const m = new Esmm(cfg);
     const { model } = modelFromCheckpoint(modelJsonOf(m), encodeWeights(m));
     for (const [n, p] of m.namedParameters()) expect(Array.from(model.namedParameters().find(([k]) => k === n)![1].data)).toEqual(Array.from(p.data));
+  });
+
+  it("model.json is the text a reader's parse gives back, with checksums of exactly what it parses", () => {
+    // the writer serialises once; the second implementation here normalises through a parse first,
+    // as the writer did before, on values where a parse could differ: -0, tiny and long floats,
+    // "__proto__", a lone surrogate, a token with quotes and a newline, integer-like object keys
+    const schema: Schema = { click: "click", conversion: "conversion", categorical: ["a", "b"], multi: [], dense: ["x"], user: null, truePctr: null, truePcvr: null };
+    const mappings: Mapping[] = [{ kind: "vocab", tokens: ["__proto__", "\ud800", 'say "hi"\n', "007", "-0"] }, { kind: "vocab", tokens: ["2", "10", "1"] }];
+    const pre = new Preprocessor(schema, mappings, [-0], [1.747316032582309e-8]);
+    const m = new Esmm({ fields: pre.fieldSpecs(), dense: ["x"], denseMean: pre.denseMean, denseStd: pre.denseStd, dim: 2, experts: { hidden: [3] }, towers: { hidden: [2] } });
+    const training = { seed: 1, "10": "ten", "2": [-0, 0.1 + 0.2, 1e-310, undefined], note: undefined, lr: 1e-3 };
+    const text = modelJsonOf(m, { preprocessor: pre.toJSON(), training });
+    const j = JSON.parse(JSON.stringify({ format: CHECKPOINT_FORMAT, formatVersion: CHECKPOINT_VERSION, config: m.config, preprocessor: pre.toJSON(), training }));
+    j.checksums = { content: crc32Hex(JSON.stringify([j.config, j.preprocessor, j.training])), "weights.safetensors": crc32Hex(encodeWeights(m)) };
+    expect(text).toBe(JSON.stringify(j, null, 2) + "\n");
+    const back = modelFromCheckpoint(text, encodeWeights(m));
+    expect(back.preprocessor!.toJSON()).toEqual(j.preprocessor); // -0 comes back as 0, as JSON has it
+    // the pieces saving writes hold the same bytes, and model.json the same checksums, as the copies
+    const parts = checkpointParts(m, { preprocessor: pre.toJSON(), training });
+    const files = checkpointFiles(m, { preprocessor: pre.toJSON(), training });
+    expect(parts["model.json"]).toBe(files["model.json"]);
+    expect(Uint8Array.from((parts["weights.safetensors"] as Uint8Array[]).flatMap((p) => Array.from(p)))).toEqual(files["weights.safetensors"]);
   });
 
   it("names a shape mismatch, a missing and an unexpected tensor", () => {

@@ -28,7 +28,7 @@ import {
   type EsmmConfigInput,
   type ModelJson,
 } from "../src/index.js";
-import { loadCheckpoint, readLines, saveCheckpoint, type DirFs } from "../src/node/index.js";
+import { loadCheckpoint, readLines, saveCheckpoint, type DirFs, type FileData } from "../src/node/index.js";
 import { promises as fsp } from "node:fs";
 import { execFileSync, spawn } from "node:child_process";
 import { runCli } from "./helpers.js";
@@ -275,7 +275,7 @@ describe("the checkpoint swap survives a crash at every step, however often", ()
         return f();
       },
       mkdir: (p: string) => fs.step(() => fsp.mkdir(p)),
-      writeFile: (p: string, d: Uint8Array | string) => fs.step(() => fsp.writeFile(p, d)),
+      writeFile: (p: string, d: FileData) => fs.step(() => fsp.writeFile(p, d)),
       rename: (a: string, b: string) => fs.step(() => fsp.rename(a, b)),
       rm: (p: string) => fs.step(() => fsp.rm(p, { recursive: true, force: true })),
     };
@@ -425,6 +425,31 @@ describe("divergence stops training; NaN weights are never saved or served", () 
       expect(r.err).toContain('weights.safetensors: tensor "towers.cvr.1.bias" has 1 non-finite value(s)');
     }
     expect(existsSync(join(tmp, "nan.csv"))).toBe(false);
+  });
+
+  it("a training step during a save fails the save and keeps the previous checkpoint", async () => {
+    // saving writes the weights and Adam's moments from their own arrays, not from a copy
+    const model = new Esmm({ preset: "esmm", fields: [{ name: "a", vocab: 4 }], dim: 2, experts: { hidden: [3] }, towers: { hidden: [2] }, seed: 3 });
+    const opt = new Adam(model.namedParameters(), { lr: 0.1 });
+    const batch = { size: 4, ids: Int32Array.of(0, 1, 2, 3), bags: [], dense: null };
+    const step = (): void => {
+      model.loss(model.forward(batch), Float32Array.of(1, 0, 1, 0), Float32Array.of(1, 0, 0, 0)).total.backward();
+      opt.step();
+      opt.zeroGrad();
+    };
+    step();
+    const dir = join(tmp, "m-race");
+    await saveCheckpoint(dir, model, { optimizer: opt, training: { run: 1 } });
+    const before = readFileSync(join(dir, "weights.safetensors"));
+    const saving = saveCheckpoint(dir, model, { optimizer: opt, training: { run: 2 } });
+    step(); // not awaited: the step lands while the files are being written
+    await expect(saving).rejects.toThrow("the model or its optimizer changed while it was being saved");
+    const ck = await loadCheckpoint(dir);
+    expect(ck.json.training).toEqual({ run: 1 });
+    expect(readFileSync(join(dir, "weights.safetensors")).equals(before)).toBe(true);
+    expect(readdirSync(tmp).filter((n) => n.startsWith(".m-race."))).toEqual([]); // no temporary left
+    await saveCheckpoint(dir, model, { optimizer: opt, training: { run: 3 } }); // awaited, it saves
+    expect((await loadCheckpoint(dir)).json.training).toEqual({ run: 3 });
   });
 
   it("saveCheckpoint refuses non-finite weights", async () => {

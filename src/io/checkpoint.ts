@@ -14,7 +14,7 @@ import { Adam, type AdamParamState } from "../optim/index.js";
 import { Esmm, FieldError, LEGACY_VARIANTS, expectObject, expectOneOf, expectString, parameterCount, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "../esmm/index.js";
 import { crc32Hex } from "./crc32.js";
 import { Preprocessor } from "../data/index.js";
-import { decodeSafetensors, encodeSafetensors, readSafetensorsHeader, type NamedArray } from "./safetensors.js";
+import { concatBytes, decodeSafetensors, readSafetensorsHeader, safetensorsParts, type NamedArray } from "./safetensors.js";
 
 /** The `format` marker of an esmm-ts checkpoint's model.json. */
 export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
@@ -52,10 +52,17 @@ function contentText(j: { config: unknown; preprocessor?: unknown; training?: un
   return JSON.stringify([j.config, j.preprocessor ?? null, j.training ?? null]);
 }
 
+/** A file of a checkpoint as its pieces in order (see safetensorsParts): views of the arrays, not copies. */
+export type FileParts = readonly Uint8Array[];
+
+function weightsParts(model: Esmm): FileParts {
+  const m = new Map<string, NamedArray>(model.namedParameters().map(([n, p]) => [n, { data: p.data, shape: p.shape }]));
+  return safetensorsParts(m, { format: "pt", producer: "esmm-ts" });
+}
+
 /** The model's parameters as safetensors bytes, under their names (the PyTorch twin reads the same file). */
 export function encodeWeights(model: Esmm): Uint8Array {
-  const m = new Map<string, NamedArray>(model.namedParameters().map(([n, p]) => [n, { data: p.data, shape: p.shape }]));
-  return encodeSafetensors(m, { format: "pt", producer: "esmm-ts" });
+  return concatBytes(weightsParts(model));
 }
 
 /** Throws naming the first parameter that holds a NaN or an infinity. */
@@ -93,9 +100,8 @@ export function loadWeights(model: Esmm, bytes: Uint8Array, what = WEIGHTS_FILE)
   }
 }
 
-/** Adam's state (each parameter's moments and step count, shaped as `shapes` says) as safetensors bytes. */
-export function encodeOptimizer(opt: Adam, shapes: ReadonlyMap<string, readonly number[]>, extra: Record<string, string> = {}): Uint8Array {
-  const st = opt.stateView(); // copied once, into the file's bytes
+function optimizerParts(opt: Adam, shapes: ReadonlyMap<string, readonly number[]>, extra: Record<string, string> = {}): FileParts {
+  const st = opt.stateView(); // the moments in place: the file's pieces view them
   const m = new Map<string, NamedArray>();
   const steps: Record<string, number> = {};
   for (const [name, s] of st) {
@@ -104,7 +110,12 @@ export function encodeOptimizer(opt: Adam, shapes: ReadonlyMap<string, readonly 
     m.set(`${name}.v`, { data: s.v, shape });
     steps[name] = s.step;
   }
-  return encodeSafetensors(m, { ...extra, steps: JSON.stringify(steps) });
+  return safetensorsParts(m, { ...extra, steps: JSON.stringify(steps) });
+}
+
+/** Adam's state (each parameter's moments and step count, shaped as `shapes` says) as safetensors bytes. */
+export function encodeOptimizer(opt: Adam, shapes: ReadonlyMap<string, readonly number[]>, extra: Record<string, string> = {}): Uint8Array {
+  return concatBytes(optimizerParts(opt, shapes, extra));
 }
 
 /** Adam's state and the file's metadata from an optimizer file's bytes. */
@@ -210,26 +221,40 @@ export function modelFromCheckpoint(modelJsonText: string, weights: Uint8Array, 
   return { model, json, preprocessor };
 }
 
-/** Everything of a checkpoint as bytes: model.json (with the checksums of the others) and the files. */
-export function checkpointFiles(model: Esmm, extra: { preprocessor?: unknown; training?: Record<string, unknown>; optimizer?: Adam } = {}): Record<string, Uint8Array | string> {
+/**
+ * Everything of a checkpoint, with each safetensors file as its pieces (views of the model's and the
+ * optimizer's arrays, see safetensorsParts): what saving a checkpoint writes, without a copy of the
+ * weights and moments. The checksums in model.json are taken now; the pieces must be written before
+ * the model or the optimizer changes (saveCheckpoint checks that the optimizer did not step).
+ */
+export function checkpointParts(model: Esmm, extra: { preprocessor?: unknown; training?: Record<string, unknown>; optimizer?: Adam } = {}): Record<string, string | FileParts> {
   assertFiniteParameters(model);
-  const files: Record<string, Uint8Array> = { [WEIGHTS_FILE]: encodeWeights(model) };
+  const files: Record<string, FileParts> = { [WEIGHTS_FILE]: weightsParts(model) };
   if (extra.optimizer) {
     const shapes = new Map(model.namedParameters().map(([n, p]) => [n, p.shape]));
-    files[OPTIMIZER_FILE] = encodeOptimizer(extra.optimizer, shapes);
+    files[OPTIMIZER_FILE] = optimizerParts(extra.optimizer, shapes);
   }
   return { "model.json": modelJsonOf(model, { ...extra, files }), ...files };
 }
 
-/** model.json text; with `files`, their checksums are recorded beside the content's. */
-export function modelJsonOf(model: Esmm, extra: { preprocessor?: unknown; training?: Record<string, unknown>; files?: Record<string, Uint8Array> } = {}): string {
+/** Everything of a checkpoint as bytes: model.json (with the checksums of the others) and the files, each a copy. */
+export function checkpointFiles(model: Esmm, extra: { preprocessor?: unknown; training?: Record<string, unknown>; optimizer?: Adam } = {}): Record<string, Uint8Array | string> {
+  const parts = checkpointParts(model, extra);
+  return Object.fromEntries(Object.entries(parts).map(([name, f]) => [name, typeof f === "string" ? f : concatBytes(f)]));
+}
+
+/** model.json text; with `files` (bytes, or a file's pieces), their checksums are recorded beside the content's. */
+export function modelJsonOf(model: Esmm, extra: { preprocessor?: unknown; training?: Record<string, unknown>; files?: Record<string, Uint8Array | FileParts> } = {}): string {
   const j: ModelJson = { format: CHECKPOINT_FORMAT, formatVersion: CHECKPOINT_VERSION, config: model.config };
   if (extra.preprocessor !== undefined) j.preprocessor = extra.preprocessor;
   if (extra.training) j.training = extra.training;
-  // Normalise through JSON first so the checksum covers exactly what a reader will parse.
-  const parsed = JSON.parse(JSON.stringify(j)) as ModelJson;
-  parsed.checksums = { content: crc32Hex(contentText(parsed)) };
-  const files = extra.files ?? { [WEIGHTS_FILE]: encodeWeights(model) };
-  for (const [name, bytes] of Object.entries(files)) parsed.checksums[name] = crc32Hex(bytes);
-  return JSON.stringify(parsed, null, 2) + "\n";
+  // The checksum must cover exactly what a reader will parse and re-serialise (contentText of the
+  // parsed file). JSON.stringify gives the same text for a value and for its own parsed output
+  // (toJSON applied, undefined dropped, -0 as 0, numbers in their shortest form, key order kept), so
+  // the content is serialised once here, not normalised through a parse of the whole file first: a
+  // model.json of 96 MB of vocabularies took three serialisations and a parse.
+  j.checksums = { content: crc32Hex(contentText(j)) };
+  const files = extra.files ?? { [WEIGHTS_FILE]: weightsParts(model) };
+  for (const [name, bytes] of Object.entries(files)) j.checksums[name] = crc32Hex(bytes);
+  return JSON.stringify(j, null, 2) + "\n";
 }

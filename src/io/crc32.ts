@@ -39,8 +39,11 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
-/** The CRC-32 as the 8 hex digits a checkpoint stores. */
-export function crc32Hex(bytes: Uint8Array | string): string {
-  const b = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
-  return crc32(b).toString(16).padStart(8, "0");
+/** The CRC-32 as the 8 hex digits a checkpoint stores: of a text (as UTF-8), of bytes, or of a file's pieces in order (as if joined). */
+export function crc32Hex(bytes: Uint8Array | string | readonly Uint8Array[]): string {
+  let c = 0;
+  if (typeof bytes === "string") c = crc32(new TextEncoder().encode(bytes));
+  else if (bytes instanceof Uint8Array) c = crc32(bytes);
+  else for (const part of bytes) c = crc32(part, c);
+  return c.toString(16).padStart(8, "0");
 }

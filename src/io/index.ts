@@ -1,4 +1,4 @@
-export { encodeSafetensors, decodeSafetensors, readSafetensorsHeader } from "./safetensors.js";
+export { encodeSafetensors, safetensorsParts, decodeSafetensors, readSafetensorsHeader } from "./safetensors.js";
 export type { NamedArray, Safetensors, SafetensorsEntry } from "./safetensors.js";
 export { crc32, crc32Hex } from "./crc32.js";
 export {
@@ -9,6 +9,7 @@ export {
   assertFiniteParameters,
   checkWeightsHeader,
   checkpointFiles,
+  checkpointParts,
   encodeWeights,
   loadWeights,
   encodeOptimizer,
@@ -18,6 +19,7 @@ export {
   modelFromCheckpoint,
   modelJsonOf,
 } from "./checkpoint.js";
+export type { FileParts } from "./checkpoint.js";
 export type { ModelJson } from "./checkpoint.js";
 export { RANK_BY, ScoringModel, loadModel, modelFromBytes } from "./scoring.js";
 export type { FeatureRecord, RankBy, RecordScore } from "./scoring.js";

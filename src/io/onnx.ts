@@ -27,6 +27,7 @@ import type { Esmm } from "../esmm/index.js";
 import { FieldMap, type Preprocessor, type RawRow } from "../data/index.js";
 import type { Tensor } from "../tensor/index.js";
 import type { Linear, Mlp } from "../layers/index.js";
+import { concatBytes } from "./safetensors.js";
 
 // ---------------------------------------------------------------------------------------------
 // Protocol Buffers: a message is a sequence of fields, each a key (field number << 3 | wire type)
@@ -159,13 +160,7 @@ class Message {
   /** The message's bytes, in one array. */
   finish(): Uint8Array {
     this.seal();
-    const out = new Uint8Array(this.sealed);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(this.parts);
   }
 }
 

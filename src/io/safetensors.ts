@@ -24,8 +24,14 @@ export interface Safetensors {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Serialises float32 tensors (sorted by name) and optional string metadata. */
-export function encodeSafetensors(tensors: ReadonlyMap<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array {
+/**
+ * A safetensors file as its pieces in file order: the length word and the header, then each tensor's
+ * bytes. On a little-endian machine (every machine a browser or Node runs on in practice) a tensor's
+ * piece is a view of its own array, not a copy, so a large model goes to disk without a second copy
+ * of its weights in memory; written one after another, the pieces are the file encodeSafetensors
+ * returns. The views see later writes to the arrays: write them out before the arrays change.
+ */
+export function safetensorsParts(tensors: ReadonlyMap<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array[] {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
@@ -46,19 +52,37 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, NamedArray>, meta
     json += " ".repeat(pad);
     hb = enc.encode(json);
   }
-  const out = new Uint8Array(8 + hb.length + offset);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, hb.length, true);
-  view.setUint32(4, 0, true);
-  out.set(hb, 8);
-  let pos = 8 + hb.length;
+  const head = new Uint8Array(8 + hb.length);
+  new DataView(head.buffer).setUint32(0, hb.length, true); // the high 32 bits stay 0
+  head.set(hb, 8);
+  const parts: Uint8Array[] = [head];
   for (const name of names) {
     const d = tensors.get(name)!.data;
-    if (LITTLE_ENDIAN) out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), pos);
-    else for (let i = 0; i < d.length; i++) view.setFloat32(pos + i * 4, d[i]!, true);
-    pos += d.byteLength;
+    if (LITTLE_ENDIAN) parts.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+    else {
+      const le = new Uint8Array(d.byteLength);
+      const view = new DataView(le.buffer);
+      for (let i = 0; i < d.length; i++) view.setFloat32(i * 4, d[i]!, true);
+      parts.push(le);
+    }
+  }
+  return parts;
+}
+
+/** The pieces of a file, joined into one array of bytes. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.byteLength;
   }
   return out;
+}
+
+/** Serialises float32 tensors (sorted by name) and optional string metadata, as one array of bytes. */
+export function encodeSafetensors(tensors: ReadonlyMap<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array {
+  return concatBytes(safetensorsParts(tensors, metadata));
 }
 
 /** One tensor's entry in a safetensors header: where its bytes lie in the data section. */

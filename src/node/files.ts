@@ -154,11 +154,14 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * The filesystem calls the directory writer makes, as one object so that a test can make any of them
  * fail (a crash at that point) and check what is left on disk.
  */
+/** A file's contents as the directory writer takes them: text, bytes, or the pieces of the file in order (written one after another, never joined in memory). */
+export type FileData = Uint8Array | string | readonly Uint8Array[];
+
 export interface DirFs {
   /** Creates a directory (its parent exists). */
   mkdir(path: string): Promise<void>;
-  /** Writes a file and flushes it to disk. */
-  writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  /** Writes a file (text, bytes, or its pieces in order) and flushes it to disk. */
+  writeFile(path: string, data: FileData): Promise<void>;
   /** Renames atomically within one filesystem. */
   rename(from: string, to: string): Promise<void>;
   /** Removes a file or a directory tree. */
@@ -173,7 +176,8 @@ const realDirFs: DirFs = {
     // flushed before the swap, so a renamed-in directory never holds a short file
     const fh = await fsp.open(p, "w");
     try {
-      await fh.writeFile(data);
+      if (typeof data === "string" || data instanceof Uint8Array) await fh.writeFile(data);
+      else for (const part of data) await fh.writeFile(part); // each from where the last ended
       await fh.sync();
     } finally {
       await fh.close();
@@ -193,6 +197,11 @@ export interface DirWriteOptions {
   replaceable?: (dir: string) => Promise<boolean>;
   /** What `replaceable` recognises, for the error message ("an esmm-ts checkpoint"). */
   what?: string;
+  /**
+   * Called once every file is written and flushed, before anything is swapped: throwing here
+   * abandons the write (the temporary directory is removed, `dir` is left as it was).
+   */
+  beforeSwap?: () => void;
   /** For tests: the filesystem calls, to inject failures. */
   fs?: DirFs;
 }
@@ -232,7 +241,7 @@ function pidAlive(pid: number): boolean {
  * previous run crashed between 3 and 4 (dir absent, <dir>.old complete), step 2-3 are skipped and
  * <dir>.old is only retired once the new dir is in place. Trailing slashes are normalised away.
  */
-export async function writeDirAtomic(dirIn: string, files: Record<string, Uint8Array | string>, opts: DirWriteOptions = {}): Promise<void> {
+export async function writeDirAtomic(dirIn: string, files: Record<string, FileData>, opts: DirWriteOptions = {}): Promise<void> {
   const fs = opts.fs ?? realDirFs;
   const dir = resolve(dirIn);
   const old = `${dir}.old`;
@@ -244,6 +253,7 @@ export async function writeDirAtomic(dirIn: string, files: Record<string, Uint8A
   await fs.mkdir(tmp);
   try {
     for (const [name, data] of Object.entries(files)) await fs.writeFile(join(tmp, name), data);
+    opts.beforeSwap?.();
   } catch (e) {
     await fs.rm(tmp).catch(() => undefined);
     throw new Error(`cannot write ${dirIn}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
