@@ -47,6 +47,23 @@ describe("safetensors", () => {
     expect(new Float32Array(parts[1]!.slice().buffer)[0]).toBe(7);
   });
 
+  it("decodes into copies, or with { views: true } into views of the bytes where they lie aligned", () => {
+    const t = new Map([["a", { data: Float32Array.of(-2, 0.25, 3), shape: [3] }], ["b", { data: Float32Array.of(1.5), shape: [1] }]]);
+    const bytes = encodeSafetensors(t);
+    const copied = decodeSafetensors(bytes).tensors.get("a")!.data;
+    const viewed = decodeSafetensors(bytes, "st", { views: true }).tensors.get("a")!.data;
+    expect(Array.from(viewed)).toEqual([-2, 0.25, 3]);
+    expect(viewed.buffer).toBe(bytes.buffer);
+    expect(copied.buffer).not.toBe(bytes.buffer);
+    // the same file one byte into a buffer: no aligned view exists, so the values are copied out
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    const odd = decodeSafetensors(shifted.subarray(1), "st", { views: true }).tensors;
+    expect(odd.get("a")!.data.buffer).not.toBe(shifted.buffer);
+    expect(Array.from(odd.get("a")!.data)).toEqual([-2, 0.25, 3]);
+    expect(Array.from(odd.get("b")!.data)).toEqual([1.5]);
+  });
+
   it("every truncation is a clear error", () => {
     const bytes = encodeSafetensors(new Map([["w", { data: new Float32Array(10).fill(1), shape: [10] }]]));
     for (let len = 0; len < bytes.length; len++) {

@@ -83,7 +83,7 @@ export function checkWeightsHeader(cfg: EsmmConfig, bytes: Uint8Array, what = WE
 
 /** Loads weights by name into a model, checking every name, shape and value. */
 export function loadWeights(model: Esmm, bytes: Uint8Array, what = WEIGHTS_FILE): void {
-  const { tensors } = decodeSafetensors(bytes, what);
+  const { tensors } = decodeSafetensors(bytes, what, { views: true }); // copied into the parameters below
   const params = model.namedParameters();
   for (const name of tensors.keys()) {
     if (!params.some(([n]) => n === name)) throw new Error(`${what}: unexpected tensor "${name}" (not a parameter of this model)`);
@@ -118,9 +118,9 @@ export function encodeOptimizer(opt: Adam, shapes: ReadonlyMap<string, readonly 
   return concatBytes(optimizerParts(opt, shapes, extra));
 }
 
-/** Adam's state and the file's metadata from an optimizer file's bytes. */
+/** Adam's state and the file's metadata from an optimizer file's bytes; the moments are views of `bytes` where they lie aligned (Adam.loadStateDict copies them). */
 export function decodeOptimizer(bytes: Uint8Array, what = OPTIMIZER_FILE): { state: Map<string, AdamParamState>; metadata: Record<string, string> } {
-  const { tensors, metadata } = decodeSafetensors(bytes, what);
+  const { tensors, metadata } = decodeSafetensors(bytes, what, { views: true }); // Adam.loadStateDict copies them
   let steps: Record<string, number>;
   try {
     steps = JSON.parse(metadata.steps ?? "");

@@ -150,17 +150,26 @@ export function readSafetensorsHeader(bytes: Uint8Array, what = "safetensors"): 
   return { entries, metadata, dataStart };
 }
 
-/** Parses safetensors bytes; `what` names the file in errors. Only F32 tensors are accepted. */
-export function decodeSafetensors(bytes: Uint8Array, what = "safetensors"): Safetensors {
+/**
+ * Parses safetensors bytes; `what` names the file in errors. Only F32 tensors are accepted. Each
+ * tensor is a copy, unless `{ views: true }`: then a tensor whose bytes lie 4-aligned in memory (on a
+ * little-endian machine, as a file read whole gives them) is a view of `bytes` itself, which spares a
+ * copy of the whole file when the caller copies the values onward anyway (loading a checkpoint).
+ */
+export function decodeSafetensors(bytes: Uint8Array, what = "safetensors", opts: { views?: boolean } = {}): Safetensors {
   const { entries, metadata, dataStart } = readSafetensorsHeader(bytes, what);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tensors = new Map<string, NamedArray>();
   for (const { name, shape, begin, end } of entries) {
     const n = (end - begin) / 4;
-    const data = new Float32Array(n);
     const abs = dataStart + begin;
-    if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(bytes.subarray(abs, abs + n * 4));
-    else for (let i = 0; i < n; i++) data[i] = view.getFloat32(abs + i * 4, true);
+    let data: Float32Array;
+    if (LITTLE_ENDIAN && opts.views && (bytes.byteOffset + abs) % 4 === 0) data = new Float32Array(bytes.buffer, bytes.byteOffset + abs, n);
+    else {
+      data = new Float32Array(n);
+      if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(bytes.subarray(abs, abs + n * 4));
+      else for (let i = 0; i < n; i++) data[i] = view.getFloat32(abs + i * 4, true);
+    }
     tensors.set(name, { data, shape });
   }
   return { tensors, metadata };
