@@ -135,7 +135,7 @@ export async function refuseInsideCheckpoint(path: string): Promise<void> {
 }
 
 /** Writes to a temporary file beside `path`, then renames it over `path` (atomic on one filesystem); never into a checkpoint directory. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(path: string, data: FileData): Promise<void> {
   await refuseInsideCheckpoint(path);
   const tmp = tempName(path, "tmp");
   writing.add(tmp);
@@ -150,13 +150,13 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
 }
 
+/** A file's contents as the writers take them: text, bytes, or the pieces of the file in order (written one after another, never joined in memory). */
+export type FileData = Uint8Array | string | readonly Uint8Array[];
+
 /**
  * The filesystem calls the directory writer makes, as one object so that a test can make any of them
  * fail (a crash at that point) and check what is left on disk.
  */
-/** A file's contents as the directory writer takes them: text, bytes, or the pieces of the file in order (written one after another, never joined in memory). */
-export type FileData = Uint8Array | string | readonly Uint8Array[];
-
 export interface DirFs {
   /** Creates a directory (its parent exists). */
   mkdir(path: string): Promise<void>;
