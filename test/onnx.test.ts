@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
-import { Esmm, Preprocessor, ScoringModel, splitCsvLine, toOnnx, type FeatureRecord, type Mapping, type OnnxInput, type Schema } from "../src/index.js";
+import { Esmm, Preprocessor, ScoringModel, splitCsvLine, toOnnx, toOnnxParts, type FeatureRecord, type Mapping, type OnnxInput, type Schema } from "../src/index.js";
 import { loadModel } from "../src/node/index.js";
 
 /** What these tests use of onnxruntime-node (typed here: the package is not installed where the type check runs). */
@@ -300,6 +300,12 @@ describe("the ONNX file's structure", () => {
       expect(t.get(2), name).toEqual([1n]); // FLOAT
       expect(Buffer.from(t.get(9)![0] as Uint8Array).equals(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength)), name).toBe(true);
     }
+    // as pieces (what esmm export writes): the same bytes, the large parameters' pieces views of their arrays
+    const parts = toOnnxParts(sm.model, sm.preprocessor, { producerVersion: "9.9.9" });
+    expect(Buffer.concat(parts).equals(Buffer.from(toOnnx(sm.model, sm.preprocessor, { producerVersion: "9.9.9" })))).toBe(true);
+    const [, big] = sm.model.namedParameters().reduce((a, b) => (b[1].size > a[1].size ? b : a));
+    expect(big.size * 4).toBeGreaterThan(4096);
+    expect(parts.some((b) => b.buffer === big.data.buffer && b.byteOffset === big.data.byteOffset && b.byteLength === big.data.byteLength)).toBe(true);
     const ops = graph.get(1)!.map((n) => text(fields(n as Uint8Array).get(4)![0]));
     expect(ops.filter((o) => o === "LabelEncoder").length).toBe(16); // 15 categorical columns and the bag
     expect(ops.filter((o) => o === "Gemm").length).toBe(2 * 2 + 2 + 2 * 2); // 2 experts of 2 layers, 2 gates, 2 towers of 2

@@ -23,5 +23,5 @@ export type { FileParts } from "./checkpoint.js";
 export type { ModelJson } from "./checkpoint.js";
 export { RANK_BY, ScoringModel, loadModel, modelFromBytes } from "./scoring.js";
 export type { FeatureRecord, RankBy, RecordScore } from "./scoring.js";
-export { defaultInputs as defaultOnnxInputs, onnxInputsOf, toOnnx } from "./onnx.js";
+export { defaultInputs as defaultOnnxInputs, onnxInputsOf, toOnnx, toOnnxParts } from "./onnx.js";
 export type { OnnxInput, OnnxOptions } from "./onnx.js";

@@ -157,10 +157,15 @@ class Message {
     return this.bytes(field, inner.finish());
   }
 
+  /** The message's bytes as its pieces, in order (large byte fields are the arrays they were given). */
+  pieces(): Uint8Array[] {
+    this.seal();
+    return this.parts;
+  }
+
   /** The message's bytes, in one array. */
   finish(): Uint8Array {
-    this.seal();
-    return concatBytes(this.parts);
+    return concatBytes(this.pieces());
   }
 }
 
@@ -217,7 +222,9 @@ class Graph {
     if (name === undefined) throw new Error("toOnnx: a tensor that is not one of the model's parameters");
     if (!this.written.has(t)) {
       this.written.add(t);
-      this.floats(name, t.shape, t.data);
+      // the parameter's own bytes where they are little-endian already: a view, not a copy
+      if (LITTLE_ENDIAN) this.constant(name, t.shape, DT.FLOAT, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      else this.floats(name, t.shape, t.data);
     }
     return name;
   }
@@ -348,6 +355,15 @@ const IR_VERSION = 7; // the IR version of opset 13
  * Throws where the model cannot be written so: "tokens" for hashed ids or without a preprocessor.
  */
 export function toOnnx(model: Esmm, pre: Preprocessor | null = null, opts: OnnxOptions = {}): Uint8Array {
+  return concatBytes(toOnnxParts(model, pre, opts));
+}
+
+/**
+ * The file `toOnnx` writes, as its pieces in order: the parameters' pieces are views of the model's
+ * own arrays (on a little-endian machine), so a large model is written out (`esmm export`) without a
+ * copy of its weights in memory. Write them before the model changes.
+ */
+export function toOnnxParts(model: Esmm, pre: Preprocessor | null = null, opts: OnnxOptions = {}): Uint8Array[] {
   const cfg = model.config;
   if (pre) {
     const specs = pre.fieldSpecs();
@@ -467,5 +483,5 @@ export function toOnnx(model: Esmm, pre: Preprocessor | null = null, opts: OnnxO
   onnx.message(MODEL.metadataProps, meta("esmm-ts.model", model.name)).message(MODEL.metadataProps, meta("esmm-ts.inputs", mode));
   // the preprocessing, so that a runtime elsewhere can turn raw rows into the inputs (with "ids", the vocabularies or the hash)
   if (pre) onnx.message(MODEL.metadataProps, meta("esmm-ts.preprocessor", JSON.stringify(mode === "ids" ? pre.toJSON() : { schema: pre.schema })));
-  return onnx.finish();
+  return onnx.pieces();
 }

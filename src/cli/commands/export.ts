@@ -1,5 +1,5 @@
 /** `esmm export`: a checkpoint as an ONNX file, to serve it with onnxruntime where JavaScript does not run (src/io/onnx.ts says what its inputs and outputs are). Returns normally on success and throws on failure (see main.ts). */
-import { defaultOnnxInputs, toOnnx } from "../../index.js";
+import { defaultOnnxInputs, toOnnxParts } from "../../index.js";
 import { loadModel, writeFileAtomic } from "../../node/index.js";
 import { UsageError, need, needPath, str, type Parsed } from "../args.js";
 import { VERSION } from "../version.js";
@@ -14,10 +14,11 @@ async function exportCommand(p: Parsed, io: Io): Promise<void> {
   if (inputs !== undefined && !(INPUTS as readonly string[]).includes(inputs)) throw new UsageError(`--inputs must be tokens or ids, got "${inputs}"`);
   const { model, preprocessor: pre } = await loadModel(dir);
   const mode = (inputs as (typeof INPUTS)[number] | undefined) ?? defaultOnnxInputs(pre);
-  const bytes = toOnnx(model, pre, { producerVersion: VERSION, inputs: mode });
-  await writeFileAtomic(out, bytes);
+  const parts = toOnnxParts(model, pre, { producerVersion: VERSION, inputs: mode }); // the weights' pieces are views of the model's arrays
+  await writeFileAtomic(out, parts);
+  const size = parts.reduce((n, b) => n + b.byteLength, 0);
   const s = pre.schema;
-  io.err(`wrote ${out} (${(bytes.length / 1e6).toFixed(1)} MB, ONNX opset 13): ${model.name}; inputs ${[...s.categorical, ...s.multi.map((m) => `${m.name}[bag]`), ...s.dense].join(", ")}, categorical ones as ${mode}; outputs pctr, pcvr, pctcvr${model.gates ? ", gates_ctr, gates_cvr" : ""}`);
+  io.err(`wrote ${out} (${(size / 1e6).toFixed(1)} MB, ONNX opset 13): ${model.name}; inputs ${[...s.categorical, ...s.multi.map((m) => `${m.name}[bag]`), ...s.dense].join(", ")}, categorical ones as ${mode}; outputs pctr, pcvr, pctcvr${model.gates ? ", gates_ctr, gates_cvr" : ""}`);
 }
 
 export const command: Command = {
