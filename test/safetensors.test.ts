@@ -1,5 +1,6 @@
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Esmm, Preprocessor, Rng, checkpointFiles, checkpointParts, crc32Hex, decodeSafetensors, encodeSafetensors, encodeWeights, loadWeights, modelFromCheckpoint, modelJsonOf, safetensorsParts, type Mapping, type Schema } from "../src/index.js";
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Esmm, Preprocessor, Rng, checkpointFiles, checkpointParts, crc32, crc32Hex, decodeSafetensors, encodeSafetensors, encodeWeights, loadWeights, modelFromCheckpoint, modelJsonOf, safetensorsParts, type Mapping, type Schema } from "../src/index.js";
 
 describe("safetensors", () => {
   it("writes the layout of the spec: u64 header length, JSON header, raw little-endian data", () => {
@@ -128,5 +129,36 @@ describe("weights into a model", () => {
     const { tensors } = decodeSafetensors(encodeWeights(new Esmm(cfg)));
     tensors.delete("gates.cvr.bias");
     expect(() => loadWeights(new Esmm(cfg), encodeSafetensors(tensors), "w.st")).toThrow('w.st: missing tensor "gates.cvr.bias"');
+  });
+});
+
+describe("CRC-32", () => {
+  // the textbook loop, one byte at a time, as the second implementation
+  const byteLoop = (b: Uint8Array): number => {
+    let c = 0xffffffff;
+    for (const x of b) {
+      c ^= x;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    }
+    return ~c >>> 0;
+  };
+
+  it("gives the standard check value and gzip's own sum, at every alignment and length", () => {
+    expect(crc32Hex("123456789")).toBe("cbf43926"); // the CRC-32 check value
+    expect(crc32(new Uint8Array(0))).toBe(0);
+    const rng = new Rng(3);
+    const buf = Uint8Array.from({ length: 4096 + 64 }, () => Math.floor(rng.uniform() * 256));
+    for (let start = 0; start < 8; start++) {
+      for (const len of [0, 1, 3, 4, 15, 16, 17, 31, 32, 33, 100, 4096]) {
+        const b = buf.subarray(start, start + len);
+        expect(crc32(b), `offset ${start}, length ${len}`).toBe(byteLoop(b));
+      }
+    }
+    // zlib computes the sum a gzip file ends with (its last 8 bytes: CRC-32, then the length)
+    const data = buf.subarray(5);
+    const gz = gzipSync(data);
+    expect(crc32(data)).toBe(new DataView(gz.buffer, gz.byteOffset + gz.length - 8, 4).getUint32(0, true));
+    // continued over pieces, as a file written in pieces is summed
+    expect(crc32(data.subarray(7), crc32(data.subarray(0, 7)))).toBe(crc32(data));
   });
 });
