@@ -7,17 +7,19 @@
  * (a flipped byte, a truncated file); it is not a defence against someone who edits a file and
  * recomputes the sum.
  */
-const TABLES = (() => {
-  const t = new Uint32Array(16 * 256);
+/** Tables for slicing by `slices` bytes: table s gives the CRC of a byte followed by s zero bytes. */
+export function crc32Tables(slices: number): Uint32Array {
+  const t = new Uint32Array(slices * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     t[n] = c;
   }
-  // table s gives the CRC of a byte followed by s zero bytes
-  for (let s = 1; s < 16; s++) for (let n = 0; n < 256; n++) t[s * 256 + n] = (t[(s - 1) * 256 + n]! >>> 8) ^ t[t[(s - 1) * 256 + n]! & 0xff]!;
+  for (let s = 1; s < slices; s++) for (let n = 0; n < 256; n++) t[s * 256 + n] = (t[(s - 1) * 256 + n]! >>> 8) ^ t[t[(s - 1) * 256 + n]! & 0xff]!;
   return t;
-})();
+}
+
+const TABLES = crc32Tables(16);
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
