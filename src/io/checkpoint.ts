@@ -14,7 +14,8 @@ import { Adam, type AdamParamState } from "../optim/index.js";
 import { Esmm, FieldError, LEGACY_VARIANTS, expectObject, expectOneOf, expectString, parameterCount, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "../esmm/index.js";
 import { crc32Hex } from "./crc32.js";
 import { Preprocessor } from "../data/index.js";
-import { concatBytes, decodeSafetensors, readSafetensorsHeader, safetensorsParts, type NamedArray } from "./safetensors.js";
+import { concatBytes } from "./bytes.js";
+import { decodeSafetensors, readSafetensorsHeader, safetensorsParts, type NamedArray } from "./safetensors.js";
 
 /** The `format` marker of an esmm-ts checkpoint's model.json. */
 export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";

@@ -7,6 +7,8 @@
  * (a flipped byte, a truncated file); it is not a defence against someone who edits a file and
  * recomputes the sum.
  */
+import { LITTLE_ENDIAN } from "./bytes.js";
+
 /** Tables for slicing by `slices` bytes: table s gives the CRC of a byte followed by s zero bytes. */
 export function crc32Tables(slices: number): Uint32Array {
   const t = new Uint32Array(slices * 256);
@@ -20,8 +22,6 @@ export function crc32Tables(slices: number): Uint32Array {
 }
 
 const TABLES = crc32Tables(16);
-
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /** CRC-32 of the bytes, continuing from `crc` (0 to start); an unsigned 32-bit integer. */
 export function crc32(bytes: Uint8Array, crc = 0): number {

@@ -27,7 +27,7 @@ import type { Esmm } from "../esmm/index.js";
 import { FieldMap, type Preprocessor, type RawRow } from "../data/index.js";
 import type { Tensor } from "../tensor/index.js";
 import type { Linear, Mlp } from "../layers/index.js";
-import { concatBytes } from "./safetensors.js";
+import { LITTLE_ENDIAN, concatBytes } from "./bytes.js";
 
 // ---------------------------------------------------------------------------------------------
 // Protocol Buffers: a message is a sequence of fields, each a key (field number << 3 | wire type)
@@ -283,8 +283,6 @@ export interface OnnxOptions {
   /** What a categorical input holds: the cell's text ("tokens", mapped by the vocabularies inside the graph) or the ids the preprocessing made ("ids"). Default "tokens" where every field has a vocabulary, else "ids". */
   inputs?: "tokens" | "ids";
 }
-
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /** Whole numbers in [0, 2^31) as int64s: each written as its two 32-bit halves (one BigInt per value cost about as much as the rest of the inputs together). */
 function int64s(n: number, value: (i: number) => number): BigInt64Array {

@@ -11,6 +11,9 @@
  *
  * Every check a corrupted or truncated file can fail gives an error naming what is wrong.
  */
+import { LITTLE_ENDIAN, concatBytes } from "./bytes.js";
+
+/** A float32 tensor as a safetensors file holds it: its values, row-major, and its shape. */
 export interface NamedArray {
   data: Float32Array;
   shape: readonly number[];
@@ -22,7 +25,6 @@ export interface Safetensors {
   metadata: Record<string, string>;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * A safetensors file as its pieces in file order: the length word and the header, then each tensor's
@@ -67,17 +69,6 @@ export function safetensorsParts(tensors: ReadonlyMap<string, NamedArray>, metad
     }
   }
   return parts;
-}
-
-/** The pieces of a file, joined into one array of bytes. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.byteLength;
-  }
-  return out;
 }
 
 /** Serialises float32 tensors (sorted by name) and optional string metadata, as one array of bytes. */
