@@ -55,12 +55,15 @@ export async function saveCheckpoint(dir: string, model: Esmm, opts: SaveOptions
     training: opts.training ?? {},
     ...(opts.optimizer ? { optimizer: opts.optimizer } : {}),
   });
-  const lengths = (): number[] => Object.values(files).flatMap((f) => (typeof f === "string" ? [] : f.map((p) => p.byteLength)));
-  const steps = (): number => [...(opts.optimizer?.stateView().values() ?? [])].reduce((n, s) => n + s.step, 0);
-  const [lengths0, steps0] = [lengths().join(), steps()];
+  // what a training step changes that can be read cheaply: Adam's step counts, and the pieces'
+  // lengths (a wasm memory that grew detaches its views, whose length then reads 0)
+  const fingerprint = (): string => {
+    const steps = [...(opts.optimizer?.stateView().values() ?? [])].reduce((n, s) => n + s.step, 0);
+    return [steps, ...Object.values(files).flatMap((f) => (typeof f === "string" ? [] : f.map((p) => p.byteLength)))].join();
+  };
+  const atStart = fingerprint();
   const beforeSwap = (): void => {
-    // a step changes the count; a wasm memory that grew detaches its views (their length reads 0)
-    if (steps() !== steps0 || lengths().join() !== lengths0) throw new Error("the model or its optimizer changed while it was being saved (train again only once saveCheckpoint has resolved); the previous checkpoint is kept");
+    if (fingerprint() !== atStart) throw new Error("the model or its optimizer changed while it was being saved (train again only once saveCheckpoint has resolved); the previous checkpoint is kept");
   };
   await writeDirAtomic(dir, files, { ...CHECKPOINT_DIR, beforeSwap, ...(opts.fs ? { fs: opts.fs } : {}) });
 }

@@ -169,8 +169,8 @@ export class Adam {
 
   /**
    * The optimiser state as views of its own arrays, without the copies `stateDict` makes: for reading
-   * at once (writing a checkpoint copies every moment into the file's bytes anyway), not for keeping,
-   * since the next step changes them.
+   * before the next step (saving a checkpoint writes the moments to disk from these very arrays),
+   * not for keeping, since the next step changes them.
    */
   stateView(): ReadonlyMap<string, Readonly<AdamParamState>> {
     return this.state;
