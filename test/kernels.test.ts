@@ -246,6 +246,35 @@ describe("kernels the ops call (moved from inline loops), every backend, hand-de
     expect(Array.from(dx[0]!)).toEqual([0.25, 0.25]); // gate e * dy; expert 1's gradient skipped
   });
 
+  it.each(BACKEND_SETS)("%s: every ReLU keeps a NaN (as PyTorch's and ONNX's do), so it reaches the scores instead of scoring as 0", (_, K) => {
+    const y = new Float32Array(4);
+    K.relu(y, Float32Array.of(-2, Number.NaN, -0, 3), 4);
+    expect(Array.from(y)).toEqual([0, Number.NaN, 0, 3]);
+    expect(Object.is(y[2], 0)).toBe(true); // -0 becomes +0
+    // gemm's epilogue, the register-tile path (k = n = 16: wasm's smallest) and the narrow ones (x @ W^T
+    // with one output, dz @ W with one input): row 0 of a holds a NaN, so each of its outputs is NaN;
+    // row 1 gives b's first row, -1 and 2 alternating
+    const a = new Float32Array(32);
+    a[0] = Number.NaN;
+    a[16] = 1;
+    const b = new Float32Array(256);
+    for (let j = 0; j < 16; j++) b[j] = j % 2 ? 2 : -1;
+    const wide = new Float32Array(32);
+    K.gemm(wide, a, b, 2, 16, 16, { relu: true, bias: new Float32Array(16) });
+    expect(Array.from(wide)).toEqual([...Array<number>(16).fill(Number.NaN), ...Array.from({ length: 16 }, (_, j) => (j % 2 ? 2 : 0))]);
+    const narrow = new Float32Array(2);
+    K.gemm(narrow, a, b.subarray(0, 16), 2, 1, 16, { transB: true, relu: true });
+    expect(Array.from(narrow)).toEqual([Number.NaN, 0]);
+    const narrowIn = new Float32Array(32);
+    K.gemm(narrowIn, Float32Array.of(Number.NaN, 1), b.subarray(0, 16), 2, 16, 1, { relu: true });
+    expect(Array.from(narrowIn)).toEqual(Array.from(wide));
+    // sumRowBags (the per-id first layer's sums), 8 wide: bag 0 sums a NaN row and a row of 1s, bag 1 a row of -1s
+    const x = Float32Array.of(...Array<number>(8).fill(Number.NaN), ...Array<number>(8).fill(1), ...Array<number>(8).fill(-1));
+    const bags = new Float32Array(16);
+    K.sumRowBags(bags, x, Int32Array.of(0, 2, 3), Int32Array.of(0, 1, 2), 8, false, true);
+    expect(Array.from(bags)).toEqual([...Array<number>(8).fill(Number.NaN), ...Array<number>(8).fill(0)]);
+  });
+
   it.each(BACKEND_SETS)("%s: countNonFinite and zero", (_, K) => {
     // NaN and both infinities count; the largest float32, its negative and -0 do not
     const x = Float32Array.of(1, Number.NaN, 3.4028234663852886e38, -Infinity, -0, Infinity, -3.4028234663852886e38);

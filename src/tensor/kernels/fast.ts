@@ -54,7 +54,7 @@ function packPanels(dst: Float64Array, x: Float32Array, count: number, k: number
 /** The gemm epilogue for one stored entry (see GemmOpts.bias / relu): fround(v) + bias[j], then ReLU. */
 function epilogue(v: number, bias: Float32Array | null, j: number, relu: boolean): number {
   const x = Math.fround(v) + (bias ? bias[j]! : 0);
-  return relu && !(x > 0) ? 0 : x;
+  return relu && x <= 0 ? 0 : x;
 }
 
 /**
@@ -80,7 +80,7 @@ function gemmNarrow(out: Float32Array, a: Float32Array, b: Float32Array, m: numb
       out[at] = accumulate ? out[at]! + s : s;
       if (bias || relu) {
         const v = out[at]! + (bias ? bias[j]! : 0);
-        out[at] = relu && !(v > 0) ? 0 : v;
+        out[at] = relu && v <= 0 ? 0 : v;
       }
     }
   }
@@ -252,8 +252,8 @@ function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, row
         s4 += x[src + 4]!; s5 += x[src + 5]!; s6 += x[src + 6]!; s7 += x[src + 7]!;
       }
       if (relu) {
-        out[q] = s0 > 0 ? s0 : 0; out[q + 1] = s1 > 0 ? s1 : 0; out[q + 2] = s2 > 0 ? s2 : 0; out[q + 3] = s3 > 0 ? s3 : 0;
-        out[q + 4] = s4 > 0 ? s4 : 0; out[q + 5] = s5 > 0 ? s5 : 0; out[q + 6] = s6 > 0 ? s6 : 0; out[q + 7] = s7 > 0 ? s7 : 0;
+        out[q] = s0 <= 0 ? 0 : s0; out[q + 1] = s1 <= 0 ? 0 : s1; out[q + 2] = s2 <= 0 ? 0 : s2; out[q + 3] = s3 <= 0 ? 0 : s3;
+        out[q + 4] = s4 <= 0 ? 0 : s4; out[q + 5] = s5 <= 0 ? 0 : s5; out[q + 6] = s6 <= 0 ? 0 : s6; out[q + 7] = s7 <= 0 ? 0 : s7;
       } else {
         out[q] = s0; out[q + 1] = s1; out[q + 2] = s2; out[q + 3] = s3;
         out[q + 4] = s4; out[q + 5] = s5; out[q + 6] = s6; out[q + 7] = s7;
@@ -262,7 +262,7 @@ function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, row
     for (let d = d8; d < dim; d++) {
       let s0 = accumulate ? out[o + d]! : 0;
       for (let i = lo; i < hi; i++) s0 += x[rows[i]! * dim + d]!;
-      out[o + d] = relu && !(s0 > 0) ? 0 : s0;
+      out[o + d] = relu && s0 <= 0 ? 0 : s0;
     }
   }
 }

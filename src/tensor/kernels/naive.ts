@@ -86,7 +86,7 @@ function gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n:
       out[i * n + j] = o.accumulate ? out[i * n + j]! + s : s;
       if (o.bias || o.relu) {
         const v = out[i * n + j]! + (o.bias ? o.bias[j]! : 0);
-        out[i * n + j] = o.relu && !(v > 0) ? 0 : v;
+        out[i * n + j] = o.relu && v <= 0 ? 0 : v;
       }
     }
   }
@@ -105,7 +105,7 @@ function sumRowsInto(out: Float32Array, x: Float32Array, rows: number, cols: num
 }
 
 function relu(y: Float32Array, x: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) y[i] = x[i]! > 0 ? x[i]! : 0;
+  for (let i = 0; i < n; i++) y[i] = x[i]! <= 0 ? 0 : x[i]!; // a NaN stays NaN, -0 becomes +0
 }
 
 function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: number): void {
@@ -327,7 +327,7 @@ function sumRowBags(out: Float32Array, x: Float32Array, offsets: Int32Array, row
     for (let d = 0; d < dim; d++) {
       let s = accumulate ? out[g * dim + d]! : 0;
       for (let i = offsets[g]!; i < offsets[g + 1]!; i++) s += x[rows[i]! * dim + d]!;
-      out[g * dim + d] = relu && !(s > 0) ? 0 : s;
+      out[g * dim + d] = relu && s <= 0 ? 0 : s;
     }
   }
 }

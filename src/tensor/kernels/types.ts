@@ -78,7 +78,12 @@ export interface Kernels {
   /** out[c] += sum_r x[r, c]  (the bias gradient). */
   sumRowsInto(out: Float32Array, x: Float32Array, rows: number, cols: number): void;
 
-  /** y = max(x, 0) */
+  /**
+   * y = max(x, 0), as IEEE 754's maximum: -0 becomes +0 and a NaN stays NaN (as in PyTorch and ONNX's
+   * Relu), so a non-finite value inside a network reaches its outputs, where a check can see it,
+   * instead of turning into a 0 that scores like any other. Every ReLU of the kernels (gemm's `relu`,
+   * sumRowBags's) is this one.
+   */
   relu(y: Float32Array, x: Float32Array, n: number): void;
   /** dx += dy * [y > 0] */
   reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: number): void;

@@ -92,7 +92,7 @@ function packB(f: Fn): void {
 /**
  * kernel(PA, PB, C, bias, mp, np, kc, ldc, flags, lda, m, n): for every 4 x 8 tile (ip < mp, jp < np),
  * C[tile] = (flags & LOAD_C ? C[tile] : 0) + sum_p op(A)[i, p] x PB[jp][p], then + bias (ADD_BIAS),
- * then ReLU (RELU, as pmax(0, x): NaN and -0 become +0, like the TypeScript kernels), stored into
+ * then ReLU (RELU, as IEEE max(0, x): -0 becomes +0 and a NaN stays NaN, like the TypeScript kernels), stored into
  * the m x n part of C (row-major, row stride ldc floats); bias is read 8 jp + 8 floats wide.
  *
  * `rows` picks where A comes from: packed panels PA (false), or (true) straight from A stored
@@ -151,7 +151,7 @@ function kernel(f: Fn, rows: boolean, fma = false): void {
               f.get(flags).i32(ADD_BIAS).op("i32.and");
               f.if(() => f.get(v).get(bias).get(jp).i32(5).op("i32.shl").op("i32.add").simd("v128.load", 16 * h).simd("f32x4.add").set(v));
               f.get(flags).i32(RELU).op("i32.and");
-              f.if(() => f.v128f32(0).get(v).simd("f32x4.pmax").set(v));
+              f.if(() => f.v128f32(0).get(v).simd("f32x4.max").set(v));
             };
             f.get(acc[2 * r + h]!).set(v);
             col();
@@ -230,7 +230,7 @@ function sumRowBags(f: Fn): void {
     });
     acc.forEach((r, h) => {
       f.get(relu);
-      f.if(() => f.v128f32(0).get(r).simd("f32x4.pmax").set(r)); // max(0, r): -0 and NaN become 0, as in TypeScript's s > 0 ? s : 0
+      f.if(() => f.v128f32(0).get(r).simd("f32x4.max").set(r)); // max(0, r): -0 becomes +0, a NaN stays NaN, as TypeScript's s <= 0 ? 0 : s
       f.get(q).get(r).simd("v128.store", 16 * h);
     });
   };
@@ -393,7 +393,7 @@ export const NARROW_ACCUMULATE = 1, NARROW_BIAS = 2, NARROW_RELU = 4;
 
 /**
  * The epilogue of one narrow result in float32: v (+ out[q]) (+ bias[j]) then max(0, .), a NaN
- * becoming 0 as in TypeScript's `v > 0 ? v : 0`; stores it at q.
+ * staying NaN as in TypeScript's `v <= 0 ? 0 : v`; stores it at q.
  */
 function narrowStore(f: Fn, v: number, q: number, biasAt: () => void, flags: number): void {
   f.get(flags).i32(NARROW_ACCUMULATE).op("i32.and");
@@ -405,7 +405,7 @@ function narrowStore(f: Fn, v: number, q: number, biasAt: () => void, flags: num
     f.mem("f32.load").op("f32.add").set(v);
   });
   f.get(flags).i32(NARROW_RELU).op("i32.and");
-  f.if(() => f.get(v).f32(0).get(v).f32(0).op("f32.gt").op("select").set(v));
+  f.if(() => f.f32(0).get(v).op("f32.max").set(v));
   f.get(q).get(v).mem("f32.store");
 }
 
@@ -472,7 +472,7 @@ function narrowNN(f: Fn): void {
       f.get(flags).i32(NARROW_BIAS).op("i32.and");
       f.if(() => f.get(acc).get(bias).get(c).op("i32.add").simd("v128.load").simd("f32x4.add").set(acc));
       f.get(flags).i32(NARROW_RELU).op("i32.and");
-      f.if(() => f.v128f32(0).get(acc).simd("f32x4.pmax").set(acc)); // max(0, .): NaN and -0 become 0
+      f.if(() => f.v128f32(0).get(acc).simd("f32x4.max").set(acc)); // max(0, .): -0 becomes +0, a NaN stays NaN
       f.get(q).get(acc).simd("v128.store");
     });
     f.for(c, () => f.get(n4), () => f.get(rowBytes), 4, () => {
