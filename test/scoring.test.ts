@@ -3,13 +3,13 @@
  * the same scores `esmm predict` writes, bit for bit; unseen values; ranking; bad records; bytes and
  * fetched URLs as a browser loads them.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import { loadModel as loadModelUrl, modelFromBytes, splitCsvLine, type FeatureRecord } from "../src/index.js";
-import { loadModel } from "../src/node/index.js";
+import { loadModel, saveCheckpoint } from "../src/node/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "esmm-scoring-"));
 const csv = join(dir, "train.csv");
@@ -64,6 +64,53 @@ describe("record scoring", () => {
     }
     expect(sm.threads).toBe(1);
     expect(await sm.score(many.slice(0, 10))).toEqual(want.slice(0, 10));
+  });
+
+  it("a record the network cannot take is an error naming it, on one thread and on three, and the workers serve the next call", async () => {
+    const sm = await loadModel(model);
+    // every row of the bag's table 10 wide, so that a weight of 3e38 overflows float32 once pooled
+    sm.model.namedParameters().find(([n]) => n === "embeddings.recent_cats.weight")![1].data.fill(10);
+    const rows = records(valid).slice(0, 600);
+    const many = [...rows, ...rows, ...rows]; // 1,800 records: two chunks on threads
+    const bad = (at: number) => many.map((r, i) => (i === at ? { ...r, recent_cats: "1:3e38" } : r));
+    const want = sm.scoreSync(many);
+    const why = 'bag "recent_cats" pools to NaN or infinity (its weights times its embedding rows overflow float32)';
+    expect(() => sm.scoreSync(bad(1300), 512)).toThrow(`record 1300: ${why}`);
+    await sm.setThreads(3);
+    try {
+      // the first chunk goes to a worker: its error names the record, and that worker scores the next call
+      // (before, one failed batch closed a worker's lane for good, and every later call failed with it)
+      for (const at of [100, 1300]) {
+        await expect(sm.score(bad(at))).rejects.toThrow(`record ${at}: ${why}`);
+        expect(await sm.score(many)).toEqual(want);
+      }
+    } finally {
+      await sm.close();
+    }
+    // esmm predict names the data row (1-based), and writes nothing
+    const m2 = join(dir, "m-wide-bag");
+    await saveCheckpoint(m2, sm.model, { preprocessor: sm.preprocessor });
+    const lines = readFileSync(valid, "utf8").split("\n");
+    const col = lines[0]!.split(",").indexOf("recent_cats");
+    const cells = lines[8]!.split(",");
+    cells[col] = "1:3e38";
+    lines[8] = cells.join(",");
+    const data = join(dir, "wide-bag.csv");
+    writeFileSync(data, lines.join("\n"));
+    for (const threads of ["1", "2"]) {
+      const err: string[] = [];
+      const out = join(dir, `wide-bag-${threads}.csv`);
+      expect(await main(["predict", "--model", m2, "--data", data, "--out", out, "--threads", threads], { ...io, err: (s: string) => err.push(s) })).toBe(1);
+      expect(err.join("\n")).toContain(`${data}: data row 8: ${why}`);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it("a non-finite weight gives an error naming the record and the output, not a score (ReLU keeps the NaN)", async () => {
+    const sm = await loadModel(model);
+    const rows = records(valid).slice(0, 3);
+    sm.model.namedParameters().find(([n]) => n === "experts.1.0.weight")![1].data[0] = Number.NaN; // the CVR task's expert
+    await expect(sm.score(rows)).rejects.toThrow("record 0: its pCtr is NaN or infinite");
   });
 
   it("strict: a misspelt or missing column is an error naming it, not a quiet unseen value", async () => {

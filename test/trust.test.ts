@@ -468,7 +468,7 @@ describe("divergence stops training; NaN weights are never saved or served", () 
     expect(r.err).toContain(`${p}:3: column "x": 1e39 is beyond float32's range`);
     // and the library refuses a batch whose dense values are not finite, naming the feature
     const model = new Esmm({ preset: "base", fields: [{ name: "a", vocab: 3 }], dense: ["x"], dim: 2, experts: { hidden: [2] } });
-    expect(() => model.predict({ size: 1, ids: Int32Array.of(1), bags: [], dense: Float32Array.of(Number.NaN) })).toThrow('dense feature "x" of row 0 is NaN or infinite');
+    expect(() => model.predict({ size: 1, ids: Int32Array.of(1), bags: [], dense: Float32Array.of(Number.NaN) })).toThrow('Esmm.forward: row 0: dense feature "x" is NaN or infinite');
   });
 });
 

@@ -1,4 +1,4 @@
-export { Esmm } from "./model.js";
+export { Esmm, nonFiniteScore, predictFrom } from "./model.js";
 export type { EsmmOutput, EsmmLoss, LossWeights, Scores } from "./model.js";
 export { resolveConfig, inputWidth, parameterCount, hasImputation, modelName, CONFIG_LIMITS, DEFAULT_EXPERTS, EXPERT_SHARES, BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, LEGACY_VARIANTS } from "./config.js";
 export { OBJECTIVES, termWeight, ipsEstimate, drEstimate, propensityWeights } from "./objectives.js";

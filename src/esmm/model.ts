@@ -15,9 +15,9 @@
  * defined over every impression, so training pCTR and pCTCVR on all impressions trains the CVR tower
  * on the entire space without ever fitting it to the (biased, sparse) clicked-only sample.
  */
-import { Arena, Rng, Tensor, allocF32, fmt } from "../tensor/index.js";
+import { Arena, Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/index.js";
 import { add, detach, isGradEnabled, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
-import { FieldEmbeddings, Gate, Mlp, Module, prefixed, type Embedding, type FirstLayer, type NamedParameters } from "../layers/index.js";
+import { FieldEmbeddings, Gate, InputRowError, Mlp, Module, prefixed, type Embedding, type FirstLayer, type NamedParameters } from "../layers/index.js";
 import { checkLabels, type Batch } from "./batch.js";
 import { hasImputation, inputWidth, modelName, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
 import { objectiveOf, termWeight, type TermKey } from "./objectives.js";
@@ -60,6 +60,35 @@ export interface Scores {
   pCtcvr: Float32Array;
   /** [B, E] per task, esmm-mmoe only. */
   gates?: { ctr: Float32Array; cvr: Float32Array };
+}
+
+/**
+ * `model.predict(batch)` for a batch that starts `first` rows into a stream of batches (a data set, a
+ * file, an app's records): an InputRowError then names its row counted from the stream's start.
+ */
+export function predictFrom(model: Esmm, batch: Batch, first: number): Scores {
+  try {
+    return model.predict(batch);
+  } catch (e) {
+    throw e instanceof InputRowError ? e.shifted(first) : e;
+  }
+}
+
+/**
+ * The first of a batch's outputs (pCtr, pCvr, pCtcvr, then the gates) that holds a NaN or an
+ * infinity: its name, the row of its first such value and how many values it has; null when every
+ * score is finite. What scoring checks before it hands scores on: a NaN inside the network (an input
+ * that overflows float32 on the way, a non-finite weight) reaches the outputs, since ReLU keeps it.
+ */
+export function nonFiniteScore(sc: Scores): { output: string; row: number; count: number } | null {
+  const B = sc.pCtr.length;
+  const outputs: Array<[string, Float32Array]> = [["pCtr", sc.pCtr], ["pCvr", sc.pCvr], ["pCtcvr", sc.pCtcvr]];
+  if (sc.gates) outputs.push(["gates.ctr", sc.gates.ctr], ["gates.cvr", sc.gates.cvr]);
+  for (const [output, a] of outputs) {
+    const bad = firstNonFinite(a);
+    if (bad) return { output, row: Math.floor(bad.index / (a.length / B)), count: bad.count };
+  }
+  return null;
 }
 
 /** The model: embeddings, a bottom (mmoe, shared or separate) and the CTR and CVR towers, with named parameters, named outputs (`forward`), its objective's loss (`loss`) and scoring (`predict`). See the top of this file. */

@@ -13,7 +13,8 @@
 import { allocF32, kernels, type Tensor } from "../tensor/index.js";
 import type { Bag, Batch, LabeledBatch } from "./batch.js";
 import type { Adam } from "../optim/index.js";
-import type { Esmm, LossWeights, Scores } from "./model.js";
+import { predictFrom, type Esmm, type LossWeights, type Scores } from "./model.js";
+import { InputRowError } from "../layers/index.js";
 import { objectiveOf, termWeight } from "./objectives.js";
 
 /**
@@ -295,6 +296,8 @@ export interface OrderedScoring<T> {
  * refills) wait for this thread's event loop, which a loop over buffered rows does not visit. An
  * error (a worker's, this thread's scoring, or emit's) is thrown from the push or finish it met, once
  * every batch handed to a worker has come back: no stale reply is left for the workers' next user.
+ * An InputRowError's row then counts from the first row pushed, not from its batch's, and a worker
+ * whose batch failed goes on scoring the next.
  */
 export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emit: (scores: Scores, tag: T) => Promise<void>): OrderedScoring<T> {
   type Item = { tag: T; ready: Scores | null; scores: Promise<Scores> | Scores };
@@ -302,17 +305,26 @@ export function orderedScoring<T>(model: Esmm, workers: ShardWorkers | null, emi
   const queued = new Array<number>(workers?.count ?? 0).fill(0);
   const turn = workers ? turnTaker() : null;
   const lane = (): number => (workers ? queued.findIndex((q) => q < 2) : -1);
+  let rows = 0; // rows pushed so far: where the next batch starts in the stream
   const dispatch = (batch: Batch, tag: T): Item => {
+    const first = rows;
+    rows += batch.size;
     const w = lane();
     if (!workers || w < 0) {
-      const sc = model.predict(batch);
+      const sc = predictFrom(model, batch, first);
       return { tag, ready: sc, scores: sc };
     }
     queued[w]!++;
-    const scores = workers.scoreOn(w, batch).then((sc) => {
-      queued[w]!--;
-      return (item.ready = sc);
-    });
+    const scores = workers.scoreOn(w, batch).then(
+      (sc) => {
+        queued[w]!--;
+        return (item.ready = sc);
+      },
+      (e: unknown) => {
+        queued[w]!--;
+        throw e instanceof InputRowError ? e.shifted(first) : e;
+      },
+    );
     scores.catch(() => undefined); // thrown where the batch is emitted, never left unhandled
     const item: Item = { tag, ready: null, scores };
     return item;

@@ -17,6 +17,7 @@
  */
 import { allocLasting, backendName, kernels } from "../tensor/index.js";
 import type { Adam } from "../optim/index.js";
+import { InputRowError } from "../layers/index.js";
 import type { Batch, LabeledBatch } from "./batch.js";
 import type { Esmm, LossWeights, Scores } from "./model.js";
 import { buffersOf, hand, partitionParameters, type Handed, type ShardGrads, type ShardResult, type ShardWorkers } from "./parallel.js";
@@ -48,7 +49,7 @@ export function shareParameters(model: Esmm): Array<[string, Handed]> {
   });
 }
 
-type Reply = { type: "ready" } | { type: "scored"; scores: Scores } | { type: "result"; result: ShardResult } | { type: "checked"; bad: { name: string; count: number } | null } | { type: "done"; steps: Array<[string, number]> } | { type: "bye"; regions: Array<[number, number]> } | { type: "error"; message: string };
+type Reply = { type: "ready" } | { type: "scored"; scores: Scores; failed?: undefined } | { type: "scored"; failed: { where: string; row: number; reason: string } | { message: string } } | { type: "result"; result: ShardResult } | { type: "checked"; bad: { name: string; count: number } | null } | { type: "done"; steps: Array<[string, number]> } | { type: "bye"; regions: Array<[number, number]> } | { type: "error"; message: string };
 
 /**
  * A started worker as the pool sees it, whatever the platform: Node's worker_threads and Web Workers
@@ -164,8 +165,12 @@ export async function startShardPool(spawn: Spawn, model: Esmm, count: number, o
     }),
   );
   lanes.sort((a, b) => a.index - b.index);
-  const scoreOn = async (worker: number, shard: Batch): Promise<Scores> =>
-    (await lanes[worker]!.ask("scored", { type: "score", shard }, [shard.ids.buffer, ...(shard.dense ? [shard.dense.buffer] : [])] as ArrayBuffer[])).scores;
+  const scoreOn = async (worker: number, shard: Batch): Promise<Scores> => {
+    const r = await lanes[worker]!.ask("scored", { type: "score", shard }, [shard.ids.buffer, ...(shard.dense ? [shard.dense.buffer] : [])] as ArrayBuffer[]);
+    if (!r.failed) return r.scores;
+    // the batch's own error, as predict on this thread would have thrown it; the lane stays open
+    throw "row" in r.failed ? new InputRowError(r.failed.where, r.failed.row, r.failed.reason) : new Error(`thread ${worker + 1}: ${r.failed.message}`);
+  };
   return {
     count,
     owned,

@@ -8,6 +8,7 @@
  */
 import { Arena, kernels, useBackend, type BackendName } from "../tensor/index.js";
 import { Adam } from "../optim/index.js";
+import { InputRowError } from "../layers/index.js";
 import type { Batch, LabeledBatch } from "./batch.js";
 import { Esmm, type LossWeights } from "./model.js";
 import { buffersOf, gradsOf, received, sumShards, type ShardGrads, type ShardResult } from "./parallel.js";
@@ -39,7 +40,15 @@ export function hostShards(init: ShardInit, post: (msg: unknown, transfer?: Arra
   const handlers = {
     score(m: Extract<Msg, { type: "score" }>): void {
       Atomics.load(epoch, 0); // see step
-      const scores = model.predict(m.shard);
+      let scores;
+      try {
+        scores = model.predict(m.shard);
+      } catch (e) {
+        // a batch the model cannot score (a row that overflows float32) fails that request alone: the
+        // worker and its lane go on serving the next one
+        const failed = e instanceof InputRowError ? { where: e.where, row: e.row, reason: e.reason } : { message: (e as Error).message };
+        return post({ type: "scored", failed });
+      }
       post({ type: "scored", scores }, [scores.pCtr.buffer, scores.pCvr.buffer, scores.pCtcvr.buffer, ...(scores.gates ? [scores.gates.ctr.buffer, scores.gates.cvr.buffer] : [])] as ArrayBuffer[]);
     },
     step(m: Extract<Msg, { type: "step" }>): void {

@@ -8,7 +8,7 @@ import { Adam, type AdamOptions } from "../optim/index.js";
 import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
 import { gradsOf, orderedScoring, sumShards, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
-import type { Esmm, LossWeights, Scores } from "./model.js";
+import { predictFrom, type Esmm, type LossWeights, type Scores } from "./model.js";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
 export interface BatchSource {
@@ -372,7 +372,9 @@ function scoreSink(model: Esmm, n: number): { put(sc: Scores, at: number): void;
 export function scoreDataset(model: Esmm, ds: Dataset, batchSize = 4096): DatasetScores {
   const sink = scoreSink(model, ds.size);
   const order = identity(ds.size);
-  for (let s = 0; s < ds.size; s += batchSize) sink.put(model.predict(ds.take(order, s, Math.min(s + batchSize, ds.size))), s);
+  for (let s = 0; s < ds.size; s += batchSize) {
+    sink.put(predictFrom(model, ds.take(order, s, Math.min(s + batchSize, ds.size)), s), s); // a row error counts from the data set's first row, as on threads
+  }
   return sink.result();
 }
 

@@ -7,12 +7,13 @@
  * Browser-safe: `loadModel(url)` fetches, `modelFromBytes` takes bytes; `esmm-ts/node` has
  * `loadModel(dir)` for a checkpoint directory.
  */
-import { F32_MAX, FieldError, orderedScoring, type Esmm, type Scores, type ShardWorkers } from "../esmm/index.js";
+import { F32_MAX, FieldError, nonFiniteScore, orderedScoring, predictFrom, type Esmm, type Scores, type ShardWorkers } from "../esmm/index.js";
 import { workerFactory } from "../esmm/parallel.js";
 import { show } from "../esmm/validate.js";
 import { BatchBuilder, parseBag, parseDecimal, type Preprocessor, type RawRow } from "../data/index.js";
 import { modelFromCheckpoint, WEIGHTS_FILE } from "./checkpoint.js";
 import { onnxInputsOf, type OnnxInput } from "./onnx.js";
+import { InputRowError } from "../layers/index.js";
 
 /** A record's raw values by column name; a bag may be "a|b:2" (its column's syntax) or an array of ids. */
 export type FeatureRecord = Readonly<Record<string, string | number | boolean | null | undefined | ReadonlyArray<string | number>>>;
@@ -107,8 +108,10 @@ export class ScoringModel {
     return bb.flush();
   }
 
-  /** A batch's scores as records' scores, into out from index `at`. */
+  /** A batch's scores as records' scores, into out from index `at`; a NaN or infinite score is an error naming its record. */
   private putScores(out: RecordScore[], sc: Scores, at: number): void {
+    const bad = nonFiniteScore(sc);
+    if (bad) throw new FieldError(`record ${at + bad.row}`, `its ${bad.output} is NaN or infinite: a value overflowed float32 inside the network (an extreme input, such as a bag weight near 3e38) or the weights are not finite`);
     const E = this.model.gates ? this.model.config.experts.count : 0;
     for (let i = 0; i < sc.pCtr.length; i++) {
       const r: RecordScore = { pCtr: sc.pCtr[i]!, pCvr: sc.pCvr[i]!, pCtcvr: sc.pCtcvr[i]! };
@@ -121,7 +124,16 @@ export class ScoringModel {
   scoreSync(records: readonly FeatureRecord[], batchSize = 4096): RecordScore[] {
     if (!Array.isArray(records)) throw new Error(`ScoringModel.score: expected an array of records, got ${describe(records)}`);
     const out: RecordScore[] = [];
-    for (let s = 0; s < records.length; s += batchSize) this.putScores(out, this.model.predict(this.batchOf(records, s, Math.min(s + batchSize, records.length))), s);
+    for (let s = 0; s < records.length; s += batchSize) {
+      const batch = this.batchOf(records, s, Math.min(s + batchSize, records.length));
+      let sc: Scores;
+      try {
+        sc = predictFrom(this.model, batch, s);
+      } catch (e) {
+        throw asRecordError(e);
+      }
+      this.putScores(out, sc, s);
+    }
     return out;
   }
 
@@ -175,11 +187,13 @@ export class ScoringModel {
       for (let s = 0; s < records.length; s += SCORE_CHUNK) await scoring.push(this.batchOf(records, s, Math.min(s + SCORE_CHUNK, records.length)), s);
     } catch (e) {
       // a bad record: the batches already out come back first, so no stale reply is left for the
-      // next call, and the stream is closed as on success
+      // next call, and the stream is closed as on success (the workers go on serving)
       await scoring.finish().catch(() => undefined);
-      throw e;
+      throw asRecordError(e); // orderedScoring counts a row error's row from the first record
     }
-    await scoring.finish();
+    await scoring.finish().catch((e: unknown) => {
+      throw asRecordError(e);
+    });
     return out;
   }
 
@@ -213,6 +227,11 @@ export class ScoringModel {
     order.sort((a, b) => scores[b]![by] - scores[a]![by] || a - b);
     return order.map((i) => ({ candidate: candidates[i]!, score: scores[i]! }));
   }
+}
+
+/** A row error, its row counted from the first record, as an error naming that record (FieldError); anything else as it is. */
+function asRecordError(e: unknown): unknown {
+  return e instanceof InputRowError ? new FieldError(`record ${e.row}`, e.reason) : e;
 }
 
 /** How a caller's value reads in an error: as `show` has it (NaN as itself, where JSON would say null), an object with its kind, another type by its name. */

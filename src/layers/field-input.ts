@@ -12,6 +12,29 @@ import { checkFields, concat, fieldInput, gatherFields, type BagMode, type Field
 import { Embedding, type EmbeddingInit } from "./embedding.js";
 import { Module, prefixed, type NamedParameters } from "./module.js";
 
+/**
+ * A row of the input that the network cannot take: a dense value that is not finite once
+ * standardised, or a bag that pools to NaN or infinity (a weight near float32's limit times an
+ * embedding row). `row` counts from the start of the batch; scoring that streams batches
+ * (`orderedScoring`) moves it to count from the start of the stream (`shifted`), so that an app's
+ * error can name its record and `esmm predict`'s its data row.
+ */
+export class InputRowError extends Error {
+  constructor(
+    readonly where: string,
+    readonly row: number,
+    readonly reason: string,
+  ) {
+    super(`${where}: row ${row}: ${reason}`);
+    this.name = "InputRowError";
+  }
+
+  /** The same error for a batch that starts `offset` rows into a stream. */
+  shifted(offset: number): InputRowError {
+    return new InputRowError(this.where, this.row + offset, this.reason);
+  }
+}
+
 /** A categorical field of the input: single-valued (one id per row) or a bag pooled by `pooling`. */
 export interface InputField {
   name: string;
@@ -106,7 +129,12 @@ export class FieldEmbeddings extends Module {
     }
     const rest: Tensor[] = this.multi.map((fi, k) => {
       const bag = batch.bags[k]!;
-      return this.tables[fi]!.bag(bag.offsets, bag.ids, bag.weights, this.fields[fi]!.pooling ?? "mean");
+      const pooled = this.tables[fi]!.bag(bag.offsets, bag.ids, bag.weights, this.fields[fi]!.pooling ?? "mean");
+      // a weight near float32's limit (3e38 is one) times an embedding row can overflow: named here,
+      // where the field is known, rather than as a NaN score or a diverged step further on
+      const bad = firstNonFinite(pooled.data);
+      if (bad) throw new InputRowError(at, Math.floor(bad.index / this.dim), `bag "${this.fields[fi]!.name}" pools to NaN or infinity (its weights times its embedding rows overflow float32); ${bad.count} such value(s) in the batch`);
+      return pooled;
     });
     const { names, mean, std } = this.dense;
     const Nd = names.length;
@@ -117,7 +145,7 @@ export class FieldEmbeddings extends Module {
         for (let j = 0; j < Nd; j++) d[b * Nd + j] = (batch.dense[b * Nd + j]! - mean[j]!) / std[j]!;
       }
       const bad = firstNonFinite(d);
-      if (bad) throw new Error(`${at}: dense feature "${names[bad.index % Nd]}" of row ${Math.floor(bad.index / Nd)} is NaN or infinite (or overflows float32 once standardised); ${bad.count} such value(s) in the batch`);
+      if (bad) throw new InputRowError(at, Math.floor(bad.index / Nd), `dense feature "${names[bad.index % Nd]}" is NaN or infinite (or overflows float32 once standardised); ${bad.count} such value(s) in the batch`);
       rest.push(new Tensor(d, [B, Nd]));
     }
     return { single, rest };

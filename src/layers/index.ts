@@ -7,5 +7,5 @@ export type { MlpOptions } from "./mlp.js";
 export { Gate } from "./gate.js";
 export { Embedding, DEFAULT_EMBEDDING_INIT } from "./embedding.js";
 export type { EmbeddingInit, EmbeddingOptions } from "./embedding.js";
-export { FieldEmbeddings } from "./field-input.js";
+export { FieldEmbeddings, InputRowError } from "./field-input.js";
 export type { FieldInputOptions, FirstLayer, InputBatch, InputField } from "./field-input.js";

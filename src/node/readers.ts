@@ -24,7 +24,7 @@ import {
   type RawRow,
   type Schema,
 } from "../data/index.js";
-import { Dataset, Rng, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type EvalLabels, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
+import { Dataset, InputRowError, Rng, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type EvalLabels, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
 import { STDIN, STDIN_NAME, readLines } from "./files.js";
 
 /** A data file's format: csv (with the column options), torch-rechub's preprocessed Ali-CCP and AliExpress CSVs, or the raw Ali-CCP release. */
@@ -296,14 +296,19 @@ export async function scoreSource<T, R = never>(
     taken = [];
     await scoring.push(b, kept);
   };
-  for await (const r of src.rows(opts.stats)) {
-    bb.push(r);
-    if (opts.row) taken.push(opts.row(r));
-    if (bb.size === 4096) await send();
-    else if ((bb.size & 1023) === 0) await scoring.poll(); // hand back what the workers finished
+  try {
+    for await (const r of src.rows(opts.stats)) {
+      bb.push(r);
+      if (opts.row) taken.push(opts.row(r));
+      if (bb.size === 4096) await send();
+      else if ((bb.size & 1023) === 0) await scoring.poll(); // hand back what the workers finished
+    }
+    if (bb.size > 0) await send();
+    await scoring.finish();
+  } catch (e) {
+    // orderedScoring counts a row error's row from the file's first data row
+    throw e instanceof InputRowError ? new Error(`${src.name}: data row ${e.row + 1}: ${e.reason}`) : e;
   }
-  if (bb.size > 0) await send();
-  await scoring.finish();
 }
 
 /**

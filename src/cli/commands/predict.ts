@@ -1,5 +1,5 @@
 /** `esmm predict`: scores per row, in row order, to a CSV file or standard output (--keep copies key columns). Returns normally on success and throws on failure (see main.ts). */
-import { csvCell, firstNonFinite } from "../../index.js";
+import { csvCell, nonFiniteScore } from "../../index.js";
 import { workerFactory } from "../../esmm/parallel.js";
 import type { RawRow } from "../../data/index.js";
 import { emptyStats, openAtomicWriter, sameFile, scoreSource } from "../../node/index.js";
@@ -34,10 +34,8 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
     // each batch's scores, in row order, scored here or on a worker (the same bits either way)
     const row = keep ? (r: RawRow): string[] => r.kept ?? [] : undefined;
     await scoreSource(model, src, pre, { workers, stats, ...(row ? { row } : {}) }, (_b, cells) => (keep ? cells : null), async (s, kept) => {
-      for (const k of ["pCtr", "pCvr", "pCtcvr"] as const) {
-        const bad = firstNonFinite(s[k]);
-        if (bad) throw new Error(`${path}: the model scores ${bad.count} row(s) as a non-finite ${k} (first: data row ${n + bad.index + 1}); nothing was written to ${out}`);
-      }
+      const bad = nonFiniteScore(s);
+      if (bad) throw new Error(`${path}: the model scores ${bad.count} value(s) of ${bad.output} as NaN or infinite (first: data row ${n + bad.row + 1}); nothing was written to ${out}`);
       let text = "";
       for (let i = 0; i < s.pCtr.length; i++) {
         if (kept) text += kept[i]!.map((c) => csvCell(c)).join(",") + ",";
