@@ -470,6 +470,22 @@ describe("divergence stops training; NaN weights are never saved or served", () 
     const model = new Esmm({ preset: "base", fields: [{ name: "a", vocab: 3 }], dense: ["x"], dim: 2, experts: { hidden: [2] } });
     expect(() => model.predict({ size: 1, ids: Int32Array.of(1), bags: [], dense: Float32Array.of(Number.NaN) })).toThrow('Esmm.forward: row 0: dense feature "x" is NaN or infinite');
   });
+
+  it("a validation row whose bag overflows float32 once pooled is named by its file and data row, on one thread and on two", async () => {
+    // 3.4e38 is a float32, but times an embedding value above 1 it is not
+    const lines = readFileSync(validCsv, "utf8").split("\n");
+    const col = lines[0]!.split(",").indexOf("recent_cats");
+    const cells = lines[30]!.split(",");
+    cells[col] = "3:3.4e38";
+    lines[30] = cells.join(",");
+    const p = join(tmp, "valid-wide-bag.csv");
+    writeFileSync(p, lines.join("\n"));
+    for (const threads of ["1", "2"]) {
+      const r = await run("train", "--train", trainCsv, "--valid", p, "--model", join(tmp, `m-wide-bag-${threads}`), "--threads", threads, ...SMALL);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`${p}: data row 30: bag "recent_cats" pools to NaN or infinity (its weights times its embedding rows overflow float32)`);
+    }
+  });
 });
 
 describe("a constant dense column", () => {

@@ -9,7 +9,7 @@ export { Dataset, checkLabels, identity } from "./batch.js";
 export type { Bag, Batch, LabeledBatch } from "./batch.js";
 export { auc, weightedAuc, logLoss, gauc, esmmMetrics } from "./metrics.js";
 export type { EsmmMetrics, MetricInputs, Calibration } from "./metrics.js";
-export { train, evaluate, evaluateParallel, evaluateScores, evaluateWithGates, scoreDataset, scoreDatasetParallel, gateUsage, TrainingDivergedError } from "./train.js";
+export { train, evaluate, evaluateParallel, evaluateScores, evaluateWithGates, scoreDataset, scoreDatasetParallel, gateUsage, TrainingDivergedError, VALIDATION } from "./train.js";
 export type { EvalLabels } from "./train.js";
 export type { BatchSource, MetricName, ProgressEvent, EpochRecord, TrainOptions, TrainResult } from "./train.js";
 export { registerWorkerFactory, orderedScoring, predictParallel, shardLossWeights } from "./parallel.js";

@@ -9,6 +9,10 @@ import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
 import { gradsOf, orderedScoring, sumShards, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
 import { predictFrom, type Esmm, type LossWeights, type Scores } from "./model.js";
+import { InputRowError } from "../layers/index.js";
+
+/** Where an InputRowError from scoring the validation set says it is (`row` counts from the set's first row). */
+export const VALIDATION = "the validation data";
 
 /** Any source of batches for one epoch: an array, a generator, or an async stream from a file. */
 export interface BatchSource {
@@ -217,7 +221,12 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
       opts.onProgress?.({ epoch, step, rows, epochRows, loss: rec.loss, ctrLoss: rec.ctrLoss, cvrLoss: rec.cvrLoss, samplesPerSec: rows / Math.max(seconds, 1e-9) });
       // validation on the same threads (the same scores as on one)
       if (opts.valid) {
-        const scores = workers ? await scoreDatasetParallel(model, opts.valid, { threads, workers }) : scoreDataset(model, opts.valid);
+        let scores: DatasetScores;
+        try {
+          scores = workers ? await scoreDatasetParallel(model, opts.valid, { threads, workers }) : scoreDataset(model, opts.valid);
+        } catch (e) {
+          throw e instanceof InputRowError ? new InputRowError(VALIDATION, e.row, e.reason) : e; // its row is the validation set's
+        }
         const { metrics, gates } = metricsAndGates(model, opts.valid, scores);
         rec.valid = metrics;
         if (gates) rec.validGates = gates;

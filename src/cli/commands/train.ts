@@ -1,5 +1,5 @@
 /** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
-import { Adam, Esmm, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
+import { Adam, Esmm, InputRowError, VALIDATION, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
 import {
   assertCheckpointWritable,
   emptyStats,
@@ -232,6 +232,9 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
       const gates = rec.validGates ? { gateUsage: rec.validGates } : {};
       await saveCheckpoint(dir, model, { preprocessor: pre, optimizer, training: { ...trainingMeta(rec.epoch + 1), ...gates } });
     },
+  }).catch((e: unknown) => {
+    // a validation row the network cannot take, by its data row in --valid (as esmm predict names it)
+    throw e instanceof InputRowError && e.where === VALIDATION ? new Error(`${validPath}: data row ${e.row + 1}: ${e.reason}`) : e;
   });
   const epochsDone = startEpoch + result.history.length;
   if (es) {
