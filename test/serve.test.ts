@@ -44,9 +44,10 @@ beforeAll(async () => {
 
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-function get(path: string, opts: { method?: string; host?: string } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(path: string, opts: { method?: string; host?: string; port?: number } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const at = opts.port ?? port;
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: { host: opts.host ?? `127.0.0.1:${port}` }, timeout: 5000 }, (res) => {
+    const req = request({ host: "127.0.0.1", port: at, path, method: opts.method ?? "GET", headers: { host: opts.host ?? `127.0.0.1:${at}` }, timeout: 5000 }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
@@ -130,6 +131,18 @@ describe("esmm serve gives out the demo and nothing else", () => {
     const r = await get("/examples/browser?checkpoint=/m/");
     expect(r.status).toBe(301);
     expect(r.headers.location).toBe("/examples/browser/?checkpoint=/m/");
+  });
+
+  it("sends / to its home page where the root has no index.html (esmm serve: the demo), and serves a root's own index.html", async () => {
+    const bare = mkdtempSync(join(tmpdir(), "esmm-bare-"));
+    const s = await startStaticServer(bare, 0, "127.0.0.1", { home: "/examples/browser/" });
+    try {
+      const r = await get("/", { port: Number(new URL(s.url).port) });
+      expect([r.status, r.headers.location]).toEqual([302, "/examples/browser/"]); // it was "not found: /"
+    } finally {
+      await new Promise<void>((r) => s.server.close(() => r()));
+    }
+    expect((await get("/")).body).toBe("<h1>root</h1>"); // this root's own page, no redirect
   });
 
   it("fuzzed request lines: every one gets an answer or a close, and the server lives", { timeout: 60_000 }, async () => {

@@ -29,7 +29,7 @@ export async function serveCommand(p: Parsed, io: Io): Promise<void> {
   if (dir === undefined) {
     for (const flag of ["threads", "max-body"]) if (str(p, flag) !== undefined) throw new UsageError(`--${flag} goes with --model`);
     if (p.strict === true) throw new UsageError("--strict goes with --model");
-    const { url } = await startStaticServer(root, port, host);
+    const { url } = await startStaticServer(root, port, host, { home: "/examples/browser/" }); // "/" opens the demo
     io.out(`serving ${root} at ${url}/ (browser demo: ${url}/examples/browser/); Ctrl-C stops`);
   } else {
     if (str(p, "root") !== undefined) throw new UsageError("--root serves files, --model a checkpoint's scores: one or the other");

@@ -36,6 +36,8 @@ const TYPES: Record<string, string> = {
 export interface StaticServerOptions {
   /** Accept any Host header (default: only loopback names, unless `host` is not a loopback address). */
   anyHost?: boolean;
+  /** Where "/" sends a browser (a 302) when the root has no index.html of its own, e.g. "/examples/browser/". */
+  home?: string;
 }
 
 /** Serves the regular files under `root` to this machine (see the top of this file for what it refuses). */
@@ -102,7 +104,8 @@ export function startStaticServer(rootIn: string, port: number, host = "127.0.0.
       try {
         file = await fsp.realpath(file);
       } catch {
-        notFound();
+        if (path === "/" && opts.home) send(res, 302, "found\n", { location: opts.home });
+        else notFound();
         return;
       }
       if (!file.startsWith(root + sep)) {
