@@ -196,7 +196,7 @@ describe("esmm train: --bottom, --objective, --emb-init", () => {
     expect([c.bottom, c.objective, c.embeddingInit, c.counterfactual]).toEqual(["separate", "escm2-dr", { kind: "normal", std: 0.0001 }, { clip: 0.1, normalize: false }]);
     expect((await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume")).code).toBe(0);
     const ins = await run("inspect", "--model", m);
-    expect(ins.out).toContain("separate/escm2-dr (bottom separate, objective escm2-dr), checkpoint format version 3");
+    expect(ins.out).toContain("separate/escm2-dr (bottom separate, objective escm2-dr), checkpoint format version 4");
     expect(ins.out).toContain("counterfactual: propensity clip 0.1, divided by the batch size");
     expect(ins.out).toContain("embedding init: normal:0.0001");
     expect(ins.out).toContain("(and escm2-dr's imputation tower), each on its own embeddings");

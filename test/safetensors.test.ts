@@ -121,6 +121,37 @@ describe("weights into a model", () => {
     expect(Uint8Array.from((parts["weights.safetensors"] as Uint8Array[]).flatMap((p) => Array.from(p)))).toEqual(files["weights.safetensors"]);
   });
 
+  it("format 4 stores a vocabulary as one string of lines; the same ids come back, and arrays (format 3) still load", () => {
+    const schema: Schema = { click: "click", conversion: "conversion", categorical: ["a", "b", "c", "d", "e"], multi: [], dense: [], user: null, truePctr: null, truePcvr: null };
+    const mappings: Mapping[] = [
+      { kind: "vocab", tokens: ["7", "", "\ud800", 'say "hi"', "x\ry", "007"] }, // an empty token, a lone surrogate, quotes, a carriage return
+      { kind: "vocab", tokens: ["one\ntwo", "three"] }, // a line feed in a token: stays an array
+      { kind: "vocab", tokens: [] }, // no tokens: stays an array (one empty line would be one empty token)
+      { kind: "vocab", tokens: [""] },
+      { kind: "hash", buckets: 5 },
+    ];
+    const pre = new Preprocessor(schema, mappings, [], []);
+    const m = new Esmm({ fields: pre.fieldSpecs(), dim: 2, experts: { hidden: [3] }, towers: { hidden: [2] } });
+    const stored = pre.toCheckpointJSON() as { mappings: unknown[] };
+    expect(stored.mappings).toEqual([{ kind: "vocab", tokenLines: '7\n\n\ud800\nsay "hi"\nx\ry\n007' }, mappings[1], mappings[2], { kind: "vocab", tokenLines: "" }, mappings[4]]);
+    for (const form of [pre.toCheckpointJSON(), pre.toJSON()]) {
+      const text = modelJsonOf(m, { preprocessor: form });
+      expect(JSON.parse(text).formatVersion).toBe(4);
+      const back = modelFromCheckpoint(text, encodeWeights(m)).preprocessor!;
+      expect(back.toJSON()).toEqual(pre.toJSON());
+      for (const [f, t] of [[0, "7"], [0, ""], [0, "\ud800"], [0, "007"], [0, "7 "], [1, "one\ntwo"], [1, "one"], [3, ""], [4, "q"]] as const) expect(back.maps[f]!.id(t), `${f} ${t}`).toBe(pre.maps[f]!.id(t));
+    }
+    // a crafted tokenLines is held against the model's table before any lookup is built
+    const text = modelJsonOf(m, { preprocessor: pre.toCheckpointJSON() });
+    const j = JSON.parse(text);
+    j.preprocessor.mappings[0].tokenLines += "\nextra";
+    j.checksums.content = crc32Hex(JSON.stringify([j.config, j.preprocessor, j.training ?? null]));
+    expect(() => modelFromCheckpoint(JSON.stringify(j), encodeWeights(m))).toThrow('checkpoint/model.json: preprocessor.mappings[0]: maps column "a" to 8 ids, the model\'s field 0 is "a" with 7 rows');
+    j.preprocessor.mappings[0] = { kind: "vocab", tokenLines: 7 };
+    j.checksums.content = crc32Hex(JSON.stringify([j.config, j.preprocessor, j.training ?? null]));
+    expect(() => modelFromCheckpoint(JSON.stringify(j), encodeWeights(m))).toThrow("preprocessor.mappings[0].tokenLines: must be a string, got 7");
+  });
+
   it("names a shape mismatch, a missing and an unexpected tensor", () => {
     const wide = new Esmm({ ...cfg, dim: 8 });
     expect(() => loadWeights(new Esmm(cfg), encodeWeights(wide), "w.st")).toThrow('w.st: tensor "embeddings.a.weight" has shape [5, 8], the model expects [5, 4]');

@@ -603,10 +603,13 @@ describe("untrusted checkpoints are checked before anything is allocated", () =>
     ["denseStd 0", (j: ModelJson) => (j.config.denseStd[0] = 0), /config\.denseStd\[0\]: must be > 0/],
     ["hash with 0 buckets", (j: ModelJson) => ((j.preprocessor as { mappings: unknown[] }).mappings[0] = { kind: "hash", buckets: 0 }), /preprocessor\.mappings\[0\]\.buckets: must be an integer in \[1, /],
     ["an unknown mapping kind", (j: ModelJson) => ((j.preprocessor as { mappings: Array<{ kind: string }> }).mappings[1]!.kind = "magic"), /preprocessor\.mappings\[1\]\.kind: must be one of vocab, hash, got "magic"/],
-    ["a vocabulary longer than its table", (j: ModelJson) => (j.preprocessor as { mappings: Array<{ tokens: string[] }> }).mappings[2]!.tokens.push("extra"), /preprocessor\.mappings\[2\]: maps column ".*" to \d+ ids, the model's field 2 is ".*" with \d+ rows/],
+    // (format 4 writes a vocabulary as one string of lines, "tokenLines")
+    ["a vocabulary longer than its table", (j: ModelJson) => ((j.preprocessor as { mappings: Array<{ tokenLines: string }> }).mappings[2]!.tokenLines += "\nextra"), /preprocessor\.mappings\[2\]: maps column ".*" to \d+ ids, the model's field 2 is ".*" with \d+ rows/],
     ["a token twice", (j: ModelJson) => {
-      const t = (j.preprocessor as { mappings: Array<{ tokens: string[] }> }).mappings[3]!.tokens;
+      const m = (j.preprocessor as { mappings: Array<{ tokenLines: string }> }).mappings[3]!;
+      const t = m.tokenLines.split("\n");
       t[1] = t[0]!;
+      m.tokenLines = t.join("\n");
     }, /preprocessor\.mappings\[3\]\.tokens: the vocabulary holds the token ".*" twice/],
     ["preprocessor dense mean", (j: ModelJson) => ((j.preprocessor as { denseMean: unknown[] }).denseMean[0] = null), /preprocessor\.denseMean\[0\]: must be a finite float32 number, got null/],
     ["a field kind", (j: ModelJson) => ((j.config.fields[0] as { kind: string }).kind = "triple"), /config\.fields\[0\]\.kind: must be one of single, multi/],

@@ -83,8 +83,8 @@ def write_safetensors(path: str, tensors: Dict[str, torch.Tensor], metadata: Opt
 def load_config(checkpoint_dir: str) -> dict:
     with open(f"{checkpoint_dir}/model.json", "r", encoding="utf-8") as f:
         j = json.load(f)
-    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") not in (1, 2, 3):
-        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1, 2 or 3")
+    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") not in (1, 2, 3, 4):
+        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1, 2, 3 or 4")
     cfg = dict(j["config"])
     if j["formatVersion"] < 3:  # the old variant names (their base is base-shared), plain MMoE experts
         cfg.update(LEGACY_VARIANTS[cfg.pop("variant", "esmm-mmoe")])

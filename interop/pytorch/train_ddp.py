@@ -50,7 +50,9 @@ class Mapper:
     def __init__(self, mapping):
         self.kind = mapping["kind"]
         if self.kind == "vocab":
-            self.index = {t: i + 1 for i, t in enumerate(mapping["tokens"])}
+            # format 4 may hold the tokens as one string, one per line ("tokenLines")
+            tokens = mapping["tokens"] if "tokens" in mapping else mapping["tokenLines"].split("\n")
+            self.index = {t: i + 1 for i, t in enumerate(tokens)}
         else:
             self.buckets = mapping["buckets"]
 
@@ -203,7 +205,7 @@ def run(a):
         stale = os.path.join(a.out, "optimizer.safetensors")
         if os.path.exists(stale):
             os.remove(stale)
-        mj["formatVersion"] = 3
+        mj["formatVersion"] = max(3, mj["formatVersion"])  # the config is format 3's; the preprocessor as it was read
         mj["checksums"] = esmm.checksums(mj, {"weights.safetensors": weights})
         tmp = os.path.join(a.out, "model.json.tmp")
         with open(tmp, "w", encoding="utf-8") as f:

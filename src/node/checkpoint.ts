@@ -51,7 +51,7 @@ const CHECKPOINT_DIR = { replaceable: replaceableCheckpoint, what: "an esmm-ts c
  */
 export async function saveCheckpoint(dir: string, model: Esmm, opts: SaveOptions = {}): Promise<void> {
   const files = checkpointParts(model, {
-    preprocessor: opts.preprocessor?.toJSON(),
+    preprocessor: opts.preprocessor?.toCheckpointJSON(),
     training: opts.training ?? {},
     ...(opts.optimizer ? { optimizer: opts.optimizer } : {}),
   });
