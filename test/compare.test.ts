@@ -196,7 +196,7 @@ describe("esmm train: --bottom, --objective, --emb-init", () => {
     expect([c.bottom, c.objective, c.embeddingInit, c.counterfactual]).toEqual(["separate", "escm2-dr", { kind: "normal", std: 0.0001 }, { clip: 0.1, normalize: false }]);
     expect((await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume")).code).toBe(0);
     const ins = await run("inspect", "--model", m);
-    expect(ins.out).toContain("separate/escm2-dr (bottom separate, objective escm2-dr), checkpoint format version 4");
+    expect(ins.out).toContain("separate/escm2-dr (bottom separate, objective escm2-dr), checkpoint format version 5");
     expect(ins.out).toContain("counterfactual: propensity clip 0.1, divided by the batch size");
     expect(ins.out).toContain("embedding init: normal:0.0001");
     expect(ins.out).toContain("(and escm2-dr's imputation tower), each on its own embeddings");
@@ -211,6 +211,19 @@ describe("esmm train: --bottom, --objective, --emb-init", () => {
       expect(r.code, flag).toBe(2);
       expect(r.err, flag).toContain(msg);
     }
+  }, 60_000);
+
+  it("--cvr-tower-hidden sizes the CVR tower alone; the default esmm-mmoe's is [128, 64]; a resume that restates another is refused", async () => {
+    const m = join(dir, "m-cvr");
+    expect((await run("train", "--train", csv, "--model", m, "--epochs", "1", "--dim", "4", "--expert-hidden", "8", "--cvr-tower-hidden", "6,3")).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(m, "model.json"), "utf8")).config.towers).toEqual({ hidden: [64], cvr: [6, 3] });
+    expect((await run("inspect", "--model", m)).out).toContain("towers CTR [64 -> 1], CVR [6 -> 3 -> 1]");
+    const bad = await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume", "--cvr-tower-hidden", "6");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("--cvr-tower-hidden contradicts the checkpoint's 6,3");
+    const d = join(dir, "m-cvr-default");
+    expect((await run("train", "--train", csv, "--model", d, "--epochs", "1", "--dim", "4", "--expert-hidden", "8")).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(d, "model.json"), "utf8")).config.towers).toEqual({ hidden: [64], cvr: [128, 64] });
   }, 60_000);
 });
 

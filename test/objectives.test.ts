@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCheckpoint, saveCheckpoint } from "../src/node/index.js";
-import { Esmm, OBJECTIVES, PRESETS, PRESET_NAMES, Rng, add, crc32Hex, gradcheck, parameterCount, tensor, type CounterfactualConfig, type LossContext, type Tensor } from "../src/index.js";
+import { Esmm, OBJECTIVES, PRESETS, PRESET_NAMES, Rng, add, crc32Hex, gradcheck, parameterCount, resolveConfig, tensor, type CounterfactualConfig, type LossContext, type Tensor } from "../src/index.js";
 import { drEstimate, ipsEstimate, propensityWeights } from "../src/esmm/objectives.js";
 
 const sig = (v: number): number => 1 / (1 + Math.exp(-v));
@@ -176,6 +176,35 @@ describe("bottoms, objectives and presets in checkpoints", () => {
     expect(() => new Esmm({ variant: "base", fields: [{ name: "a", vocab: 3 }] } as never)).toThrow("config.variant: is gone");
     expect(() => new Esmm({ preset: "esmm", bottom: "tree", fields: [{ name: "a", vocab: 3 }] } as never)).toThrow("config.bottom: must be one of mmoe, shared, separate");
     expect(() => new Esmm({ preset: "escm2-ips", counterfactual: { clip: 0 }, fields: [{ name: "a", vocab: 3 }] })).toThrow("config.counterfactual.clip");
+  });
+
+  it("the CVR tower's sizes: [128, 64] for the mmoe bottom by default, the CTR tower's where those are given, and as they were for a checkpoint before format 5", async () => {
+    const fields = [{ name: "a", vocab: 5 }, { name: "b", vocab: 4 }];
+    const towers = (c: Parameters<typeof resolveConfig>[0]): unknown => resolveConfig(c).towers;
+    expect(towers({ fields })).toEqual({ hidden: [64], cvr: [128, 64] }); // esmm-mmoe
+    for (const preset of ["esmm", "base", "escm2-dr"] as const) expect(towers({ preset, fields })).toEqual({ hidden: [64], cvr: [64] }); // the paper's nets as they were
+    expect(towers({ fields, towers: { hidden: [32] } })).toEqual({ hidden: [32], cvr: [32] });
+    expect(towers({ preset: "esmm", fields, towers: { cvr: [16, 8] } })).toEqual({ hidden: [64], cvr: [16, 8] });
+    const m = new Esmm({ fields, dim: 2, experts: { hidden: [4] } });
+    expect(m.namedParameters().filter(([n]) => n.startsWith("towers.")).map(([n, p]) => `${n} ${p.shape.join("x")}`)).toEqual([
+      "towers.ctr.0.weight 64x4", "towers.ctr.0.bias 64", "towers.ctr.1.weight 1x64", "towers.ctr.1.bias 1",
+      "towers.cvr.0.weight 128x4", "towers.cvr.0.bias 128", "towers.cvr.1.weight 64x128", "towers.cvr.1.bias 64", "towers.cvr.2.weight 1x64", "towers.cvr.2.bias 1",
+    ]);
+    // a model.json of format 4 names no CVR tower (and a minimal one no towers at all): its CVR tower was the CTR tower's size
+    const dir = mkdtempSync(join(tmpdir(), "esmm-towers-"));
+    const old = new Esmm({ fields, dim: 2, experts: { hidden: [4] }, towers: { hidden: [64], cvr: [64] }, seed: 5 });
+    await saveCheckpoint(dir, old);
+    const path = join(dir, "model.json");
+    const j = JSON.parse(readFileSync(path, "utf8")) as { formatVersion: number; config: Record<string, unknown>; preprocessor?: unknown; training?: unknown; checksums: Record<string, string> };
+    const { towers: _t, ...rest } = j.config;
+    j.formatVersion = 4;
+    j.config = rest;
+    j.checksums.content = crc32Hex(JSON.stringify([j.config, j.preprocessor ?? null, j.training ?? null]));
+    writeFileSync(path, JSON.stringify(j));
+    const back = (await loadCheckpoint(dir)).model;
+    expect(back.config.towers).toEqual({ hidden: [64], cvr: [64] });
+    const ids = Int32Array.of(0, 1, 4, 3, 2, 2);
+    expect(Array.from(back.predict(ids).pCvr)).toEqual(Array.from(old.predict(ids).pCvr));
   });
 
   it("a checkpoint of format 2 loads with its variant's meaning (its base is base-shared) and scores as before", async () => {

@@ -121,7 +121,7 @@ describe("weights into a model", () => {
     expect(Uint8Array.from((parts["weights.safetensors"] as Uint8Array[]).flatMap((p) => Array.from(p)))).toEqual(files["weights.safetensors"]);
   });
 
-  it("format 4 stores a vocabulary as one string of lines; the same ids come back, and arrays (format 3) still load", () => {
+  it("format 4 on stores a vocabulary as one string of lines; the same ids come back, and arrays (format 3) still load", () => {
     const schema: Schema = { click: "click", conversion: "conversion", categorical: ["a", "b", "c", "d", "e"], multi: [], dense: [], user: null, truePctr: null, truePcvr: null };
     const mappings: Mapping[] = [
       { kind: "vocab", tokens: ["7", "", "\ud800", 'say "hi"', "x\ry", "007"] }, // an empty token, a lone surrogate, quotes, a carriage return
@@ -136,7 +136,7 @@ describe("weights into a model", () => {
     expect(stored.mappings).toEqual([{ kind: "vocab", tokenLines: '7\n\n\ud800\nsay "hi"\nx\ry\n007' }, mappings[1], mappings[2], { kind: "vocab", tokenLines: "" }, mappings[4]]);
     for (const form of [pre.toCheckpointJSON(), pre.toJSON()]) {
       const text = modelJsonOf(m, { preprocessor: form });
-      expect(JSON.parse(text).formatVersion).toBe(4);
+      expect(JSON.parse(text).formatVersion).toBe(CHECKPOINT_VERSION);
       const back = modelFromCheckpoint(text, encodeWeights(m)).preprocessor!;
       expect(back.toJSON()).toEqual(pre.toJSON());
       for (const [f, t] of [[0, "7"], [0, ""], [0, "\ud800"], [0, "007"], [0, "7 "], [1, "one\ntwo"], [1, "one"], [3, ""], [4, "q"]] as const) expect(back.maps[f]!.id(t), `${f} ${t}`).toBe(pre.maps[f]!.id(t));

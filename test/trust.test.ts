@@ -586,7 +586,7 @@ describe("untrusted checkpoints are checked before anything is allocated", () =>
 
   it("parameterCount(config) is the model's count for every variant (so the header check is exact)", () => {
     for (const variant of PRESET_NAMES) {
-      for (const extra of [{}, { dense: ["x", "y"], experts: { count: 3, hidden: [5, 4] }, towers: { hidden: [3, 2] } }]) {
+      for (const extra of [{}, { dense: ["x", "y"], experts: { count: 3, hidden: [5, 4] }, towers: { hidden: [3, 2] } }, { towers: { hidden: [3], cvr: [6, 5, 4] } }, { towers: { cvr: [] } }]) {
         const c = resolveConfig({ preset: variant, fields: [{ name: "a", vocab: 7 }, { name: "b", vocab: 2, kind: "multi" }], dim: 3, ...extra });
         expect(parameterCount(c)).toBe(new Esmm(c).parameterCount());
       }

@@ -83,12 +83,15 @@ def write_safetensors(path: str, tensors: Dict[str, torch.Tensor], metadata: Opt
 def load_config(checkpoint_dir: str) -> dict:
     with open(f"{checkpoint_dir}/model.json", "r", encoding="utf-8") as f:
         j = json.load(f)
-    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") not in (1, 2, 3, 4):
-        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1, 2, 3 or 4")
+    if j.get("format") != "esmm-ts-checkpoint" or j.get("formatVersion") not in (1, 2, 3, 4, 5):
+        raise ValueError(f"{checkpoint_dir}/model.json: not an esmm-ts checkpoint of format version 1 to 5")
     cfg = dict(j["config"])
     if j["formatVersion"] < 3:  # the old variant names (their base is base-shared), plain MMoE experts
         cfg.update(LEGACY_VARIANTS[cfg.pop("variant", "esmm-mmoe")])
         cfg["experts"] = {"share": "all", "gatePrior": 0, **cfg.get("experts", {})}
+    if j["formatVersion"] < 5:  # the CVR tower was the size of the CTR tower
+        towers = cfg.get("towers", {})
+        cfg["towers"] = {**towers, "hidden": towers.get("hidden", [64]), "cvr": towers.get("hidden", [64])}
     return cfg
 
 
@@ -207,17 +210,18 @@ class Esmm(nn.Module):
         width = len(cfg["fields"]) * d + len(cfg.get("dense", []))
         eh = cfg["experts"]["hidden"]
         th = cfg["towers"]["hidden"]
+        sizes = {"cvr": cfg["towers"].get("cvr", th)}  # the CVR tower's own sizes (format 5); the others are the CTR tower's
         heads = ("ctr", "cvr", "imp") if self.objective == "escm2-dr" else ("ctr", "cvr")
         self.share = cfg["experts"].get("share", "owned")
         if self.bottom == "mmoe":
             e = cfg["experts"]["count"]
             self.experts = nn.ModuleList([Mlp([width] + eh, activate_last=True) for _ in range(e)])
             self.gates = nn.ModuleDict({"ctr": nn.Linear(width, e), "cvr": nn.Linear(width, e)})
-            self.towers = nn.ModuleDict({t: Mlp([eh[-1]] + th + [1]) for t in heads})
+            self.towers = nn.ModuleDict({t: Mlp([eh[-1]] + sizes.get(t, th) + [1]) for t in heads})
         else:
             self.experts = nn.ModuleList()
             self.gates = None
-            self.towers = nn.ModuleDict({t: Mlp([width] + eh + th + [1]) for t in heads})
+            self.towers = nn.ModuleDict({t: Mlp([width] + eh + sizes.get(t, th) + [1]) for t in heads})
 
     def embed(self, batch: dict, tables=None) -> torch.Tensor:
         """batch: ids [B, Fs] long; bags: list of (offsets [B+1], ids, weights or None); dense [B, Nd]."""

@@ -71,6 +71,10 @@ def flat(t):
 COUNTERFACTUAL = {"escm2-ips": {"clip": 0.45, "normalize": False}, "escm2-dr": {"clip": 0.05, "normalize": True}}
 
 
+# the fixtures whose CVR tower differs from their CTR tower ([5])
+CVR_TOWER = {"esmm-mmoe": [7, 3], "escm2-dr": [7]}
+
+
 def make(variant, seed):
     torch.manual_seed(seed)
     cfg = config(variant.replace("-shared-experts", "").replace("-cgc", ""))
@@ -80,6 +84,8 @@ def make(variant, seed):
         cfg["experts"].update(share="cgc", count=3)
     if variant in COUNTERFACTUAL:
         cfg["counterfactual"] = COUNTERFACTUAL[variant]
+    if variant in CVR_TOWER:  # a CVR tower of its own sizes (format 5); escm2-dr's imputation tower stays the CTR tower's
+        cfg["towers"]["cvr"] = CVR_TOWER[variant]
     model = esmm.Esmm(cfg)
     # float32 weights first, so that both engines start from exactly the same values; then float64.
     weights = {n: p.detach().to(torch.float32).clone() for n, p in model.named_parameters()}

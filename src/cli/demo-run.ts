@@ -42,7 +42,7 @@ export interface ModelSpec {
   embeddingInit?: EmbeddingInit;
   dim?: number;
   experts?: { count?: number; hidden?: number[]; share?: ExpertShare; gatePrior?: number; dropout?: number };
-  towers?: { hidden?: number[] };
+  towers?: { hidden?: number[]; cvr?: number[] };
   lossWeights?: LossWeights;
 }
 

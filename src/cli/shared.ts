@@ -6,6 +6,7 @@ import {
   BOTTOMS,
   DEFAULT_EMBEDDING_INIT,
   DEFAULT_EXPERTS,
+  DEFAULT_TOWERS,
   EXPERT_SHARES,
   type ExpertShare,
   OBJECTIVE_NAMES,
@@ -64,7 +65,8 @@ export function architectureOptions(): Record<string, OptionSpec> {
     "gate-prior": { type: "string", help: `mmoe bottom: initial gate logit each task gives its own experts (default ${DEFAULT_EXPERTS.gatePrior}; 0: even)` },
     "expert-dropout": { type: "string", help: "mmoe bottom: while training, drop each expert's output for a row with this probability (default 0)" },
     "expert-hidden": { type: "string", help: "hidden sizes of each expert (shared/separate bottoms: of each task's MLP before its tower), comma-separated (default 256,128)" },
-    "tower-hidden": { type: "string", help: "hidden sizes of each task's tower, comma-separated (default 64; empty for none)" },
+    "tower-hidden": { type: "string", help: `hidden sizes of each task's tower, comma-separated (default ${DEFAULT_TOWERS.hidden.join(",")}; empty for none); the CVR tower's too, unless --cvr-tower-hidden` },
+    "cvr-tower-hidden": { type: "string", help: `hidden sizes of the CVR tower (default: --tower-hidden's where given, else ${DEFAULT_TOWERS.mmoeCvr.join(",")} for the mmoe bottom and ${DEFAULT_TOWERS.hidden.join(",")} for the others)` },
     "loss-weights": { type: "string", help: "weights of the loss terms as ctr,cvr[,counterfactual[,imputation]] (cvr: the CTCVR term, or the clicked-only CVR term of the clicked objective; default 1 each)" },
     "ips-clip": { type: "string", help: "escm2 objectives: clip pCTR from below at this before weighting clicks by 1/pCTR (default 0.05)" },
     "ips-normalize": { type: "flag", help: "escm2 objectives: divide the weighted CVR risk by the batch's sum of weights, not its size" },
@@ -139,6 +141,14 @@ export function earlyStopOf(p: Parsed): MetricName | undefined {
 }
 
 /** A comma list of positive integers (layer sizes); "" for none. */
+/** --tower-hidden and --cvr-tower-hidden as a config's `towers` (undefined when neither is given: the defaults). */
+export function towersOf(p: Parsed): { hidden?: number[]; cvr?: number[] } | undefined {
+  const hidden = sizesOf(p, "tower-hidden");
+  const cvr = sizesOf(p, "cvr-tower-hidden");
+  if (!hidden && !cvr) return undefined;
+  return { ...(hidden ? { hidden } : {}), ...(cvr ? { cvr } : {}) };
+}
+
 export function sizesOf(p: Parsed, key: string): number[] | undefined {
   const v = str(p, key);
   if (v === undefined) return undefined;

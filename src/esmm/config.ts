@@ -111,7 +111,14 @@ export interface EsmmConfig {
    * `{ share: "all", gatePrior: 0 }`, what checkpoints of format 1 and 2 were trained as.
    */
   experts: { count: number; hidden: number[]; share: ExpertShare; gatePrior: number; dropout: number };
-  towers: { hidden: number[] };
+  /**
+   * The towers' hidden sizes: `hidden` for the CTR tower (and ESCM2-DR's imputation tower), `cvr`
+   * for the CVR tower. `cvr` defaults to `hidden` where `hidden` is given, and otherwise to [64] but
+   * for the mmoe bottom, whose CVR tower is [128, 64]: one layer deeper than its CTR tower, which
+   * gave it a CVR AUC at least esmm's in every regime measured (docs/results.md, "A deeper CVR
+   * tower"; esmm's CVR net gains as much from the same layer).
+   */
+  towers: { hidden: number[]; cvr: number[] };
   embeddingInit: EmbeddingInit;
   seed: number;
 }
@@ -148,11 +155,14 @@ export type ExpertShare = "all" | "owned" | "cgc";
 export const EXPERT_SHARES: readonly ExpertShare[] = ["all", "owned", "cgc"];
 /** The mmoe bottom's defaults: how many experts, and its remedies (see `EsmmConfig.experts`). */
 export const DEFAULT_EXPERTS = { count: 2, share: "owned" as ExpertShare, gatePrior: 3 };
+/** The towers' hidden sizes unless a config says otherwise: the CTR tower's, and the mmoe bottom's CVR tower's (see EsmmConfig.towers). */
+export const DEFAULT_TOWERS = { hidden: [64], mmoeCvr: [128, 64] };
 
 const KNOWN_KEYS = new Set(["preset", "bottom", "objective", "counterfactual", "fields", "dense", "denseMean", "denseStd", "dim", "experts", "towers", "embeddingInit", "seed", "variant"]);
 
 /**
- * Fills defaults (E = 2 experts of 256 -> 128, towers 128 -> 64 -> 1, D = 16) and validates every
+ * Fills defaults (E = 2 experts of 256 -> 128, towers 128 -> 64 -> 1 and, for the mmoe bottom's CVR
+ * tower, 128 -> 128 -> 64 -> 1, D = 16) and validates every
  * field by type and range; errors name the field ("config.fields[2].vocab: ..."). Accepts untrusted
  * input (a model.json): nothing is allocated here.
  */
@@ -192,8 +202,11 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
   const cf = expectObject(opt(c.counterfactual, {}), "config.counterfactual");
   const normalize = opt(cf.normalize, false);
   if (typeof normalize !== "boolean") throw new FieldError("config.counterfactual.normalize", `must be true or false, got ${JSON.stringify(normalize)}`);
+  const bottom = expectOneOf(opt(c.bottom, preset.bottom), "config.bottom", BOTTOMS);
+  const towerHidden = widths(opt(towers.hidden, DEFAULT_TOWERS.hidden), "config.towers.hidden", 0);
+  const cvrDefault = towers.hidden === undefined && bottom === "mmoe" ? DEFAULT_TOWERS.mmoeCvr : towerHidden;
   const cfg: EsmmConfig = {
-    bottom: expectOneOf(opt(c.bottom, preset.bottom), "config.bottom", BOTTOMS),
+    bottom,
     objective: expectOneOf(opt(c.objective, preset.objective), "config.objective", OBJECTIVE_NAMES),
     counterfactual: { clip: expectFloat(opt(cf.clip, 0.05), "config.counterfactual.clip", { min: 1e-6, max: 1 }), normalize },
     fields,
@@ -208,7 +221,7 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
       gatePrior: expectFloat(opt(experts.gatePrior, DEFAULT_EXPERTS.gatePrior), "config.experts.gatePrior", { min: -20, max: 20 }),
       dropout: expectFloat(opt(experts.dropout, 0), "config.experts.dropout", { min: 0, max: 0.9 }),
     },
-    towers: { hidden: widths(opt(towers.hidden, [64]), "config.towers.hidden", 0) },
+    towers: { hidden: towerHidden, cvr: widths(opt(towers.cvr, cvrDefault), "config.towers.cvr", 0) },
     embeddingInit: { kind: expectOneOf(opt(init.kind, "normal"), "config.embeddingInit.kind", ["normal"] as const), std: expectFloat(init.std, "config.embeddingInit.std", { min: 0 }) },
     seed: expectInt(opt(c.seed, 1), "config.seed", -(2 ** 53), 2 ** 53),
   };
@@ -250,9 +263,9 @@ export function parameterCount(cfg: EsmmConfig): number {
     const E = cfg.experts.count;
     n += E * mlpParameters([width, ...eh]);
     n += 2 * (width * E + E);
-    n += towers * mlpParameters([eh[eh.length - 1]!, ...cfg.towers.hidden, 1]);
+    n += (towers - 1) * mlpParameters([eh[eh.length - 1]!, ...cfg.towers.hidden, 1]) + mlpParameters([eh[eh.length - 1]!, ...cfg.towers.cvr, 1]);
   } else {
-    n += towers * mlpParameters([width, ...eh, ...cfg.towers.hidden, 1]);
+    n += (towers - 1) * mlpParameters([width, ...eh, ...cfg.towers.hidden, 1]) + mlpParameters([width, ...eh, ...cfg.towers.cvr, 1]);
   }
   return n;
 }

@@ -1,6 +1,6 @@
 export { Esmm, nonFiniteScore, predictFrom } from "./model.js";
 export type { EsmmOutput, EsmmLoss, LossWeights, Scores } from "./model.js";
-export { resolveConfig, inputWidth, parameterCount, hasImputation, modelName, CONFIG_LIMITS, DEFAULT_EXPERTS, EXPERT_SHARES, BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, LEGACY_VARIANTS } from "./config.js";
+export { resolveConfig, inputWidth, parameterCount, hasImputation, modelName, CONFIG_LIMITS, DEFAULT_EXPERTS, DEFAULT_TOWERS, EXPERT_SHARES, BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, LEGACY_VARIANTS } from "./config.js";
 export { OBJECTIVES, termWeight, ipsEstimate, drEstimate, propensityWeights } from "./objectives.js";
 export type { Objective, ObjectiveTerm, TermKey, LossContext } from "./objectives.js";
 export { FieldError, F32_MAX, expectArray, expectFloat, expectInt, expectObject, expectOneOf, expectString } from "./validate.js";

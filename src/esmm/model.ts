@@ -120,6 +120,7 @@ export class Esmm extends Module {
     const width = inputWidth(cfg);
     const eh = cfg.experts.hidden;
     let towerSizes: number[];
+    let cvrSizes: number[];
     if (cfg.bottom === "mmoe") {
       this.experts = Array.from({ length: cfg.experts.count }, () => new Mlp([width, ...eh], { rng, activateLast: true }));
       this.gates = {
@@ -127,6 +128,7 @@ export class Esmm extends Module {
         cvr: new Gate(width, cfg.experts.count, { rng }),
       };
       towerSizes = [eh[eh.length - 1]!, ...cfg.towers.hidden, 1];
+      cvrSizes = [eh[eh.length - 1]!, ...cfg.towers.cvr, 1];
       // a gate prior: task t's gate starts leaning on its own experts
       if (cfg.experts.gatePrior !== 0) {
         [this.gates.ctr, this.gates.cvr].forEach((g, t) => {
@@ -139,8 +141,9 @@ export class Esmm extends Module {
       this.experts = [];
       this.gates = null;
       towerSizes = [width, ...eh, ...cfg.towers.hidden, 1];
+      cvrSizes = [width, ...eh, ...cfg.towers.cvr, 1];
     }
-    this.towers = { ctr: new Mlp(towerSizes, { rng }), cvr: new Mlp(towerSizes, { rng }) };
+    this.towers = { ctr: new Mlp(towerSizes, { rng }), cvr: new Mlp(cvrSizes, { rng }) }; // the imputation tower is the CTR tower's size
     if (hasImputation(cfg)) this.towers.imp = new Mlp(towerSizes, { rng });
     this.dropoutRng = new Rng(cfg.seed * 7919 + 101);
   }

@@ -11,7 +11,7 @@
  */
 import { firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamParamState } from "../optim/index.js";
-import { Esmm, FieldError, LEGACY_VARIANTS, expectObject, expectOneOf, expectString, parameterCount, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "../esmm/index.js";
+import { DEFAULT_TOWERS, Esmm, FieldError, LEGACY_VARIANTS, expectObject, expectOneOf, expectString, parameterCount, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "../esmm/index.js";
 import { crc32Hex } from "./crc32.js";
 import { Preprocessor } from "../data/index.js";
 import { concatBytes } from "./bytes.js";
@@ -22,12 +22,13 @@ export const CHECKPOINT_FORMAT = "esmm-ts-checkpoint";
 /**
  * 2 adds checksums; 3 replaces the config's `variant` by a `bottom` and an `objective`; 4 may store a
  * vocabulary as one string, its tokens one per line (`tokenLines`, see Preprocessor.toCheckpointJSON),
- * where it was an array of tokens. Versions 1 and 2 still load: their variant is read as
- * LEGACY_VARIANTS says (their `base` is `base-shared`), their experts as plain MMoE (share "all",
- * gate prior 0).
+ * where it was an array of tokens; 5 records the CVR tower's sizes (`towers.cvr`), which before were
+ * the CTR tower's. Versions 1 and 2 still load: their variant is read as LEGACY_VARIANTS says (their
+ * `base` is `base-shared`), their experts as plain MMoE (share "all", gate prior 0); every version
+ * before 5 has its CVR tower the size of its CTR tower.
  */
-export const CHECKPOINT_VERSION = 4;
-const READABLE_VERSIONS = [1, 2, 3, 4];
+export const CHECKPOINT_VERSION = 5;
+const READABLE_VERSIONS = [1, 2, 3, 4, 5];
 
 /** The file of a checkpoint that holds the weights. */
 export const WEIGHTS_FILE = "weights.safetensors";
@@ -169,11 +170,20 @@ export function parseModelJson(text: string, what = "model.json"): ModelJson {
       if (got !== want) throw new FieldError("checksums.content", `is ${want}, but config, preprocessor and training sum to ${got}: the file was changed or corrupted`);
       expectString(sums[WEIGHTS_FILE], `checksums["${WEIGHTS_FILE}"]`);
     }
-    j.config = resolveConfig((j.formatVersion < 3 ? legacyConfig(j.config) : j.config) as EsmmConfigInput);
+    const c = j.formatVersion < 3 ? legacyConfig(j.config) : j.config;
+    j.config = resolveConfig((j.formatVersion < 5 ? sameTowers(c) : c) as EsmmConfigInput);
   } catch (e) {
     throw new Error(`${what}: ${(e as Error).message}`);
   }
   return j;
+}
+
+/** A config from before format 5: its CVR tower was the size of its CTR tower. */
+function sameTowers(c: unknown): unknown {
+  const o = expectObject(c, "config");
+  const towers = expectObject(o.towers ?? {}, "config.towers");
+  const hidden = towers.hidden ?? DEFAULT_TOWERS.hidden;
+  return { ...o, towers: { ...towers, hidden, cvr: hidden } };
 }
 
 /** A config of format 1 or 2: its `variant` becomes the bottom and objective it meant. */

@@ -14,7 +14,7 @@ import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
-import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
+import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 import { compareReport } from "../report.js";
 import { compareTable, summarise } from "../comparison.js";
@@ -79,8 +79,8 @@ function modelsOf(p: Parsed): Array<{ name: string; spec: ModelSpec }> {
   const eh = sizesOf(p, "expert-hidden");
   const eo = expertOptionsOf(p);
   if (eo || eh) shared.experts = { ...eo, ...(eh ? { hidden: eh } : {}) };
-  const th = sizesOf(p, "tower-hidden");
-  if (th) shared.towers = { hidden: th };
+  const th = towersOf(p);
+  if (th) shared.towers = th;
   // --emb-inits: a further axis (every model under each init)
   const inits = list(p, "emb-inits");
   const withShared = out.map((m) => ({ name: m.name, spec: { ...shared, ...m.spec } }));

@@ -14,7 +14,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, needPath, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -115,6 +115,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
     if (eo.dropout !== undefined && eo.dropout !== c.experts.dropout) throw new UsageError(`--expert-dropout ${eo.dropout} contradicts the checkpoint's ${c.experts.dropout}`);
     if (!same(sizesOf(p, "expert-hidden"), c.experts.hidden)) throw new UsageError(`--expert-hidden contradicts the checkpoint's ${c.experts.hidden.join(",")}`);
     if (!same(sizesOf(p, "tower-hidden"), c.towers.hidden)) throw new UsageError(`--tower-hidden contradicts the checkpoint's ${c.towers.hidden.join(",")}`);
+    if (!same(sizesOf(p, "cvr-tower-hidden"), c.towers.cvr)) throw new UsageError(`--cvr-tower-hidden contradicts the checkpoint's ${c.towers.cvr.join(",")}`);
     changes.push(...((tr.changes as unknown[] | undefined) ?? []));
     if (str(p, "lr") !== undefined && lr !== run.lr) {
       changes.push({ atEpoch: startEpoch, option: "lr", from: run.lr, to: lr });
@@ -142,7 +143,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
       ...(lossWeightsOf(p) ? { lossWeights: lossWeightsOf(p)! } : {}),
     };
     const expertHidden = sizesOf(p, "expert-hidden");
-    const towerHidden = sizesOf(p, "tower-hidden");
+    const towers = towersOf(p);
     if (expertHidden && expertHidden.length === 0) throw new UsageError("--expert-hidden needs at least one size");
     // Refuse a --model that is not ours before any work, not after the first epoch.
     await assertCheckpointWritable(dir);
@@ -162,7 +163,7 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
       dim: dimOf(p),
       seed: run.seed,
       experts: { ...expertOptionsOf(p), ...(expertHidden ? { hidden: expertHidden } : {}) },
-      ...(towerHidden ? { towers: { hidden: towerHidden } } : {}),
+      ...(towers ? { towers } : {}),
     });
     optimizer = new Adam(model.namedParameters(), { lr: run.lr, weightDecay: run.weightDecay, ...(run.maxGradNorm !== undefined ? { maxGradNorm: run.maxGradNorm } : {}) });
   }
