@@ -1,4 +1,5 @@
 import { expect } from "vitest";
+import { readFileSync, writeFileSync } from "node:fs";
 import { Rng, Tensor } from "../src/index.js";
 
 /** A leaf tensor with seeded normal entries, requiring grad. */
@@ -68,4 +69,15 @@ export async function runCli(...argv: string[]): Promise<{ code: number; out: st
   const err: string[] = [];
   const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false });
   return { code, out: out.join("\n"), err: err.join("\n"), outChunks: out };
+}
+
+/** A copy of the CSV file `from` at `to` with one cell changed: line `line` (0 is the header), column `column`, to `value`. */
+export function csvWithCell(from: string, to: string, line: number, column: string, value: string): string {
+  const lines = readFileSync(from, "utf8").split("\n");
+  const col = lines[0]!.split(",").indexOf(column);
+  const cells = lines[line]!.split(",");
+  cells[col] = value;
+  lines[line] = cells.join(",");
+  writeFileSync(to, lines.join("\n"));
+  return to;
 }

@@ -3,13 +3,14 @@
  * the same scores `esmm predict` writes, bit for bit; unseen values; ranking; bad records; bytes and
  * fetched URLs as a browser loads them.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import { loadModel as loadModelUrl, modelFromBytes, splitCsvLine, type FeatureRecord } from "../src/index.js";
 import { loadModel, saveCheckpoint } from "../src/node/index.js";
+import { csvWithCell } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "esmm-scoring-"));
 const csv = join(dir, "train.csv");
@@ -90,13 +91,7 @@ describe("record scoring", () => {
     // esmm predict names the data row (1-based), and writes nothing
     const m2 = join(dir, "m-wide-bag");
     await saveCheckpoint(m2, sm.model, { preprocessor: sm.preprocessor });
-    const lines = readFileSync(valid, "utf8").split("\n");
-    const col = lines[0]!.split(",").indexOf("recent_cats");
-    const cells = lines[8]!.split(",");
-    cells[col] = "1:3e38";
-    lines[8] = cells.join(",");
-    const data = join(dir, "wide-bag.csv");
-    writeFileSync(data, lines.join("\n"));
+    const data = csvWithCell(valid, join(dir, "wide-bag.csv"), 8, "recent_cats", "1:3e38");
     for (const threads of ["1", "2"]) {
       const err: string[] = [];
       const out = join(dir, `wide-bag-${threads}.csv`);

@@ -31,7 +31,7 @@ import {
 import { loadCheckpoint, readLines, saveCheckpoint, type DirFs, type FileData } from "../src/node/index.js";
 import { promises as fsp } from "node:fs";
 import { execFileSync, spawn } from "node:child_process";
-import { runCli } from "./helpers.js";
+import { csvWithCell, runCli } from "./helpers.js";
 
 const run = runCli;
 
@@ -473,13 +473,7 @@ describe("divergence stops training; NaN weights are never saved or served", () 
 
   it("a validation row whose bag overflows float32 once pooled is named by its file and data row, on one thread and on two", async () => {
     // 3.4e38 is a float32, but times an embedding value above 1 it is not
-    const lines = readFileSync(validCsv, "utf8").split("\n");
-    const col = lines[0]!.split(",").indexOf("recent_cats");
-    const cells = lines[30]!.split(",");
-    cells[col] = "3:3.4e38";
-    lines[30] = cells.join(",");
-    const p = join(tmp, "valid-wide-bag.csv");
-    writeFileSync(p, lines.join("\n"));
+    const p = csvWithCell(validCsv, join(tmp, "valid-wide-bag.csv"), 30, "recent_cats", "3:3.4e38");
     for (const threads of ["1", "2"]) {
       const r = await run("train", "--train", trainCsv, "--valid", p, "--model", join(tmp, `m-wide-bag-${threads}`), "--threads", threads, ...SMALL);
       expect(r.code).toBe(1);
