@@ -217,7 +217,7 @@ describe("esmm train: --bottom, --objective, --emb-init", () => {
     const m = join(dir, "m-cvr");
     expect((await run("train", "--train", csv, "--model", m, "--epochs", "1", "--dim", "4", "--expert-hidden", "8", "--cvr-tower-hidden", "6,3")).code).toBe(0);
     expect(JSON.parse(readFileSync(join(m, "model.json"), "utf8")).config.towers).toEqual({ hidden: [64], cvr: [6, 3] });
-    expect((await run("inspect", "--model", m)).out).toContain("towers CTR [64 -> 1], CVR [6 -> 3 -> 1]");
+    expect((await run("inspect", "--model", m)).out).toContain("towers CTR [8 -> 64 -> 1], CVR [8 -> 6 -> 3 -> 1]");
     const bad = await run("train", "--train", csv, "--model", m, "--epochs", "2", "--resume", "--cvr-tower-hidden", "6");
     expect(bad.code).toBe(2);
     expect(bad.err).toContain("--cvr-tower-hidden contradicts the checkpoint's 6,3");

@@ -23,7 +23,8 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
     if (std < 1e-6 * Math.abs(mean)) lines.push(`warning: dense feature "${name}" is standardised by a std of ${std.toExponential(2)} against a mean of ${mean.toPrecision(4)}, below float32's resolution there: the rounding noise of a column that was constant in training. Any other value of it reads as a huge input; retrain (training now leaves such a column unscaled)`);
   });
   const imp = m.towers.imp ? " (and escm2-dr's imputation tower)" : "";
-  const sizes = (h: number[]): string => [...(m.gates ? [] : c.experts.hidden), ...h, 1].join(" -> ");
+  // a tower from its input: the experts' mix (mmoe), or the layers of the task's MLP before it
+  const sizes = (h: number[]): string => [...(m.gates ? c.experts.hidden.slice(-1) : c.experts.hidden), ...h, 1].join(" -> ");
   const same = c.towers.cvr.length === c.towers.hidden.length && c.towers.cvr.every((x, i) => x === c.towers.hidden[i]);
   const towers = same ? `[${sizes(c.towers.hidden)}]` : `CTR [${sizes(c.towers.hidden)}], CVR [${sizes(c.towers.cvr)}]`;
   if (m.gates) lines.push(`experts: ${c.experts.count} x [${c.experts.hidden.join(" -> ")}] (share ${c.experts.share}, gate prior ${c.experts.gatePrior}), gates per task, towers ${towers}${imp}`);
