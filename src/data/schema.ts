@@ -289,7 +289,7 @@ export class Preprocessor {
   }
 
   /**
-   * The preprocessing as a checkpoint's model.json stores it (format 4): each vocabulary's tokens in
+   * The preprocessing as a checkpoint's model.json stores it (since format 4): each vocabulary's tokens in
    * one string, one per line (`tokenLines`), instead of an array of strings. JSON.parse takes one long
    * string far faster than millions of short ones (a vocabulary of 4.9M tokens: 0.4 s against 1.3 s,
    * in a file of 38 MB against 97 MB written indented), and one string is what a browser fetches
