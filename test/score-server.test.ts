@@ -36,11 +36,12 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 /** One request; the JSON it answered with (or its text), its status and headers. */
-function call(path: string, opts: { method?: string; body?: string; type?: string | null; host?: string } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: unknown }> {
+function call(path: string, opts: { method?: string; body?: string; type?: string | null; host?: string; port?: number } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: unknown }> {
+  const at = opts.port ?? port;
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { host: opts.host ?? `127.0.0.1:${port}` };
+    const headers: Record<string, string> = { host: opts.host ?? `127.0.0.1:${at}` };
     if (opts.body !== undefined && opts.type !== null) headers["content-type"] = opts.type ?? "application/json";
-    const req = request({ host: "127.0.0.1", port, path, method: opts.method ?? (opts.body === undefined ? "GET" : "POST"), headers, timeout: 10_000 }, (res) => {
+    const req = request({ host: "127.0.0.1", port: at, path, method: opts.method ?? (opts.body === undefined ? "GET" : "POST"), headers, timeout: 10_000 }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (text += c));
@@ -176,6 +177,31 @@ describe("esmm serve --model: the scoring endpoint", () => {
         req.end(body);
       });
       expect((got as { scores: unknown }).scores).toEqual(model.scoreSync(records));
+    } finally {
+      await new Promise<void>((r) => s.server.close(() => r()));
+      await threaded.close();
+    }
+  });
+
+  it("on threads, a request the network cannot score is a 400 naming its record, and the next request is served", async () => {
+    const threaded = await loadModel(join(dir, "m"));
+    // the bag's table 10 wide, so that a weight of 3e38 overflows float32 once pooled
+    threaded.model.namedParameters().find(([n]) => n === "embeddings.recent_cats.weight")![1].data.fill(10);
+    const want = threaded.scoreSync(records);
+    await threaded.setThreads(2);
+    const s = await startScoringServer(threaded, 0);
+    try {
+      const p = Number(new URL(s.url).port);
+      const bad = records.map((r, i) => (i === 7 ? { ...r, recent_cats: "1:3e38" } : r));
+      for (let k = 0; k < 2; k++) {
+        const b = await call("/score", { body: JSON.stringify(bad), port: p });
+        expect(b.status).toBe(400);
+        expect((b.json as { error: string }).error).toBe('record 7: bag "recent_cats" pools to NaN or infinity (its weights times its embedding rows overflow float32); 4 such value(s) in the batch');
+        // before, the worker's failed batch closed its lane, and every later request failed with it
+        const good = await call("/score", { body: JSON.stringify(records), port: p });
+        expect(good.status).toBe(200);
+        expect((good.json as { scores: unknown }).scores).toEqual(want);
+      }
     } finally {
       await new Promise<void>((r) => s.server.close(() => r()));
       await threaded.close();
