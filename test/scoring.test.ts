@@ -163,6 +163,8 @@ describe("record scoring", () => {
     // a candidate that is not an object once scored as the user alone (null) or as its characters (a string)
     expect(() => sm.rank(bare, [bare, null as unknown as FeatureRecord])).toThrow("ScoringModel.rank: candidate 1 must be an object of feature values, got null");
     expect(() => sm.rank(bare, ["328" as unknown as FeatureRecord])).toThrow('ScoringModel.rank: candidate 0 must be an object of feature values, got "328"');
+    // a bad value of a candidate is named as the candidate it is (it said "record 2")
+    expect(() => sm.rank(bare, [bare, bare, { app_downloads: "x" }])).toThrow('candidate 2: "app_downloads": dense feature must be a finite number, got "x"');
     // numbers and booleans are still read as their text
     expect(sm.scoreSync([{ ...bare, app_id: Number(bare.app_id) }])).toEqual(sm.scoreSync([bare]));
   });
