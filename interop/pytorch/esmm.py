@@ -13,7 +13,9 @@ The forward pass follows src/esmm/model.ts exactly:
   x = [single-valued field embeddings (config order) | pooled bags (config order) | standardised dense]
   bottom mmoe: experts (ReLU after every layer), softmax gates per task, towers (ReLU between layers)
   bottom shared: one MLP per task straight from x; separate: the same, the CVR net on its own tables
-  (cvrEmbeddings.*); escm2-dr adds towers.imp beside the CVR tower. experts.share "owned"/"cgc" detach
+  (cvrEmbeddings.*); escm2-dr adds towers.imp beside the CVR tower. The CVR tower has the sizes of
+  towers.cvr (format 5; before, and wherever it is absent, those of towers.hidden), the CTR and
+  imputation towers those of towers.hidden. experts.share "owned"/"cgc" detach
   the experts a task does not own, as esmm-ts does; experts.dropout (training only) is not mirrored.
 The loss follows Esmm.loss and src/esmm/objectives.ts (each formula is written there): entire-space
 BCE(pCTR, click) + BCE(pCTCVR, click*conversion) from the logits in log space; clicked: a clicked-only
