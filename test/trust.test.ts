@@ -5,7 +5,7 @@
  * untrusted checkpoints (allocation before checks, values that pass, byte flips).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -30,7 +30,7 @@ import {
 } from "../src/index.js";
 import { loadCheckpoint, readLines, saveCheckpoint, type DirFs, type FileData } from "../src/node/index.js";
 import { promises as fsp } from "node:fs";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { csvWithCell, runCli } from "./helpers.js";
 
 const run = runCli;
@@ -68,6 +68,37 @@ function copyDir(from: string, to: string): void {
 }
 
 describe("never delete what is not ours", () => {
+  it("one writer at a time: train into a directory another process is training into exits 1 naming it, touching nothing; a lock its process left behind is taken over", async () => {
+    const m = join(tmp, "m-locked");
+    expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL)).code).toBe(0);
+    expect(existsSync(`${m}.lock`)).toBe(false); // released after the run
+    const before = readFileSync(join(m, "model.json"), "utf8");
+    // held by a running process: this one (the command runs in-process here, as a second terminal would run it)
+    writeFileSync(`${m}.lock`, JSON.stringify({ pid: process.pid, host: hostname(), started: "2026-12-07T23:00:00.000Z" }));
+    const held = await run("train", "--train", trainCsv, "--model", m, "--seed", "2", ...SMALL);
+    expect(held.code).toBe(1);
+    expect(held.err).toContain(`${m} is being written by process ${process.pid}, since 2026-12-07T23:00:00.000Z (${m}.lock); wait for it to finish`);
+    expect(readFileSync(join(m, "model.json"), "utf8")).toBe(before); // before, both runs saved in turn and reported success
+    expect(existsSync(`${m}.lock`)).toBe(true); // someone else's lock stays
+    // held on another host: it cannot be checked from here, so it stands
+    writeFileSync(`${m}.lock`, JSON.stringify({ pid: 1, host: "elsewhere", started: "x" }));
+    expect((await run("train", "--train", trainCsv, "--model", m, ...SMALL)).err).toContain("is being written by process 1 on elsewhere, since x");
+    // left by a process of this host that is gone: taken over, and removed when the run ends (failing or not)
+    const gone = spawnSync(process.execPath, ["-e", ""]).pid!;
+    writeFileSync(`${m}.lock`, JSON.stringify({ pid: gone, host: hostname(), started: "x" }));
+    expect((await run("train", "--train", trainCsv, "--model", m, "--resume", "--epochs", "2")).code).toBe(0);
+    expect(existsSync(`${m}.lock`)).toBe(false);
+    expect((await run("train", "--train", join(tmp, "no-such.csv"), "--model", m, ...SMALL)).code).toBe(1);
+    expect(existsSync(`${m}.lock`)).toBe(false);
+    // the lock makes the parents a new checkpoint's directory needs, as saving it does, and a run that
+    // saves nothing leaves none of them behind
+    const deep = join(tmp, "new-parent", "sub", "m");
+    expect((await run("train", "--train", join(tmp, "no-such.csv"), "--model", deep, ...SMALL)).code).toBe(1);
+    expect(existsSync(join(tmp, "new-parent"))).toBe(false);
+    expect((await run("train", "--train", trainCsv, "--model", deep, ...SMALL)).code).toBe(0);
+    expect(existsSync(join(deep, "model.json"))).toBe(true);
+  });
+
   it("train --model refuses an existing directory that is not a checkpoint, and a file, touching neither", async () => {
     const mine = join(tmp, "my-photos");
     mkdirSync(mine);

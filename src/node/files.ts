@@ -8,6 +8,7 @@ import { pipeline, type Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { createGunzip, createGzip } from "node:zlib";
 import { once } from "node:events";
+import { hostname } from "node:os";
 import { DataError } from "../data/index.js";
 import { CHECKPOINT_FORMAT, OPTIMIZER_FILE, WEIGHTS_FILE } from "../io/checkpoint.js";
 
@@ -101,10 +102,82 @@ function tempName(path: string, kind: "tmp" | "trash"): string {
  */
 const writing = new Set<string>();
 
-/** Removes every temporary file still being written (synchronously: for a signal handler, see bin.ts). */
+/** The locks this process holds (lockForWriting): released by a signal handler too. */
+const locks = new Set<string>();
+
+/** Removes every temporary file still being written, and this process's locks (synchronously: for a signal handler, see bin.ts). */
 export function removeTemporaryFiles(): void {
   for (const tmp of writing) rmSync(tmp, { force: true });
   writing.clear();
+  for (const lock of locks) rmSync(lock, { force: true });
+  locks.clear();
+}
+
+/**
+ * Holds `<dir>.lock` (a sibling: the directory itself is replaced whole on every save) for as long as
+ * one process writes `dir`, so that a second `esmm train` into the same directory fails at once,
+ * naming the first, instead of both saving in turn: each would report success, and the directory
+ * would hold whichever saved last. The lock records this process's pid and host; one left by a
+ * process of this host that no longer runs (killed, or the machine restarted) is taken over. Returns
+ * the release, which removes the lock if it is still this process's.
+ */
+export async function lockForWriting(dirIn: string): Promise<() => Promise<void>> {
+  const dir = resolve(dirIn);
+  const lock = `${dir}.lock`;
+  const mine = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
+  // the parents the directory needs, as saving makes them; those made here go again if the run saves nothing
+  const made: string[] = [];
+  for (let d = dirname(dir); !(await exists(d)); d = dirname(d)) made.unshift(d);
+  await fsp.mkdir(dirname(dir), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.writeFile(lock, mine, { flag: "wx" });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`cannot lock ${dirIn} for writing (${lock}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    let held: { pid?: unknown; host?: unknown; started?: unknown } = {};
+    try {
+      held = JSON.parse(await fsp.readFile(lock, "utf8")) as typeof held;
+    } catch {
+      // unreadable or half-written: judged by its pid below, which it lacks, so it is held
+    }
+    const stale = held.host === hostname() && typeof held.pid === "number" && !isRunning(held.pid);
+    if (!stale || attempt > 0) {
+      const who = typeof held.pid === "number" ? `process ${held.pid}${held.host === hostname() ? "" : ` on ${String(held.host)}`}, since ${String(held.started)}` : "another process";
+      throw new Error(`${dirIn} is being written by ${who} (${lock}); wait for it to finish, or remove ${lock} if no esmm process writes there`);
+    }
+    await fsp.rm(lock, { force: true }); // its process is gone: take it over
+  }
+  locks.add(lock);
+  return async () => {
+    locks.delete(lock);
+    try {
+      if ((await fsp.readFile(lock, "utf8")) === mine) await fsp.rm(lock, { force: true });
+    } catch {
+      // already gone
+    }
+    if (await exists(dir)) return;
+    for (const d of made.reverse()) await fsp.rmdir(d).catch(() => undefined); // deepest first; one that holds something stays
+  };
+}
+
+/** Whether a path exists (a file, a directory or anything else). */
+async function exists(path: string): Promise<boolean> {
+  return fsp.stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Whether a process of this host with that pid is running (signal 0 checks without sending anything). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // it runs, as another user
+  }
 }
 
 /** Whether a directory holds a model.json carrying this project's checkpoint format marker. */

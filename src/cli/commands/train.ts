@@ -2,6 +2,7 @@
 import { Adam, Esmm, InputRowError, VALIDATION, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
 import {
   assertCheckpointWritable,
+  lockForWriting,
   emptyStats,
   fitAndLoad,
   fitPreprocessor,
@@ -46,6 +47,17 @@ async function trainCommand(pIn: Parsed, io: Io): Promise<void> {
   }
   const trainPath = need(p, "train");
   const dir = needPath(p, "model", "a checkpoint is a directory written to disk");
+  // one writer at a time: a second run into the same directory would save over this one's epochs
+  const release = await lockForWriting(dir);
+  try {
+    await trainInto(p, io, trainPath, dir);
+  } finally {
+    await release();
+  }
+}
+
+/** The run itself, its checkpoint directory locked for it. */
+async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Promise<void> {
   const epochs = int(p, "epochs", 2, 1);
   const es = earlyStopOf(p);
   const threads = threadsOf(p); // checked before any data is read
