@@ -137,8 +137,10 @@ export async function lockForWriting(dirIn: string): Promise<() => Promise<void>
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`cannot lock ${dirIn} for writing (${lock}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     let held: { pid?: unknown; host?: unknown; started?: unknown } = {};
+    let text = "";
     try {
-      held = JSON.parse(await fsp.readFile(lock, "utf8")) as typeof held;
+      text = await fsp.readFile(lock, "utf8");
+      held = JSON.parse(text) as typeof held;
     } catch {
       // unreadable or half-written: judged by its pid below, which it lacks, so it is held
     }
@@ -147,7 +149,8 @@ export async function lockForWriting(dirIn: string): Promise<() => Promise<void>
       const who = typeof held.pid === "number" ? `process ${held.pid}${held.host === hostname() ? "" : ` on ${String(held.host)}`}, since ${String(held.started)}` : "another process";
       throw new Error(`${dirIn} is being written by ${who} (${lock}); wait for it to finish, or remove ${lock} if no esmm process writes there`);
     }
-    await fsp.rm(lock, { force: true }); // its process is gone: take it over
+    // its process is gone: take it over, unless another run took it over first (then its lock stands)
+    if ((await fsp.readFile(lock, "utf8").catch(() => "")) === text) await fsp.rm(lock, { force: true });
   }
   locks.add(lock);
   return async () => {
