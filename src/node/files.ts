@@ -127,7 +127,7 @@ export async function lockForWriting(dirIn: string): Promise<() => Promise<void>
   const mine = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
   // the parents the directory needs, as saving makes them; those made here go again if the run saves nothing
   const made: string[] = [];
-  for (let d = dirname(dir); !(await exists(d)); d = dirname(d)) made.unshift(d);
+  for (let d = dirname(dir); (await lstatOrNull(d)) === null; d = dirname(d)) made.unshift(d);
   await fsp.mkdir(dirname(dir), { recursive: true });
   for (let attempt = 0; ; attempt++) {
     try {
@@ -144,7 +144,7 @@ export async function lockForWriting(dirIn: string): Promise<() => Promise<void>
     } catch {
       // unreadable or half-written: judged by its pid below, which it lacks, so it is held
     }
-    const stale = held.host === hostname() && typeof held.pid === "number" && !isRunning(held.pid);
+    const stale = held.host === hostname() && typeof held.pid === "number" && !pidAlive(held.pid);
     if (!stale || attempt > 0) {
       const who = typeof held.pid === "number" ? `process ${held.pid}${held.host === hostname() ? "" : ` on ${String(held.host)}`}, since ${String(held.started)}` : "another process";
       throw new Error(`${dirIn} is being written by ${who} (${lock}); wait for it to finish, or remove ${lock} if no esmm process writes there`);
@@ -160,28 +160,11 @@ export async function lockForWriting(dirIn: string): Promise<() => Promise<void>
     } catch {
       // already gone
     }
-    if (await exists(dir)) return;
+    if ((await lstatOrNull(dir)) !== null) return;
     for (const d of made.reverse()) await fsp.rmdir(d).catch(() => undefined); // deepest first; one that holds something stays
   };
 }
 
-/** Whether a path exists (a file, a directory or anything else). */
-async function exists(path: string): Promise<boolean> {
-  return fsp.stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** Whether a process of this host with that pid is running (signal 0 checks without sending anything). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"; // it runs, as another user
-  }
-}
 
 /** Whether a directory holds a model.json carrying this project's checkpoint format marker. */
 export async function isCheckpointDir(dir: string): Promise<boolean> {
@@ -291,6 +274,7 @@ async function lstatOrNull(p: string) {
   }
 }
 
+/** Whether a process of this host with that pid is running (signal 0 checks without sending anything; EPERM: it runs, as another user). */
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
