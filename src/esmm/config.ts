@@ -241,6 +241,17 @@ export function inputWidth(cfg: EsmmConfig): number {
   return cfg.fields.length * cfg.dim + cfg.dense.length;
 }
 
+/**
+ * A tower's layer sizes, from its input to its logit: on the mmoe bottom from the experts' mix, on the
+ * others from the model input through the task's own MLP (as deep as expert + tower). `hidden` is
+ * `towers.hidden` (the CTR and imputation towers) or `towers.cvr` (the CVR tower).
+ */
+export function towerSizes(cfg: EsmmConfig, hidden: readonly number[]): number[] {
+  const eh = cfg.experts.hidden;
+  const from = cfg.bottom === "mmoe" ? [eh[eh.length - 1]!] : [inputWidth(cfg), ...eh];
+  return [...from, ...hidden, 1];
+}
+
 /** Weights and biases of an MLP with layer sizes [I, H1, ..., O]. */
 function mlpParameters(sizes: readonly number[]): number {
   let n = 0;
@@ -263,11 +274,8 @@ export function parameterCount(cfg: EsmmConfig): number {
     const E = cfg.experts.count;
     n += E * mlpParameters([width, ...eh]);
     n += 2 * (width * E + E);
-    n += (towers - 1) * mlpParameters([eh[eh.length - 1]!, ...cfg.towers.hidden, 1]) + mlpParameters([eh[eh.length - 1]!, ...cfg.towers.cvr, 1]);
-  } else {
-    n += (towers - 1) * mlpParameters([width, ...eh, ...cfg.towers.hidden, 1]) + mlpParameters([width, ...eh, ...cfg.towers.cvr, 1]);
   }
-  return n;
+  return n + (towers - 1) * mlpParameters(towerSizes(cfg, cfg.towers.hidden)) + mlpParameters(towerSizes(cfg, cfg.towers.cvr));
 }
 
 /** Whether the objective needs ESCM2-DR's imputation tower (a third tower, beside the CVR tower). */

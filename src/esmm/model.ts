@@ -19,7 +19,7 @@ import { Arena, Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/ind
 import { add, detach, isGradEnabled, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { FieldEmbeddings, Gate, InputRowError, Mlp, Module, prefixed, type Embedding, type FirstLayer, type NamedParameters } from "../layers/index.js";
 import { checkLabels, type Batch } from "./batch.js";
-import { hasImputation, inputWidth, modelName, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "./config.js";
+import { hasImputation, inputWidth, modelName, resolveConfig, towerSizes, type EsmmConfig, type EsmmConfigInput } from "./config.js";
 import { objectiveOf, termWeight, type TermKey } from "./objectives.js";
 
 /** Named outputs of a forward pass. Logits and probabilities are [B]. */
@@ -119,16 +119,12 @@ export class Esmm extends Module {
     this.cvrInputs = cfg.bottom === "separate" ? inputs() : null;
     const width = inputWidth(cfg);
     const eh = cfg.experts.hidden;
-    let towerSizes: number[];
-    let cvrSizes: number[];
     if (cfg.bottom === "mmoe") {
       this.experts = Array.from({ length: cfg.experts.count }, () => new Mlp([width, ...eh], { rng, activateLast: true }));
       this.gates = {
         ctr: new Gate(width, cfg.experts.count, { rng }),
         cvr: new Gate(width, cfg.experts.count, { rng }),
       };
-      towerSizes = [eh[eh.length - 1]!, ...cfg.towers.hidden, 1];
-      cvrSizes = [eh[eh.length - 1]!, ...cfg.towers.cvr, 1];
       // a gate prior: task t's gate starts leaning on its own experts
       if (cfg.experts.gatePrior !== 0) {
         [this.gates.ctr, this.gates.cvr].forEach((g, t) => {
@@ -140,11 +136,11 @@ export class Esmm extends Module {
       // The paper's nets: each task an MLP straight from the embeddings, as deep as expert + tower.
       this.experts = [];
       this.gates = null;
-      towerSizes = [width, ...eh, ...cfg.towers.hidden, 1];
-      cvrSizes = [width, ...eh, ...cfg.towers.cvr, 1];
     }
-    this.towers = { ctr: new Mlp(towerSizes, { rng }), cvr: new Mlp(cvrSizes, { rng }) }; // the imputation tower is the CTR tower's size
-    if (hasImputation(cfg)) this.towers.imp = new Mlp(towerSizes, { rng });
+    // drawn in this order: CTR, CVR, then the imputation tower (the CTR tower's size)
+    const tower = (hidden: readonly number[]): Mlp => new Mlp(towerSizes(cfg, hidden), { rng });
+    this.towers = { ctr: tower(cfg.towers.hidden), cvr: tower(cfg.towers.cvr) };
+    if (hasImputation(cfg)) this.towers.imp = tower(cfg.towers.hidden);
     this.dropoutRng = new Rng(cfg.seed * 7919 + 101);
   }
 
