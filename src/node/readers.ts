@@ -306,9 +306,13 @@ export async function scoreSource<T, R = never>(
     if (bb.size > 0) await send();
     await scoring.finish();
   } catch (e) {
-    // orderedScoring counts a row error's row from the file's first data row
-    throw e instanceof InputRowError ? new Error(`${src.name}: data row ${e.row + 1}: ${e.reason}`) : e;
+    throw byDataRow(e, src.name); // orderedScoring counts a row error's row from the file's first data row
   }
+}
+
+/** A row error whose row counts from a file's first data row, as an error naming the file and that row (1-based, as `esmm predict` numbers them); anything else as it is. */
+export function byDataRow(e: unknown, file: string): unknown {
+  return e instanceof InputRowError ? new Error(`${file}: data row ${e.row + 1}: ${e.reason}`) : e;
 }
 
 /**

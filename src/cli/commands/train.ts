@@ -2,6 +2,7 @@
 import { Adam, Esmm, InputRowError, VALIDATION, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
 import {
   assertCheckpointWritable,
+  byDataRow,
   lockForWriting,
   emptyStats,
   fitAndLoad,
@@ -247,7 +248,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
     },
   }).catch((e: unknown) => {
     // a validation row the network cannot take, by its data row in --valid (as esmm predict names it)
-    throw e instanceof InputRowError && e.where === VALIDATION ? new Error(`${validPath}: data row ${e.row + 1}: ${e.reason}`) : e;
+    throw e instanceof InputRowError && e.where === VALIDATION ? byDataRow(e, validPath!) : e;
   });
   const epochsDone = startEpoch + result.history.length;
   if (es) {
