@@ -12,20 +12,19 @@
  * file's size, the median of each and their ratio from the same run.
  */
 import { Bench } from "tinybench";
-import { Esmm, Preprocessor, encodeWeights, modelFromCheckpoint, modelJsonOf, type Mapping, type Schema } from "../src/index.js";
+import { Esmm, Preprocessor, Rng, encodeWeights, modelFromCheckpoint, modelJsonOf, type Mapping, type Schema } from "../src/index.js";
 
 const millions = Number(process.argv[2] ?? 4);
 const total = Math.round(millions * 1e6);
 const shares = [0.5, 0.25, 0.125, 0.125];
 const names = ["user_id", "item_id", "shop_id", "brand_id"];
-// ids as a log holds them: integers, in the order they were first seen (a shuffle of 0 .. n - 1)
-let seed = 1;
-const next = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+// ids as a log holds them: integers, in the order they were first seen (a seeded shuffle)
+const rng = new Rng(1);
 const mappings: Mapping[] = shares.map((s) => {
   const n = Math.round(total * s);
   const ids = Array.from({ length: n }, (_, i) => i * 7 + 3);
   for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
+    const j = rng.int(i + 1);
     [ids[i], ids[j]] = [ids[j]!, ids[i]!];
   }
   return { kind: "vocab", tokens: ids.map(String) };
