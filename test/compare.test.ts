@@ -8,7 +8,8 @@ import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { meanOf, pairedDifference, sampleStd, t975 } from "../src/index.js";
+import { AppStoreSimulator, IdVocabulary, meanOf, pairedDifference, sampleStd, t975, type Dataset } from "../src/index.js";
+import { checkSchema, fitAndLoad, loadDataset, openSource } from "../src/node/index.js";
 import { jobCost, planLanes } from "../src/cli/jobs.js";
 import { COMPARE_METRICS, compareTable, type ModelSummary } from "../src/cli/comparison.js";
 import type { DemoJob } from "../src/cli/demo-run.js";
@@ -142,6 +143,70 @@ describe("esmm compare", () => {
     expect(explicit.values).toEqual(byDefault.values); // the defaults are the generator's
     expect(sparse.values).not.toEqual(byDefault.values); // another world, other users and apps
     expect((await run("compare", ...once, "--users", "0")).code).toBe(2);
+  }, 120_000);
+});
+
+describe("simulated data with the vocabularies esmm train fits", () => {
+  const world = { seed: 7, users: 200, apps: 80 };
+  const sim = new AppStoreSimulator(world);
+  const bagIds = (d: Dataset): number[] => Array.from(d.bags[0]!.ids);
+
+  it("gives every id the row the generated CSV file gives it, in training and in later streams, at any min count", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-fit-ids-"));
+    const [train, valid] = [join(dir, "train.csv"), join(dir, "valid.csv")];
+    expect((await run("generate", "--rows", "3000", "--out", train, "--users", "200", "--apps", "80")).code).toBe(0);
+    expect((await run("generate", "--rows", "1000", "--stream", "1", "--out", valid, "--users", "200", "--apps", "80")).code).toBe(0);
+    const [tr, va] = [sim.dataset(3000, 0), sim.dataset(1000, 1)];
+    for (const minCount of [1, 3]) {
+      const { pre, data } = await fitAndLoad(await openSource({ format: "csv", path: train, csv: {} }), { minCount });
+      const src = await openSource({ format: "csv", path: valid, csv: {} });
+      checkSchema(src, pre, valid);
+      const fromFile = await loadDataset(src, pre);
+      const v = IdVocabulary.fit(tr, sim.fieldSpecs(), { minCount });
+      expect(v.fields).toEqual(pre.fieldSpecs());
+      const [a, b] = [v.dataset(tr), v.dataset(va)];
+      expect(a.ids).toEqual(data.ids);
+      expect(bagIds(a)).toEqual(bagIds(data));
+      expect(b.ids).toEqual(fromFile.ids);
+      expect(bagIds(b)).toEqual(bagIds(fromFile));
+      expect(b.click).toBe(va.click); // labels and truth are the simulator's own arrays
+    }
+  });
+
+  it("reads an id the training rows never hold as the out-of-vocabulary row 0, and refuses one outside the world", () => {
+    const tr = sim.dataset(400, 0);
+    const te = sim.dataset(400, 2);
+    const Fs = tr.numSingle;
+    const seen = new Set(Array.from({ length: tr.size }, (_, r) => tr.ids[r * Fs]!)); // user_id, field 0
+    const unseen = Array.from({ length: te.size }, (_, r) => r).filter((r) => !seen.has(te.ids[r * Fs]!));
+    expect(unseen.length).toBeGreaterThan(10); // 200 users, 400 rows: many are not in training
+    const v = IdVocabulary.fit(tr, sim.fieldSpecs());
+    expect(v.fields[0]).toEqual({ name: "user_id", kind: "single", vocab: seen.size + 1 });
+    const mapped = v.dataset(te);
+    for (const r of unseen) expect(mapped.ids[r * Fs]).toBe(0);
+    for (let r = 0; r < te.size; r++) if (seen.has(te.ids[r * Fs]!)) expect(mapped.ids[r * Fs]).toBeGreaterThan(0);
+    const b = te.take([0], 0, 1);
+    b.ids[0] = 200;
+    expect(() => v.batch(b)).toThrow("IdVocabulary: field user_id has ids 0..199, got 200");
+  });
+
+  it("esmm compare fits them by default; --vocab world gives every id of the world a row, as comparisons did before", async () => {
+    const once = ["--presets", "esmm", "--rows", "2000", "--seeds", "1", "--dim", "4", "--expert-hidden", "8", "--tower-hidden", "4", "--workers", "0", "--users", "2000", "--apps", "300", "--json"];
+    const parsed = async (...extra: string[]) => {
+      const r = await run("compare", ...once, ...extra);
+      expect(r.code, r.err).toBe(0);
+      return JSON.parse(r.out) as { setup: Record<string, unknown>; models: Array<{ metrics: Record<string, { values: number[] }> }>; runs: Array<{ model: string }> };
+    };
+    const fitted = await parsed();
+    const explicit = await parsed("--vocab", "fitted", "--min-count", "1");
+    const worldRows = await parsed("--vocab", "world");
+    expect(fitted.setup.vocabularies).toBe("fitted (min count 1)");
+    expect(worldRows.setup.vocabularies).toBe("world");
+    expect(explicit.models.map((m) => m.metrics)).toEqual(fitted.models.map((m) => m.metrics));
+    expect(worldRows.models[0]!.metrics.ctrAuc!.values).not.toEqual(fitted.models[0]!.metrics.ctrAuc!.values);
+    const bad = await run("compare", ...once, "--vocab", "all");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--vocab must be fitted or world, got "all"');
   }, 120_000);
 });
 

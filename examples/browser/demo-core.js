@@ -1,6 +1,6 @@
 // The browser demo's computation, shared by the page's Web Worker and by the Node test that checks the
 // page computes the same numbers. Plain ES module: it imports the built core from dist/, nothing else.
-import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, MULTI_FIELDS, Rng, SINGLE_FIELDS, ScoringModel, denseStats, evaluate, identity, modelFromCheckpoint, splitCsvLine, train as trainModel } from "../../dist/index.js";
+import { Adam, AppStoreSimulator, DENSE_FEATURES, Esmm, IdVocabulary, MULTI_FIELDS, Rng, SINGLE_FIELDS, ScoringModel, denseStats, evaluate, identity, modelFromCheckpoint, splitCsvLine, train as trainModel } from "../../dist/index.js";
 
 export const DEFAULTS = { seed: 1, simSeed: 7, users: 2000, apps: 400, trainRows: 30000, validRows: 10000, steps: 300, batch: 256, lr: 0.002 };
 
@@ -11,17 +11,20 @@ export function makeSimulator(o) {
 
 /**
  * Trains esmm-mmoe step by step; yields { step, loss, ctr, cvr } after every step and returns
- * { model, sim, metrics } at the end. Deterministic for the options.
+ * { model, sim, vocab, metrics } at the end. Deterministic for the options.
  */
 /** The demo's world, data, fresh model and optimiser for the options. */
 function setup(opts) {
   const o = { ...DEFAULTS, ...opts };
   const sim = makeSimulator(o);
-  const train = sim.dataset(o.trainRows, 0);
-  const valid = sim.dataset(o.validRows, 1);
+  const rows = sim.dataset(o.trainRows, 0);
+  // the vocabularies esmm train would fit on these rows: an id they never hold reads the out-of-vocabulary row
+  const vocab = IdVocabulary.fit(rows, sim.fieldSpecs());
+  const train = vocab.dataset(rows);
+  const valid = vocab.dataset(sim.dataset(o.validRows, 1));
   const st = denseStats(train);
-  const model = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: o.seed });
-  return { o, sim, train, valid, model, opt: new Adam(model.namedParameters(), { lr: o.lr }) };
+  const model = new Esmm({ preset: "esmm-mmoe", fields: vocab.fields, dense: [...DENSE_FEATURES], denseMean: st.mean, denseStd: st.std, seed: o.seed });
+  return { o, sim, vocab, train, valid, model, opt: new Adam(model.namedParameters(), { lr: o.lr }) };
 }
 
 /** The training batches, in order: a seeded shuffle of the data, reshuffled when it runs out. */
@@ -49,7 +52,7 @@ export function validation(model, valid) {
 }
 
 export function* trainSteps(opts = {}) {
-  const { o, sim, train, valid, model, opt } = setup(opts);
+  const { o, sim, vocab, train, valid, model, opt } = setup(opts);
   let step = 0;
   for (const b of batchesOf(train, o)) {
     const l = model.loss(model.forward(b), b.click, b.conversion);
@@ -58,17 +61,17 @@ export function* trainSteps(opts = {}) {
     opt.step();
     yield { step: ++step, loss: l.total.item(), ctr: l.ctr, cvr: l.cvr };
   }
-  return { model, sim, metrics: validation(model, valid) };
+  return { model, sim, vocab, metrics: validation(model, valid) };
 }
 
 /**
  * The same training on `threads` threads (data-parallel: each batch cut into shards computed at once;
  * needs a registered worker implementation: esmm-ts/web in a page, esmm-ts/node in Node): the same
  * batches in the same order as trainSteps; onStep(step) after every step. Resolves to
- * { losses, model, sim, metrics }. Deterministic for the options and the thread count.
+ * { losses, model, sim, vocab, metrics }. Deterministic for the options and the thread count.
  */
 export async function trainThreaded(opts = {}, threads = 2, onStep = () => {}) {
-  const { o, sim, train, valid, model, opt } = setup(opts);
+  const { o, sim, vocab, train, valid, model, opt } = setup(opts);
   const losses = [];
   // the validation set is scored by the same threads, in chunks to whichever is free (the same scores)
   const r = await trainModel(model, { batches: () => batchesOf(train, o) }, {
@@ -84,7 +87,7 @@ export async function trainThreaded(opts = {}, threads = 2, onStep = () => {}) {
       }
     },
   });
-  return { losses, model, sim, metrics: shown(r.history.at(-1).valid) };
+  return { losses, model, sim, vocab, metrics: shown(r.history.at(-1).valid) };
 }
 
 /** Runs trainSteps to the end; returns the per-step losses, the metrics, the model and the simulator. */
@@ -121,15 +124,15 @@ export function candidateRecords(batch) {
 /**
  * Scores the `count` most popular apps for one user and ranks them by pCTCVR. With a `scorer` (a
  * checkpoint trained by the CLI, with its vocabularies), the rows go through it as records; without
- * one (a model trained here, on the simulator's raw ids), straight to the model.
+ * one (a model trained here), through the vocabularies it was trained with (`vocab`) to the model.
  */
-export function rankForUser(model, sim, user, count = 20, scorer = null) {
+export function rankForUser(model, sim, user, count = 20, scorer = null, vocab = null) {
   const apps = Array.from({ length: Math.min(count, sim.size.apps) }, (_, i) => i);
   const { batch, truth } = sim.candidates(user, apps);
   let scores;
   if (scorer) scores = scorer.scoreSync(candidateRecords(batch));
   else {
-    const s = model.predict(batch);
+    const s = model.predict(vocab ? vocab.batch(batch) : batch);
     const E = s.gates ? s.gates.ctr.length / batch.size : 0;
     scores = apps.map((_, i) => ({
       pCtr: s.pCtr[i],

@@ -8,6 +8,7 @@ self.postMessage({ type: "backend", backend: backendName(), isolated: self.cross
 
 let model = null;
 let sim = null;
+let vocab = null; // the vocabularies a model trained here was fitted with
 let scorer = null; // a CLI-trained checkpoint's own preprocessing, when it has one
 
 self.onmessage = async (e) => {
@@ -19,7 +20,7 @@ self.onmessage = async (e) => {
         fresh.push(p.loss);
         if (p.step % 5 === 0) self.postMessage({ type: "progress", ...p, losses: fresh.splice(0) });
       });
-      ({ model, sim } = r);
+      ({ model, sim, vocab } = r);
       self.postMessage({ type: "trained", losses: r.losses, metrics: r.metrics, threads: msg.threads });
     } else if (msg.type === "train") {
       const it = trainSteps(msg.opts);
@@ -27,7 +28,7 @@ self.onmessage = async (e) => {
       for (;;) {
         const r = it.next();
         if (r.done) {
-          ({ model, sim } = r.value);
+          ({ model, sim, vocab } = r.value);
           self.postMessage({ type: "trained", losses, metrics: r.value.metrics, threads: 1 });
           break;
         }
@@ -38,6 +39,7 @@ self.onmessage = async (e) => {
     } else if (msg.type === "load") {
       ({ model, scorer } = await loadCheckpoint(new URL(msg.url, self.location.href).href));
       sim = makeSimulator({ ...DEFAULTS, ...(msg.opts || {}) });
+      vocab = null;
       self.postMessage({ type: "loaded", variant: model.name, parameters: model.parameterCount(), records: scorer !== null });
       if (msg.data) {
         // score the rows of a CSV file through the checkpoint's preprocessing, as esmm predict does
@@ -51,7 +53,7 @@ self.onmessage = async (e) => {
         self.postMessage({ type: "scored", rows: scorer.scoreSync(csvRecords(text)) });
       }
     } else if (msg.type === "rank") {
-      self.postMessage({ type: "ranking", user: msg.user, rows: rankForUser(model, sim, msg.user, msg.count, scorer) });
+      self.postMessage({ type: "ranking", user: msg.user, rows: rankForUser(model, sim, msg.user, msg.count, scorer, vocab) });
     }
   } catch (err) {
     self.postMessage({ type: "error", message: String(err && err.stack ? err.stack : err) });

@@ -13,6 +13,7 @@ import {
   scoreSessions,
   sessionBatch,
   gateStats,
+  IdVocabulary,
   taskGradientNorms,
   train,
   type AbSettings,
@@ -57,7 +58,22 @@ export interface DemoJob {
   batch: number;
   lr: number;
   seed: number;
-  sim: { seed: number; ctr: number; cvr: number; bias: number; users?: number; apps?: number };
+  sim: {
+    seed: number;
+    ctr: number;
+    cvr: number;
+    bias: number;
+    users?: number;
+    apps?: number;
+    /**
+     * The model's vocabularies: "fitted" (the default) keeps the ids the simulated training rows
+     * hold at least `minCount` times (default 1) and reads the others as out-of-vocabulary, as
+     * `esmm train` does with a file; "world" gives every user and app of the world a row of its own,
+     * trained or not, as every comparison before 2026-12-08 did (see `IdVocabulary`).
+     */
+    vocab?: "fitted" | "world";
+    minCount?: number;
+  };
   /** Stop when this validation metric stops improving, keeping the best epoch's weights. */
   earlyStop?: { metric: MetricName; patience: number };
   /** Record gate statistics and each task's gradient norm into each expert after every epoch. */
@@ -101,13 +117,13 @@ function modelOf(job: DemoJob, fields: FieldSpec[], dense: string[], st: { mean:
 }
 
 /**
- * The job's data and a model for it: the simulator's streams 0 / 1 / 2, or files (the preprocessing
- * fitted on the training file, as esmm train fits it; the test set is the validation file unless
- * one is given).
+ * The job's data and a model for it: the simulator's streams 0 / 1 / 2 (their vocabularies fitted on
+ * stream 0 unless `sim.vocab` is "world"), or files (the preprocessing fitted on the training file, as
+ * esmm train fits it; the test set is the validation file unless one is given).
  */
-async function dataAndModel(job: DemoJob): Promise<{ tr: Dataset; va: Dataset; te: Dataset; model: Esmm; sim: AppStoreSimulator | null }> {
+async function dataAndModel(job: DemoJob): Promise<{ tr: Dataset; va: Dataset; te: Dataset; model: Esmm; sim: AppStoreSimulator | null; vocab: IdVocabulary | null }> {
   const d = await dataOf(job);
-  return { tr: d.tr, va: d.va, te: d.te, sim: d.sim, model: modelOf(job, d.fields, d.dense, d.stats) };
+  return { tr: d.tr, va: d.va, te: d.te, sim: d.sim, vocab: d.vocab, model: modelOf(job, d.fields, d.dense, d.stats) };
 }
 
 /** A job's data and what its model needs to know of it (fields, dense features and their statistics). */
@@ -116,6 +132,8 @@ interface JobData {
   va: Dataset;
   te: Dataset;
   sim: AppStoreSimulator | null;
+  /** Simulated data with fitted vocabularies: the world's ids -> the model's rows (the A/B test's candidates go through it). */
+  vocab: IdVocabulary | null;
   fields: FieldSpec[];
   dense: string[];
   stats: { mean: number[]; std: number[] };
@@ -144,7 +162,11 @@ async function loadJobData(job: DemoJob): Promise<JobData> {
   if (!job.files) {
     const sim = new AppStoreSimulator(job.sim);
     const tr = sim.dataset(job.trainRows, 0);
-    return { tr, va: sim.dataset(job.validRows, 1), te: sim.dataset(job.testRows, 2), sim, fields: sim.fieldSpecs(), dense: [...DENSE_FEATURES], stats: denseStats(tr) };
+    const [va, te] = [sim.dataset(job.validRows, 1), sim.dataset(job.testRows, 2)];
+    const common = { sim, dense: [...DENSE_FEATURES], stats: denseStats(tr) };
+    if (job.sim.vocab === "world") return { tr, va, te, vocab: null, fields: sim.fieldSpecs(), ...common };
+    const vocab = IdVocabulary.fit(tr, sim.fieldSpecs(), { minCount: job.sim.minCount ?? 1 });
+    return { tr: vocab.dataset(tr), va: vocab.dataset(va), te: vocab.dataset(te), vocab, fields: vocab.fields, ...common };
   }
   const f = job.files;
   const open = (path: string, csv: CsvOptions, schemaFile?: string): Promise<RowSource> => openSource({ format: f.format, path, csv, ...(f.common ? { common: f.common } : {}), ...(schemaFile ? { schemaFile } : {}) });
@@ -157,12 +179,12 @@ async function loadJobData(job: DemoJob): Promise<JobData> {
   };
   const va = await load(f.valid);
   const te = f.test ? await load(f.test) : va;
-  return { tr, va, te, sim: null, fields: pre.fieldSpecs(), dense: pre.schema.dense, stats: { mean: pre.denseMean, std: pre.denseStd } };
+  return { tr, va, te, sim: null, vocab: null, fields: pre.fieldSpecs(), dense: pre.schema.dense, stats: { mean: pre.denseMean, std: pre.denseStd } };
 }
 
 export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void): Promise<DemoResult> {
   const t0 = performance.now();
-  const { tr, va, te, model, sim } = await dataAndModel(job);
+  const { tr, va, te, model, sim, vocab } = await dataAndModel(job);
   const curve: DemoResult["curve"] = [];
   const epochs: DemoResult["epochs"] = [];
   const diagnostics: EpochDiagnostics[] = [];
@@ -192,7 +214,8 @@ export async function runDemoJob(job: DemoJob, onProgress: (msg: string) => void
   let abtest: ArmOutcome | undefined;
   if (job.abtest && sim) {
     const sessions = drawSessions(sim, job.abtest);
-    const scores = scoreSessions(sessions, (chunk) => model.predict(sessionBatch(sim, chunk)), 100);
+    const inputs = (chunk: Parameters<typeof sessionBatch>[1]) => (vocab ? vocab.batch(sessionBatch(sim, chunk)) : sessionBatch(sim, chunk));
+    const scores = scoreSessions(sessions, (chunk) => model.predict(inputs(chunk)), 100);
     abtest = playModel(sim, sessions, scores, "pCtcvr", job.abtest.top);
   }
   const tested = evaluateWithGates(model, te); // the test metrics and the gates' usage from one pass

@@ -20,7 +20,7 @@ import { renderReport } from "./report.js";
 
 /** The models the demo trains by default: the flagship, the paper's ESMM and its BASE. */
 const DEMO_PRESETS: readonly Preset[] = ["esmm-mmoe", "esmm", "base"];
-import { simulatorRateOptions, simulatorRates } from "./sim-options.js";
+import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions } from "./sim-options.js";
 import { mkdirSync } from "node:fs";
 
 export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
@@ -32,6 +32,7 @@ export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } =
     workers: { type: "string", help: "models trained at once (default: the number of cores, at most 3)" },
     variants: { type: "string", help: `comma-separated presets to train (default ${DEMO_PRESETS.join(",")}; any of ${PRESET_NAMES.join(", ")})` },
     ...simulatorRateOptions(),
+    ...simulatorVocabOptions(),
     seed: { type: "string", help: "seed of the simulated world and of the first model seed (default 7 / 1)" },
     seeds: { type: "string", help: "runs of each model, with model seeds 1, 2, ... (default 3)" },
     sessions: { type: "string", help: "user sessions of the simulated A/B test of the first seed's models (default 2000; 0 skips it)" },
@@ -73,7 +74,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
   for (const v of variants) if (!PRESET_NAMES.includes(v)) throw new UsageError(`--variants: unknown preset "${v}" (one of ${PRESET_NAMES.join(", ")})`);
   const nSeeds = int(p, "seeds", 3, 1);
   const seed0 = int(p, "seed", 1);
-  const sim = { seed: int(p, "seed", 7), ...simulatorRates(p) };
+  const sim = { seed: int(p, "seed", 7), ...simulatorRates(p), ...simulatorVocab(p) };
   const sessions = int(p, "sessions", 2000, 0);
   const ab: AbSettings = { sessions, candidates: 50, top: 10, seed: 1 };
   const jobs: DemoJob[] = variants.flatMap((variant) =>
@@ -127,6 +128,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
     epochs: jobs[0]!.epochs,
     "batch, lr": `${jobs[0]!.batch}, ${jobs[0]!.lr}`,
     "simulator (seed, ctr, cvr, bias)": `${jobs[0]!.sim.seed}, ${jobs[0]!.sim.ctr}, ${jobs[0]!.sim.cvr}, ${jobs[0]!.sim.bias}`,
+    vocabularies: jobs[0]!.sim.vocab === "world" ? "world" : `fitted (min count ${jobs[0]!.sim.minCount})`,
     "model seed": jobs[0]!.seed,
     "wall time": fmtDuration(seconds),
     "training speed": speed,

@@ -1,5 +1,6 @@
 export { AppStoreSimulator, SINGLE_FIELDS, MULTI_FIELDS, DENSE_FEATURES, denseStats } from "./simulator.js";
 export type { SimulatorOptions, SimRow } from "./simulator.js";
+export { IdVocabulary } from "./fit-ids.js";
 export { DataError, parseDecimal, FieldMap, VocabBuilder, Preprocessor, BatchBuilder, fnv1a, safeName } from "./schema.js";
 export type { Schema, RawRow, Mapping, MultiColumn, RowEncoder, TokenIds } from "./schema.js";
 export { CsvRowParser, splitCsvLine, csvCell, parseBag, csvOptionsFromJSON } from "./csv.js";

@@ -15,7 +15,7 @@ import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
 import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
-import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
+import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions } from "../sim-options.js";
 import { compareReport } from "../report.js";
 import { compareTable, summarise } from "../comparison.js";
 
@@ -97,11 +97,11 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const baselines = list(p, "baseline") ?? [models[0]!.name];
   for (const b of baselines) if (!models.some((m) => m.name === b)) throw new UsageError(`--baseline "${b}" is not one of the models compared (${models.map((m) => m.name).join(", ")})`);
   const es = earlyStopOf(p);
-  const sim = { seed: int(p, "sim-seed", 7), ...simulatorRates(p) };
+  const sim = { seed: int(p, "sim-seed", 7), ...simulatorRates(p), ...simulatorVocab(p) };
   const epochs = int(p, "epochs", 1, 1);
   const trainPath = str(p, "train");
   const files: DemoJob["files"] = trainPath
-    ? { train: trainPath, valid: need(p, "valid"), test: str(p, "test") ?? null, format: formatOf(p), csv: csvOptionsFrom(p), minCount: int(p, "min-count", 1, 1), ...(str(p, "common") ? { common: str(p, "common")! } : {}), ...(str(p, "schema") ? { schema: str(p, "schema")! } : {}) }
+    ? { train: trainPath, valid: need(p, "valid"), test: str(p, "test") ?? null, format: formatOf(p), csv: csvOptionsFrom(p), minCount: sim.minCount, ...(str(p, "common") ? { common: str(p, "common")! } : {}), ...(str(p, "schema") ? { schema: str(p, "schema")! } : {}) }
     : undefined;
   if (!files && (str(p, "valid") || str(p, "test"))) throw new UsageError("--valid and --test go with --train (files instead of the simulator)");
   const jobs: DemoJob[] = models.flatMap((m) =>
@@ -123,7 +123,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const t0 = performance.now();
   let done = 0;
   const results = await runJobs(jobs, workers, throttledProgress(io, t0, 5000), (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
-  const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, "simulator users": sim.users, "simulator apps": sim.apps };
+  const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, "simulator users": sim.users, "simulator apps": sim.apps, vocabularies: sim.vocab === "world" ? "world" : `fitted (min count ${sim.minCount})` };
   const setup = { ...data, epochs, ...(es ? { "early stopping": es } : {}), seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
   const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baselines, setup);
   if (outDir) {
@@ -162,9 +162,9 @@ export const command: Command = {
     train: { type: "string", help: "train on this file instead of the simulator (the entire-space CVR AUC needs the true_pcvr column esmm generate writes)" },
     valid: { type: "string", help: "with --train: the validation file (early stopping; the test set unless --test)" },
     test: { type: "string", help: "with --train: the file the models are scored on" },
-    "min-count": { type: "string", help: "with --train: keep ids seen at least this often (default 1)" },
     ...dataOptions(),
     ...simulatorRateOptions(),
+    ...simulatorVocabOptions(),
     dim: { type: "string", help: "embedding width D (default 16)" },
     ...architectureOptions(),
     diagnostics: { type: "flag", help: "record gate usage and entropy and each task's gradient norm into each expert after every epoch (in --out's compare.json and --json)" },
