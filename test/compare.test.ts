@@ -210,6 +210,32 @@ describe("simulated data with the vocabularies esmm train fits", () => {
   }, 120_000);
 });
 
+describe("esmm compare --sessions: installs per user over seeds", () => {
+  it("plays each run's A/B test on the same sessions: seed 1's installs are the demo's for its seed-1 model", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-compare-ab-"));
+    const same = ["--rows", "2000", "--epochs", "1", "--sessions", "300", "--workers", "0"];
+    const c = await run("compare", "--presets", "esmm,base", "--seeds", "2", "--baseline", "base", ...same, "--json");
+    expect(c.code, c.err).toBe(0);
+    const j = JSON.parse(c.out) as { setup: Record<string, unknown>; models: Array<{ name: string; metrics: Record<string, { values: number[]; vs: Record<string, { mean: number } | null> }> }> };
+    expect(j.setup["A/B sessions"]).toBe("300 (50 candidates, top 10 by pCTCVR)");
+    const installs = (name: string): { values: number[]; vs: Record<string, { mean: number } | null> } => j.models.find((m) => m.name === name)!.metrics.installsPerUser!;
+    const d = await run("demo", "--variants", "esmm,base", "--seeds", "1", ...same, "--out", dir);
+    expect(d.code, d.err).toBe(0);
+    const ab = (JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { abtest: Array<{ name: string; installsPerUser: number }> }).abtest;
+    for (const name of ["esmm", "base"]) expect(installs(name).values[0]).toBe(ab.find((r) => r.name === name)!.installsPerUser);
+    expect(installs("esmm").values[1]).not.toBe(installs("esmm").values[0]); // seed 2 is another model
+    const [e, b] = [installs("esmm").values, installs("base").values];
+    expect(installs("esmm").vs.base!.mean).toBeCloseTo((e[0]! - b[0]! + e[1]! - b[1]!) / 2, 12);
+    const text = await run("compare", "--presets", "esmm,base", "--seeds", "2", ...same);
+    expect(text.out).toContain("installs per user, simulated A/B test (expected, top by pCTCVR) (2 seeds; higher is better)");
+    const without = await run("compare", "--presets", "esmm", "--seeds", "1", "--rows", "2000", "--epochs", "1", "--workers", "0", "--json");
+    expect(Object.keys((JSON.parse(without.out) as typeof j).models[0]!.metrics)).not.toContain("installsPerUser");
+    const files = await run("compare", "--train", "x.csv", "--valid", "y.csv", "--sessions", "10");
+    expect(files.code).toBe(2);
+    expect(files.err).toContain("--sessions plays the simulated A/B test, which needs the simulator's truth");
+  }, 120_000);
+});
+
 describe("esmm compare on files", () => {
   it("trains each model on --train, stops on --valid, scores --test; the ground-truth columns give the entire-space AUC", async () => {
     const dir = mkdtempSync(join(tmpdir(), "esmm-compare-files-"));

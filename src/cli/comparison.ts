@@ -4,18 +4,43 @@
  * baseline (run s of every model uses seed s, so the pair shares its initialisation seed and its
  * shuffling); as plain-text tables here, as HTML in report.ts.
  */
-import { meanOf, pairedDifference, sampleStd, type EsmmMetrics, type PairedDifference } from "../index.js";
+import { meanOf, pairedDifference, sampleStd, type PairedDifference } from "../index.js";
 import type { DemoResult, ModelSpec } from "./demo-run.js";
 import { fixed4, signed4 } from "./format.js";
 
+/** A metric a comparison reports: its key in the JSON, its label, and how to read it from one run. */
+export interface CompareMetric {
+  key: string;
+  label: string;
+  get: (r: DemoResult) => number | null;
+  higherIsBetter: boolean;
+}
+
 /** What a comparison reports, in order: the four AUCs of the issue of record, then the log losses. */
-export const COMPARE_METRICS: ReadonlyArray<{ key: string; label: string; get: (m: EsmmMetrics) => number | null; higherIsBetter: boolean }> = [
-  { key: "cvrAucEntireSpace", label: "CVR AUC, entire space (vs true pCVR)", get: (m) => m.truth?.cvrAucEntireSpace ?? null, higherIsBetter: true },
-  { key: "cvrAuc", label: "CVR AUC on clicks", get: (m) => m.cvrAuc, higherIsBetter: true },
-  { key: "ctcvrAuc", label: "CTCVR AUC", get: (m) => m.ctcvrAuc, higherIsBetter: true },
-  { key: "ctrAuc", label: "CTR AUC", get: (m) => m.ctrAuc, higherIsBetter: true },
-  { key: "ctcvrLogLoss", label: "CTCVR log loss", get: (m) => m.ctcvrLogLoss, higherIsBetter: false },
+export const COMPARE_METRICS: ReadonlyArray<CompareMetric> = [
+  { key: "cvrAucEntireSpace", label: "CVR AUC, entire space (vs true pCVR)", get: (r) => r.test.truth?.cvrAucEntireSpace ?? null, higherIsBetter: true },
+  { key: "cvrAuc", label: "CVR AUC on clicks", get: (r) => r.test.cvrAuc, higherIsBetter: true },
+  { key: "ctcvrAuc", label: "CTCVR AUC", get: (r) => r.test.ctcvrAuc, higherIsBetter: true },
+  { key: "ctrAuc", label: "CTR AUC", get: (r) => r.test.ctrAuc, higherIsBetter: true },
+  { key: "ctcvrLogLoss", label: "CTCVR log loss", get: (r) => r.test.ctcvrLogLoss, higherIsBetter: false },
 ];
+
+/**
+ * With `esmm compare --sessions N`, each run also plays the simulated A/B test (the same sessions for
+ * every model and seed): its expected installs per user, ranking by pCTCVR, become one more metric
+ * with its spread and paired differences over seeds, as a model's seed moves its installs too.
+ */
+export const INSTALLS_METRIC: CompareMetric = {
+  key: "installsPerUser",
+  label: "installs per user, simulated A/B test (expected, top by pCTCVR)",
+  get: (r) => (r.abtest ? meanOf(Array.from(r.abtest.installs)) : null),
+  higherIsBetter: true,
+};
+
+/** The metrics `c` holds, in report order. */
+export function comparisonMetrics(c: Comparison): ReadonlyArray<CompareMetric> {
+  return c.models[0]?.metrics[INSTALLS_METRIC.key] ? [...COMPARE_METRICS, INSTALLS_METRIC] : COMPARE_METRICS;
+}
 
 export interface ModelSummary {
   name: string;
@@ -36,10 +61,12 @@ export interface Comparison {
 /** Gathers per-seed results into summaries and paired differences against each of `baselines`. */
 export function summarise(names: string[], specs: ModelSpec[], seeds: number[], results: DemoResult[], baselines: string[], setup: Comparison["setup"]): Comparison {
   const at = (mi: number, si: number): DemoResult => results[mi * seeds.length + si]!;
-  const values = (mi: number, get: (m: EsmmMetrics) => number | null): number[] => seeds.map((_, si) => get(at(mi, si).test) ?? Number.NaN);
+  const values = (mi: number, get: CompareMetric["get"]): number[] => seeds.map((_, si) => get(at(mi, si)) ?? Number.NaN);
+  // installs per user where every run played the A/B test (the demo plays it for its first seed only)
+  const list = results.length > 0 && results.every((r) => r.abtest) ? [...COMPARE_METRICS, INSTALLS_METRIC] : COMPARE_METRICS;
   const models = names.map((name, mi) => {
     const metrics: ModelSummary["metrics"] = {};
-    for (const m of COMPARE_METRICS) {
+    for (const m of list) {
       const v = values(mi, m.get);
       const vs: Record<string, PairedDifference | null> = {};
       for (const b of baselines) {
@@ -61,7 +88,7 @@ export const seedsText = (n: number): string => `${n} seed${n === 1 ? "" : "s"}`
 export const stdText = (c: Comparison, std: number): string => (c.seeds.length < 2 ? "-" : fixed4(std));
 
 /** The plain-text tables: one block per metric, a row per model. */
-export function compareTable(c: Comparison, metrics = COMPARE_METRICS): string {
+export function compareTable(c: Comparison, metrics = comparisonMetrics(c)): string {
   const out: string[] = [];
   const w = Math.max(8, ...c.models.map((m) => m.name.length));
   for (const metric of metrics) {

@@ -5,7 +5,7 @@
 import type { DemoResult } from "./demo-run.js";
 import type { Comparison } from "./comparison.js";
 import type { ArmSummary } from "../index.js";
-import { COMPARE_METRICS, seedsText, stdText } from "./comparison.js";
+import { comparisonMetrics, seedsText, stdText } from "./comparison.js";
 import { fixed4, metricRows, signed4, signedPct } from "./format.js";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
@@ -127,7 +127,7 @@ function gateBars(results: DemoResult[]): string {
 }
 
 function comparisonBlocks(c: Comparison, level = "h2"): string {
-  return COMPARE_METRICS.map((metric) => {
+  return comparisonMetrics(c).map((metric) => {
     const head = `<tr><th>model</th><th>mean</th><th>std</th>${c.baselines.map((b) => `<th>vs ${esc(b)} (paired)</th><th>95% interval</th>`).join("")}${c.seeds.map((s) => `<th>seed ${s}</th>`).join("")}</tr>`;
     const body = c.models
       .map((m) => {

@@ -7,7 +7,7 @@
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
-import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, modelName, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
+import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, modelName, type AbSettings, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
 import { refuseInsideCheckpoint, writeFileAtomic } from "../../node/index.js";
 import { UsageError, int, list, need, pathOption, str, type Parsed } from "../args.js";
 import type { DemoJob, ModelSpec } from "../demo-run.js";
@@ -104,6 +104,10 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
     ? { train: trainPath, valid: need(p, "valid"), test: str(p, "test") ?? null, format: formatOf(p), csv: csvOptionsFrom(p), minCount: sim.minCount, ...(str(p, "common") ? { common: str(p, "common")! } : {}), ...(str(p, "schema") ? { schema: str(p, "schema")! } : {}) }
     : undefined;
   if (!files && (str(p, "valid") || str(p, "test"))) throw new UsageError("--valid and --test go with --train (files instead of the simulator)");
+  const sessions = int(p, "sessions", 0, 0);
+  if (files && sessions > 0) throw new UsageError("--sessions plays the simulated A/B test, which needs the simulator's truth: it does not go with --train");
+  // the demo's A/B settings; every run plays the same sessions, so runs pair by seed as the AUCs do
+  const abtest: AbSettings | null = sessions > 0 ? { sessions, candidates: 50, top: 10, seed: 1 } : null;
   const jobs: DemoJob[] = models.flatMap((m) =>
     seeds.map((seed) => ({
       variant: m.name,
@@ -113,6 +117,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
       sim,
       ...(es ? { earlyStop: { metric: es, patience: int(p, "patience", 1, 1) } } : {}),
       ...(p.diagnostics === true ? { diagnostics: true } : {}),
+      ...(abtest ? { abtest } : {}),
       ...(files ? { files } : {}),
     })),
   );
@@ -124,7 +129,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   let done = 0;
   const results = await runJobs(jobs, workers, throttledProgress(io, t0, 5000), (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
   const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, "simulator users": sim.users, "simulator apps": sim.apps, vocabularies: sim.vocab === "world" ? "world" : `fitted (min count ${sim.minCount})` };
-  const setup = { ...data, epochs, ...(es ? { "early stopping": es } : {}), seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
+  const setup = { ...data, ...(abtest ? { "A/B sessions": `${sessions} (${abtest.candidates} candidates, top ${abtest.top} by pCTCVR)` } : {}), epochs, ...(es ? { "early stopping": es } : {}), seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
   const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baselines, setup);
   if (outDir) {
     const dir = resolve(outDir);
@@ -167,6 +172,7 @@ export const command: Command = {
     ...simulatorVocabOptions(),
     dim: { type: "string", help: "embedding width D (default 16)" },
     ...architectureOptions(),
+    sessions: { type: "string", help: "simulated data: every run also plays the simulated A/B test over this many user sessions (the same ones for every run; 50 candidates, top 10 by pCTCVR), and installs per user is compared over seeds as the AUCs are (default 0: none)" },
     diagnostics: { type: "flag", help: "record gate usage and entropy and each task's gradient norm into each expert after every epoch (in --out's compare.json and --json)" },
     workers: { type: "string", help: "models trained at once, one per worker thread (default: the number of cores; 0 trains inline)" },
     json: { type: "flag", help: "print the comparison and every run as one JSON object on standard output" },
