@@ -13,6 +13,7 @@
 import { Dataset, type Bag, type Batch, type FieldSpec } from "../esmm/index.js";
 import { VocabBuilder, type RawRow, type Schema } from "./schema.js";
 
+/** Per-field vocabularies fitted on integer ids (`fit`), and datasets and batches rewritten through them (`dataset`, `batch`). */
 export class IdVocabulary {
   private constructor(
     /** The fields as the model sees them: each one's table is its kept ids plus the out-of-vocabulary row. */
