@@ -3,17 +3,19 @@
  * `npm run example -- esmm`. The README shows the lines between the markers, and
  * test/readme.test.ts checks that it still does and that the example runs.
  */
-import { AppStoreSimulator, Esmm, train, evaluate, denseStats } from "../src/index.js";
+import { AppStoreSimulator, Esmm, IdVocabulary, train, evaluate, denseStats } from "../src/index.js";
 
 export async function main(rows = 100_000): Promise<string[]> {
   const log: string[] = [];
   const print = (...v: unknown[]): void => void log.push(v.join(" "));
   // README:start
   const sim = new AppStoreSimulator({ seed: 7 });             // a simulated app store with ground truth
-  const trainSet = sim.dataset(rows, 0);                      // stream 0: training impressions
-  const testSet = sim.dataset(rows, 2);                       // stream 2: held-out impressions
+  const impressions = sim.dataset(rows, 0);                 // stream 0: training impressions
+  const vocab = IdVocabulary.fit(impressions, sim.fieldSpecs()); // the ids training holds; the rest read the out-of-vocabulary row
+  const trainSet = vocab.dataset(impressions);
+  const testSet = vocab.dataset(sim.dataset(rows, 2));      // stream 2: held-out impressions
   const { mean, std } = denseStats(trainSet);
-  const model = new Esmm({ preset: "esmm-mmoe", fields: sim.fieldSpecs(), dense: ["app_downloads", "user_tenure"], denseMean: mean, denseStd: std });
+  const model = new Esmm({ preset: "esmm-mmoe", fields: vocab.fields, dense: ["app_downloads", "user_tenure"], denseMean: mean, denseStd: std });
   await train(model, trainSet, {
     epochs: 2,
     batchSize: 1024,

@@ -114,7 +114,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
     const arms = [control, ...results.filter((r) => r !== control)].map((r) => ({ name: r.variant, outcome: r.abtest! }));
     arms.push({ name: "popular", outcome: builtInArm("popular", world, ss, ab, false, 0) }, { name: "random", outcome: builtInArm("random", world, ss, ab, false, 0) }, { name: "oracle", outcome: oracle });
     abRows = summariseArms(arms, oracle, ab.top);
-    io.out(`\nSimulated A/B test of the seed-${seed0} models: ${sessions.toLocaleString("en-US")} user sessions, ${ab.candidates} candidates each, the top ${ab.top} by pCTCVR shown; expected installs from the simulator's truth (esmm abtest runs it on saved models):`);
+    io.out(`\nSimulated A/B test of the seed-${seed0} models: ${sessions.toLocaleString("en-US")} user sessions, ${ab.candidates} candidates each, the top ${ab.top} by pCTCVR shown; expected installs from the simulator's truth (esmm abtest runs it on saved models). The intervals are over sessions, for one trained model each: a model's installs per user vary by 1-2% (std) from one model seed to the next on this simulator, which esmm compare --sessions N measures:`);
     io.out(abTable(abRows, ab));
   }
   const notes = observations(results);
