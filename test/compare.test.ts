@@ -58,7 +58,7 @@ describe("the order lanes take jobs in", () => {
   it("plans lanes of about equal work where taking the most work first leaves one lane a job more", () => {
     // most work first to the least loaded lane: [3, 2, 2] = 7 and [3, 2] = 5; one swap gives 6 and 6
     expect(planLanes([3, 3, 2, 2, 2], 2)).toEqual([[2, 3, 4], [0, 1]]);
-    // the demo's shape (each model's first seed also plays the A/B test): those three and one more
+    // the demo's shape before 2026-12-08 (each model's first seed also played the A/B test): those three and one more
     // on one lane, the five others on the other, each lane the most work first, ties in job order
     const ab = { abtest: { sessions: 2000, candidates: 50, top: 10, seed: 1 } };
     const sizes = { trainRows: 100_000, validRows: 20_000, testRows: 100_000 };
@@ -328,7 +328,10 @@ describe("esmm demo over seeds", () => {
     expect(r.out).toMatch(/vs base \(paired, 95%\)/);
     expect(r.out).toMatch(/\nbase +0\.\d{5} .*\(control\)/);
     expect(r.out).toMatch(/\noracle +0\.\d{5} .* 100\.0%/);
-    const j = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { results: unknown[]; comparison: { seeds: number[]; baselines: string[] }; abtest: Array<{ name: string; oracleShare: number }> };
+    expect(r.out).toContain("installs per user, simulated A/B test (expected, top by pCTCVR) (2 seeds; higher is better)");
+    const j = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { results: unknown[]; comparison: { seeds: number[]; baselines: string[]; models: Array<{ name: string; metrics: Record<string, { values: number[] }> }> }; abtest: Array<{ name: string; oracleShare: number; installsPerUser: number }> };
+    // every seed played the A/B test; seed 1's installs are the A/B table's
+    for (const m of j.comparison.models) expect(m.metrics.installsPerUser!.values[0]).toBe(j.abtest.find((a) => a.name === m.name)!.installsPerUser);
     expect(j.results).toHaveLength(3);
     expect(j.comparison.seeds).toEqual([1, 2]);
     expect(j.comparison.baselines).toEqual(["base"]);
