@@ -62,7 +62,7 @@ export interface Comparison {
 export function summarise(names: string[], specs: ModelSpec[], seeds: number[], results: DemoResult[], baselines: string[], setup: Comparison["setup"]): Comparison {
   const at = (mi: number, si: number): DemoResult => results[mi * seeds.length + si]!;
   const values = (mi: number, get: CompareMetric["get"]): number[] => seeds.map((_, si) => get(at(mi, si)) ?? Number.NaN);
-  // installs per user where every run played the A/B test (the demo plays it for its first seed only)
+  // installs per user where every run played the A/B test (compare with --sessions, the demo unless --sessions 0)
   const list = results.length > 0 && results.every((r) => r.abtest) ? [...COMPARE_METRICS, INSTALLS_METRIC] : COMPARE_METRICS;
   const models = names.map((name, mi) => {
     const metrics: ModelSummary["metrics"] = {};
