@@ -24,7 +24,7 @@ import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOpt
 import { mkdirSync } from "node:fs";
 
 export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
-  usage: "esmm demo [--rows N] [--epochs N] [--seeds N] [--sessions N] [--out DIR] [--workers N] [--ctr R --cvr R --bias B --users N --apps N --seed S]",
+  usage: "esmm demo [--rows N] [--epochs N] [--seeds N] [--sessions N] [--out DIR] [--workers N] [--ctr R --cvr R --bias B --users N --apps N --seed S] [--vocab fitted|world]",
   options: {
     rows: { type: "string", help: "training impressions (default 100000); validation is a fifth of that, test as many" },
     ...trainingOptions(), // epochs (per model), batch, lr: as esmm train has them

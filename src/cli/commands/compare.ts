@@ -149,7 +149,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
 export const command: Command = {
   name: "compare",
   summary: "train several models over several seeds (simulated data, or files); mean +- std and paired differences with 95% intervals",
-  usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2 | --models FILE] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B --users N --apps N | --train FILE --valid FILE [--test FILE]] [--json] [--out DIR]",
+  usage: "esmm compare [--presets a,b | --bottoms b1,b2 --objectives o1,o2 | --models FILE] [--emb-inits normal:1,normal:0.0001] [--seeds 5] [--epochs N] [--baseline NAME] [--ctr R --cvr R --bias B --users N --apps N [--sessions N] [--vocab fitted|world] | --train FILE --valid FILE [--test FILE]] [--json] [--out DIR]",
   options: {
     models: { type: "string", help: "a JSON file listing models with their own settings (name, preset or bottom/objective, experts, towers, lossWeights, ...)" },
     presets: { type: "string", help: `comma-separated presets (${PRESET_NAMES.join(", ")}); default esmm-mmoe,esmm,base when no model is named` },
