@@ -140,7 +140,6 @@ export function earlyStopOf(p: Parsed): MetricName | undefined {
   return es as MetricName | undefined;
 }
 
-/** A comma list of positive integers (layer sizes); "" for none. */
 /** --tower-hidden and --cvr-tower-hidden as a config's `towers` (undefined when neither is given: the defaults). */
 export function towersOf(p: Parsed): { hidden?: number[]; cvr?: number[] } | undefined {
   const hidden = sizesOf(p, "tower-hidden");
@@ -149,6 +148,7 @@ export function towersOf(p: Parsed): { hidden?: number[]; cvr?: number[] } | und
   return { ...(hidden ? { hidden } : {}), ...(cvr ? { cvr } : {}) };
 }
 
+/** A comma list of positive integers (layer sizes); "" for none. */
 export function sizesOf(p: Parsed, key: string): number[] | undefined {
   const v = str(p, key);
   if (v === undefined) return undefined;
