@@ -20,7 +20,7 @@ import { renderReport } from "./report.js";
 
 /** The models the demo trains by default: the flagship, the paper's ESMM and its BASE. */
 const DEMO_PRESETS: readonly Preset[] = ["esmm-mmoe", "esmm", "base"];
-import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions } from "./sim-options.js";
+import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions, vocabularyText } from "./sim-options.js";
 import { mkdirSync } from "node:fs";
 
 export const DEMO_SPEC: { usage: string; options: Record<string, OptionSpec> } = {
@@ -129,7 +129,7 @@ export async function demoCommand(p: Parsed, io: Io): Promise<void> {
     epochs: jobs[0]!.epochs,
     "batch, lr": `${jobs[0]!.batch}, ${jobs[0]!.lr}`,
     "simulator (seed, ctr, cvr, bias)": `${jobs[0]!.sim.seed}, ${jobs[0]!.sim.ctr}, ${jobs[0]!.sim.cvr}, ${jobs[0]!.sim.bias}`,
-    vocabularies: jobs[0]!.sim.vocab === "world" ? "world" : `fitted (min count ${jobs[0]!.sim.minCount})`,
+    vocabularies: vocabularyText(jobs[0]!.sim),
     "model seed": jobs[0]!.seed,
     "wall time": fmtDuration(seconds),
     "training speed": speed,

@@ -45,3 +45,8 @@ export function simulatorVocab(p: Parsed): { vocab: "fitted" | "world"; minCount
   if (vocab !== "fitted" && vocab !== "world") throw new UsageError(`--vocab must be fitted or world, got "${String(vocab)}"`);
   return { vocab, minCount: int(p, "min-count", 1, 1) };
 }
+
+/** How a run's setup names its vocabularies: "world", or "fitted (min count N)". */
+export function vocabularyText(sim: { vocab?: "fitted" | "world"; minCount?: number }): string {
+  return sim.vocab === "world" ? "world" : `fitted (min count ${sim.minCount ?? 1})`;
+}

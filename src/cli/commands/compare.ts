@@ -15,7 +15,7 @@ import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
 import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
-import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions } from "../sim-options.js";
+import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions, vocabularyText } from "../sim-options.js";
 import { compareReport } from "../report.js";
 import { compareTable, summarise } from "../comparison.js";
 
@@ -128,7 +128,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const t0 = performance.now();
   let done = 0;
   const results = await runJobs(jobs, workers, throttledProgress(io, t0, 5000), (j, r) => io.err(`  ${++done}/${jobs.length} ${j.variant} seed ${j.seed} done in ${fmtDuration(r.seconds)}`));
-  const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, "simulator users": sim.users, "simulator apps": sim.apps, vocabularies: sim.vocab === "world" ? "world" : `fitted (min count ${sim.minCount})` };
+  const data: Record<string, string | number> = files ? { train: files.train, valid: files.valid, test: files.test ?? files.valid } : { "training impressions": rows, "simulator seed": sim.seed, "simulator ctr": sim.ctr, "simulator cvr": sim.cvr, "simulator bias": sim.bias, "simulator users": sim.users, "simulator apps": sim.apps, vocabularies: vocabularyText(sim) };
   const setup = { ...data, ...(abtest ? { "A/B sessions": `${sessions} (${abtest.candidates} candidates, top ${abtest.top} by pCTCVR)` } : {}), epochs, ...(es ? { "early stopping": es } : {}), seeds: seeds.join(","), "wall time": fmtDuration((performance.now() - t0) / 1000) };
   const c = summarise(models.map((m) => m.name), models.map((m) => m.spec), seeds, results, baselines, setup);
   if (outDir) {
