@@ -4,7 +4,7 @@
 // training rows hold (`--vocab fitted`, the default), and prints the entire-space CVR AUC on all test
 // rows, on those whose user the training rows hold, and on the others (docs/results.md, 2026-12-08).
 // Usage: npm run build && node scripts/unseen-users.mjs [preset ...] (default: base esmm)
-import { AppStoreSimulator, DENSE_FEATURES, Esmm, IdVocabulary, denseStats, scoreDataset, train, weightedAuc } from "../dist/index.js";
+import { AppStoreSimulator, DENSE_FEATURES, Esmm, IdVocabulary, denseStats, meanOf, sampleStd, scoreDataset, train, weightedAuc } from "../dist/index.js";
 
 const sim = new AppStoreSimulator({ seed: 7, bias: 3 });
 const [tr, te] = [sim.dataset(100_000, 0), sim.dataset(100_000, 2)];
@@ -26,10 +26,7 @@ function auc(pCvr, keep) {
   return weightedAuc(s, pos, neg);
 }
 
-const summary = (xs) => {
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return `${m.toFixed(4)} +- ${Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)).toFixed(4)}`;
-};
+const summary = (xs) => `${meanOf(xs).toFixed(4)} +- ${sampleStd(xs).toFixed(4)}`;
 
 console.log(`test rows whose user the training rows hold: ${known.filter(Boolean).length} of ${te.size}`);
 for (const preset of process.argv.length > 2 ? process.argv.slice(2) : ["base", "esmm"]) {
