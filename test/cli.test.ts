@@ -122,6 +122,8 @@ describe("exit codes and bad input", () => {
     for (const [flag, value, message] of [
       ["--dim", "100000", '--dim must be an integer in [1, 4096], got "100000"'],
       ["--experts", "1000", '--experts must be an integer in [1, 256], got "1000"'],
+      // one expert under the default sharing would be the CTR task's alone
+      ["--experts", "1", "--experts 1 with --expert-share owned: the one expert would be the ctr task's alone"],
       ["--seed", "1e30", '--seed must be an integer >= 0, got "1e30"'],
       ["--emb-init", "normal:1e40", '--emb-init must be normal:STD with a float32 STD >= 0 (e.g. normal:0.0001), got "normal:1e40"'],
       // numbers in options as in data files: decimal notation only ("1e3" yes, "0x10" no)

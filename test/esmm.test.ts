@@ -142,6 +142,19 @@ describe("Esmm forward", () => {
     const [, c1] = expertGradNorms(owned, { ctr: 0, cvr: 1 });
     expect(c1).toBeGreaterThan(0);
   });
+
+  it("refuses a new model whose one expert only the CTR task would train; one expert shared by both tasks, and a loaded checkpoint's, are built", () => {
+    const one = (share: "all" | "owned" | "cgc", draw?: boolean): Esmm =>
+      new Esmm({ preset: "esmm-mmoe", fields: [{ name: "user", vocab: 10 }], dim: 4, experts: { count: 1, hidden: [6], share } }, draw === undefined ? {} : { draw });
+    for (const share of ["owned", "cgc"] as const) expect(() => one(share)).toThrow(`config.experts.count: is 1 with share "${share}"`);
+    // with share "all" the one expert is trained by both tasks: the CVR loss reaches it
+    const m = one("all");
+    const b = batchOf(12, 4);
+    m.loss(m.forward(b.ids.filter((_, i) => i % 3 === 0)), b.click, b.conversion, { ctr: 0, cvr: 1 }).total.backward();
+    expect(Math.hypot(...m.experts[0]!.parameters().flatMap((p) => Array.from(denseGrad(p))))).toBeGreaterThan(0);
+    // a checkpoint holding one (weights loaded next) still loads, so an old model stays usable
+    expect(one("owned", false).experts.length).toBe(1);
+  });
 });
 
 describe("the entire-space loss", () => {

@@ -111,6 +111,9 @@ export function expertOptionsOf(p: Parsed): { count?: number; share?: ExpertShar
   const o: { count?: number; share?: ExpertShare; gatePrior?: number; dropout?: number } = {};
   if (str(p, "experts") !== undefined) o.count = int(p, "experts", DEFAULT_EXPERTS.count, 1, CONFIG_LIMITS.experts);
   if (share) o.share = share as ExpertShare;
+  if (o.count !== undefined && o.count < 2 && (o.share ?? DEFAULT_EXPERTS.share) !== "all") {
+    throw new UsageError(`--experts ${o.count} with --expert-share ${o.share ?? DEFAULT_EXPERTS.share}: the one expert would be the ctr task's alone, and the cvr task's gradient would never reach the bottom; give --experts 2 or more, or --expert-share all`);
+  }
   if (str(p, "gate-prior") !== undefined) o.gatePrior = num(p, "gate-prior", 0, (x) => Math.abs(x) <= 20, "in [-20, 20]");
   if (str(p, "expert-dropout") !== undefined) o.dropout = num(p, "expert-dropout", 0, (x) => x >= 0 && x <= 0.9, "in [0, 0.9]");
   return Object.keys(o).length ? o : undefined;
