@@ -50,6 +50,33 @@ describe("gzip files in and out", () => {
   });
 });
 
+describe("options that change nothing for the model", () => {
+  it("train warns of each, by name and where it applies, and trains as without them; an option that applies draws no warning", async () => {
+    const flags = ["--preset", "esmm", "--gate-prior", "1", "--ips-clip", "0.1", "--loss-weights", "1,1,2", "--patience", "2", "--common", "cf.csv"];
+    const r = await run("train", "--train", trainCsv, "--model", join(dir, "m-inert"), "--epochs", "1", ...SMALL, ...flags);
+    expect(r.code).toBe(0);
+    const warnings = r.err.split("\n").filter((l) => l.startsWith("warning: "));
+    expect(warnings).toEqual([
+      "warning: --gate-prior has no effect: it sets the mmoe bottom's experts, and no model here has that bottom (esmm)",
+      "warning: --ips-clip has no effect: it applies to the escm2-ips and escm2-dr objectives, and no model here has one (esmm)",
+      "warning: --loss-weights: the third weight has no effect: only the escm2 objectives have a counterfactual term, and no model here has one (esmm)",
+      "warning: --patience has no effect without --early-stop",
+      "warning: --common has no effect: it is the aliccp-raw format's common_features file, and the format is csv",
+    ]);
+    // the same weights as a run without them (the loss weights' third term is not in esmm's loss)
+    const plain = await run("train", "--train", trainCsv, "--model", join(dir, "m-inert-plain"), "--epochs", "1", ...SMALL, "--preset", "esmm");
+    expect(plain.code).toBe(0);
+    expect(readFileSync(join(dir, "m-inert", "weights.safetensors")).equals(readFileSync(join(dir, "m-inert-plain", "weights.safetensors")))).toBe(true);
+    const dr = await run("train", "--train", trainCsv, "--model", join(dir, "m-dr"), "--epochs", "1", ...SMALL, "--preset", "escm2-dr", "--ips-clip", "0.1", "--loss-weights", "1,1,1,1");
+    expect(dr.code).toBe(0);
+    expect(dr.err).not.toContain("warning:");
+    // compare warns of an option no model compared takes
+    const c = await run("compare", "--presets", "esmm,base", "--experts", "3", "--seeds", "1", "--rows", "300", "--users", "100", "--apps", "50", "--dim", "4");
+    expect(c.code).toBe(0);
+    expect(c.err).toContain("warning: --experts has no effect: it sets the mmoe bottom's experts, and no model here has that bottom (esmm, base)");
+  });
+});
+
 describe("train -> save -> load -> predict", () => {
   it("predicts exactly what the saved model computes in memory", async () => {
     const model = join(dir, "m-round");

@@ -12,6 +12,7 @@ import {
   OBJECTIVE_NAMES,
   PRESETS,
   PRESET_NAMES,
+  modelName,
   type Bottom,
   type CounterfactualConfig,
   type CsvOptions,
@@ -133,6 +134,36 @@ export function lossWeightsOf(p: Parsed): LossWeights | undefined {
   if (w.every((x) => x === 0)) throw new UsageError(`--loss-weights ${v}: every weight is 0, so nothing would be trained`);
   const keys = ["ctr", "cvr", "counterfactual", "imputation"] as const;
   return Object.fromEntries(w.map((x, i) => [keys[i], x])) as LossWeights;
+}
+
+/**
+ * Options given that change nothing for the models a run trains, each as a sentence saying where it
+ * applies: an option a model ignores is most often a slip (a flag meant for another preset), and a
+ * run that silently ignores it reports results the user did not ask for. `esmm train` and `esmm
+ * compare` print them as warnings (an option inert for every model compared).
+ */
+export function inertOptions(p: Parsed, models: readonly { bottom: Bottom; objective: ObjectiveName }[], format: Format): string[] {
+  const out: string[] = [];
+  const anyModel = (f: (m: { bottom: Bottom; objective: ObjectiveName }) => boolean): boolean => models.some(f);
+  const given = (k: string): boolean => p[k] !== undefined && p[k] !== false;
+  const what = [...new Set(models.map((m) => modelName(m)))].join(", ");
+  for (const k of ["experts", "expert-share", "gate-prior", "expert-dropout"]) {
+    if (given(k) && !anyModel((m) => m.bottom === "mmoe")) out.push(`--${k} has no effect: it sets the mmoe bottom's experts, and no model here has that bottom (${what})`);
+  }
+  for (const k of ["ips-clip", "ips-normalize"]) {
+    if (given(k) && !anyModel((m) => m.objective.startsWith("escm2"))) out.push(`--${k} has no effect: it applies to the escm2-ips and escm2-dr objectives, and no model here has one (${what})`);
+  }
+  const lw = str(p, "loss-weights")?.split(",").length ?? 0;
+  if (lw >= 3 && !anyModel((m) => m.objective.startsWith("escm2"))) out.push(`--loss-weights: the third weight has no effect: only the escm2 objectives have a counterfactual term, and no model here has one (${what})`);
+  if (lw >= 4 && !anyModel((m) => m.objective === "escm2-dr")) out.push(`--loss-weights: the fourth weight has no effect: only escm2-dr has an imputation term, and no model here is one (${what})`);
+  if (given("patience") && !given("early-stop")) out.push("--patience has no effect without --early-stop");
+  if (given("common") && format !== "aliccp-raw") out.push(`--common has no effect: it is the aliccp-raw format's common_features file, and the format is ${format}`);
+  if (format === "aliccp-raw") {
+    for (const k of ["schema", "click", "conversion", "categorical", "multi", "multi-sep", "dense", "ignore", "user", "delimiter"]) {
+      if (given(k)) out.push(`--${k} has no effect: it describes CSV columns, and the aliccp-raw format has its own`);
+    }
+  }
+  return out;
 }
 
 /** --early-stop METRIC (undefined when absent): a validation metric train() can watch. */

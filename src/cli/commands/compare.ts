@@ -14,7 +14,7 @@ import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
-import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
+import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, inertOptions, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
 import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions, vocabularyText } from "../sim-options.js";
 import { compareReport } from "../report.js";
 import { compareTable, summarise } from "../comparison.js";
@@ -124,6 +124,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const workers = workersOf(p, availableParallelism());
   const outDir = pathOption(p, "out", "compare writes a directory (compare.html, compare.json; --json prints the results)");
   if (outDir) await refuseInsideCheckpoint(join(resolve(outDir), "compare.json")); // before the runs, not after them
+  for (const w of inertOptions(p, models.map((m) => ({ bottom: m.spec.bottom, objective: m.spec.objective })), files?.format ?? "csv")) io.err(`warning: ${w}`);
   io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
   let done = 0;

@@ -16,7 +16,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, needPath, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -198,6 +198,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
     reportStats(validPath, vstats, io.err);
   }
   io.err(`${model.name}: ${model.parameterCount().toLocaleString("en-US")} parameters, ${model.config.fields.length} fields, D = ${model.config.dim}`);
+  for (const w of inertOptions(p, [model.config], format)) io.err(`warning: ${w}`);
 
   // One train() call over the remaining epochs: it owns shuffling, validation and early stopping
   // (restoring the best weights); each epoch's checkpoint is written from onEpoch.
