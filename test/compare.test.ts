@@ -234,6 +234,21 @@ describe("esmm compare --sessions: installs per user over seeds", () => {
     expect(files.code).toBe(2);
     expect(files.err).toContain("--sessions plays the simulated A/B test, which needs the simulator's truth");
   }, 120_000);
+
+  it("refuses an option of the other data source (the simulator's with --train, a file's without), which it used to ignore", async () => {
+    for (const [flag, value] of [["--bias", "3"], ["--rows", "500"], ["--users", "10"], ["--vocab", "world"], ["--sim-seed", "8"]] as const) {
+      const r = await run("compare", "--presets", "esmm", "--train", "x.csv", "--valid", "y.csv", flag, value);
+      expect(r.code, flag).toBe(2);
+      expect(r.err, flag).toContain(`${flag} describes the simulated data, and --train compares on files`);
+    }
+    for (const [flag, value] of [["--click", "clk"], ["--format", "aliccp-csv"], ["--common", "c.csv"], ["--delimiter", ";"]] as const) {
+      const r = await run("compare", "--presets", "esmm", "--seeds", "1", flag, value);
+      expect(r.code, flag).toBe(2);
+      expect(r.err, flag).toContain(`${flag} describes a data file, and without --train compare runs on simulated data`);
+    }
+    const skip = await run("compare", "--presets", "esmm", "--seeds", "1", "--skip-bad");
+    expect(skip.err).toContain("--skip-bad describes a data file");
+  });
 });
 
 describe("esmm compare on files", () => {

@@ -104,6 +104,12 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
     ? { train: trainPath, valid: need(p, "valid"), test: str(p, "test") ?? null, format: formatOf(p), csv: csvOptionsFrom(p), minCount: sim.minCount, ...(str(p, "common") ? { common: str(p, "common")! } : {}), ...(str(p, "schema") ? { schema: str(p, "schema")! } : {}) }
     : undefined;
   if (!files && (str(p, "valid") || str(p, "test"))) throw new UsageError("--valid and --test go with --train (files instead of the simulator)");
+  // an option of the other data source would be ignored, and the run would not be the one asked for
+  const given = (k: string): boolean => p[k] !== undefined && p[k] !== false;
+  const simOnly = ["rows", "sim-seed", ...Object.keys(simulatorRateOptions()), "vocab"].find(given);
+  if (files && simOnly) throw new UsageError(`--${simOnly} describes the simulated data, and --train compares on files; leave it out, or leave out --train`);
+  const fileOnly = Object.keys(dataOptions()).filter((k) => k !== "backend").find(given);
+  if (!files && fileOnly) throw new UsageError(`--${fileOnly} describes a data file, and without --train compare runs on simulated data; give --train FILE --valid FILE, or leave it out`);
   const sessions = int(p, "sessions", 0, 0);
   if (files && sessions > 0) throw new UsageError("--sessions plays the simulated A/B test, which needs the simulator's truth: it does not go with --train");
   // the demo's A/B settings; every run plays the same sessions, so runs pair by seed as the AUCs do
