@@ -4,7 +4,7 @@
  * intervals that shrink with more sessions. The impression stream itself is unchanged (a checksum
  * of its rows, computed before the truth API existed).
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -167,5 +167,51 @@ describe("esmm abtest", () => {
     expect(twice.err).not.toContain("  A: ");
     expect((await run("abtest")).code).toBe(2);
     expect((await run("abtest", "--arm", "random", "--top", "30")).code).toBe(2);
+  }, 60_000);
+
+  it("plays the world a checkpoint's generated training file came from, which it used to leave to flags (default world 7)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-abtest-world-"));
+    const small = ["--users", "2000", "--apps", "600"];
+    const worlds = { w8: ["--seed", "8", "--bias", "3", ...small], w7: small };
+    for (const [name, flags] of Object.entries(worlds)) {
+      expect((await run("generate", "--rows", "4000", "--out", join(dir, `${name}.csv`), ...flags)).code).toBe(0);
+      expect((await run("train", "--train", join(dir, `${name}.csv`), "--model", join(dir, name), "--epochs", "1", "--dim", "4", "--expert-hidden", "8", "--preset", "esmm")).code).toBe(0);
+    }
+    // the sidecar names the world, and the checkpoint keeps it
+    const sidecar = JSON.parse(readFileSync(join(dir, "w8.csv.schema.json"), "utf8")) as { simulated: { world: Record<string, number>; stream: number } };
+    expect(sidecar.simulated).toEqual({ world: { seed: 8, users: 2000, apps: 600, categories: 24, ctr: 0.05, cvr: 0.12, bias: 3, zipf: 1.05 }, stream: 0 });
+    const ck = JSON.parse(readFileSync(join(dir, "w8", "model.json"), "utf8")) as { training: { simulated: unknown } };
+    expect(ck.training.simulated).toEqual(sidecar.simulated.world);
+    const test = ["--sessions", "200", "--candidates", "20", "--top", "5", "--json"];
+    type Out = { settings: { simulator: Record<string, number> }; arms: Array<{ name: string; installsPerUser: number }> };
+    const implicit = await run("abtest", "--arm", join(dir, "w8"), "--arm", "oracle", ...test);
+    expect(implicit.code, implicit.err).toBe(0);
+    expect(implicit.err).toContain("in the world w8 was trained on: --sim-seed 8 --ctr 0.05 --cvr 0.12 --bias 3 --users 2000 --apps 600");
+    const explicit = await run("abtest", "--arm", join(dir, "w8"), "--arm", "oracle", ...test, "--sim-seed", "8", "--bias", "3", ...small);
+    expect(explicit.code, explicit.err).toBe(0);
+    expect((JSON.parse(implicit.out) as Out).settings.simulator).toEqual(sidecar.simulated.world);
+    expect((JSON.parse(implicit.out) as Out).arms).toEqual((JSON.parse(explicit.out) as Out).arms);
+    // a flag that contradicts it, or arms of two worlds, are usage errors
+    const contra = await run("abtest", "--arm", join(dir, "w8"), ...test, "--bias", "1");
+    expect(contra.code).toBe(2);
+    expect(contra.err).toContain("--bias 1 contradicts the world arm w8 was trained on (--sim-seed 8 --ctr 0.05 --cvr 0.12 --bias 3 --users 2000 --apps 600");
+    const two = await run("abtest", "--arm", join(dir, "w8"), "--arm", join(dir, "w7"), ...test);
+    expect(two.code).toBe(2);
+    expect(two.err).toContain("arms w8 and w7 were trained on different simulated worlds");
+    // a resumed run keeps the record; a file without one (not generated, or generated before) gives a checkpoint without
+    expect((await run("train", "--train", join(dir, "w8.csv"), "--model", join(dir, "w8"), "--epochs", "2", "--resume")).code).toBe(0);
+    expect((JSON.parse(readFileSync(join(dir, "w8", "model.json"), "utf8")) as typeof ck).training.simulated).toEqual(sidecar.simulated.world);
+    const { simulated: _, ...plain } = sidecar;
+    writeFileSync(join(dir, "w7.csv.schema.json"), JSON.stringify(plain));
+    expect((await run("train", "--train", join(dir, "w7.csv"), "--model", join(dir, "w7-plain"), "--epochs", "1", "--dim", "4", "--expert-hidden", "8", "--preset", "esmm")).code).toBe(0);
+    expect((JSON.parse(readFileSync(join(dir, "w7-plain", "model.json"), "utf8")) as { training: Record<string, unknown> }).training.simulated).toBe(undefined);
+    const flagsOnly = await run("abtest", "--arm", join(dir, "w7-plain"), "--arm", join(dir, "w8"), ...test);
+    expect(flagsOnly.code, flagsOnly.err).toBe(0); // w8 alone knows its world, and the test plays it
+    expect((JSON.parse(flagsOnly.out) as Out).settings.simulator.seed).toBe(8);
+    // a crafted record is refused, naming the file and the key
+    writeFileSync(join(dir, "w7.csv.schema.json"), JSON.stringify({ ...plain, simulated: { world: { ...sidecar.simulated.world, ctr: 2 }, stream: 0 } }));
+    const crafted = await run("train", "--train", join(dir, "w7.csv"), "--model", join(dir, "w7-bad"), "--epochs", "1");
+    expect(crafted.code).toBe(1);
+    expect(crafted.err).toContain("w7.csv.schema.json:1: simulated.world.ctr: must be in (0, 1), got 2");
   }, 60_000);
 });

@@ -1,4 +1,4 @@
-export { AppStoreSimulator, SINGLE_FIELDS, MULTI_FIELDS, DENSE_FEATURES, denseStats } from "./simulator.js";
+export { AppStoreSimulator, SINGLE_FIELDS, MULTI_FIELDS, DENSE_FEATURES, denseStats, simulatorOptionsFromJSON } from "./simulator.js";
 export type { SimulatorOptions, SimRow } from "./simulator.js";
 export { IdVocabulary } from "./fit-ids.js";
 export { DataError, parseDecimal, FieldMap, VocabBuilder, Preprocessor, BatchBuilder, fnv1a, safeName } from "./schema.js";

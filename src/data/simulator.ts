@@ -30,7 +30,7 @@
  * which makes the entire-space CVR quality measurable.
  */
 import { Rng, sigmoidScalar } from "../tensor/index.js";
-import { Dataset, type Bag, type Batch } from "../esmm/index.js";
+import { Dataset, FieldError, expectFloat, expectInt, expectObject, type Bag, type Batch } from "../esmm/index.js";
 import type { FieldSpec } from "../esmm/index.js";
 
 /** The simulated world: its seed, sizes, target rates, the strength of selection bias, and popularity. */
@@ -48,6 +48,33 @@ export interface SimulatorOptions {
   bias?: number;
   /** Zipf exponents of user and app popularity. Default 1.05. */
   zipf?: number;
+}
+
+/**
+ * A simulated world's settings as JSON holds them (what `esmm generate` writes into a file's schema
+ * sidecar, and `esmm train` into the checkpoint trained on it), each key checked; `at` names the
+ * place in errors. Every key of `SimulatorOptions` is required, so a record names one world exactly.
+ */
+export function simulatorOptionsFromJSON(v: unknown, at: string): Required<SimulatorOptions> {
+  const o = expectObject(v, at);
+  const keys = ["seed", "users", "apps", "categories", "ctr", "cvr", "bias", "zipf"] as const;
+  for (const k of Object.keys(o)) if (!(keys as readonly string[]).includes(k)) throw new FieldError(`${at}.${k}`, "is not a setting of the simulator");
+  const int = (k: string, min: number): number => expectInt(o[k], `${at}.${k}`, min, 2 ** 31 - 1);
+  const rate = (k: string): number => {
+    const x = expectFloat(o[k], `${at}.${k}`, { positive: true });
+    if (x >= 1) throw new FieldError(`${at}.${k}`, `must be in (0, 1), got ${x}`);
+    return x;
+  };
+  return {
+    seed: expectInt(o.seed, `${at}.seed`, -(2 ** 53), 2 ** 53),
+    users: int("users", 1),
+    apps: int("apps", 1),
+    categories: int("categories", 1),
+    ctr: rate("ctr"),
+    cvr: rate("cvr"),
+    bias: expectFloat(o.bias, `${at}.bias`, { min: 0 }),
+    zipf: expectFloat(o.zipf, `${at}.zipf`, { positive: true }),
+  };
 }
 
 /** One simulated impression. `ids` follow `SINGLE_FIELDS`, `dense` follows `DENSE_FEATURES`. */

@@ -131,7 +131,11 @@ export async function loadCheckpoint(dirIn: string, opts: { optimizer?: boolean 
  * src/io/scoring.ts). The browser's `loadModel(url)` in esmm-ts does the same from fetched bytes.
  */
 export async function loadModel(dir: string): Promise<ScoringModel> {
-  const ck = await loadCheckpoint(dir, { optimizer: false });
+  return scoringModelOf(await loadCheckpoint(dir, { optimizer: false }), dir);
+}
+
+/** A loaded checkpoint as a ScoringModel, for a caller that also reads the rest of it (its training metadata). */
+export function scoringModelOf(ck: LoadedCheckpoint, dir: string): ScoringModel {
   if (!ck.preprocessor) throw new Error(`${dir}: no preprocessing (vocabularies) is saved with this model, so raw records cannot be scored`);
   return new ScoringModel(ck.model, ck.preprocessor);
 }

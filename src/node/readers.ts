@@ -17,14 +17,16 @@ import {
   aliccpSchema,
   csvOptionsFromJSON,
   parseCommonLine,
+  simulatorOptionsFromJSON,
   parseSkeletonLine,
   splitCsvLine,
   type CsvOptions,
   type FeatureMap,
   type RawRow,
   type Schema,
+  type SimulatorOptions,
 } from "../data/index.js";
-import { Dataset, InputRowError, Rng, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type EvalLabels, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
+import { Dataset, InputRowError, Rng, expectObject, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type EvalLabels, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
 import { STDIN, STDIN_NAME, readLines } from "./files.js";
 
 /** A data file's format: csv (with the column options), torch-rechub's preprocessed Ali-CCP and AliExpress CSVs, or the raw Ali-CCP release. */
@@ -73,8 +75,37 @@ function csvOptionsFor(format: Format, header: string[], user: CsvOptions = {}):
  * behind when the file is gzipped).
  */
 export function sidecarOptions(path: string): CsvOptions {
-  const p = [`${path}.schema.json`, ...(path.endsWith(".gz") ? [`${path.slice(0, -3)}.schema.json`] : [])].find((f) => existsSync(f));
+  const p = sidecarPath(path);
   return p ? schemaFileOptions(p) : {};
+}
+
+/** The sidecar a data file has, if any (see sidecarOptions). */
+function sidecarPath(path: string): string | undefined {
+  return [`${path}.schema.json`, ...(path.endsWith(".gz") ? [`${path.slice(0, -3)}.schema.json`] : [])].find((f) => existsSync(f));
+}
+
+/**
+ * The simulated world a data file was drawn from, where `esmm generate` recorded it in the file's
+ * sidecar (or in the `--schema` file given instead): `"simulated": { "world": {...}, "stream": K }`.
+ * Null for a file with no record (any file not generated, or generated before the record existed).
+ * `esmm train` keeps it in the checkpoint, so that `esmm abtest` plays the same world.
+ */
+export function simulatedWorldOf(path: string, schemaFile?: string): Required<SimulatorOptions> | null {
+  const p = schemaFile ?? sidecarPath(path);
+  if (p === undefined || !existsSync(p)) return null;
+  let j: unknown;
+  try {
+    j = JSON.parse(readFileSync(p, "utf8"));
+  } catch {
+    return null; // reading the file's schema reports it, naming the file
+  }
+  const sim = (j as { simulated?: unknown } | null)?.simulated;
+  if (sim === undefined) return null;
+  try {
+    return simulatorOptionsFromJSON(expectObject(sim, "simulated").world, "simulated.world");
+  } catch (e) {
+    throw new DataError(p, 1, null, (e as Error).message);
+  }
 }
 
 /** A schema file (a sidecar's JSON, given by its path: `--schema`), each key checked; errors name the file. */

@@ -20,8 +20,11 @@ import {
   type AbSettings,
   type ArmOutcome,
   type ArmSummary,
+  type ScoringModel,
+  simulatorOptionsFromJSON,
+  type SimulatorOptions,
 } from "../../index.js";
-import { loadModel } from "../../node/index.js";
+import { loadCheckpoint, scoringModelOf } from "../../node/index.js";
 import { UsageError, int, many, str, type Parsed } from "../args.js";
 import { signedPct } from "../format.js";
 import type { Command, Io } from "../io.js";
@@ -63,6 +66,30 @@ export function abTable(rows: readonly ArmSummary[], o: AbSettings): string {
   return out.join("\n");
 }
 
+/** The flags that set the simulated world, by the key of SimulatorOptions each sets. */
+const WORLD_FLAGS = { seed: "sim-seed", ctr: "ctr", cvr: "cvr", bias: "bias", users: "users", apps: "apps" } as const;
+
+/**
+ * The world the test plays: the one the checkpoints were trained on, where `esmm train` recorded it
+ * from a generated file's sidecar, else the flags' (their defaults where not given). A flag that
+ * contradicts a checkpoint's world, or two checkpoints of different worlds, are errors: a model
+ * tested on users and apps it was never trained on gives figures that look plausible and mean nothing.
+ */
+function worldOf(p: Parsed, plan: ReadonlyArray<{ name: string; world: Required<SimulatorOptions> | null }>): { world: SimulatorOptions; from: string | null } {
+  const flags: SimulatorOptions = { seed: int(p, "sim-seed", 7), ...simulatorRates(p) };
+  const recorded = plan.filter((a) => a.world !== null) as Array<{ name: string; world: Required<SimulatorOptions> }>;
+  if (recorded.length === 0) return { world: flags, from: null };
+  const first = recorded[0]!;
+  const show = (w: Required<SimulatorOptions>): string => (Object.keys(WORLD_FLAGS) as Array<keyof typeof WORLD_FLAGS>).map((k) => `--${WORLD_FLAGS[k]} ${w[k]}`).join(" ");
+  for (const a of recorded.slice(1)) {
+    if (JSON.stringify(a.world) !== JSON.stringify(first.world)) throw new UsageError(`arms ${first.name} and ${a.name} were trained on different simulated worlds (${show(first.world)}; ${show(a.world)}): an A/B test plays one world, so test models of the same one`);
+  }
+  for (const [k, flag] of Object.entries(WORLD_FLAGS) as Array<[keyof typeof WORLD_FLAGS, string]>) {
+    if (p[flag] !== undefined && flags[k] !== first.world[k]) throw new UsageError(`--${flag} ${flags[k]} contradicts the world arm ${first.name} was trained on (${show(first.world)}, from its training file's sidecar); leave the world's flags out to play that world`);
+  }
+  return { world: first.world, from: `the world ${recorded.map((a) => a.name).join(", ")} ${recorded.length > 1 ? "were" : "was"} trained on: ${show(first.world)}` };
+}
+
 async function abtestCommand(p: Parsed, io: Io): Promise<void> {
   const specs = many(p, "arm");
   if (specs.length < 1) throw new UsageError("--arm is required: NAME=CHECKPOINT_DIR, a directory, or one of oracle, popular, random (repeat it for each arm)");
@@ -73,7 +100,7 @@ async function abtestCommand(p: Parsed, io: Io): Promise<void> {
   const sampled = p.sampled === true;
   // every arm checked, and every checkpoint loaded, before any arm plays (a bad one fails at once)
   const names = new Set<string>();
-  const plan: Array<{ name: string; target: string; model: Awaited<ReturnType<typeof loadModel>> | null }> = [];
+  const plan: Array<{ name: string; target: string; model: ScoringModel | null; world: Required<SimulatorOptions> | null }> = [];
   for (const spec of specs) {
     const eq = spec.indexOf("=");
     const target = eq >= 0 ? spec.slice(eq + 1) : spec;
@@ -81,12 +108,18 @@ async function abtestCommand(p: Parsed, io: Io): Promise<void> {
     if (!name || !target) throw new UsageError(`--arm "${spec}": expected NAME=CHECKPOINT_DIR, a directory, or one of ${BUILT_IN.join(", ")}`);
     if (names.has(name)) throw new UsageError(`--arm: two arms are named "${name}"`);
     names.add(name);
-    plan.push({ name, target, model: (BUILT_IN as readonly string[]).includes(target) ? null : await loadModel(target) });
+    if ((BUILT_IN as readonly string[]).includes(target)) plan.push({ name, target, model: null, world: null });
+    else {
+      const ck = await loadCheckpoint(target, { optimizer: false });
+      const w = ck.json.training?.simulated;
+      plan.push({ name, target, model: scoringModelOf(ck, target), world: w === undefined ? null : simulatorOptionsFromJSON(w, `${target}: training.simulated`) });
+    }
   }
-  const sim = new AppStoreSimulator({ seed: int(p, "sim-seed", 7), ...simulatorRates(p) });
+  const world = worldOf(p, plan);
+  const sim = new AppStoreSimulator(world.world);
   if (o.candidates > sim.size.apps) throw new UsageError(`--candidates ${o.candidates} exceeds the simulator's ${sim.size.apps} apps`);
   const sessions = drawSessions(sim, o);
-  io.err(`esmm abtest: ${o.sessions.toLocaleString("en-US")} sessions, ${o.candidates} candidates each, top ${o.top} shown, ranked by ${by}`);
+  io.err(`esmm abtest: ${o.sessions.toLocaleString("en-US")} sessions, ${o.candidates} candidates each, top ${o.top} shown, ranked by ${by}${world.from ? `, in ${world.from}` : ""}`);
   const arms: Array<{ name: string; outcome: ArmOutcome }> = [];
   let oracleOutcome: ArmOutcome | null = null;
   for (const [i, { name, target, model }] of plan.entries()) {
@@ -129,7 +162,7 @@ export const command: Command = {
     seed: { type: "string", help: "seed of the sessions (and of the random arm and sampled outcomes; default 1)" },
     "rank-by": { type: "string", help: `what model arms rank by: ${AB_RANK_BY.join(", ")} (value: pCTCVR x the install's value; default pCtcvr)` },
     sampled: { type: "flag", help: "also draw every shown slot's click and install, to show the noise a live test would have" },
-    "sim-seed": { type: "string", help: "the simulated world's seed: the one the checkpoints' data was generated with (default 7)" },
+    "sim-seed": { type: "string", help: "the simulated world's seed (default 7). A checkpoint trained on a file esmm generate wrote knows its world, which is then the default, and these flags may only restate it" },
     ...simulatorRateOptions(),
     json: { type: "flag", help: "print the settings and every arm's figures as one JSON object" },
   },

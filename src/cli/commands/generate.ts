@@ -18,7 +18,8 @@ async function generate(p: Parsed, io: Io): Promise<void> {
     await w.write(["click", "conversion", "true_pctr", "true_pcvr", ...SINGLE_FIELDS, ...MULTI_FIELDS, ...DENSE_FEATURES].join(",") + "\n");
     let clicks = 0;
     let conv = 0;
-    for (const r of sim.rows(rows, int(p, "stream", 0))) {
+    const stream = int(p, "stream", 0);
+    for (const r of sim.rows(rows, stream)) {
       clicks += r.click;
       conv += r.conversion;
       const bag = Array.from(r.recentCats.ids, (id, j) => `${id}:${r.recentCats.weights[j]}`).join("|");
@@ -26,7 +27,9 @@ async function generate(p: Parsed, io: Io): Promise<void> {
     }
     await w.close();
     const schema: CsvOptions = { multi: MULTI_FIELDS.map((name) => ({ name, pooling: "sum" })), dense: [...DENSE_FEATURES], user: "user_id" };
-    await writeFileAtomic(`${out}.schema.json`, JSON.stringify(schema, null, 2) + "\n");
+    // the world the rows come from, so that a model trained on them is A/B-tested in the same one
+    const simulated = { world: sim.options, stream };
+    await writeFileAtomic(`${out}.schema.json`, JSON.stringify({ ...schema, simulated }, null, 2) + "\n");
     io.out(`wrote ${rows} impressions to ${out}: CTR ${(clicks / rows).toFixed(4)}, CVR after click ${(conv / Math.max(clicks, 1)).toFixed(4)}, CTCVR ${(conv / rows).toFixed(5)}`);
   } catch (e) {
     await w.abort();

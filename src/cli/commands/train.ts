@@ -1,5 +1,5 @@
 /** `esmm train`: fit a model to a file and keep a checkpoint directory of it after every epoch (resume, early stopping, threads). Returns normally on success and throws on failure (see main.ts). */
-import { Adam, Esmm, InputRowError, VALIDATION, train, type BatchSource, type Dataset, type LossWeights } from "../../index.js";
+import { Adam, Esmm, InputRowError, VALIDATION, simulatorOptionsFromJSON, train, type BatchSource, type Dataset, type LossWeights, type SimulatorOptions } from "../../index.js";
 import {
   assertCheckpointWritable,
   byDataRow,
@@ -10,7 +10,9 @@ import {
   loadCheckpoint,
   loadDataset,
   saveCheckpoint,
+  simulatedWorldOf,
   streamingSource,
+  STDIN,
   type Format,
 } from "../../node/index.js";
 import { readFile } from "node:fs/promises";
@@ -74,7 +76,8 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
   const history: unknown[] = [];
   const changes: unknown[] = [];
   // What the run is: from the flags for a new run, from the checkpoint for a resumed one.
-  let run: { format: Format; seed: number; batch: number; lr: number; weightDecay: number; maxGradNorm?: number; stream: boolean; minCount: number; hashBuckets?: number; lossWeights?: LossWeights };
+  // `simulated`: the world a generated training file was drawn from (its sidecar says), for esmm abtest
+  let run: { format: Format; seed: number; batch: number; lr: number; weightDecay: number; maxGradNorm?: number; stream: boolean; minCount: number; hashBuckets?: number; lossWeights?: LossWeights; simulated?: Required<SimulatorOptions> };
   if (p.resume) {
     const ck = await loadCheckpoint(dir);
     if (!ck.preprocessor) throw new Error(`${dir}: checkpoint has no preprocessing; cannot resume`);
@@ -109,6 +112,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
       ...(typeof tr.maxGradNorm === "number" ? { maxGradNorm: tr.maxGradNorm } : {}),
       ...(typeof tr.hashBuckets === "number" ? { hashBuckets: tr.hashBuckets } : {}),
       ...(tr.lossWeights && typeof tr.lossWeights === "object" ? { lossWeights: tr.lossWeights as LossWeights } : {}),
+      ...(tr.simulated !== undefined ? { simulated: simulatorOptionsFromJSON(tr.simulated, `${dir}: training.simulated`) } : {}),
     };
     const lw = lossWeightsOf(p);
     const savedLw = run.lossWeights ?? {};
@@ -155,6 +159,8 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
       ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}),
       ...(lossWeightsOf(p) ? { lossWeights: lossWeightsOf(p)! } : {}),
     };
+    const world = trainPath === STDIN && !str(p, "schema") ? null : simulatedWorldOf(trainPath, str(p, "schema"));
+    if (world) run.simulated = world;
     const expertHidden = sizesOf(p, "expert-hidden");
     const towers = towersOf(p);
     if (expertHidden && expertHidden.length === 0) throw new UsageError("--expert-hidden needs at least one size");
