@@ -67,6 +67,8 @@ describe("options that change nothing for the model", () => {
     const plain = await run("train", "--train", trainCsv, "--model", join(dir, "m-inert-plain"), "--epochs", "1", ...SMALL, "--preset", "esmm");
     expect(plain.code).toBe(0);
     expect(readFileSync(join(dir, "m-inert", "weights.safetensors")).equals(readFileSync(join(dir, "m-inert-plain", "weights.safetensors")))).toBe(true);
+    const hashed = await run("train", "--train", trainCsv, "--model", join(dir, "m-inert-hash"), "--epochs", "1", ...SMALL, "--hash-buckets", "1000", "--min-count", "3");
+    expect(hashed.err).toContain("warning: --min-count has no effect with --hash-buckets");
     const dr = await run("train", "--train", trainCsv, "--model", join(dir, "m-dr"), "--epochs", "1", ...SMALL, "--preset", "escm2-dr", "--ips-clip", "0.1", "--loss-weights", "1,1,1,1");
     expect(dr.code).toBe(0);
     expect(dr.err).not.toContain("warning:");

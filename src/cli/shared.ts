@@ -157,6 +157,7 @@ export function inertOptions(p: Parsed, models: readonly { bottom: Bottom; objec
   if (lw >= 3 && !anyModel((m) => m.objective.startsWith("escm2"))) out.push(`--loss-weights: the third weight has no effect: only the escm2 objectives have a counterfactual term, and no model here has one (${what})`);
   if (lw >= 4 && !anyModel((m) => m.objective === "escm2-dr")) out.push(`--loss-weights: the fourth weight has no effect: only escm2-dr has an imputation term, and no model here is one (${what})`);
   if (given("patience") && !given("early-stop")) out.push("--patience has no effect without --early-stop");
+  if (given("min-count") && given("hash-buckets")) out.push("--min-count has no effect with --hash-buckets: every id hashes into a bucket, and no vocabulary is kept");
   if (given("common") && format !== "aliccp-raw") out.push(`--common has no effect: it is the aliccp-raw format's common_features file, and the format is ${format}`);
   if (format === "aliccp-raw") {
     for (const k of ["schema", "click", "conversion", "categorical", "multi", "multi-sep", "dense", "ignore", "user", "delimiter"]) {
