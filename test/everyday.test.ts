@@ -264,3 +264,28 @@ describe("a config file and the architecture from the command line", () => {
     expect(b.err).toContain(`${bad}: unknown option "epochz"`);
   });
 });
+
+describe("eval and predict read a file's columns with the model's meanings", () => {
+  it("--click/--conversion name the labels of a file that calls them otherwise; the inputs' flags may restate the model's, not change them", async () => {
+    const m = join(dir, "m-labels");
+    expect((await run("train", "--train", csv, "--model", m, ...SMALL)).code).toBe(0);
+    const renamed = join(dir, "valid-renamed.csv");
+    const lines = readFileSync(valid, "utf8").split("\n");
+    writeFileSync(renamed, [lines[0]!.replace("click,conversion", "clk,cv"), ...lines.slice(1)].join("\n"));
+    writeFileSync(`${renamed}.schema.json`, readFileSync(`${valid}.schema.json`));
+    const same = await run("eval", "--model", m, "--data", valid, "--json");
+    const named = await run("eval", "--model", m, "--data", renamed, "--click", "clk", "--conversion", "cv", "--json");
+    expect(named.code, named.err).toBe(0);
+    expect(JSON.parse(named.out).metrics).toEqual(JSON.parse(same.out).metrics);
+    // the flags a script passes to train as well: restating the model's columns is fine, in any order
+    const restated = await run("eval", "--model", m, "--data", valid, "--dense", "user_tenure,app_downloads", "--multi", "recent_cats", "--json");
+    expect(restated.code, restated.err).toBe(0);
+    expect(JSON.parse(restated.out).metrics).toEqual(JSON.parse(same.out).metrics);
+    const changed = await run("eval", "--model", m, "--data", valid, "--dense", "app_downloads");
+    expect(changed.code).toBe(2);
+    expect(changed.err).toContain("--dense app_downloads contradicts the model, which reads app_downloads,user_tenure as dense, as it was trained");
+    const predicted = await run("predict", "--model", m, "--data", valid, "--out", "-", "--multi", "recent_cats,age");
+    expect(predicted.code).toBe(2);
+    expect(predicted.err).toContain("--multi recent_cats,age contradicts the model, which reads recent_cats as multi");
+  });
+});

@@ -306,12 +306,34 @@ export function reportStats(what: string, s: ReadStats, log: (s: string) => void
   if (s.dropped > 0) log(`${what}: dropped ${s.dropped} row(s) with a conversion but no click (as the paper does)`);
 }
 
+/**
+ * The column flags a file read as a model expects may give (eval, predict, train's --valid): the
+ * labels and the GAUC key, which are not inputs, under any name the file has (`--click clk`); the
+ * inputs' meanings are the model's, so `--categorical`, `--dense` and `--multi` may restate them
+ * (a script passing train's flags to eval) and a contradiction is an error. They used to be ignored:
+ * `eval --click clk` then stopped at a missing column "click".
+ */
+function labelsGiven(p: Parsed, schema: Schema): CsvOptions {
+  const given = csvOptionsFrom(p);
+  const inputs: Array<[string, string[] | undefined, string[]]> = [
+    ["categorical", given.categorical, schema.categorical],
+    ["dense", given.dense, schema.dense],
+    ["multi", given.multi?.map((m) => m.name), schema.multi.map((m) => m.name)],
+  ];
+  for (const [k, mine, model] of inputs) {
+    if (mine && (mine.length !== model.length || mine.some((c) => !model.includes(c)))) {
+      throw new UsageError(`--${k} ${mine.join(",")} contradicts the model, which reads ${model.length ? model.join(",") : "no column"} as ${k}, as it was trained; leave it out (the file's columns are read with the model's meanings)`);
+    }
+  }
+  return { ...(given.click ? { click: given.click } : {}), ...(given.conversion ? { conversion: given.conversion } : {}), ...(given.user !== undefined ? { user: given.user } : {}) };
+}
+
 /** Opens a file to be read exactly as a model's preprocessing expects (same columns and meanings). */
 export async function openLike(p: Parsed, path: string, format: Format, pre: Preprocessor, noLabels = false, delimiter?: string, keep?: string[]): Promise<RowSource> {
   // the file's delimiter: --delimiter, else the one the model was trained on, else ","
   const d = delimiterOf(p) ?? delimiter;
   if (keep && format === "aliccp-raw") throw new UsageError("--keep needs a CSV format; aliccp-raw rows have no columns to keep");
-  const csv: CsvOptions = format === "aliccp-raw" ? {} : { ...csvOptionsOf(pre.schema, noLabels), ...(d ? { delimiter: d } : {}), ...(keep ? { keep } : {}) };
+  const csv: CsvOptions = format === "aliccp-raw" ? {} : { ...csvOptionsOf(pre.schema, noLabels), ...labelsGiven(p, pre.schema), ...(d ? { delimiter: d } : {}), ...(keep ? { keep } : {}) };
   const src = await openFor(p, path, format, csv);
   checkSchema(src, pre, path);
   return src;

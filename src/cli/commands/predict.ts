@@ -20,7 +20,7 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
   const model = ck.model;
   const E = model.gates ? model.config.experts.count : 0;
   const gates = p.gates === true && E > 0;
-  if (p.gates && E === 0) throw new UsageError(`--gates: a ${model.name} model has no gates`);
+  if (p.gates && E === 0) throw new UsageError(`--gates: the ${model.name} model has no gates (only an mmoe bottom has them)`);
   const workers = threads > 1 ? await workerFactory()(model, threads - 1) : null;
   // "-" writes to standard output (and every message to standard error); else a file, atomically
   const toStdout = out === "-";
