@@ -182,6 +182,7 @@ describe("esmm abtest", () => {
     expect(sidecar.simulated).toEqual({ world: { seed: 8, users: 2000, apps: 600, categories: 24, ctr: 0.05, cvr: 0.12, bias: 3, zipf: 1.05 }, stream: 0 });
     const ck = JSON.parse(readFileSync(join(dir, "w8", "model.json"), "utf8")) as { training: { simulated: unknown } };
     expect(ck.training.simulated).toEqual(sidecar.simulated.world);
+    expect((await run("inspect", "--model", join(dir, "w8"))).out).toContain("trained on simulated data (esmm generate): world seed 8, 2000 users, 600 apps, ctr 0.05, cvr 0.12, bias 3; esmm abtest plays this world");
     const test = ["--sessions", "200", "--candidates", "20", "--top", "5", "--json"];
     type Out = { settings: { simulator: Record<string, number> }; arms: Array<{ name: string; installsPerUser: number }> };
     const implicit = await run("abtest", "--arm", join(dir, "w8"), "--arm", "oracle", ...test);

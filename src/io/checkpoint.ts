@@ -13,7 +13,7 @@ import { firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamParamState } from "../optim/index.js";
 import { DEFAULT_TOWERS, Esmm, FieldError, LEGACY_VARIANTS, expectObject, expectOneOf, expectString, parameterCount, resolveConfig, type EsmmConfig, type EsmmConfigInput } from "../esmm/index.js";
 import { crc32Hex } from "./crc32.js";
-import { Preprocessor } from "../data/index.js";
+import { Preprocessor, simulatorOptionsFromJSON } from "../data/index.js";
 import { concatBytes } from "./bytes.js";
 import { decodeSafetensors, readSafetensorsHeader, safetensorsParts, type NamedArray } from "./safetensors.js";
 
@@ -162,6 +162,8 @@ export function parseModelJson(text: string, what = "model.json"): ModelJson {
   }
   try {
     if (j.training !== undefined) expectObject(j.training, "training");
+    // the simulated world of a generated training file, which esmm abtest plays: one world, exactly
+    if (j.training?.simulated !== undefined) simulatorOptionsFromJSON(j.training.simulated, "training.simulated");
     if (j.formatVersion >= 2) {
       const sums = expectObject(j.checksums, "checksums");
       for (const [k, v] of Object.entries(sums)) if (!/^[0-9a-f]{8}$/.test(expectString(v, `checksums.${k}`))) throw new FieldError(`checksums.${k}`, "must be 8 hex digits");

@@ -37,6 +37,8 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
   lines.push(`parameters: ${m.parameterCount().toLocaleString("en-US")} (${[...groups].map(([g, n]) => `${g} ${n.toLocaleString("en-US")}`).join(", ")})`);
   const tr = ck.json.training ?? {};
   if (tr.epochsDone !== undefined) lines.push(`trained: ${String(tr.epochsDone)} epoch(s), seed ${String(tr.seed)}, batch ${String(tr.batch)}, lr ${String(tr.lr)}`);
+  const world = tr.simulated as Record<string, number> | undefined; // checked as the checkpoint loaded (simulatorOptionsFromJSON)
+  if (world) lines.push(`trained on simulated data (esmm generate): world seed ${world.seed}, ${world.users} users, ${world.apps} apps, ctr ${world.ctr}, cvr ${world.cvr}, bias ${world.bias}; esmm abtest plays this world`);
   let usage = (tr.gateUsage as { ctr: number[]; cvr: number[] } | undefined) ?? null;
   let where = "validation data at training";
   const dataPath = str(p, "data");
