@@ -262,6 +262,11 @@ describe("esmm compare on files", () => {
     expect(j.setup.test).toBe(files[2]);
     expect(j.runs.every((x) => x.test.rows === 1000)).toBe(true);
     for (const m of j.models) for (const v of m.metrics.cvrAucEntireSpace!.values) expect(v).toBeGreaterThan(0.3);
+    expect(r.err).not.toContain("warning:");
+    // without --test, the file early stopping chose the epochs on is the one scored: said, not hidden
+    const onValid = await run("compare", "--train", files[0]!, "--valid", files[1]!, "--presets", "esmm", "--seeds", "1", "--epochs", "2", "--early-stop", "ctcvrAuc", "--dim", "4", "--workers", "0", "--json");
+    expect(onValid.code, onValid.err).toBe(0);
+    expect(onValid.err).toContain(`warning: without --test the models are scored on ${files[1]}, on which early stopping chose their epochs`);
     expect((await run("compare", "--valid", files[1]!)).code).toBe(2);
     // a job's error reads as the user's mistake, with the job it hit, on workers as inline (the
     // workers once sent their stack trace, and a missing file read "nope.csv:0: no such file")

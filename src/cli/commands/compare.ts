@@ -131,6 +131,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const outDir = pathOption(p, "out", "compare writes a directory (compare.html, compare.json; --json prints the results)");
   if (outDir) await refuseInsideCheckpoint(join(resolve(outDir), "compare.json")); // before the runs, not after them
   for (const w of inertOptions(p, models.map((m) => ({ bottom: m.spec.bottom, objective: m.spec.objective })), files?.format ?? "csv")) io.err(`warning: ${w}`);
+  if (files && !files.test && es) io.err(`warning: without --test the models are scored on ${files.valid}, on which early stopping chose their epochs, so the figures flatter them a little; give --test FILE for held-out ones`);
   io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();
   let done = 0;
