@@ -289,3 +289,23 @@ describe("eval and predict read a file's columns with the model's meanings", () 
     expect(predicted.err).toContain("--multi recent_cats,age contradicts the model, which reads recent_cats as multi");
   });
 });
+
+describe("a training file with one label only", () => {
+  it("train warns of a file with no conversions, or no clicks, naming the column to check", async () => {
+    const lines = readFileSync(csv, "utf8").trimEnd().split("\n");
+    const zeroed = (name: string, cols: number[]): string => {
+      const p = join(dir, name);
+      writeFileSync(p, [lines[0], ...lines.slice(1).map((l) => l.split(",").map((c, i) => (cols.includes(i) ? "0" : c)).join(","))].join("\n") + "\n");
+      writeFileSync(`${p}.schema.json`, readFileSync(`${csv}.schema.json`));
+      return p;
+    };
+    const clicks = lines.slice(1).filter((l) => l.startsWith("1,")).length;
+    const noConv = await run("train", "--train", zeroed("no-conv.csv", [1]), "--model", join(dir, "m-no-conv"), ...SMALL);
+    expect(noConv.code).toBe(0);
+    expect(noConv.err).toContain(`warning: ${join(dir, "no-conv.csv")} holds no conversions in 2,000 rows (${clicks.toLocaleString("en-US")} clicks): the CVR tower can only learn that nothing converts (is --conversion the right column?)`);
+    const noClick = await run("train", "--train", zeroed("no-click.csv", [0, 1]), "--model", join(dir, "m-no-click"), ...SMALL);
+    expect(noClick.err).toContain("holds no clicks in 2,000 rows: both towers can only learn that nothing is clicked (is --click the right column?)");
+    const normal = await run("train", "--train", csv, "--model", join(dir, "m-both"), ...SMALL);
+    expect(normal.err).not.toContain("warning:");
+  });
+});

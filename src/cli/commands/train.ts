@@ -195,6 +195,18 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
     data = run.stream ? streamingSource(src, pre, batch, { seed }) : await loadDataset(src, pre, stats);
     reportStats(trainPath, stats, io.err);
   }
+  // a file with no clicks or no conversions trains a tower on one label only: most often the wrong column
+  if ("click" in data) {
+    let clicks = 0;
+    let conversions = 0;
+    for (let i = 0; i < data.size; i++) {
+      clicks += data.click[i]!;
+      conversions += data.conversion[i]!;
+    }
+    const n = data.size.toLocaleString("en-US");
+    if (clicks === 0) io.err(`warning: ${trainPath} holds no clicks in ${n} rows: both towers can only learn that nothing is clicked (is --click the right column?)`);
+    else if (conversions === 0) io.err(`warning: ${trainPath} holds no conversions in ${n} rows (${clicks.toLocaleString("en-US")} clicks): the CVR tower can only learn that nothing converts (is --conversion the right column?)`);
+  }
   let valid: Dataset | undefined;
   const validPath = str(p, "valid");
   if (validPath) {
