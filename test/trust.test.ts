@@ -640,7 +640,7 @@ describe("untrusted checkpoints are checked before anything is allocated", () =>
     ["a field kind", (j: ModelJson) => ((j.config.fields[0] as { kind: string }).kind = "triple"), /config\.fields\[0\]\.kind: must be one of single, multi/],
     // the generated file's world, which esmm abtest plays (the training file here is generated)
     ["a simulated world's unknown key", (j: ModelJson) => ((j.training!.simulated as Record<string, unknown>).planets = 9), /training\.simulated\.planets: is not a setting of the simulator/],
-    ["a simulated world without users", (j: ModelJson) => delete (j.training!.simulated as Record<string, unknown>).users, /training\.simulated\.users: must be an integer in \[1, 2147483647\], got undefined/],
+    ["a simulated world without users", (j: ModelJson) => delete (j.training!.simulated as Record<string, unknown>).users, /training\.simulated\.users: must be an integer in \[1, 16777216\], got undefined/],
   ])("%s is refused, naming the field", async (_, edit, message) => {
     const d = crafted(`m-crafted-${_.replace(/\W+/g, "-")}`, edit);
     const t0 = performance.now();

@@ -59,7 +59,8 @@ export function simulatorOptionsFromJSON(v: unknown, at: string): Required<Simul
   const o = expectObject(v, at);
   const keys = ["seed", "users", "apps", "categories", "ctr", "cvr", "bias", "zipf"] as const;
   for (const k of Object.keys(o)) if (!(keys as readonly string[]).includes(k)) throw new FieldError(`${at}.${k}`, "is not a setting of the simulator");
-  const int = (k: string, min: number): number => expectInt(o[k], `${at}.${k}`, min, 2 ** 31 - 1);
+  // sizes bounded, as a checkpoint's are, so that a crafted record cannot ask for gigabytes of world
+  const int = (k: string, min: number): number => expectInt(o[k], `${at}.${k}`, min, 2 ** 24);
   const rate = (k: string): number => {
     const x = expectFloat(o[k], `${at}.${k}`, { positive: true });
     if (x >= 1) throw new FieldError(`${at}.${k}`, `must be in (0, 1), got ${x}`);
