@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TokenIndex } from "../src/data/tokens.js";
-import { AppStoreSimulator, BatchBuilder, Rng, CsvRowParser, DataError, Dataset, FieldMap, VocabBuilder, splitCsvLine, fnv1a } from "../src/index.js";
+import { AppStoreSimulator, BatchBuilder, Rng, CsvRowParser, DataError, Dataset, FieldMap, UnseenCounts, VocabBuilder, splitCsvLine, fnv1a } from "../src/index.js";
 
 const HEADER = "click,conversion,user_id,app,tags,price";
 const parser = (): CsvRowParser => new CsvRowParser(HEADER, { multi: [{ name: "tags" }], dense: ["price"] }, "f.csv");
@@ -305,5 +305,25 @@ describe("Dataset.take", () => {
     expect(Array.from(b.dense!)).toEqual([0, 0.1, 2, 2.1, 1, 1.1].map(Math.fround));
     expect(Array.from(b.click)).toEqual([1, 1, 0]);
     expect(Array.from(b.conversion)).toEqual([1, 0, 0]);
+  });
+});
+
+describe("UnseenCounts", () => {
+  it("counts id 0 (the out-of-vocabulary row) per single field and per bag, over batches", () => {
+    const u = new UnseenCounts([{ name: "user" }, { name: "app" }, { name: "cats", kind: "multi" }]);
+    // 3 rows x 2 single fields; the bag holds 2, 0 and 3 ids
+    u.add({ size: 3, ids: Int32Array.of(0, 4, 2, 0, 0, 0), bags: [{ offsets: Int32Array.of(0, 2, 2, 5), ids: Int32Array.of(1, 0, 0, 0, 7) }] });
+    u.add({ size: 1, ids: Int32Array.of(5, 1), bags: [{ offsets: Int32Array.of(0, 1), ids: Int32Array.of(0) }] });
+    expect(u.unseen).toEqual([2, 2, 4]);
+    expect(u.total).toEqual([4, 4, 6]);
+    expect(u.shares()).toEqual({ user: 0.5, app: 0.5, cats: 4 / 6 });
+    expect(u.above(0.6)).toBe("cats 66.7%");
+    expect(u.above(0.5)).toBe("user 50.0%, app 50.0%, cats 66.7%");
+    expect(u.above(0.7)).toBe(null);
+    // a field with no values has no share, and is never reported
+    const empty = new UnseenCounts([{ name: "cats", kind: "multi" }]);
+    empty.add({ size: 2, ids: new Int32Array(0), bags: [{ offsets: Int32Array.of(0, 0, 0), ids: new Int32Array(0) }] });
+    expect(empty.shares()).toEqual({ cats: null });
+    expect(empty.above(0)).toBe(null);
   });
 });

@@ -309,3 +309,34 @@ describe("a training file with one label only", () => {
     expect(normal.err).not.toContain("warning:");
   });
 });
+
+describe("a file whose ids the model never saw", () => {
+  it("eval and predict say which columns read mostly the out-of-vocabulary row; eval --json gives every column's share", async () => {
+    const m = join(dir, "m-unseen");
+    expect((await run("train", "--train", csv, "--model", m, ...SMALL)).code).toBe(0);
+    const lines = readFileSync(valid, "utf8").trimEnd().split("\n");
+    const header = lines[0]!.split(",");
+    const [u, a] = [header.indexOf("user_id"), header.indexOf("app_id")];
+    // the same rows with user_id re-encoded (offset by a million): no value of it was in training
+    const shifted = join(dir, "valid-shifted.csv");
+    writeFileSync(shifted, [lines[0], ...lines.slice(1).map((l) => l.split(",").map((c, i) => (i === u ? String(Number(c) + 1_000_000) : c)).join(","))].join("\n") + "\n");
+    writeFileSync(`${shifted}.schema.json`, readFileSync(`${valid}.schema.json`));
+    const e = await run("eval", "--model", m, "--data", shifted, "--json");
+    expect(e.code, e.err).toBe(0);
+    expect(e.err).toContain(`warning: ${shifted}: values the model never saw in training (they all score as one out-of-vocabulary row): user_id 100.0%;`);
+    const shares = JSON.parse(e.out).unseen as Record<string, number>;
+    expect(shares.user_id).toBe(1);
+    // app_id's share, counted by hand from the training file's values
+    const seen = new Set(readFileSync(csv, "utf8").trimEnd().split("\n").slice(1).map((l) => l.split(",")[a]));
+    const apps = lines.slice(1).map((l) => l.split(",")[a]);
+    expect(shares.app_id).toBeCloseTo(apps.filter((x) => !seen.has(x)).length / apps.length, 12);
+    const pr = await run("predict", "--model", m, "--data", shifted, "--out", join(dir, "p-shifted.csv"), "--threads", "2");
+    expect(pr.err).toContain("user_id 100.0%");
+    const plain = await run("eval", "--model", m, "--data", valid);
+    expect(plain.err).not.toContain("warning:");
+    // and train says it of a validation file
+    const t = await run("train", "--train", csv, "--valid", shifted, "--model", join(dir, "m-unseen-valid"), ...SMALL);
+    expect(t.code).toBe(0);
+    expect(t.err).toContain(`warning: ${shifted}: values the model never saw in training`);
+  });
+});

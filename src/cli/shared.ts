@@ -25,7 +25,7 @@ import {
   type Schema,
 } from "../index.js";
 import { availableParallelism } from "node:os";
-import { parseDecimal, type Preprocessor } from "../data/index.js";
+import { UnseenCounts, parseDecimal, type Preprocessor } from "../data/index.js";
 import {
   FORMATS,
   checkSchema,
@@ -326,6 +326,21 @@ function labelsGiven(p: Parsed, schema: Schema): CsvOptions {
     }
   }
   return { ...(given.click ? { click: given.click } : {}), ...(given.conversion ? { conversion: given.conversion } : {}), ...(given.user !== undefined ? { user: given.user } : {}) };
+}
+
+/** Counts of a file's values its model never saw in training, by column name (see UnseenCounts). */
+export function unseenCounter(pre: Preprocessor): UnseenCounts {
+  return new UnseenCounts([...pre.schema.categorical.map((name) => ({ name })), ...pre.schema.multi.map((m) => ({ name: m.name, kind: "multi" as const }))]);
+}
+
+/**
+ * Says which columns of a scored file the model mostly never saw (half their values or more): their
+ * scores come from the one out-of-vocabulary row, which is what a file of another encoding or
+ * another world gives, and what nothing else in the output would show.
+ */
+export function reportUnseen(path: string, u: UnseenCounts, log: (s: string) => void): void {
+  const most = u.above(0.5);
+  if (most) log(`warning: ${path}: values the model never saw in training (they all score as one out-of-vocabulary row): ${most}; if these columns should hold the training file's ids, check how they were encoded`);
 }
 
 /** Opens a file to be read exactly as a model's preprocessing expects (same columns and meanings). */

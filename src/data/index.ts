@@ -1,7 +1,7 @@
 export { AppStoreSimulator, SINGLE_FIELDS, MULTI_FIELDS, DENSE_FEATURES, denseStats, simulatorOptionsFromJSON } from "./simulator.js";
 export type { SimulatorOptions, SimRow } from "./simulator.js";
 export { IdVocabulary } from "./fit-ids.js";
-export { DataError, parseDecimal, FieldMap, VocabBuilder, Preprocessor, BatchBuilder, fnv1a, safeName } from "./schema.js";
+export { DataError, parseDecimal, FieldMap, VocabBuilder, Preprocessor, BatchBuilder, UnseenCounts, fnv1a, safeName } from "./schema.js";
 export type { Schema, RawRow, Mapping, MultiColumn, RowEncoder, TokenIds } from "./schema.js";
 export { CsvRowParser, splitCsvLine, csvCell, parseBag, csvOptionsFromJSON } from "./csv.js";
 export type { CsvOptions } from "./csv.js";

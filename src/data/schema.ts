@@ -413,6 +413,51 @@ export interface RowEncoder {
 }
 
 /**
+ * How many of a stream's values each field had never seen in training: id 0, the out-of-vocabulary
+ * row every such value reads (a hashed field never gives it). Counted batch by batch as a file is
+ * scored, so that `esmm eval` and `esmm predict` can say when a file's ids are not the ones the model
+ * was trained on (another encoding, another world): its scores then come from one shared row.
+ */
+export class UnseenCounts {
+  readonly unseen: number[];
+  readonly total: number[];
+  /** `fields`: the model's fields in order, single-valued first, then the bags (Preprocessor.fieldSpecs). */
+  constructor(readonly fields: readonly { name: string; kind?: "single" | "multi" }[]) {
+    this.unseen = fields.map(() => 0);
+    this.total = fields.map(() => 0);
+  }
+
+  /** Counts a batch's ids (a Batch, or a whole Dataset). */
+  add(b: { size: number; ids: Int32Array; bags: ReadonlyArray<{ offsets: Int32Array; ids: Int32Array }> }): void {
+    const Fs = b.size > 0 ? b.ids.length / b.size : 0;
+    for (let f = 0; f < Fs; f++) {
+      let u = 0;
+      for (let r = 0; r < b.size; r++) if (b.ids[r * Fs + f] === 0) u++;
+      this.unseen[f]! += u;
+      this.total[f]! += b.size;
+    }
+    b.bags.forEach((bag, k) => {
+      const n = bag.offsets[b.size]! - bag.offsets[0]!;
+      let u = 0;
+      for (let j = bag.offsets[0]!; j < bag.offsets[0]! + n; j++) if (bag.ids[j] === 0) u++;
+      this.unseen[Fs + k]! += u;
+      this.total[Fs + k]! += n;
+    });
+  }
+
+  /** Each field's share of unseen values (null for a field with no values). */
+  shares(): Record<string, number | null> {
+    return Object.fromEntries(this.fields.map((f, i) => [f.name, this.total[i]! > 0 ? this.unseen[i]! / this.total[i]! : null]));
+  }
+
+  /** The fields with at least `min` of their values unseen, as "user_id 97.5%, app_id 61.0%"; null for none. */
+  above(min: number): string | null {
+    const list = this.fields.flatMap((f, i) => (this.total[i]! > 0 && this.unseen[i]! / this.total[i]! >= min ? [`${f.name} ${((100 * this.unseen[i]!) / this.total[i]!).toFixed(1)}%`] : []));
+    return list.length ? list.join(", ") : null;
+  }
+}
+
+/**
  * Collects encoded rows into LabeledBatches of a fixed size. Values go into typed columns as they
  * come (Float32 ones rounded there, as the batch's Float32Arrays would round them: the same bits).
  */

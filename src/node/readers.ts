@@ -13,6 +13,7 @@ import {
   CsvRowParser,
   DataError,
   Preprocessor,
+  UnseenCounts,
   VocabBuilder,
   aliccpSchema,
   csvOptionsFromJSON,
@@ -350,11 +351,16 @@ export function byDataRow(e: unknown, file: string): unknown {
  * A file's metrics for a model, scored while it is read (scoreSource: the workers score where there
  * are some, so that reading and scoring overlap). Only each batch's label columns outlive its
  * scoring. The same metrics, bit for bit, as loadDataset and then evaluate (a row's scores are its own).
+ * `unseen` counts the values each field never saw in training, as the batches go by.
  */
-export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats } = {}): Promise<EsmmMetrics> {
+export async function evaluateSource(model: Esmm, src: RowSource, pre: Preprocessor, opts: { workers?: ShardWorkers | null; stats?: ReadStats; unseen?: UnseenCounts } = {}): Promise<EsmmMetrics> {
   const parts: Scores[] = [];
   const labels: EvalLabels[] = [];
-  const keep = ({ size, click, conversion, user, truePctr, truePcvr }: LabeledBatch): EvalLabels => ({ size, click, conversion, user, truePctr, truePcvr });
+  const keep = (b: LabeledBatch): EvalLabels => {
+    opts.unseen?.add(b);
+    const { size, click, conversion, user, truePctr, truePcvr } = b;
+    return { size, click, conversion, user, truePctr, truePcvr };
+  };
   await scoreSource(model, src, pre, opts, keep, async (sc, l) => {
     parts.push(sc);
     labels.push(l);

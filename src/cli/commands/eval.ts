@@ -3,7 +3,7 @@ import { workerFactory } from "../../esmm/parallel.js";
 import { emptyStats, evaluateSource } from "../../node/index.js";
 import { need, type Parsed } from "../args.js";
 import { metricsTable } from "../format.js";
-import { dataOptions, modelAndSource, reportStats, threadsOf } from "../shared.js";
+import { dataOptions, modelAndSource, reportStats, reportUnseen, threadsOf, unseenCounter } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 async function evalCommand(p: Parsed, io: Io): Promise<void> {
@@ -11,16 +11,18 @@ async function evalCommand(p: Parsed, io: Io): Promise<void> {
   const threads = threadsOf(p); // checked before anything is read
   const { ck, src, pre } = await modelAndSource(p, path, false);
   const stats = emptyStats();
+  const unseen = unseenCounter(pre); // each column's share of values never seen in training
   // scored as the file is read: with --threads, by the workers while this thread reads
   const workers = threads > 1 ? await workerFactory()(ck.model, threads - 1) : null;
   let m;
   try {
-    m = await evaluateSource(ck.model, src, pre, { workers, stats });
+    m = await evaluateSource(ck.model, src, pre, { workers, stats, unseen });
   } finally {
     await workers?.close();
   }
   reportStats(path, stats, io.err);
-  if (p.json) io.out(JSON.stringify({ model: need(p, "model"), variant: ck.model.name, data: path, metrics: m }, null, 2));
+  reportUnseen(path, unseen, io.err);
+  if (p.json) io.out(JSON.stringify({ model: need(p, "model"), variant: ck.model.name, data: path, metrics: m, unseen: unseen.shares() }, null, 2));
   else io.out(metricsTable([{ name: ck.model.name, metrics: m }]));
 }
 

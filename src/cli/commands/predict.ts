@@ -4,7 +4,7 @@ import { workerFactory } from "../../esmm/parallel.js";
 import type { RawRow } from "../../data/index.js";
 import { emptyStats, openAtomicWriter, sameFile, scoreSource } from "../../node/index.js";
 import { UsageError, list, need, str, type Parsed } from "../args.js";
-import { dataOptions, modelAndSource, reportStats, threadsOf } from "../shared.js";
+import { dataOptions, modelAndSource, reportStats, reportUnseen, threadsOf, unseenCounter } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 async function predictCommand(p: Parsed, io: Io): Promise<void> {
@@ -26,6 +26,7 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
   const toStdout = out === "-";
   const w = toStdout ? { write: async (s: string) => io.out(s.endsWith("\n") ? s.slice(0, -1) : s), close: async () => undefined, abort: async () => undefined } : await openAtomicWriter(out);
   const stats = emptyStats();
+  const unseen = unseenCounter(pre); // each column's share of values never seen in training
   let n = 0;
   try {
     const head = [...(keep ?? []), "pctr", "pcvr", "pctcvr"];
@@ -33,7 +34,7 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
     await w.write(head.map((h) => csvCell(h)).join(",") + "\n");
     // each batch's scores, in row order, scored here or on a worker (the same bits either way)
     const row = keep ? (r: RawRow): string[] => r.kept ?? [] : undefined;
-    await scoreSource(model, src, pre, { workers, stats, ...(row ? { row } : {}) }, (_b, cells) => (keep ? cells : null), async (s, kept) => {
+    await scoreSource(model, src, pre, { workers, stats, ...(row ? { row } : {}) }, (b, cells) => (unseen.add(b), keep ? cells : null), async (s, kept) => {
       const bad = nonFiniteScore(s);
       if (bad) throw new Error(`${path}: the model scores ${bad.count} value(s) of ${bad.output} as NaN or infinite (first: data row ${n + bad.row + 1}); nothing was written to ${out}`);
       let text = "";
@@ -57,6 +58,7 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
     await workers?.close();
   }
   reportStats(path, stats, io.err);
+  reportUnseen(path, unseen, io.err);
   if (stats.bad > 0) io.err(`note: the ${stats.bad} skipped line(s) have no row in ${toStdout ? "the output" : out}`);
   (toStdout ? io.err : io.out)(`wrote ${n} predictions to ${toStdout ? "standard output" : out}`);
 }

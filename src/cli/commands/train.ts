@@ -18,7 +18,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, needPath, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, threadsOf, trainingOptions } from "../shared.js";
+import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, reportUnseen, threadsOf, trainingOptions, unseenCounter } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -214,6 +214,9 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
     const vstats = emptyStats();
     valid = await loadDataset(vs, pre, vstats);
     reportStats(validPath, vstats, io.err);
+    const unseen = unseenCounter(pre);
+    unseen.add(valid);
+    reportUnseen(validPath, unseen, io.err);
   }
   io.err(`${model.name}: ${model.parameterCount().toLocaleString("en-US")} parameters, ${model.config.fields.length} fields, D = ${model.config.dim}`);
   for (const w of inertOptions(p, [model.config], format)) io.err(`warning: ${w}`);
