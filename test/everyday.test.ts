@@ -340,3 +340,17 @@ describe("a file whose ids the model never saw", () => {
     expect(t.err).toContain(`warning: ${shifted}: values the model never saw in training`);
   });
 });
+
+describe("validation on the training rows", () => {
+  it("train and compare warn when --valid (or --test) is the training file itself, by any path", async () => {
+    const t = await run("train", "--train", csv, "--valid", join(dir, ".", "train.csv"), "--model", join(dir, "m-self-valid"), ...SMALL, "--early-stop", "ctcvrAuc");
+    expect(t.code, t.err).toBe(0);
+    expect(t.err).toContain(`warning: --valid ${join(dir, ".", "train.csv")} is the training file itself: its metrics, and early stopping, measure the fit to the rows trained on, not to held-out ones`);
+    const c = await run("compare", "--presets", "esmm", "--seeds", "1", "--train", csv, "--valid", valid, "--test", csv, "--dim", "4", "--workers", "0");
+    expect(c.code, c.err).toBe(0);
+    expect(c.err).toContain(`warning: --test ${csv} is the training file itself`);
+    expect(c.err).not.toContain("--valid");
+    const held = await run("train", "--train", csv, "--valid", valid, "--model", join(dir, "m-held-valid"), ...SMALL);
+    expect(held.err).not.toContain("warning:");
+  });
+});

@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
 import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, modelName, type AbSettings, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
-import { refuseInsideCheckpoint, writeFileAtomic } from "../../node/index.js";
+import { refuseInsideCheckpoint, sameFile, writeFileAtomic } from "../../node/index.js";
 import { UsageError, int, list, need, pathOption, str, type Parsed } from "../args.js";
 import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
@@ -131,6 +131,11 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   const outDir = pathOption(p, "out", "compare writes a directory (compare.html, compare.json; --json prints the results)");
   if (outDir) await refuseInsideCheckpoint(join(resolve(outDir), "compare.json")); // before the runs, not after them
   for (const w of inertOptions(p, models.map((m) => ({ bottom: m.spec.bottom, objective: m.spec.objective })), files?.format ?? "csv")) io.err(`warning: ${w}`);
+  if (files) {
+    for (const [flag, f] of [["--valid", files.valid], ["--test", files.test]] as const) {
+      if (f !== null && (await sameFile(files.train, f))) io.err(`warning: ${flag} ${f} is the training file itself: the figures measure the fit to the rows trained on, not to held-out ones`);
+    }
+  }
   if (files && !files.test && es) io.err(`warning: without --test the models are scored on ${files.valid}, on which early stopping chose their epochs, so the figures flatter them a little; give --test FILE for held-out ones`);
   io.err(`esmm compare: ${models.length} models x ${nSeeds} seeds = ${jobs.length} runs, ${files ? files.train : `${rows.toLocaleString("en-US")} simulated training impressions`}, ${epochs} epoch(s)${es ? ` (early stopping on ${es})` : ""}, ${workers || "no"} worker thread(s)`);
   const t0 = performance.now();

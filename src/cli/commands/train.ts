@@ -9,6 +9,7 @@ import {
   fitPreprocessor,
   loadCheckpoint,
   loadDataset,
+  sameFile,
   saveCheckpoint,
   simulatedWorldOf,
   streamingSource,
@@ -210,6 +211,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
   let valid: Dataset | undefined;
   const validPath = str(p, "valid");
   if (validPath) {
+    if (trainPath !== STDIN && (await sameFile(trainPath, validPath))) io.err(`warning: --valid ${validPath} is the training file itself: its metrics${str(p, "early-stop") ? ", and early stopping," : ""} measure the fit to the rows trained on, not to held-out ones`);
     const vs = await openLike(p, validPath, format, pre, false, delimiter);
     const vstats = emptyStats();
     valid = await loadDataset(vs, pre, vstats);
