@@ -345,12 +345,20 @@ describe("validation on the training rows", () => {
   it("train and compare warn when --valid (or --test) is the training file itself, by any path", async () => {
     const t = await run("train", "--train", csv, "--valid", join(dir, ".", "train.csv"), "--model", join(dir, "m-self-valid"), ...SMALL, "--early-stop", "ctcvrAuc");
     expect(t.code, t.err).toBe(0);
-    expect(t.err).toContain(`warning: --valid ${join(dir, ".", "train.csv")} is the training file itself: its metrics, and early stopping, measure the fit to the rows trained on, not to held-out ones`);
+    expect(t.err).toContain(`warning: --valid ${join(dir, ".", "train.csv")} is the training file itself: its figures measure the fit to the rows trained on, not to held-out ones`);
     const c = await run("compare", "--presets", "esmm", "--seeds", "1", "--train", csv, "--valid", valid, "--test", csv, "--dim", "4", "--workers", "0");
     expect(c.code, c.err).toBe(0);
     expect(c.err).toContain(`warning: --test ${csv} is the training file itself`);
     expect(c.err).not.toContain("--valid");
     const held = await run("train", "--train", csv, "--valid", valid, "--model", join(dir, "m-held-valid"), ...SMALL);
     expect(held.err).not.toContain("warning:");
+    // a file generated from the training file's world and stream holds its first rows
+    const same = join(dir, "valid-stream0.csv");
+    expect((await run("generate", "--rows", "600", "--out", same, "--users", "200", "--apps", "80")).code).toBe(0);
+    expect(readFileSync(same, "utf8").split("\n").slice(0, 601)).toEqual(readFileSync(csv, "utf8").split("\n").slice(0, 601));
+    const s = await run("train", "--train", csv, "--valid", same, "--model", join(dir, "m-stream0-valid"), ...SMALL);
+    expect(s.err).toContain(`warning: --valid ${same} was generated from the training file's world and stream (0), so its rows are the training rows`);
+    const cs = await run("compare", "--presets", "esmm", "--seeds", "1", "--train", csv, "--valid", valid, "--test", same, "--dim", "4", "--workers", "0");
+    expect(cs.err).toContain(`warning: --test ${same} was generated from the training file's world and stream (0)`);
   });
 });

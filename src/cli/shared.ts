@@ -33,6 +33,8 @@ import {
   type LoadedCheckpoint,
   DEFAULT_MAX_LINE,
   openSource,
+  sameFile,
+  simulatedSourceOf,
   type Format,
   type ReadStats,
   type RowSource,
@@ -326,6 +328,21 @@ function labelsGiven(p: Parsed, schema: Schema): CsvOptions {
     }
   }
   return { ...(given.click ? { click: given.click } : {}), ...(given.conversion ? { conversion: given.conversion } : {}), ...(given.user !== undefined ? { user: given.user } : {}) };
+}
+
+/**
+ * Why a validation or test file (`flag`) would hold the training rows themselves, or null: it is
+ * the training file (by inode, whatever the path), or `esmm generate` drew both from one world's same
+ * stream (their sidecars say), so the shorter file's rows begin the longer's. Its figures would then
+ * measure the fit to the rows trained on, early stopping included.
+ */
+export async function trainingRowsWarning(flag: string, trainPath: string, other: string, trainSchema?: string): Promise<string | null> {
+  if (await sameFile(trainPath, other)) return `${flag} ${other} is the training file itself: its figures measure the fit to the rows trained on, not to held-out ones`;
+  const [t, o] = [simulatedSourceOf(trainPath, trainSchema), simulatedSourceOf(other)];
+  if (t && o && t.stream === o.stream && JSON.stringify(t.world) === JSON.stringify(o.world)) {
+    return `${flag} ${other} was generated from the training file's world and stream (${t.stream}), so its rows are the training rows (the shorter file's rows begin the longer's): its figures measure the fit to the rows trained on; generate it with another --stream (1 for validation, 2 for test by convention)`;
+  }
+  return null;
 }
 
 /** Counts of a file's values its model never saw in training, by column name (see UnseenCounts). */

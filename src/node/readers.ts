@@ -27,7 +27,7 @@ import {
   type Schema,
   type SimulatorOptions,
 } from "../data/index.js";
-import { Dataset, InputRowError, Rng, expectObject, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type EvalLabels, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
+import { Dataset, InputRowError, Rng, expectInt, expectObject, evaluateScores, orderedScoring, type BatchSource, type EsmmMetrics, type EvalLabels, type Esmm, type LabeledBatch, type Scores, type ShardWorkers } from "../index.js";
 import { STDIN, STDIN_NAME, readLines } from "./files.js";
 
 /** A data file's format: csv (with the column options), torch-rechub's preprocessed Ali-CCP and AliExpress CSVs, or the raw Ali-CCP release. */
@@ -86,12 +86,13 @@ function sidecarPath(path: string): string | undefined {
 }
 
 /**
- * The simulated world a data file was drawn from, where `esmm generate` recorded it in the file's
- * sidecar (or in the `--schema` file given instead): `"simulated": { "world": {...}, "stream": K }`.
- * Null for a file with no record (any file not generated, or generated before the record existed).
- * `esmm train` keeps it in the checkpoint, so that `esmm abtest` plays the same world.
+ * The simulated world and impression stream a data file was drawn from, where `esmm generate`
+ * recorded them in the file's sidecar (or in the `--schema` file given instead): `"simulated": {
+ * "world": {...}, "stream": K }`. Null for a file with no record (any file not generated, or
+ * generated before the record existed). `esmm train` keeps the world in the checkpoint, so that
+ * `esmm abtest` plays it, and tells a validation file of the same stream (the same rows) apart.
  */
-export function simulatedWorldOf(path: string, schemaFile?: string): Required<SimulatorOptions> | null {
+export function simulatedSourceOf(path: string, schemaFile?: string): { world: Required<SimulatorOptions>; stream: number } | null {
   const p = schemaFile ?? sidecarPath(path);
   if (p === undefined || !existsSync(p)) return null;
   let j: unknown;
@@ -103,7 +104,8 @@ export function simulatedWorldOf(path: string, schemaFile?: string): Required<Si
   const sim = (j as { simulated?: unknown } | null)?.simulated;
   if (sim === undefined) return null;
   try {
-    return simulatorOptionsFromJSON(expectObject(sim, "simulated").world, "simulated.world");
+    const o = expectObject(sim, "simulated");
+    return { world: simulatorOptionsFromJSON(o.world, "simulated.world"), stream: expectInt(o.stream, "simulated.stream", 0, 2 ** 31 - 1) };
   } catch (e) {
     throw new DataError(p, 1, null, (e as Error).message);
   }

@@ -8,13 +8,13 @@ import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
 import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, modelName, type AbSettings, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
-import { refuseInsideCheckpoint, sameFile, writeFileAtomic } from "../../node/index.js";
+import { refuseInsideCheckpoint, writeFileAtomic } from "../../node/index.js";
 import { UsageError, int, list, need, pathOption, str, type Parsed } from "../args.js";
 import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
-import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, inertOptions, lossWeightsOf, trainingOptions, workersOf } from "../shared.js";
+import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, inertOptions, lossWeightsOf, trainingOptions, trainingRowsWarning, workersOf } from "../shared.js";
 import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions, vocabularyText } from "../sim-options.js";
 import { compareReport } from "../report.js";
 import { compareTable, summarise } from "../comparison.js";
@@ -133,7 +133,8 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   for (const w of inertOptions(p, models.map((m) => ({ bottom: m.spec.bottom, objective: m.spec.objective })), files?.format ?? "csv")) io.err(`warning: ${w}`);
   if (files) {
     for (const [flag, f] of [["--valid", files.valid], ["--test", files.test]] as const) {
-      if (f !== null && (await sameFile(files.train, f))) io.err(`warning: ${flag} ${f} is the training file itself: the figures measure the fit to the rows trained on, not to held-out ones`);
+      const self = f === null ? null : await trainingRowsWarning(flag, files.train, f, files.schema);
+      if (self) io.err(`warning: ${self}`);
     }
   }
   if (files && !files.test && es) io.err(`warning: without --test the models are scored on ${files.valid}, on which early stopping chose their epochs, so the figures flatter them a little; give --test FILE for held-out ones`);

@@ -9,9 +9,8 @@ import {
   fitPreprocessor,
   loadCheckpoint,
   loadDataset,
-  sameFile,
   saveCheckpoint,
-  simulatedWorldOf,
+  simulatedSourceOf,
   streamingSource,
   STDIN,
   type Format,
@@ -19,7 +18,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, needPath, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, reportUnseen, threadsOf, trainingOptions, unseenCounter } from "../shared.js";
+import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, reportUnseen, threadsOf, trainingOptions, trainingRowsWarning, unseenCounter } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -160,8 +159,8 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
       ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}),
       ...(lossWeightsOf(p) ? { lossWeights: lossWeightsOf(p)! } : {}),
     };
-    const world = trainPath === STDIN && !str(p, "schema") ? null : simulatedWorldOf(trainPath, str(p, "schema"));
-    if (world) run.simulated = world;
+    const source = trainPath === STDIN && !str(p, "schema") ? null : simulatedSourceOf(trainPath, str(p, "schema"));
+    if (source) run.simulated = source.world;
     const expertHidden = sizesOf(p, "expert-hidden");
     const towers = towersOf(p);
     if (expertHidden && expertHidden.length === 0) throw new UsageError("--expert-hidden needs at least one size");
@@ -211,7 +210,8 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
   let valid: Dataset | undefined;
   const validPath = str(p, "valid");
   if (validPath) {
-    if (trainPath !== STDIN && (await sameFile(trainPath, validPath))) io.err(`warning: --valid ${validPath} is the training file itself: its metrics${str(p, "early-stop") ? ", and early stopping," : ""} measure the fit to the rows trained on, not to held-out ones`);
+    const self = trainPath === STDIN ? null : await trainingRowsWarning("--valid", trainPath, validPath, str(p, "schema"));
+    if (self) io.err(`warning: ${self}`);
     const vs = await openLike(p, validPath, format, pre, false, delimiter);
     const vstats = emptyStats();
     valid = await loadDataset(vs, pre, vstats);
