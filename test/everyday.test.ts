@@ -341,8 +341,8 @@ describe("a file whose ids the model never saw", () => {
   });
 });
 
-describe("validation on the training rows", () => {
-  it("train and compare warn when --valid (or --test) is the training file itself, by any path", async () => {
+describe("held-out files that are not", () => {
+  it("train, compare, eval and predict warn of the training file itself, of its world and stream again, and of another world", async () => {
     const t = await run("train", "--train", csv, "--valid", join(dir, ".", "train.csv"), "--model", join(dir, "m-self-valid"), ...SMALL, "--early-stop", "ctcvrAuc");
     expect(t.code, t.err).toBe(0);
     expect(t.err).toContain(`warning: --valid ${join(dir, ".", "train.csv")} is the training file itself: its figures measure the fit to the rows trained on, not to held-out ones`);
@@ -360,5 +360,17 @@ describe("validation on the training rows", () => {
     expect(s.err).toContain(`warning: --valid ${same} was generated from the training file's world and stream (0), so its rows are the training rows`);
     const cs = await run("compare", "--presets", "esmm", "--seeds", "1", "--train", csv, "--valid", valid, "--test", same, "--dim", "4", "--workers", "0");
     expect(cs.err).toContain(`warning: --test ${same} was generated from the training file's world and stream (0)`);
+    // a file of another world: the same ids, other users and apps (train --valid, eval, predict)
+    const other = join(dir, "valid-world8.csv");
+    expect((await run("generate", "--rows", "600", "--stream", "1", "--seed", "8", "--bias", "2", "--out", other, "--users", "200", "--apps", "80")).code).toBe(0);
+    const said = "was generated from another simulated world than the training data (seed 8 (7 in training), bias 2 (1 in training)): the same ids name other users and apps there, so the model knows none of them";
+    const tw = await run("train", "--train", csv, "--valid", other, "--model", join(dir, "m-world8-valid"), ...SMALL);
+    expect(tw.err).toContain(`warning: --valid ${other} ${said}`);
+    for (const cmd of [["eval"], ["predict", "--out", "-"]]) {
+      const r = await run(cmd[0]!, "--model", join(dir, "m-held-valid"), "--data", other, ...cmd.slice(1));
+      expect(r.code, r.err).toBe(0);
+      expect(r.err, cmd[0]).toContain(`warning: ${other} ${said}`);
+    }
+    expect((await run("eval", "--model", join(dir, "m-held-valid"), "--data", valid)).err).not.toContain("warning:");
   });
 });

@@ -23,9 +23,10 @@ import {
   type ObjectiveName,
   type Preset,
   type Schema,
+  type SimulatorOptions,
 } from "../index.js";
 import { availableParallelism } from "node:os";
-import { UnseenCounts, parseDecimal, type Preprocessor } from "../data/index.js";
+import { UnseenCounts, parseDecimal, simulatorOptionsFromJSON, type Preprocessor } from "../data/index.js";
 import {
   FORMATS,
   checkSchema,
@@ -35,6 +36,7 @@ import {
   openSource,
   sameFile,
   simulatedSourceOf,
+  STDIN,
   type Format,
   type ReadStats,
   type RowSource,
@@ -330,16 +332,39 @@ function labelsGiven(p: Parsed, schema: Schema): CsvOptions {
   return { ...(given.click ? { click: given.click } : {}), ...(given.conversion ? { conversion: given.conversion } : {}), ...(given.user !== undefined ? { user: given.user } : {}) };
 }
 
+/** How two simulated worlds differ, as "seed 8 (7 in training), bias 3 (1 in training)"; null when they are one world. */
+export function worldDifference(data: Required<SimulatorOptions>, trained: Required<SimulatorOptions>): string | null {
+  const keys = Object.keys(trained) as Array<keyof SimulatorOptions>;
+  const diff = keys.filter((k) => data[k] !== trained[k]).map((k) => `${k} ${data[k]} (${trained[k]} in training)`);
+  return diff.length ? diff.join(", ") : null;
+}
+
+/** A data file generated in another world than its model was trained on, said as a warning's text; null otherwise. */
+export function otherWorldWarning(what: string, data: Required<SimulatorOptions>, trained: Required<SimulatorOptions>): string | null {
+  const d = worldDifference(data, trained);
+  return d ? `${what} was generated from another simulated world than the training data (${d}): the same ids name other users and apps there, so the model knows none of them` : null;
+}
+
+/** For eval and predict: a data file generated in another world than the checkpoint's training data (both recorded), as a warning's text; null otherwise. */
+export function dataWorldWarning(p: Parsed, path: string, ck: LoadedCheckpoint): string | null {
+  const trained = ck.json.training?.simulated;
+  const data = path === STDIN && !str(p, "schema") ? null : simulatedSourceOf(path, str(p, "schema"));
+  return trained && data ? otherWorldWarning(path, data.world, simulatorOptionsFromJSON(trained, "training.simulated")) : null;
+}
+
 /**
- * Why a validation or test file (`flag`) would hold the training rows themselves, or null: it is
- * the training file (by inode, whatever the path), or `esmm generate` drew both from one world's same
- * stream (their sidecars say), so the shorter file's rows begin the longer's. Its figures would then
- * measure the fit to the rows trained on, early stopping included.
+ * Why a validation or test file (`flag`) would not be held-out data of the training file's world,
+ * or null: it is the training file (by inode, whatever the path); `esmm generate` drew both from
+ * one world's same stream (their sidecars say), so the shorter file's rows begin the longer's and
+ * its figures measure the fit to the rows trained on; or it drew them from two worlds.
  */
-export async function trainingRowsWarning(flag: string, trainPath: string, other: string, trainSchema?: string): Promise<string | null> {
+export async function heldOutWarning(flag: string, trainPath: string, other: string, trainSchema?: string): Promise<string | null> {
   if (await sameFile(trainPath, other)) return `${flag} ${other} is the training file itself: its figures measure the fit to the rows trained on, not to held-out ones`;
   const [t, o] = [simulatedSourceOf(trainPath, trainSchema), simulatedSourceOf(other)];
-  if (t && o && t.stream === o.stream && JSON.stringify(t.world) === JSON.stringify(o.world)) {
+  if (!t || !o) return null;
+  const world = otherWorldWarning(`${flag} ${other}`, o.world, t.world);
+  if (world) return world;
+  if (t.stream === o.stream) {
     return `${flag} ${other} was generated from the training file's world and stream (${t.stream}), so its rows are the training rows (the shorter file's rows begin the longer's): its figures measure the fit to the rows trained on; generate it with another --stream (1 for validation, 2 for test by convention)`;
   }
   return null;

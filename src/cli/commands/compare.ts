@@ -14,7 +14,7 @@ import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
 import { runJobs, runSizes, throttledProgress } from "../jobs.js";
-import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, inertOptions, lossWeightsOf, trainingOptions, trainingRowsWarning, workersOf } from "../shared.js";
+import { architectureOptions, counterfactualOf, csvOptionsFrom, dataOptions, dimOf, earlyStopOf, embInitOf, sizesOf, towersOf, expertOptionsOf, formatOf, inertOptions, lossWeightsOf, trainingOptions, heldOutWarning, workersOf } from "../shared.js";
 import { simulatorRateOptions, simulatorRates, simulatorVocab, simulatorVocabOptions, vocabularyText } from "../sim-options.js";
 import { compareReport } from "../report.js";
 import { compareTable, summarise } from "../comparison.js";
@@ -133,7 +133,7 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
   for (const w of inertOptions(p, models.map((m) => ({ bottom: m.spec.bottom, objective: m.spec.objective })), files?.format ?? "csv")) io.err(`warning: ${w}`);
   if (files) {
     for (const [flag, f] of [["--valid", files.valid], ["--test", files.test]] as const) {
-      const self = f === null ? null : await trainingRowsWarning(flag, files.train, f, files.schema);
+      const self = f === null ? null : await heldOutWarning(flag, files.train, f, files.schema);
       if (self) io.err(`warning: ${self}`);
     }
   }

@@ -3,13 +3,15 @@ import { workerFactory } from "../../esmm/parallel.js";
 import { emptyStats, evaluateSource } from "../../node/index.js";
 import { need, type Parsed } from "../args.js";
 import { metricsTable } from "../format.js";
-import { dataOptions, modelAndSource, reportStats, reportUnseen, threadsOf, unseenCounter } from "../shared.js";
+import { dataOptions, modelAndSource, dataWorldWarning, reportStats, reportUnseen, threadsOf, unseenCounter } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 async function evalCommand(p: Parsed, io: Io): Promise<void> {
   const path = need(p, "data");
   const threads = threadsOf(p); // checked before anything is read
   const { ck, src, pre } = await modelAndSource(p, path, false);
+  const otherWorld = dataWorldWarning(p, path, ck);
+  if (otherWorld) io.err(`warning: ${otherWorld}`);
   const stats = emptyStats();
   const unseen = unseenCounter(pre); // each column's share of values never seen in training
   // scored as the file is read: with --threads, by the workers while this thread reads

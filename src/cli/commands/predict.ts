@@ -4,7 +4,7 @@ import { workerFactory } from "../../esmm/parallel.js";
 import type { RawRow } from "../../data/index.js";
 import { emptyStats, openAtomicWriter, sameFile, scoreSource } from "../../node/index.js";
 import { UsageError, list, need, str, type Parsed } from "../args.js";
-import { dataOptions, modelAndSource, reportStats, reportUnseen, threadsOf, unseenCounter } from "../shared.js";
+import { dataOptions, modelAndSource, dataWorldWarning, reportStats, reportUnseen, threadsOf, unseenCounter } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 async function predictCommand(p: Parsed, io: Io): Promise<void> {
@@ -17,6 +17,8 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
   // the scores would replace the very rows they score (the rename is atomic, the data gone all the same)
   for (const input of [path, str(p, "common")]) if (input && out !== "-" && (await sameFile(out, input))) throw new UsageError(`--out ${out} is the input file ${input}; refusing to replace the data with its scores`);
   const { ck, src, pre } = await modelAndSource(p, path, true, keep);
+  const otherWorld = dataWorldWarning(p, path, ck);
+  if (otherWorld) io.err(`warning: ${otherWorld}`);
   const model = ck.model;
   const E = model.gates ? model.config.experts.count : 0;
   const gates = p.gates === true && E > 0;

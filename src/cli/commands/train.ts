@@ -18,7 +18,7 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, needPath, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, reportUnseen, threadsOf, trainingOptions, trainingRowsWarning, unseenCounter } from "../shared.js";
+import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, reportUnseen, threadsOf, trainingOptions, heldOutWarning, unseenCounter } from "../shared.js";
 import type { Command, Io } from "../io.js";
 
 /**
@@ -210,7 +210,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
   let valid: Dataset | undefined;
   const validPath = str(p, "valid");
   if (validPath) {
-    const self = trainPath === STDIN ? null : await trainingRowsWarning("--valid", trainPath, validPath, str(p, "schema"));
+    const self = trainPath === STDIN ? null : await heldOutWarning("--valid", trainPath, validPath, str(p, "schema"));
     if (self) io.err(`warning: ${self}`);
     const vs = await openLike(p, validPath, format, pre, false, delimiter);
     const vstats = emptyStats();
