@@ -169,6 +169,21 @@ describe("esmm abtest", () => {
     expect((await run("abtest", "--arm", "random", "--top", "30")).code).toBe(2);
   }, 60_000);
 
+  it("refuses, before any arm plays, a model that reads columns the simulator's candidates do not carry", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-abtest-columns-"));
+    const csv = join(dir, "train.csv");
+    expect((await run("generate", "--rows", "3000", "--out", csv, "--users", "2000", "--apps", "600")).code).toBe(0);
+    const renamed = join(dir, "renamed.csv");
+    const text = readFileSync(csv, "utf8");
+    writeFileSync(renamed, text.replace(",age,", ",age_band,"));
+    writeFileSync(`${renamed}.schema.json`, readFileSync(`${csv}.schema.json`));
+    expect((await run("train", "--train", renamed, "--model", join(dir, "m"), "--epochs", "1", "--dim", "4", "--preset", "esmm")).code).toBe(0);
+    const r = await run("abtest", "--arm", "oracle", "--arm", join(dir, "m"), "--sessions", "100");
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`--arm ${join(dir, "m")}: the model reads columns the simulated app store does not have (age_band); esmm abtest tests models trained on files esmm generate wrote`);
+    expect(r.err).not.toContain("  oracle: ");
+  }, 60_000);
+
   it("plays the world a checkpoint's generated training file came from, which it used to leave to flags (default world 7)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "esmm-abtest-world-"));
     const small = ["--users", "2000", "--apps", "600"];

@@ -7,6 +7,9 @@ import { basename } from "node:path";
 import {
   AB_RANK_BY,
   AppStoreSimulator,
+  DENSE_FEATURES,
+  MULTI_FIELDS,
+  SINGLE_FIELDS,
   drawSessions,
   oracleOrder,
   playArm,
@@ -31,6 +34,8 @@ import type { Command, Io } from "../io.js";
 import { simulatorRateOptions, simulatorRates } from "../sim-options.js";
 
 const BUILT_IN = ["oracle", "popular", "random"] as const;
+/** The columns of the simulator's candidate records: what a model arm may read. */
+const SIM_COLUMNS: readonly string[] = [...SINGLE_FIELDS, ...MULTI_FIELDS, ...DENSE_FEATURES];
 
 /** The seed of arm i's sampled outcomes (each arm draws its own coins), or undefined without sampling. */
 function sampleSeedOf(o: AbSettings, sampled: boolean, armIndex: number): number | undefined {
@@ -112,7 +117,12 @@ async function abtestCommand(p: Parsed, io: Io): Promise<void> {
     else {
       const ck = await loadCheckpoint(target, { optimizer: false });
       const w = ck.json.training?.simulated;
-      plan.push({ name, target, model: scoringModelOf(ck, target), world: w === undefined ? null : simulatorOptionsFromJSON(w, `${target}: training.simulated`) });
+      const model = scoringModelOf(ck, target);
+      // the candidates carry the columns esmm generate writes, and nothing else
+      const c = model.columns;
+      const foreign = [...c.categorical, ...c.multi, ...c.dense].filter((col) => !SIM_COLUMNS.includes(col));
+      if (foreign.length) throw new UsageError(`--arm ${spec}: the model reads columns the simulated app store does not have (${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? `, and ${foreign.length - 5} more` : ""}); esmm abtest tests models trained on files esmm generate wrote`);
+      plan.push({ name, target, model, world: w === undefined ? null : simulatorOptionsFromJSON(w, `${target}: training.simulated`) });
     }
   }
   const world = worldOf(p, plan);
