@@ -334,10 +334,13 @@ describe("a file whose ids the model never saw", () => {
     expect(pr.err).toContain("user_id 100.0%");
     const plain = await run("eval", "--model", m, "--data", valid);
     expect(plain.err).not.toContain("warning:");
-    // and train says it of a validation file
+    // and train says it of a validation file, and of the file a resumed run continues on
     const t = await run("train", "--train", csv, "--valid", shifted, "--model", join(dir, "m-unseen-valid"), ...SMALL);
     expect(t.code).toBe(0);
     expect(t.err).toContain(`warning: ${shifted}: values the model never saw in training`);
+    const resumed = await run("train", "--train", shifted, "--model", m, "--epochs", "2", "--resume");
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toContain(`warning: ${shifted}: values the model never saw in training (they all score as one out-of-vocabulary row): user_id 100.0%`);
   });
 });
 

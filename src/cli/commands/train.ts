@@ -197,6 +197,12 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
   }
   // a file with no clicks or no conversions trains a tower on one label only: most often the wrong column
   if ("click" in data) {
+    if (p.resume) {
+      // a resumed run reads its file through the checkpoint's vocabularies: another file's ids would all be one row
+      const unseen = unseenCounter(pre);
+      unseen.add(data);
+      reportUnseen(trainPath, unseen, io.err);
+    }
     let clicks = 0;
     let conversions = 0;
     for (let i = 0; i < data.size; i++) {
