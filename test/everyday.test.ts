@@ -323,7 +323,7 @@ describe("a file whose ids the model never saw", () => {
     writeFileSync(`${shifted}.schema.json`, readFileSync(`${valid}.schema.json`));
     const e = await run("eval", "--model", m, "--data", shifted, "--json");
     expect(e.code, e.err).toBe(0);
-    expect(e.err).toContain(`warning: ${shifted}: values the model never saw in training (they all score as one out-of-vocabulary row): user_id 100.0%;`);
+    expect(e.err).toContain(`warning: ${shifted}: values the model never saw in training (they all read one out-of-vocabulary row): user_id 100.0%;`);
     const shares = JSON.parse(e.out).unseen as Record<string, number>;
     expect(shares.user_id).toBe(1);
     // app_id's share, counted by hand from the training file's values
@@ -340,7 +340,7 @@ describe("a file whose ids the model never saw", () => {
     expect(t.err).toContain(`warning: ${shifted}: values the model never saw in training`);
     const resumed = await run("train", "--train", shifted, "--model", m, "--epochs", "2", "--resume");
     expect(resumed.code, resumed.err).toBe(0);
-    expect(resumed.err).toContain(`warning: ${shifted}: values the model never saw in training (they all score as one out-of-vocabulary row): user_id 100.0%`);
+    expect(resumed.err).toContain(`warning: ${shifted}: values the model never saw in training (they all read one out-of-vocabulary row): user_id 100.0%`);
   });
 });
 

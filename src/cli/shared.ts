@@ -382,7 +382,7 @@ export function unseenCounter(pre: Preprocessor): UnseenCounts {
  */
 export function reportUnseen(path: string, u: UnseenCounts, log: (s: string) => void): void {
   const most = u.above(0.5);
-  if (most) log(`warning: ${path}: values the model never saw in training (they all score as one out-of-vocabulary row): ${most}; if these columns should hold the training file's ids, check how they were encoded`);
+  if (most) log(`warning: ${path}: values the model never saw in training (they all read one out-of-vocabulary row): ${most}; if these columns should hold the training file's ids, check how they were encoded`);
 }
 
 /** Opens a file to be read exactly as a model's preprocessing expects (same columns and meanings). */
