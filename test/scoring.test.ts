@@ -32,6 +32,21 @@ function records(path: string): FeatureRecord[] {
 }
 
 describe("record scoring", () => {
+  it("unseen(records) gives each column's share of values the model never saw, as eval --json gives the file's", async () => {
+    const sm = await loadModel(model);
+    const rows = records(valid);
+    const outs: string[] = [];
+    expect(await main(["eval", "--model", model, "--data", valid, "--json"], { ...io, out: (s: string) => void outs.push(s) })).toBe(0);
+    const fromEval = JSON.parse(outs.join("\n")).unseen as Record<string, number>;
+    expect(sm.unseen(rows)).toEqual(fromEval);
+    expect(fromEval.user_id).toBeGreaterThan(0.05); // a world of 300 users against training's 200, at min count 2 (7.4%)
+    // a re-encoded column reads 1; the others are unchanged
+    const shifted = sm.unseen(rows.map((r) => ({ ...r, user_id: `u${String(r.user_id)}` })));
+    expect(shifted.user_id).toBe(1);
+    expect(shifted.app_id).toBe(fromEval.app_id);
+    expect(() => sm.unseen([{ ...rows[0]!, app_downloads: "x" }])).toThrow('record 0: "app_downloads": dense feature must be a finite number, got "x"');
+  });
+
   it("equals esmm predict --gates bit for bit", async () => {
     const out = join(dir, "preds.csv");
     expect(await main(["predict", "--model", model, "--data", valid, "--out", out, "--gates"], io)).toBe(0);

@@ -26,7 +26,7 @@ import {
   type SimulatorOptions,
 } from "../index.js";
 import { availableParallelism } from "node:os";
-import { UnseenCounts, parseDecimal, simulatorOptionsFromJSON, type Preprocessor } from "../data/index.js";
+import { parseDecimal, simulatorOptionsFromJSON, type Preprocessor, type UnseenCounts } from "../data/index.js";
 import {
   FORMATS,
   checkSchema,
@@ -368,11 +368,6 @@ export async function heldOutWarning(flag: string, trainPath: string, other: str
     return `${flag} ${other} was generated from the training file's world and stream (${t.stream}), so its rows are the training rows (the shorter file's rows begin the longer's): its figures measure the fit to the rows trained on; generate it with another --stream (1 for validation, 2 for test by convention)`;
   }
   return null;
-}
-
-/** Counts of a file's values its model never saw in training, by column name (see UnseenCounts). */
-export function unseenCounter(pre: Preprocessor): UnseenCounts {
-  return new UnseenCounts([...pre.schema.categorical.map((name) => ({ name })), ...pre.schema.multi.map((m) => ({ name: m.name, kind: "multi" as const }))]);
 }
 
 /**

@@ -427,6 +427,11 @@ export class UnseenCounts {
     this.total = fields.map(() => 0);
   }
 
+  /** Counts for the fields of a preprocessing, by their column names. */
+  static of(pre: Preprocessor): UnseenCounts {
+    return new UnseenCounts([...pre.schema.categorical.map((name) => ({ name })), ...pre.schema.multi.map((m) => ({ name: m.name, kind: "multi" as const }))]);
+  }
+
   /** Counts a batch's ids (a Batch, or a whole Dataset). */
   add(b: { size: number; ids: Int32Array; bags: ReadonlyArray<{ offsets: Int32Array; ids: Int32Array }> }): void {
     const Fs = b.size > 0 ? b.ids.length / b.size : 0;

@@ -10,7 +10,7 @@
 import { F32_MAX, FieldError, nonFiniteScore, orderedScoring, predictFrom, type Esmm, type Scores, type ShardWorkers } from "../esmm/index.js";
 import { workerFactory } from "../esmm/parallel.js";
 import { show } from "../esmm/validate.js";
-import { BatchBuilder, parseBag, parseDecimal, type Preprocessor, type RawRow } from "../data/index.js";
+import { BatchBuilder, UnseenCounts, parseBag, parseDecimal, type Preprocessor, type RawRow } from "../data/index.js";
 import { modelFromCheckpoint, WEIGHTS_FILE } from "./checkpoint.js";
 import { onnxInputsOf, type OnnxInput } from "./onnx.js";
 import { InputRowError } from "../layers/index.js";
@@ -119,6 +119,19 @@ export class ScoringModel {
       if (E && sc.gates) r.gates = { ctr: Array.from(sc.gates.ctr.subarray(i * E, (i + 1) * E)), cvr: Array.from(sc.gates.cvr.subarray(i * E, (i + 1) * E)) };
       out[at + i] = r;
     }
+  }
+
+  /**
+   * Each column's share of the records' values the model never saw in training (they read its one
+   * out-of-vocabulary row), as `esmm eval --json` gives a file's: for checking that an app sends the
+   * ids the model was trained on (a re-encoded id column reads 1). Nothing is scored; a record is
+   * checked as `score` checks it. Null for a column with no values (an empty bag everywhere).
+   */
+  unseen(records: readonly FeatureRecord[]): Record<string, number | null> {
+    if (!Array.isArray(records)) throw new Error(`ScoringModel.unseen: expected an array of records, got ${describe(records)}`);
+    const u = UnseenCounts.of(this.preprocessor);
+    for (let s = 0; s < records.length; s += 4096) u.add(this.batchOf(records, s, Math.min(s + 4096, records.length)));
+    return u.shares();
   }
 
   /** Scores records synchronously, in order (in batches of `batchSize`), on this thread whatever `threads` is. */

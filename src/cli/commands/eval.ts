@@ -3,8 +3,9 @@ import { workerFactory } from "../../esmm/parallel.js";
 import { emptyStats, evaluateSource } from "../../node/index.js";
 import { need, type Parsed } from "../args.js";
 import { metricsTable } from "../format.js";
-import { dataOptions, modelAndSource, dataWorldWarning, reportStats, reportUnseen, threadsOf, unseenCounter } from "../shared.js";
+import { dataOptions, modelAndSource, dataWorldWarning, reportStats, reportUnseen, threadsOf } from "../shared.js";
 import type { Command, Io } from "../io.js";
+import { UnseenCounts } from "../../index.js";
 
 async function evalCommand(p: Parsed, io: Io): Promise<void> {
   const path = need(p, "data");
@@ -13,7 +14,7 @@ async function evalCommand(p: Parsed, io: Io): Promise<void> {
   const otherWorld = dataWorldWarning(p, path, ck);
   if (otherWorld) io.err(`warning: ${otherWorld}`);
   const stats = emptyStats();
-  const unseen = unseenCounter(pre); // each column's share of values never seen in training
+  const unseen = UnseenCounts.of(pre); // each column's share of values never seen in training
   // scored as the file is read: with --threads, by the workers while this thread reads
   const workers = threads > 1 ? await workerFactory()(ck.model, threads - 1) : null;
   let m;

@@ -4,8 +4,9 @@ import { workerFactory } from "../../esmm/parallel.js";
 import type { RawRow } from "../../data/index.js";
 import { emptyStats, openAtomicWriter, sameFile, scoreSource } from "../../node/index.js";
 import { UsageError, list, need, str, type Parsed } from "../args.js";
-import { dataOptions, modelAndSource, dataWorldWarning, reportStats, reportUnseen, threadsOf, unseenCounter } from "../shared.js";
+import { dataOptions, modelAndSource, dataWorldWarning, reportStats, reportUnseen, threadsOf } from "../shared.js";
 import type { Command, Io } from "../io.js";
+import { UnseenCounts } from "../../index.js";
 
 async function predictCommand(p: Parsed, io: Io): Promise<void> {
   const path = need(p, "data");
@@ -28,7 +29,7 @@ async function predictCommand(p: Parsed, io: Io): Promise<void> {
   const toStdout = out === "-";
   const w = toStdout ? { write: async (s: string) => io.out(s.endsWith("\n") ? s.slice(0, -1) : s), close: async () => undefined, abort: async () => undefined } : await openAtomicWriter(out);
   const stats = emptyStats();
-  const unseen = unseenCounter(pre); // each column's share of values never seen in training
+  const unseen = UnseenCounts.of(pre); // each column's share of values never seen in training
   let n = 0;
   try {
     const head = [...(keep ?? []), "pctr", "pcvr", "pctcvr"];

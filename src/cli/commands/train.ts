@@ -18,8 +18,9 @@ import {
 import { readFile } from "node:fs/promises";
 import { UsageError, int, need, needPath, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
-import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, reportUnseen, threadsOf, trainingOptions, heldOutWarning, unseenCounter } from "../shared.js";
+import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, reportUnseen, threadsOf, trainingOptions, heldOutWarning } from "../shared.js";
 import type { Command, Io } from "../io.js";
+import { UnseenCounts } from "../../index.js";
 
 /**
  * Options a resumed run takes from the checkpoint it continues: giving one that differs is an
@@ -199,7 +200,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
   if ("click" in data) {
     if (p.resume) {
       // a resumed run reads its file through the checkpoint's vocabularies: another file's ids would all be one row
-      const unseen = unseenCounter(pre);
+      const unseen = UnseenCounts.of(pre);
       unseen.add(data);
       reportUnseen(trainPath, unseen, io.err);
     }
@@ -222,7 +223,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
     const vstats = emptyStats();
     valid = await loadDataset(vs, pre, vstats);
     reportStats(validPath, vstats, io.err);
-    const unseen = unseenCounter(pre);
+    const unseen = UnseenCounts.of(pre);
     unseen.add(valid);
     reportUnseen(validPath, unseen, io.err);
   }
