@@ -129,7 +129,10 @@ describe("exit codes and bad input", () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--model is required/);
     expect((await run("generate", "--rows", "ten", "--out", "x")).err).toMatch(/--rows must be an integer/);
-    expect((await run("train", "--bogus")).err).toMatch(/unknown option --bogus/);
+    expect((await run("train", "--bogus")).err).toMatch(/unknown option --bogus\n/); // nothing near it
+    // a slip of a letter or two names the option meant (the nearest within two edits)
+    expect((await run("train", "--epoch", "1")).err).toContain("unknown option --epoch (did you mean --epochs?)");
+    expect((await run("eval", "--modle", "m")).err).toContain("unknown option --modle (did you mean --model?)");
     expect((await run("train", "--help")).code).toBe(0);
   });
 

@@ -261,7 +261,7 @@ describe("a config file and the architecture from the command line", () => {
     writeFileSync(bad, JSON.stringify({ train: csv, model: m, epochz: 2 }));
     const b = await run("train", "--config", bad);
     expect(b.code).toBe(2);
-    expect(b.err).toContain(`${bad}: unknown option "epochz"`);
+    expect(b.err).toContain(`${bad}: unknown option "epochz" (did you mean "epochs"?)`);
   });
 });
 

@@ -16,6 +16,28 @@ export interface OptionSpec {
 
 export type Parsed = Record<string, string | boolean | undefined>;
 
+/** Edit distance (insertions, deletions, substitutions) between two short strings. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The known option nearest an unknown one, within two edits ("epoch" gives "epochs"), else null. */
+export function nearestOption(key: string, spec: Record<string, OptionSpec>): string | null {
+  let best: string | null = null;
+  let bestD = 3;
+  for (const k of Object.keys(spec)) {
+    const d = editDistance(key, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
+}
+
 export function parseArgs(argv: readonly string[], spec: Record<string, OptionSpec>): Parsed {
   const out: Parsed = {};
   for (let i = 0; i < argv.length; i++) {
@@ -24,7 +46,10 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
     const eq = a.indexOf("=");
     const key = eq >= 0 ? a.slice(2, eq) : a.slice(2);
     const s = spec[key];
-    if (!s) throw new UsageError(`unknown option --${key}`);
+    if (!s) {
+      const near = nearestOption(key, spec);
+      throw new UsageError(`unknown option --${key}${near ? ` (did you mean --${near}?)` : ""}`);
+    }
     if (s.type === "flag") {
       if (eq >= 0) throw new UsageError(`--${key} takes no value`);
       out[key] = true;
@@ -115,7 +140,10 @@ export function withConfigFile(p: Parsed, spec: Record<string, OptionSpec>, path
   const fromFile: Parsed = {};
   for (const [key, v] of Object.entries(j as Record<string, unknown>)) {
     const s = spec[key];
-    if (!s || key === "config") throw new UsageError(`${path}: unknown option "${key}"`);
+    if (!s || key === "config") {
+      const near = key === "config" ? null : nearestOption(key, spec);
+      throw new UsageError(`${path}: unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ""}`);
+    }
     if (s.type === "flag") {
       if (typeof v !== "boolean") throw new UsageError(`${path}: "${key}" is a flag: true or false`);
       if (v) fromFile[key] = true;
