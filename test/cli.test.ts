@@ -133,6 +133,9 @@ describe("exit codes and bad input", () => {
     // a slip of a letter or two names the option meant (the nearest within two edits)
     expect((await run("train", "--epoch", "1")).err).toContain("unknown option --epoch (did you mean --epochs?)");
     expect((await run("eval", "--modle", "m")).err).toContain("unknown option --modle (did you mean --model?)");
+    const cmd = await run("trian");
+    expect(cmd.code).toBe(2);
+    expect(cmd.err).toContain('esmm: unknown command "trian" (did you mean train?)');
     expect((await run("train", "--help")).code).toBe(0);
   });
 

@@ -27,11 +27,11 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** The known option nearest an unknown one, within two edits ("epoch" gives "epochs"), else null. */
-export function nearestOption(key: string, spec: Record<string, OptionSpec>): string | null {
+/** The known name (an option, a command) nearest an unknown one, within two edits ("epoch" gives "epochs"), else null. */
+export function nearestName(key: string, names: Iterable<string>): string | null {
   let best: string | null = null;
   let bestD = 3;
-  for (const k of Object.keys(spec)) {
+  for (const k of names) {
     const d = editDistance(key, k);
     if (d < bestD) [best, bestD] = [k, d];
   }
@@ -47,7 +47,7 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
     const key = eq >= 0 ? a.slice(2, eq) : a.slice(2);
     const s = spec[key];
     if (!s) {
-      const near = nearestOption(key, spec);
+      const near = nearestName(key, Object.keys(spec));
       throw new UsageError(`unknown option --${key}${near ? ` (did you mean --${near}?)` : ""}`);
     }
     if (s.type === "flag") {
@@ -141,7 +141,7 @@ export function withConfigFile(p: Parsed, spec: Record<string, OptionSpec>, path
   for (const [key, v] of Object.entries(j as Record<string, unknown>)) {
     const s = spec[key];
     if (!s || key === "config") {
-      const near = key === "config" ? null : nearestOption(key, spec);
+      const near = key === "config" ? null : nearestName(key, Object.keys(spec));
       throw new UsageError(`${path}: unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ""}`);
     }
     if (s.type === "flag") {

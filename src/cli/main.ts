@@ -4,7 +4,7 @@
  */
 import { BACKENDS, useBackend, type BackendName } from "../index.js";
 import "../node/index.js"; // registers the worker threads that train --threads uses
-import { UsageError, helpText, parseArgs } from "./args.js";
+import { UsageError, helpText, nearestName, parseArgs } from "./args.js";
 import { VERSION } from "./version.js";
 import type { Command, Io } from "./io.js";
 import { command as generate } from "./commands/generate.js";
@@ -46,7 +46,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   const spec = BY_NAME.get(cmd);
   const run = spec?.run;
   if (!run || !spec) {
-    io.err(`esmm: unknown command "${cmd}"\n\n${TOP_HELP}`);
+    const near = nearestName(cmd, BY_NAME.keys());
+    io.err(`esmm: unknown command "${cmd}"${near ? ` (did you mean ${near}?)` : ""}\n\n${TOP_HELP}`);
     return 2;
   }
   if (rest.includes("--help") || rest.includes("-h")) {
