@@ -4,7 +4,7 @@
  * choice (--bottom, --objective, --emb-init) recorded in and enforced by checkpoints.
  */
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -359,4 +359,42 @@ describe("esmm demo over seeds", () => {
     for (const a of j.abtest) expect(a.oracleShare).toBeLessThanOrEqual(1);
     expect(readFileSync(join(dir, "report.html"), "utf8")).toContain("<h2>Simulated A/B test</h2>");
   }, 120_000);
+});
+
+describe("esmm compare --models FILE", () => {
+  it("compares models that differ in more than their preset, and checks every model before any run", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "esmm-compare-models-"));
+    const file = (name: string, models: unknown): string => {
+      const p = join(dir, name);
+      writeFileSync(p, JSON.stringify(models));
+      return p;
+    };
+    const good = file("good.json", [
+      { name: "ips", preset: "escm2-ips" },
+      { name: "ips no ctcvr", preset: "escm2-ips", lossWeights: { ctr: 1, cvr: 0, counterfactual: 1 } },
+      { preset: "esmm", towers: { hidden: [8] } },
+    ]);
+    const same = ["--seeds", "1", "--rows", "500", "--users", "100", "--apps", "50", "--dim", "4", "--workers", "0", "--json"];
+    const r = await run("compare", "--models", good, ...same);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as { models: Array<{ name: string; spec: Record<string, unknown>; metrics: Record<string, { values: number[] }> }> };
+    expect(j.models.map((m) => m.name)).toEqual(["ips", "ips no ctcvr", "esmm"]);
+    expect(j.models[1]!.spec.lossWeights).toEqual({ ctr: 1, cvr: 0, counterfactual: 1 });
+    expect(j.models[0]!.metrics.ctrAuc!.values[0]).not.toBe(j.models[1]!.metrics.ctrAuc!.values[0]); // the weights changed the run
+    // every one of these is a usage error before any model trains (they were run, ignored or crashed mid-way)
+    for (const [name, models, message] of [
+      ["dup", [{ name: "a", preset: "esmm" }, { name: "a", preset: "base" }], 'two models are named "a"'],
+      ["typo", [{ preset: "esmm", lossweights: { ctr: 1 } }], 'model 0: unknown key "lossweights" (did you mean "lossWeights"?)'],
+      ["term", [{ preset: "escm2-ips", lossWeights: { ctrr: 1 } }], "model 0: lossWeights.ctrr: is not a loss term"],
+      ["value", [{ preset: "escm2-ips", lossWeights: { cvr: "x" } }], 'model 0: lossWeights.cvr: must be a finite number >= 0, got "x"'],
+      ["zero", [{ preset: "esmm", lossWeights: { ctr: 0, cvr: 0 } }], "model 0: lossWeights: every term of the entire-space objective (ctr, cvr) weighs 0"],
+      ["one expert", [{ preset: "esmm-mmoe", experts: { count: 1 } }], 'model 0: config.experts.count: is 1 with share "owned"'],
+      ["tower", [{ preset: "esmm", towers: { hidden: [0] } }], "model 0: config.towers.hidden[0]: must be an integer in [1, 65536], got 0"],
+    ] as const) {
+      const bad = await run("compare", "--models", file(`${name}.json`, models), ...same);
+      expect(bad.code, name).toBe(2);
+      expect(bad.err, name).toContain(message);
+      expect(bad.err, name).not.toContain("done in");
+    }
+  }, 60_000);
 });

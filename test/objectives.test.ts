@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCheckpoint, saveCheckpoint } from "../src/node/index.js";
-import { Esmm, OBJECTIVES, PRESETS, PRESET_NAMES, Rng, add, crc32Hex, gradcheck, parameterCount, resolveConfig, tensor, type CounterfactualConfig, type LossContext, type Tensor } from "../src/index.js";
-import { drEstimate, ipsEstimate, propensityWeights } from "../src/esmm/objectives.js";
+import { Dataset, Esmm, OBJECTIVES, train, PRESETS, PRESET_NAMES, Rng, add, crc32Hex, gradcheck, parameterCount, resolveConfig, tensor, type CounterfactualConfig, type LossContext, type Tensor } from "../src/index.js";
+import { checkLossWeights, drEstimate, ipsEstimate, propensityWeights } from "../src/esmm/objectives.js";
 
 const sig = (v: number): number => 1 / (1 + Math.exp(-v));
 const softplus = (v: number): number => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
@@ -222,5 +222,23 @@ describe("bottoms, objectives and presets in checkpoints", () => {
     expect(back.name).toBe("base-shared");
     const ids = Int32Array.of(0, 1, 4, 3, 2, 2);
     expect(Array.from(back.predict(ids).pCvr)).toEqual(Array.from(model.predict(ids).pCvr));
+  });
+});
+
+describe("loss weights as a caller gives them", () => {
+  it("are checked term by term, and against the objective's terms; train() refuses what it would have mistrained", async () => {
+    const esmm = resolveConfig({ preset: "esmm", fields: [{ name: "x", vocab: 2 }] });
+    const dr = resolveConfig({ preset: "escm2-dr", fields: [{ name: "x", vocab: 2 }] });
+    expect(checkLossWeights({ ctr: 1, cvr: 0.5, counterfactual: 0 }, "w", dr)).toEqual({ ctr: 1, cvr: 0.5, counterfactual: 0 });
+    expect(() => checkLossWeights({ ctrr: 1 }, "w")).toThrow("w.ctrr: is not a loss term (ctr, cvr, counterfactual, imputation)");
+    expect(() => checkLossWeights({ cvr: -1 }, "w")).toThrow("w.cvr: must be a finite number >= 0, got -1");
+    expect(() => checkLossWeights({ cvr: "2" }, "w")).toThrow('w.cvr: must be a finite number >= 0, got "2"');
+    expect(() => checkLossWeights([1, 1], "w")).toThrow("w: must be an object of loss terms' weights");
+    // 0 on every term of the objective trains nothing; a term the objective lacks does not count
+    expect(() => checkLossWeights({ ctr: 0, cvr: 0, counterfactual: 5 }, "w", esmm)).toThrow("w: every term of the entire-space objective (ctr, cvr) weighs 0, so nothing would be trained");
+    expect(checkLossWeights({ ctr: 0, cvr: 0 }, "w", dr)).toEqual({ ctr: 0, cvr: 0 }); // counterfactual and imputation keep 1
+    const model = new Esmm({ preset: "esmm", fields: [{ name: "x", vocab: 2 }], dim: 2, seed: 1 });
+    const data = new Dataset(2, Int32Array.of(1, 2), 1, [], null, 0, Float32Array.of(1, 0), Float32Array.of(0, 0));
+    await expect(train(model, data, { lossWeights: { ctrr: 1 } as never })).rejects.toThrow("train: lossWeights.ctrr: is not a loss term");
   });
 });

@@ -236,6 +236,17 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
   return cfg;
 }
 
+/**
+ * Refuses a config a new model could not train as meant, though each setting is valid alone: one
+ * expert that only the CTR task trains (share "owned" or "cgc") would leave the CVR task no path into
+ * the bottom or the embeddings. `new Esmm` checks it for a model it draws (a loaded one may hold it).
+ */
+export function assertTrainable(cfg: EsmmConfig): void {
+  if (cfg.bottom === "mmoe" && cfg.experts.share !== "all" && cfg.experts.count < 2) {
+    throw new FieldError("config.experts.count", `is ${cfg.experts.count} with share "${cfg.experts.share}", which gives expert 0 to the ctr task alone, so the cvr task's gradient would never reach the bottom or the embeddings; use 2 or more experts, or share "all" (one expert both tasks train)`);
+  }
+}
+
 /** Width of the model input: D per field (single or pooled bag) plus the dense features. */
 export function inputWidth(cfg: EsmmConfig): number {
   return cfg.fields.length * cfg.dim + cfg.dense.length;

@@ -1,7 +1,7 @@
 export { Esmm, nonFiniteScore, predictFrom } from "./model.js";
 export type { EsmmOutput, EsmmLoss, LossWeights, Scores } from "./model.js";
-export { resolveConfig, inputWidth, parameterCount, hasImputation, modelName, CONFIG_LIMITS, DEFAULT_EXPERTS, DEFAULT_TOWERS, EXPERT_SHARES, BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, LEGACY_VARIANTS } from "./config.js";
-export { OBJECTIVES, termWeight, ipsEstimate, drEstimate, propensityWeights } from "./objectives.js";
+export { resolveConfig, assertTrainable, inputWidth, parameterCount, hasImputation, modelName, CONFIG_LIMITS, DEFAULT_EXPERTS, DEFAULT_TOWERS, EXPERT_SHARES, BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, LEGACY_VARIANTS } from "./config.js";
+export { OBJECTIVES, TERM_KEYS, checkLossWeights, termWeight, ipsEstimate, drEstimate, propensityWeights } from "./objectives.js";
 export type { Objective, ObjectiveTerm, TermKey, LossContext } from "./objectives.js";
 export { FieldError, F32_MAX, expectArray, expectFloat, expectInt, expectObject, expectOneOf, expectString } from "./validate.js";
 export type { Bottom, CounterfactualConfig, ExpertShare, EsmmConfig, EsmmConfigInput, FieldSpec, ObjectiveName, Preset } from "./config.js";

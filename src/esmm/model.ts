@@ -19,9 +19,8 @@ import { Arena, Rng, Tensor, allocF32, firstNonFinite, fmt } from "../tensor/ind
 import { add, detach, isGradEnabled, mixExperts, mul, noGrad, reshape, sigmoid, type FieldInput } from "../autograd/index.js";
 import { FieldEmbeddings, Gate, InputRowError, Mlp, Module, prefixed, type Embedding, type FirstLayer, type NamedParameters } from "../layers/index.js";
 import { checkLabels, type Batch } from "./batch.js";
-import { hasImputation, inputWidth, modelName, resolveConfig, towerSizes, type EsmmConfig, type EsmmConfigInput } from "./config.js";
+import { assertTrainable, hasImputation, inputWidth, modelName, resolveConfig, towerSizes, type EsmmConfig, type EsmmConfigInput } from "./config.js";
 import { objectiveOf, termWeight, type TermKey } from "./objectives.js";
-import { FieldError } from "./validate.js";
 
 /** Named outputs of a forward pass. Logits and probabilities are [B]. */
 export interface EsmmOutput {
@@ -112,11 +111,8 @@ export class Esmm extends Module {
   constructor(configIn: EsmmConfigInput, opts: { draw?: boolean } = {}) {
     super();
     const cfg = resolveConfig(configIn);
-    // One expert that only the CTR task trains would leave the CVR task no path into the bottom or
-    // the embeddings. A new model is refused; a checkpoint that holds one (draw: false) still loads.
-    if (opts.draw !== false && cfg.bottom === "mmoe" && cfg.experts.share !== "all" && cfg.experts.count < 2) {
-      throw new FieldError("config.experts.count", `is ${cfg.experts.count} with share "${cfg.experts.share}", which gives expert 0 to the ctr task alone, so the cvr task's gradient would never reach the bottom or the embeddings; use 2 or more experts, or share "all" (one expert both tasks train)`);
-    }
+    // a new model is refused where it could not train as meant; a checkpoint that holds one (draw: false) still loads
+    if (opts.draw !== false) assertTrainable(cfg);
     this.config = cfg;
     const rng = new Rng(cfg.seed);
     const inputs = (): FieldEmbeddings =>

@@ -33,6 +33,7 @@
 import { allocF32, sigmoidScalar, Tensor } from "../tensor/index.js";
 import { add, bceWithLogits, bceWithLogitsProduct, mul, sigmoid, sub, sum } from "../autograd/index.js";
 import type { CounterfactualConfig, EsmmConfig, ObjectiveName } from "./config.js";
+import { FieldError, show } from "./validate.js";
 
 /** The loss terms: `cvr` is an objective's second term (CTCVR for the entire-space ones, clicked CVR for `clicked`). */
 export type TermKey = "ctr" | "cvr" | "counterfactual" | "imputation";
@@ -173,6 +174,28 @@ export const OBJECTIVES: Readonly<Record<ObjectiveName, Objective>> = {
     },
   },
 };
+
+/** The loss terms a weight may be given for. */
+export const TERM_KEYS: readonly TermKey[] = ["ctr", "cvr", "counterfactual", "imputation"];
+
+/**
+ * Loss weights as a caller gives them (train's `lossWeights`, a --models file), checked: an object of
+ * loss terms, each weight a finite number >= 0, and with `cfg` not 0 on every term of its objective.
+ * A misspelt term would otherwise leave a weight of 1 on the term meant, and a string would crash
+ * several layers down.
+ */
+export function checkLossWeights(w: unknown, at: string, cfg?: Pick<EsmmConfig, "objective" | "counterfactual">): Partial<Record<TermKey, number>> {
+  if (w === null || typeof w !== "object" || Array.isArray(w)) throw new FieldError(at, `must be an object of loss terms' weights (${TERM_KEYS.join(", ")}), got ${show(w)}`);
+  const out: Partial<Record<TermKey, number>> = {};
+  for (const [k, v] of Object.entries(w)) {
+    if (!(TERM_KEYS as readonly string[]).includes(k)) throw new FieldError(`${at}.${k}`, `is not a loss term (${TERM_KEYS.join(", ")})`);
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new FieldError(`${at}.${k}`, `must be a finite number >= 0, got ${show(v)}`);
+    out[k as TermKey] = v;
+  }
+  const terms = cfg ? objectiveOf(cfg).terms(cfg.counterfactual) : [];
+  if (cfg && terms.every((t) => termWeight(out, t.key) === 0)) throw new FieldError(at, `every term of the ${cfg.objective} objective (${terms.map((t) => t.key).join(", ")}) weighs 0, so nothing would be trained`);
+  return out;
+}
 
 /** A term's weight in the total: the caller's, else 1. */
 export function termWeight(weights: Partial<Record<TermKey, number>>, key: TermKey): number {

@@ -9,6 +9,7 @@ import { Dataset, identity, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
 import { gradsOf, orderedScoring, sumShards, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
 import { predictFrom, type Esmm, type LossWeights, type Scores } from "./model.js";
+import { checkLossWeights } from "./objectives.js";
 import { InputRowError } from "../layers/index.js";
 
 /** Where an InputRowError from scoring the validation set says it is (`row` counts from the set's first row). */
@@ -156,6 +157,7 @@ export async function train(model: Esmm, data: Dataset | BatchSource, opts: Trai
   const epochs = opts.epochs ?? 1;
   const batchSize = opts.batchSize ?? 1024;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`train: batchSize must be a positive integer, got ${batchSize}`);
+  if (opts.lossWeights !== undefined) checkLossWeights(opts.lossWeights, "train: lossWeights", model.config);
   const optimizer = opts.optimizer ?? new Adam(model.namedParameters(), opts);
   const rng = new Rng(opts.seed ?? model.config.seed);
   const every = opts.progressEvery ?? 20;

@@ -7,9 +7,9 @@
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
-import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, modelName, type AbSettings, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
+import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, assertTrainable, checkLossWeights, modelName, resolveConfig, type AbSettings, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
 import { refuseInsideCheckpoint, writeFileAtomic } from "../../node/index.js";
-import { UsageError, int, list, need, pathOption, str, type Parsed } from "../args.js";
+import { UsageError, int, list, nearestName, need, pathOption, str, type Parsed } from "../args.js";
 import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
@@ -33,18 +33,37 @@ function modelsFromFile(path: string): Array<{ name: string; spec: ModelSpec }> 
   }
   if (!Array.isArray(raw) || raw.length === 0) throw new UsageError(`--models ${path}: must be a non-empty JSON array of models`);
   const KEYS = new Set(["name", "preset", "bottom", "objective", "experts", "towers", "dim", "embeddingInit", "counterfactual", "lossWeights"]);
-  return raw.map((m: Record<string, unknown>, i) => {
+  const models = raw.map((m: Record<string, unknown>, i) => {
     const at = `--models ${path}: model ${i}`;
     if (!m || typeof m !== "object") throw new UsageError(`${at} is not an object`);
-    for (const k of Object.keys(m)) if (!KEYS.has(k)) throw new UsageError(`${at}: unknown key "${k}"`);
+    for (const k of Object.keys(m)) {
+      if (KEYS.has(k)) continue;
+      const near = nearestName(k, KEYS);
+      throw new UsageError(`${at}: unknown key "${k}"${near ? ` (did you mean "${near}"?)` : ""}`);
+    }
     const preset = m.preset === undefined ? undefined : String(m.preset);
     if (preset !== undefined && !PRESET_NAMES.includes(preset as Preset)) throw new UsageError(`${at}: unknown preset "${preset}"`);
     const { name: _n, preset: _p, ...rest } = m;
     const spec = { ...PRESETS[(preset ?? "esmm-mmoe") as Preset], ...rest } as ModelSpec;
     if (!BOTTOMS.includes(spec.bottom)) throw new UsageError(`${at}: unknown bottom "${spec.bottom}"`);
     if (!OBJECTIVE_NAMES.includes(spec.objective)) throw new UsageError(`${at}: unknown objective "${spec.objective}"`);
+    // every setting checked now, as a model would check it, not in the middle of the runs
+    try {
+      const { lossWeights, ...config } = spec;
+      const cfg = resolveConfig({ ...config, fields: [{ name: "x", vocab: 2 }] });
+      assertTrainable(cfg);
+      if (lossWeights !== undefined) checkLossWeights(lossWeights, "lossWeights", cfg);
+    } catch (e) {
+      throw new UsageError(`${at}: ${(e as Error).message}`);
+    }
     return { name: typeof m.name === "string" && m.name ? m.name : modelName(spec), spec };
   });
+  const seen = new Set<string>();
+  for (const m of models) {
+    if (seen.has(m.name)) throw new UsageError(`--models ${path}: two models are named "${m.name}" (give each a "name" of its own)`);
+    seen.add(m.name);
+  }
+  return models;
 }
 
 function modelsOf(p: Parsed): Array<{ name: string; spec: ModelSpec }> {
