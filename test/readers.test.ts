@@ -174,7 +174,7 @@ describe("fuzz: mutated lines and files end in a clean error or a correct parse"
 });
 
 describe("the <file>.schema.json sidecar", () => {
-  it("is checked key by key, naming the file and the key; unknown keys are left out", async () => {
+  it("is checked key by key, naming the file and the key; unknown keys are left out, and near misses of known ones refused", async () => {
     const csv = join(dir, "side.csv");
     writeFileSync(csv, "click,conversion,a,b,x\n1,0,u1,c1,0.5\n0,0,u2,c2,1.5\n");
     const open = () => openSource({ format: "csv", path: csv });
@@ -186,6 +186,9 @@ describe("the <file>.schema.json sidecar", () => {
       [{ delimiter: "" }, `${csv}.schema.json: delimiter: must not be empty`],
       [{ noLabels: "yes" }, `${csv}.schema.json: noLabels: must be true or false, got "yes"`],
       [[1], `${csv}.schema.json: must be an object`],
+      // a key it does not know is ignored (below), but not a slip of one it knows: "desne" was dropped, and x read as categorical
+      [{ desne: ["x"] }, `${csv}.schema.json: desne: is not a schema key (did you mean "dense"?)`],
+      [{ categoricals: ["a"] }, `${csv}.schema.json: categoricals: is not a schema key (did you mean "categorical"?)`],
     ];
     for (const [j, msg] of cases) {
       writeFileSync(`${csv}.schema.json`, JSON.stringify(j));

@@ -1,5 +1,8 @@
 /** A small, strict argument parser: `--key value`, `--key=value` and boolean `--flag`. */
 import { parseDecimal } from "../data/index.js";
+import { nearestName } from "../esmm/validate.js";
+
+export { nearestName };
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -15,28 +18,6 @@ export interface OptionSpec {
 }
 
 export type Parsed = Record<string, string | boolean | undefined>;
-
-/** Edit distance (insertions, deletions, substitutions) between two short strings. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-/** The known name (an option, a command) nearest an unknown one, within two edits ("epoch" gives "epochs"), else null. */
-export function nearestName(key: string, names: Iterable<string>): string | null {
-  let best: string | null = null;
-  let bestD = 3;
-  for (const k of names) {
-    const d = editDistance(key, k);
-    if (d < bestD) [best, bestD] = [k, d];
-  }
-  return best;
-}
 
 export function parseArgs(argv: readonly string[], spec: Record<string, OptionSpec>): Parsed {
   const out: Parsed = {};

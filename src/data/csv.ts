@@ -3,6 +3,7 @@
  * lines from a fetch). A header row names the columns; every error names the file, line and column.
  */
 import { F32_MAX, FieldError, expectArray, expectObject, expectString } from "../esmm/index.js";
+import { nearestName } from "../esmm/validate.js";
 import { DataError, multiColumnFromJSON, parseDecimal, type MultiColumn, type RawRow, type Schema } from "./schema.js";
 
 /** How a CSV file's columns are read: the label columns, which columns are categorical, multi-valued (a bag of ids) or dense, which to ignore, the user column for GAUC, the delimiter, and columns to keep for output. */
@@ -23,6 +24,9 @@ export interface CsvOptions {
   keep?: string[];
 }
 
+/** The keys a schema file (a `<data>.schema.json` sidecar, `--schema`) may hold; `simulated` is esmm generate's record of its world. */
+const SCHEMA_KEYS: readonly string[] = ["delimiter", "click", "conversion", "categorical", "dense", "ignore", "keep", "multi", "user", "noLabels", "simulated"];
+
 /**
  * CSV options from JSON (a `<file>.schema.json` sidecar), each key checked by type; errors name the
  * key under `at` ("train.csv.schema.json: categorical: must be an array, got 5"). Unknown keys are
@@ -30,6 +34,12 @@ export interface CsvOptions {
  */
 export function csvOptionsFromJSON(j: unknown, at: string): CsvOptions {
   const o = expectObject(j, at);
+  // a key it does not know is left out (a later version's), unless it is a slip of a known one
+  for (const k of Object.keys(o)) {
+    if (SCHEMA_KEYS.includes(k)) continue;
+    const near = nearestName(k, SCHEMA_KEYS);
+    if (near) throw new FieldError(`${at}: ${k}`, `is not a schema key (did you mean "${near}"?)`);
+  }
   const names = (k: string): string[] => expectArray(o[k], `${at}: ${k}`).map((x, i) => expectString(x, `${at}: ${k}[${i}]`));
   const out: CsvOptions = {};
   if (o.delimiter !== undefined) {

@@ -63,3 +63,25 @@ export function expectOneOf<T extends string>(v: unknown, field: string, allowed
   if (typeof v !== "string" || !allowed.includes(v as T)) throw new FieldError(field, `must be one of ${allowed.join(", ")}, got ${show(v)}`);
   return v as T;
 }
+
+/** Edit distance (insertions, deletions, substitutions) between two short strings. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The known name (an option, a command) nearest an unknown one, within two edits ("epoch" gives "epochs"), else null. */
+export function nearestName(key: string, names: Iterable<string>): string | null {
+  let best: string | null = null;
+  let bestD = 3;
+  for (const k of names) {
+    const d = editDistance(key, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
+}
