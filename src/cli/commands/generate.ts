@@ -43,7 +43,7 @@ export const command: Command = {
   usage: "esmm generate --rows N --out FILE [--seed S] [--stream K] [--ctr R --cvr R --bias B --users N --apps N]",
   options: {
       rows: { type: "string", help: "number of impressions (required)" },
-      out: { type: "string", help: "CSV file to write, gzipped if its name ends in .gz (required); a <out>.schema.json sidecar is written beside it" },
+      out: { type: "string", help: "CSV file to write, gzipped if its name ends in .gz (required); a <out>.schema.json sidecar is written beside it (the columns' meanings, and the world and stream the rows come from)" },
       seed: { type: "string", help: "world seed (default 7): the same seed gives the same users and apps" },
       stream: { type: "string", help: "impression stream of that world (default 0; use 1, 2 for validation, test)" },
       ...simulatorRateOptions(),
