@@ -90,7 +90,12 @@ describe("esmm serve --model: the scoring endpoint", () => {
       [["/score", { body: "[{}]", type: "text/plain" }], 415, 'a POST must be content-type: application/json, got "text/plain"'],
       [["/score", { body: "[{}]", type: null }], 415, 'a POST must be content-type: application/json, got ""'],
       [["/score", { body: "{bad" }], 400, "the body is not JSON"],
-      [["/score", { body: '{"rows": []}' }], 400, 'the body must be an array of records, or { "records": [...] }'],
+      [["/score", { body: '{"rows": []}' }], 400, '"rows" is not a key of a /score body (records)'],
+      [["/score", { body: '{"records": 3}' }], 400, 'the body must be an array of records, or { "records": [...] }'],
+      // a slip in a body's key is named (it was ignored: "usr" read as no user at all)
+      [["/score", { body: '{"record": []}' }], 400, '"record" is not a key of a /score body (records); did you mean "records"?'],
+      [["/rank", { body: JSON.stringify({ usr: records[0], candidates: [records[1]] }) }], 400, '"usr" is not a key of a /rank body (user, candidates, by, top); did you mean "user"?'],
+      [["/rank", { body: JSON.stringify({ user: records[0], candidates: [records[1]], limit: 1 }) }], 400, '"limit" is not a key of a /rank body (user, candidates, by, top)'],
       [["/score", { body: JSON.stringify([records[0], { ...records[1], app_downloads: "x" }]) }], 400, 'record 1: "app_downloads": dense feature must be a finite number, got "x"'],
       [["/score", { body: JSON.stringify([7]) }], 400, "record 0: must be an object of feature values by column, got 7"],
       [["/score"], 405, "/score takes POST"],

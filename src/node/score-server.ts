@@ -19,6 +19,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { RANK_BY, type FeatureRecord, type RankBy, type ScoringModel } from "../index.js";
 import { hostCheck, listen } from "./http.js";
+import { nearestName } from "../esmm/validate.js";
 
 /** Options of `startScoringServer`. */
 export interface ScoringServerOptions {
@@ -73,6 +74,15 @@ function body(req: IncomingMessage, max: number): Promise<string> {
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
+/** A 400 for a key of a request body the endpoint does not read (a slip such as "usr" would otherwise be ignored), naming the nearest it does. */
+function onlyKeys(body: Record<string, unknown>, keys: readonly string[], what: string): void {
+  for (const k of Object.keys(body)) {
+    if (keys.includes(k)) continue;
+    const near = nearestName(k, keys);
+    throw new RequestError(400, `${JSON.stringify(k)} is not a key of ${what} (${keys.join(", ")})${near ? `; did you mean ${JSON.stringify(near)}?` : ""}`);
+  }
+}
+
 /** Serves `model`'s scores over HTTP (see the top of this file). */
 export function startScoringServer(model: ScoringModel, port: number, host = "127.0.0.1", opts: ScoringServerOptions = {}): Promise<{ server: Server; url: string }> {
   const maxBody = opts.maxBody ?? 16 * 1024 * 1024;
@@ -93,6 +103,7 @@ export function startScoringServer(model: ScoringModel, port: number, host = "12
     "/score": {
       method: "POST",
       run: async (input) => {
+        if (isObject(input)) onlyKeys(input, ["records"], "a /score body");
         const records = Array.isArray(input) ? input : isObject(input) ? input.records : undefined;
         if (!Array.isArray(records)) throw new RequestError(400, 'the body must be an array of records, or { "records": [...] }');
         return { scores: await model.score(records as FeatureRecord[]) };
@@ -102,6 +113,7 @@ export function startScoringServer(model: ScoringModel, port: number, host = "12
       method: "POST",
       run: async (input) => {
         if (!isObject(input)) throw new RequestError(400, 'the body must be { "user": {...}, "candidates": [...] }');
+        onlyKeys(input, ["user", "candidates", "by", "top"], "a /rank body");
         const by = input.by ?? "pCtcvr";
         if (!(RANK_BY as readonly unknown[]).includes(by)) throw new RequestError(400, `"by" must be one of ${RANK_BY.join(", ")}, got ${JSON.stringify(by)}`);
         const top = input.top ?? null;
