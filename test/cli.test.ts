@@ -73,6 +73,9 @@ describe("options that change nothing for the model", () => {
     expect(dr.code).toBe(0);
     expect(dr.err).not.toContain("warning:");
     // compare warns of an option no model compared takes
+    const ins = await run("inspect", "--model", join(dir, "m-inert-plain"), "--data", validCsv);
+    expect(ins.code).toBe(0);
+    expect(ins.err).toContain("warning: --data has no effect: it measures gate usage, and esmm has no gates (only an mmoe bottom has them)");
     const c = await run("compare", "--presets", "esmm,base", "--experts", "3", "--seeds", "1", "--rows", "300", "--users", "100", "--apps", "50", "--dim", "4");
     expect(c.code).toBe(0);
     expect(c.err).toContain("warning: --experts has no effect: it sets the mmoe bottom's experts, and no model here has that bottom (esmm, base)");

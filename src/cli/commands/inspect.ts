@@ -42,6 +42,7 @@ async function inspectCommand(p: Parsed, io: Io): Promise<void> {
   let usage = (tr.gateUsage as { ctr: number[]; cvr: number[] } | undefined) ?? null;
   let where = "validation data at training";
   const dataPath = str(p, "data");
+  if (dataPath && !m.gates) io.err(`warning: --data has no effect: it measures gate usage, and ${m.name} has no gates (only an mmoe bottom has them)`);
   if (dataPath && m.gates) {
     const { src, pre } = await sourceFor(p, dataPath, ck, true);
     usage = gateUsage(m, await loadDataset(src, pre));
