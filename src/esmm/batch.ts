@@ -115,6 +115,17 @@ export class Dataset {
   }
 }
 
+/** How many rows are clicked and how many converted (labels 0/1, as checkLabels allows them). */
+export function labelCounts(click: ArrayLike<number>, conversion: ArrayLike<number>): { clicks: number; conversions: number } {
+  let clicks = 0;
+  let conversions = 0;
+  for (let i = 0; i < click.length; i++) {
+    clicks += click[i]!;
+    conversions += conversion[i]!;
+  }
+  return { clicks, conversions };
+}
+
 /** The indices 0 .. n - 1. */
 export function identity(n: number): Int32Array {
   const a = new Int32Array(n);

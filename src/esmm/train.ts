@@ -5,7 +5,7 @@
  */
 import { Arena, Rng, firstNonFinite } from "../tensor/index.js";
 import { Adam, type AdamOptions } from "../optim/index.js";
-import { Dataset, identity, type LabeledBatch } from "./batch.js";
+import { Dataset, identity, labelCounts, type LabeledBatch } from "./batch.js";
 import { esmmMetrics, type EsmmMetrics } from "./metrics.js";
 import { gradsOf, orderedScoring, sumShards, shardBatch, shardLossWeights, workerFactory, type ShardGrads, type ShardWorkers } from "./parallel.js";
 import { predictFrom, type Esmm, type LossWeights, type Scores } from "./model.js";
@@ -94,11 +94,7 @@ export interface TrainOptions extends AdamOptions {
  * defined): an AUC needs both outcomes among its rows, and the CVR metrics need clicked rows.
  */
 function undefinedMetric(metric: MetricName, click: Float32Array, conversion: Float32Array): string | null {
-  let clicks = 0, conversions = 0;
-  for (let i = 0; i < click.length; i++) {
-    clicks += click[i]!;
-    conversions += conversion[i]!;
-  }
+  const { clicks, conversions } = labelCounts(click, conversion);
   const rows = click.length;
   if (rows === 0) return "no rows";
   switch (metric) {

@@ -16,6 +16,7 @@ import {
   type Format,
 } from "../../node/index.js";
 import { readFile } from "node:fs/promises";
+import { labelCounts } from "../../esmm/batch.js";
 import { UsageError, int, need, needPath, num, str, withConfigFile, type Parsed } from "../args.js";
 import { metricsTable, progressLine } from "../format.js";
 import { csvOptionsFrom, dataOptions, towersOf, delimiterOf, dimOf, earlyStopOf, sizesOf, expertOptionsOf, fmt, formatOf, inertOptions, lossWeightsOf, modelChoice, modelOptions, openFor, openLike, reportStats, reportUnseen, threadsOf, trainingOptions, heldOutWarning } from "../shared.js";
@@ -204,12 +205,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
       unseen.add(data);
       reportUnseen(trainPath, unseen, io.err);
     }
-    let clicks = 0;
-    let conversions = 0;
-    for (let i = 0; i < data.size; i++) {
-      clicks += data.click[i]!;
-      conversions += data.conversion[i]!;
-    }
+    const { clicks, conversions } = labelCounts(data.click, data.conversion);
     const n = data.size.toLocaleString("en-US");
     if (clicks === 0) io.err(`warning: ${trainPath} holds no clicks in ${n} rows: both towers can only learn that nothing is clicked (is --click the right column?)`);
     else if (conversions === 0) io.err(`warning: ${trainPath} holds no conversions in ${n} rows (${clicks.toLocaleString("en-US")} clicks): the CVR tower can only learn that nothing converts (is --conversion the right column?)`);
