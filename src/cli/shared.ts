@@ -26,6 +26,7 @@ import {
   type SimulatorOptions,
 } from "../index.js";
 import { availableParallelism } from "node:os";
+import { ctrOwnsEveryExpert } from "../esmm/config.js";
 import { parseDecimal, simulatorOptionsFromJSON, type Preprocessor, type UnseenCounts } from "../data/index.js";
 import {
   FORMATS,
@@ -116,7 +117,7 @@ export function expertOptionsOf(p: Parsed): { count?: number; share?: ExpertShar
   const o: { count?: number; share?: ExpertShare; gatePrior?: number; dropout?: number } = {};
   if (str(p, "experts") !== undefined) o.count = int(p, "experts", DEFAULT_EXPERTS.count, 1, CONFIG_LIMITS.experts);
   if (share) o.share = share as ExpertShare;
-  if (o.count !== undefined && o.count < 2 && (o.share ?? DEFAULT_EXPERTS.share) !== "all") {
+  if (o.count !== undefined && ctrOwnsEveryExpert({ count: o.count, share: o.share ?? DEFAULT_EXPERTS.share })) {
     throw new UsageError(`--experts ${o.count} with --expert-share ${o.share ?? DEFAULT_EXPERTS.share}: the one expert would be the ctr task's alone, and the cvr task's gradient would never reach the bottom; give --experts 2 or more, or --expert-share all`);
   }
   if (str(p, "gate-prior") !== undefined) o.gatePrior = num(p, "gate-prior", 0, (x) => Math.abs(x) <= 20, "in [-20, 20]");

@@ -236,13 +236,18 @@ export function resolveConfig(cIn: EsmmConfigInput): EsmmConfig {
   return cfg;
 }
 
+/** Whether an mmoe bottom's experts all belong to the CTR task: one expert, shared only by "owned" or "cgc" (see EsmmConfig.experts). */
+export function ctrOwnsEveryExpert(experts: { count: number; share: ExpertShare }): boolean {
+  return experts.share !== "all" && experts.count < 2;
+}
+
 /**
  * Refuses a config a new model could not train as meant, though each setting is valid alone: one
  * expert that only the CTR task trains (share "owned" or "cgc") would leave the CVR task no path into
  * the bottom or the embeddings. `new Esmm` checks it for a model it draws (a loaded one may hold it).
  */
 export function assertTrainable(cfg: EsmmConfig): void {
-  if (cfg.bottom === "mmoe" && cfg.experts.share !== "all" && cfg.experts.count < 2) {
+  if (cfg.bottom === "mmoe" && ctrOwnsEveryExpert(cfg.experts)) {
     throw new FieldError("config.experts.count", `is ${cfg.experts.count} with share "${cfg.experts.share}", which gives expert 0 to the ctr task alone, so the cvr task's gradient would never reach the bottom or the embeddings; use 2 or more experts, or share "all" (one expert both tasks train)`);
   }
 }
