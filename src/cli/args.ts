@@ -44,6 +44,11 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
   return out;
 }
 
+/** Whether an option was given at all: a value, or a flag set (a `--config` file's false is not given). */
+export function given(p: Parsed, key: string): boolean {
+  return p[key] !== undefined && p[key] !== false;
+}
+
 export function str(p: Parsed, key: string, fallback?: string): string | undefined {
   const v = p[key];
   return typeof v === "string" ? v : fallback;

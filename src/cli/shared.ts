@@ -43,7 +43,7 @@ import {
   type RowSource,
 } from "../node/index.js";
 
-import { UsageError, int, list, need, num, str, type OptionSpec, type Parsed } from "./args.js";
+import { UsageError, given, int, list, need, num, str, type OptionSpec, type Parsed } from "./args.js";
 
 export type { Io } from "./io.js";
 /** --backend, which every command that computes takes (ESMM_BACKEND sets the same). */
@@ -149,24 +149,22 @@ export function lossWeightsOf(p: Parsed): LossWeights | undefined {
  */
 export function inertOptions(p: Parsed, models: readonly { bottom: Bottom; objective: ObjectiveName }[], format: Format): string[] {
   const out: string[] = [];
-  const anyModel = (f: (m: { bottom: Bottom; objective: ObjectiveName }) => boolean): boolean => models.some(f);
-  const given = (k: string): boolean => p[k] !== undefined && p[k] !== false;
   const what = [...new Set(models.map((m) => modelName(m)))].join(", ");
   for (const k of ["experts", "expert-share", "gate-prior", "expert-dropout"]) {
-    if (given(k) && !anyModel((m) => m.bottom === "mmoe")) out.push(`--${k} has no effect: it sets the mmoe bottom's experts, and no model here has that bottom (${what})`);
+    if (given(p, k) && !models.some((m) => m.bottom === "mmoe")) out.push(`--${k} has no effect: it sets the mmoe bottom's experts, and no model here has that bottom (${what})`);
   }
   for (const k of ["ips-clip", "ips-normalize"]) {
-    if (given(k) && !anyModel((m) => m.objective.startsWith("escm2"))) out.push(`--${k} has no effect: it applies to the escm2-ips and escm2-dr objectives, and no model here has one (${what})`);
+    if (given(p, k) && !models.some((m) => m.objective.startsWith("escm2"))) out.push(`--${k} has no effect: it applies to the escm2-ips and escm2-dr objectives, and no model here has one (${what})`);
   }
   const lw = str(p, "loss-weights")?.split(",").length ?? 0;
-  if (lw >= 3 && !anyModel((m) => m.objective.startsWith("escm2"))) out.push(`--loss-weights: the third weight has no effect: only the escm2 objectives have a counterfactual term, and no model here has one (${what})`);
-  if (lw >= 4 && !anyModel((m) => m.objective === "escm2-dr")) out.push(`--loss-weights: the fourth weight has no effect: only escm2-dr has an imputation term, and no model here is one (${what})`);
-  if (given("patience") && !given("early-stop")) out.push("--patience has no effect without --early-stop");
-  if (given("min-count") && given("hash-buckets")) out.push("--min-count has no effect with --hash-buckets: every id hashes into a bucket, and no vocabulary is kept");
-  if (given("common") && format !== "aliccp-raw") out.push(`--common has no effect: it is the aliccp-raw format's common_features file, and the format is ${format}`);
+  if (lw >= 3 && !models.some((m) => m.objective.startsWith("escm2"))) out.push(`--loss-weights: the third weight has no effect: only the escm2 objectives have a counterfactual term, and no model here has one (${what})`);
+  if (lw >= 4 && !models.some((m) => m.objective === "escm2-dr")) out.push(`--loss-weights: the fourth weight has no effect: only escm2-dr has an imputation term, and no model here is one (${what})`);
+  if (given(p, "patience") && !given(p, "early-stop")) out.push("--patience has no effect without --early-stop");
+  if (given(p, "min-count") && given(p, "hash-buckets")) out.push("--min-count has no effect with --hash-buckets: every id hashes into a bucket, and no vocabulary is kept");
+  if (given(p, "common") && format !== "aliccp-raw") out.push(`--common has no effect: it is the aliccp-raw format's common_features file, and the format is ${format}`);
   if (format === "aliccp-raw") {
     for (const k of ["schema", "click", "conversion", "categorical", "multi", "multi-sep", "dense", "ignore", "user", "delimiter"]) {
-      if (given(k)) out.push(`--${k} has no effect: it describes CSV columns, and the aliccp-raw format has its own`);
+      if (given(p, k)) out.push(`--${k} has no effect: it describes CSV columns, and the aliccp-raw format has its own`);
     }
   }
   return out;

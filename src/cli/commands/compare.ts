@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
 import { BOTTOMS, OBJECTIVE_NAMES, PRESETS, PRESET_NAMES, assertTrainable, checkLossWeights, modelName, resolveConfig, type AbSettings, type Bottom, type ObjectiveName, type Preset } from "../../index.js";
 import { refuseInsideCheckpoint, writeFileAtomic } from "../../node/index.js";
-import { UsageError, int, list, nearestName, need, pathOption, str, type Parsed } from "../args.js";
+import { UsageError, given, int, list, nearestName, need, pathOption, str, type Parsed } from "../args.js";
 import type { DemoJob, ModelSpec } from "../demo-run.js";
 import { fmtDuration } from "../format.js";
 import type { Command, Io } from "../io.js";
@@ -124,10 +124,9 @@ async function compareCommand(p: Parsed, io: Io): Promise<void> {
     : undefined;
   if (!files && (str(p, "valid") || str(p, "test"))) throw new UsageError("--valid and --test go with --train (files instead of the simulator)");
   // an option of the other data source would be ignored, and the run would not be the one asked for
-  const given = (k: string): boolean => p[k] !== undefined && p[k] !== false;
-  const simOnly = ["rows", "sim-seed", ...Object.keys(simulatorRateOptions()), "vocab"].find(given);
+  const simOnly = ["rows", "sim-seed", ...Object.keys(simulatorRateOptions()), "vocab"].find((k) => given(p, k));
   if (files && simOnly) throw new UsageError(`--${simOnly} describes the simulated data, and --train compares on files; leave it out, or leave out --train`);
-  const fileOnly = Object.keys(dataOptions()).filter((k) => k !== "backend").find(given);
+  const fileOnly = Object.keys(dataOptions()).filter((k) => k !== "backend").find((k) => given(p, k));
   if (!files && fileOnly) throw new UsageError(`--${fileOnly} describes a data file, and without --train compare runs on simulated data; give --train FILE --valid FILE, or leave it out`);
   const sessions = int(p, "sessions", 0, 0);
   if (files && sessions > 0) throw new UsageError("--sessions plays the simulated A/B test, which needs the simulator's truth: it does not go with --train");
