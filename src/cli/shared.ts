@@ -347,7 +347,7 @@ export function otherWorldWarning(what: string, data: Required<SimulatorOptions>
 /** For eval and predict: a data file generated in another world than the checkpoint's training data (both recorded), as a warning's text; null otherwise. */
 export function dataWorldWarning(p: Parsed, path: string, ck: LoadedCheckpoint): string | null {
   const trained = ck.json.training?.simulated;
-  const data = path === STDIN && !str(p, "schema") ? null : simulatedSourceOf(path, str(p, "schema"));
+  const data = simulatedSourceOf(path, str(p, "schema"));
   return trained && data ? otherWorldWarning(path, data.world, simulatorOptionsFromJSON(trained, "training.simulated")) : null;
 }
 
@@ -358,7 +358,7 @@ export function dataWorldWarning(p: Parsed, path: string, ck: LoadedCheckpoint):
  * its figures measure the fit to the rows trained on; or it drew them from two worlds.
  */
 export async function heldOutWarning(flag: string, trainPath: string, other: string, trainSchema?: string): Promise<string | null> {
-  if (await sameFile(trainPath, other)) return `${flag} ${other} is the training file itself: its figures measure the fit to the rows trained on, not to held-out ones`;
+  if (trainPath !== STDIN && (await sameFile(trainPath, other))) return `${flag} ${other} is the training file itself: its figures measure the fit to the rows trained on, not to held-out ones`;
   const [t, o] = [simulatedSourceOf(trainPath, trainSchema), simulatedSourceOf(other)];
   if (!t || !o) return null;
   const world = otherWorldWarning(`${flag} ${other}`, o.world, t.world);

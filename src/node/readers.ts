@@ -93,15 +93,9 @@ function sidecarPath(path: string): string | undefined {
  * `esmm abtest` plays it, and tells a validation file of the same stream (the same rows) apart.
  */
 export function simulatedSourceOf(path: string, schemaFile?: string): { world: Required<SimulatorOptions>; stream: number } | null {
-  const p = schemaFile ?? sidecarPath(path);
-  if (p === undefined || !existsSync(p)) return null;
-  let j: unknown;
-  try {
-    j = JSON.parse(readFileSync(p, "utf8"));
-  } catch {
-    return null; // reading the file's schema reports it, naming the file
-  }
-  const sim = (j as { simulated?: unknown } | null)?.simulated;
+  const p = schemaFile ?? (path === STDIN ? undefined : sidecarPath(path)); // standard input has no sidecar
+  if (p === undefined) return null;
+  const sim = (readSchemaJson(p) as { simulated?: unknown } | null)?.simulated;
   if (sim === undefined) return null;
   try {
     const o = expectObject(sim, "simulated");
@@ -113,14 +107,17 @@ export function simulatedSourceOf(path: string, schemaFile?: string): { world: R
 
 /** A schema file (a sidecar's JSON, given by its path: `--schema`), each key checked; errors name the file. */
 export function schemaFileOptions(p: string): CsvOptions {
+  return csvOptionsFromJSON(readSchemaJson(p), p);
+}
+
+/** A schema file's JSON, or a DataError naming the file where it is missing or not JSON. */
+function readSchemaJson(p: string): unknown {
   if (!existsSync(p)) throw new DataError(p, 0, null, "no such file");
-  let j: unknown;
   try {
-    j = JSON.parse(readFileSync(p, "utf8"));
+    return JSON.parse(readFileSync(p, "utf8"));
   } catch (e) {
     throw new DataError(p, 1, null, `not valid JSON (${(e as Error).message})`);
   }
-  return csvOptionsFromJSON(j, p);
 }
 
 /** An opened file: its schema, and its rows as a stream (each call re-reads the file). */

@@ -12,7 +12,6 @@ import {
   saveCheckpoint,
   simulatedSourceOf,
   streamingSource,
-  STDIN,
   type Format,
 } from "../../node/index.js";
 import { readFile } from "node:fs/promises";
@@ -161,7 +160,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
       ...(str(p, "hash-buckets") ? { hashBuckets: int(p, "hash-buckets", 0, 1) } : {}),
       ...(lossWeightsOf(p) ? { lossWeights: lossWeightsOf(p)! } : {}),
     };
-    const source = trainPath === STDIN && !str(p, "schema") ? null : simulatedSourceOf(trainPath, str(p, "schema"));
+    const source = simulatedSourceOf(trainPath, str(p, "schema"));
     if (source) run.simulated = source.world;
     const expertHidden = sizesOf(p, "expert-hidden");
     const towers = towersOf(p);
@@ -213,7 +212,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
   let valid: Dataset | undefined;
   const validPath = str(p, "valid");
   if (validPath) {
-    const self = trainPath === STDIN ? null : await heldOutWarning("--valid", trainPath, validPath, str(p, "schema"));
+    const self = await heldOutWarning("--valid", trainPath, validPath, str(p, "schema"));
     if (self) io.err(`warning: ${self}`);
     const vs = await openLike(p, validPath, format, pre, false, delimiter);
     const vstats = emptyStats();
