@@ -427,9 +427,11 @@ export class UnseenCounts {
     this.total = fields.map(() => 0);
   }
 
-  /** Counts for the fields of a preprocessing, by their column names. */
-  static of(pre: Preprocessor): UnseenCounts {
-    return new UnseenCounts([...pre.schema.categorical.map((name) => ({ name })), ...pre.schema.multi.map((m) => ({ name: m.name, kind: "multi" as const }))]);
+  /** Counts for the fields of a preprocessing, by their column names; `rows` (a whole Dataset) is counted at once. */
+  static of(pre: Preprocessor, rows?: Parameters<UnseenCounts["add"]>[0]): UnseenCounts {
+    const u = new UnseenCounts([...pre.schema.categorical.map((name) => ({ name })), ...pre.schema.multi.map((m) => ({ name: m.name, kind: "multi" as const }))]);
+    if (rows) u.add(rows);
+    return u;
   }
 
   /** Counts a batch's ids (a Batch, or a whole Dataset). */
@@ -442,22 +444,30 @@ export class UnseenCounts {
       this.total[f]! += b.size;
     }
     b.bags.forEach((bag, k) => {
-      const n = bag.offsets[b.size]! - bag.offsets[0]!;
+      const [from, to] = [bag.offsets[0]!, bag.offsets[b.size]!];
       let u = 0;
-      for (let j = bag.offsets[0]!; j < bag.offsets[0]! + n; j++) if (bag.ids[j] === 0) u++;
+      for (let j = from; j < to; j++) if (bag.ids[j] === 0) u++;
       this.unseen[Fs + k]! += u;
-      this.total[Fs + k]! += n;
+      this.total[Fs + k]! += to - from;
     });
+  }
+
+  /** Field i's share of unseen values, null for a field with no values. */
+  private share(i: number): number | null {
+    return this.total[i]! > 0 ? this.unseen[i]! / this.total[i]! : null;
   }
 
   /** Each field's share of unseen values (null for a field with no values). */
   shares(): Record<string, number | null> {
-    return Object.fromEntries(this.fields.map((f, i) => [f.name, this.total[i]! > 0 ? this.unseen[i]! / this.total[i]! : null]));
+    return Object.fromEntries(this.fields.map((f, i) => [f.name, this.share(i)]));
   }
 
   /** The fields with at least `min` of their values unseen, as "user_id 97.5%, app_id 61.0%"; null for none. */
   above(min: number): string | null {
-    const list = this.fields.flatMap((f, i) => (this.total[i]! > 0 && this.unseen[i]! / this.total[i]! >= min ? [`${f.name} ${((100 * this.unseen[i]!) / this.total[i]!).toFixed(1)}%`] : []));
+    const list = this.fields.flatMap((f, i) => {
+      const s = this.share(i);
+      return s !== null && s >= min ? [`${f.name} ${(100 * s).toFixed(1)}%`] : [];
+    });
     return list.length ? list.join(", ") : null;
   }
 }

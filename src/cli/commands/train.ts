@@ -200,9 +200,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
   if ("click" in data) {
     if (p.resume) {
       // a resumed run reads its file through the checkpoint's vocabularies: another file's ids would all be one row
-      const unseen = UnseenCounts.of(pre);
-      unseen.add(data);
-      reportUnseen(trainPath, unseen, io.err);
+      reportUnseen(trainPath, UnseenCounts.of(pre, data), io.err);
     }
     const { clicks, conversions } = labelCounts(data.click, data.conversion);
     const n = data.size.toLocaleString("en-US");
@@ -218,9 +216,7 @@ async function trainInto(p: Parsed, io: Io, trainPath: string, dir: string): Pro
     const vstats = emptyStats();
     valid = await loadDataset(vs, pre, vstats);
     reportStats(validPath, vstats, io.err);
-    const unseen = UnseenCounts.of(pre);
-    unseen.add(valid);
-    reportUnseen(validPath, unseen, io.err);
+    reportUnseen(validPath, UnseenCounts.of(pre, valid), io.err);
   }
   io.err(`${model.name}: ${model.parameterCount().toLocaleString("en-US")} parameters, ${model.config.fields.length} fields, D = ${model.config.dim}`);
   for (const w of inertOptions(p, [model.config], format)) io.err(`warning: ${w}`);
